@@ -1,0 +1,75 @@
+/*
+ * addr.c — parsing and printing socket addresses.
+ */
+#include "bindings/addr.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+static int parse_port(const char *s, int *port) {
+  if (*s == '\0' || strlen(s) > 5) return UV_EINVAL;
+  int v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return UV_EINVAL;
+    v = v * 10 + (*s - '0');
+  }
+  if (v > 65535) return UV_EINVAL;
+  *port = v;
+  return 0;
+}
+
+int xcs_addr_from(const char *ip, int port, struct sockaddr_storage *out) {
+  memset(out, 0, sizeof *out);
+  if (port < 0 || port > 65535) return UV_EINVAL;
+  if (uv_ip4_addr(ip, port, (struct sockaddr_in *)out) == 0) return 0;
+  if (strchr(ip, ':') && uv_ip6_addr(ip, port, (struct sockaddr_in6 *)out) == 0)
+    return 0;
+  return UV_EINVAL;
+}
+
+int xcs_addr_parse(const char *s, struct sockaddr_storage *out) {
+  char ip[XCS_ADDRSTRLEN];
+  const char *colon;
+  size_t iplen;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (close == NULL || close[1] != ':') return UV_EINVAL;
+    iplen = (size_t)(close - s - 1);
+    s++;
+    colon = close + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL || memchr(s, ':', (size_t)(colon - s))) return UV_EINVAL;
+    iplen = (size_t)(colon - s);
+  }
+  if (iplen == 0 || iplen >= sizeof ip) return UV_EINVAL;
+  memcpy(ip, s, iplen);
+  ip[iplen] = '\0';
+  int port;
+  if (parse_port(colon + 1, &port) != 0) return UV_EINVAL;
+  return xcs_addr_from(ip, port, out);
+}
+
+int xcs_addr_port(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+  if (sa->sa_family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+  return -1;
+}
+
+void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
+  char ip[INET6_ADDRSTRLEN + 1];
+  if (sa->sa_family == AF_INET &&
+      uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip) == 0) {
+    snprintf(buf, size, "%s:%d", ip, xcs_addr_port(sa));
+  } else if (sa->sa_family == AF_INET6 &&
+             uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip) == 0) {
+    snprintf(buf, size, "[%s]:%d", ip, xcs_addr_port(sa));
+  } else {
+    snprintf(buf, size, "?");
+  }
+}

@@ -1,0 +1,22 @@
+/*
+ * addr.h — socket addresses as Lua sees them: one string, "ip:port" for
+ * IPv4 and "[ip]:port" for IPv6, both ways.
+ */
+#ifndef XCS_ADDR_H
+#define XCS_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Long enough for "[ffff:...:255.255.255.255%ifname]:65535". */
+#define XCS_ADDRSTRLEN 80
+
+/* Parses "1.2.3.4:80" or "[::1]:80". Returns 0 or UV_EINVAL. */
+int xcs_addr_parse(const char *s, struct sockaddr_storage *out);
+/* Makes a sockaddr from an IP literal (no brackets) and a port. 0 or UV_EINVAL. */
+int xcs_addr_from(const char *ip, int port, struct sockaddr_storage *out);
+/* Writes "ip:port" or "[ip]:port"; "?" when the family is unknown. */
+void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size);
+int xcs_addr_port(const struct sockaddr *sa);
+
+#endif

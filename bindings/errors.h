@@ -1,0 +1,25 @@
+/*
+ * errors.h — how a network outcome reaches Lua.
+ *
+ * Misuse raises (luaL_argerror / luaL_error, naming the function and the
+ * argument). A network outcome is returned, never raised:
+ *
+ *     nil, "ECONNREFUSED: connection refused", "ECONNREFUSED"
+ *
+ * The third value is a stable short code: a libuv error name, or one of the
+ * host's own codes below. Defined once, here.
+ */
+#ifndef XCS_ERRORS_H
+#define XCS_ERRORS_H
+
+#include <lua.h>
+
+#define XCS_ECLOSED "closed"      /* the socket was closed (here, or by unload) */
+
+/* Pushes nil, message, code for a libuv status; returns 3. UV_ECANCELED,
+ * which a close causes, reads as "closed". */
+int xcs_push_fail(lua_State *L, int status);
+/* Pushes nil, "closed: <why>", "closed"; returns 3. */
+int xcs_push_closed(lua_State *L, const char *why);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * handle.c — the life of a handle: box, anchor, close, free.
+ */
+#include "bindings/handle.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/task.h"
+
+void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
+                     const xcs_handle_type *type) {
+  /* The box first: if Lua is out of memory it raises before we malloc. */
+  xcs_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, type->name);
+  xcs_handle *h = calloc(1, size);
+  if (h == NULL) luaL_error(L, "not enough memory");
+  lua_pushvalue(L, -1);
+  h->ref = xcs_ref(m, L);
+  h->type = type;
+  h->m = m;
+  h->box = box;
+  *box = h;
+  xcs_list_init(&h->deferred);
+  xcs_list_push(&m->handles, &h->link);
+  m->nlive++;
+  return h;
+}
+
+static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
+  xcs_handle **box;
+  if (type != NULL) {
+    box = luaL_checkudata(L, idx, type->name);
+  } else {
+    box = lua_touserdata(L, idx);
+    if (box == NULL || !lua_getmetatable(L, idx)) goto wrong;
+    lua_getfield(L, -1, "__xcs_handle");
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (!ok) goto wrong;
+  }
+  return *box;
+wrong:
+  luaL_typeerror(L, idx, "socket handle");
+  return NULL;
+}
+
+xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
+  return to_handle(L, idx, type);
+}
+
+xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type) {
+  xcs_handle *h = to_handle(L, idx, type);
+  if (h == NULL) luaL_error(L, "attempt to use a closed socket");
+  return h;
+}
+
+void xcs_handle_push(lua_State *L, xcs_handle *h) {
+  assert(h->box != NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
+}
+
+void xcs_handle_close(xcs_handle *h, int graceful) {
+  if (h->closing) return;
+  h->closing = 1;
+  xcs_list_remove(&h->deferred);
+  if (h->box) {
+    *h->box = NULL;
+    h->box = NULL;
+    xcs_unref(h->m, h->ref);
+    h->ref = LUA_NOREF;
+  }
+  xcs_task_wake(&h->reader, UV_ECANCELED);
+  xcs_task_wake(&h->writer, UV_ECANCELED);
+  h->type->close(h, graceful);
+}
+
+void xcs_handle_defer_close(xcs_handle *h) {
+  if (h->closing || xcs_list_linked(&h->deferred)) return;
+  xcs_list_push(&h->m->host->deferred, &h->deferred);
+  xcs_host_poke(h->m->host);
+}
+
+void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh) {
+  uvh->data = h;
+  h->nuv++;
+  uv_close(uvh, xcs_handle_close_cb);
+}
+
+void xcs_handle_close_cb(uv_handle_t *uvh) {
+  xcs_handle *h = uvh->data;
+  if (--h->nuv > 0) return;
+  xcs_module *m = h->m;
+  xcs_list_remove(&h->link);
+  free(h);
+  m->nlive--;
+  xcs_module_settle(m);
+}
+
+static int handle_gc(lua_State *L) {
+  xcs_handle **box = lua_touserdata(L, 1);
+  if (*box) xcs_handle_close(*box, 0);
+  return 0;
+}
+
+static int handle_close(lua_State *L) {
+  xcs_handle **box = lua_touserdata(L, 1);
+  if (*box) xcs_handle_close(*box, 1);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int handle_tostring(lua_State *L) {
+  xcs_handle **box = lua_touserdata(L, 1);
+  luaL_getmetafield(L, 1, "__name");
+  const char *name = lua_tostring(L, -1);
+  if (*box == NULL) {
+    lua_pushfstring(L, "%s (closed)", name);
+  } else {
+    char desc[256];
+    (*box)->type->describe(*box, desc, sizeof desc);
+    lua_pushfstring(L, "%s %s", name, desc);
+  }
+  return 1;
+}
+
+void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
+  if (!luaL_newmetatable(L, type->name)) {
+    lua_pop(L, 1);
+    return;
+  }
+  static const luaL_Reg meta[] = {{"__gc", handle_gc},
+                                  {"__close", handle_close},
+                                  {"__tostring", handle_tostring},
+                                  {NULL, NULL}};
+  luaL_setfuncs(L, meta, 0);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "__xcs_handle");
+  lua_newtable(L);
+  lua_pushcfunction(L, handle_close);
+  lua_setfield(L, -2, "close");
+  luaL_setfuncs(L, type->methods, 0);
+  lua_setfield(L, -2, "__index");
+  /* Modules see "xcs.tcp", not the metatable itself. */
+  lua_pushliteral(L, "xcs handle");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,70 @@
+/*
+ * handle.h — what every socket and timer has in common: its owner module,
+ * its Lua box, its waiters, and the one way it is closed.
+ *
+ * The C struct and the Lua userdata ("box") are separate: the box holds a
+ * pointer to the struct, the struct is malloc'd and lives until libuv's
+ * close callback. While open, the box is anchored by a registry ref and the
+ * struct sits in its module's handle list, so unloading finds everything.
+ * Closing detaches the box first (it then reads as closed), wakes the
+ * waiters with "closed", and hands the libuv handles to uv_close; the last
+ * close callback frees the struct. __gc only ever starts a close.
+ */
+#ifndef XCS_HANDLE_H
+#define XCS_HANDLE_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <uv.h>
+
+#include "bindings/list.h"
+#include "host/module.h"
+
+typedef struct xcs_handle xcs_handle;
+
+typedef struct xcs_handle_type {
+  const char *name;  /* metatable name, "xcs.tcp" */
+  /* Starts closing; graceful lets connections flush what was written. */
+  void (*close)(xcs_handle *h, int graceful);
+  /* Writes what __tostring shows after the type name. */
+  void (*describe)(xcs_handle *h, char *buf, size_t size);
+  const luaL_Reg *methods;
+} xcs_handle_type;
+
+struct xcs_handle {
+  const xcs_handle_type *type;
+  xcs_module *m;
+  xcs_list link;      /* m->handles */
+  xcs_list deferred;  /* host->deferred: close once the current step ends */
+  xcs_handle **box;   /* the box's pointer to us, NULL once detached */
+  int ref;            /* anchors the box while open */
+  int closing;
+  int nuv;            /* libuv handles not yet through their close callback */
+  xcs_task *reader;   /* the task waiting to read (or accept) */
+  xcs_task *writer;   /* the task waiting to write (or connect) */
+};
+
+/* Allocates a zeroed struct of size bytes whose first member is the
+ * xcs_handle, and pushes its box onto L. Raises on out of memory. */
+void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
+                     const xcs_handle_type *type);
+/* The handle at idx; raises "<type> expected" or "attempt to use a closed
+ * socket". type NULL accepts any handle type. */
+xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
+/* As check, but a closed handle gives NULL (for continuations). */
+xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
+/* Pushes the handle's box (it must not be closed). */
+void xcs_handle_push(lua_State *L, xcs_handle *h);
+
+void xcs_handle_close(xcs_handle *h, int graceful);
+/* Closes h (gracefully) when the running step of its module is over. */
+void xcs_handle_defer_close(xcs_handle *h);
+/* The close callback for every libuv handle whose data is an xcs_handle. */
+void xcs_handle_close_cb(uv_handle_t *uvh);
+/* Hands one of h's libuv handles to uv_close. */
+void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh);
+
+/* Creates the metatable of type in L (once per state). */
+void xcs_handle_register(lua_State *L, const xcs_handle_type *type);
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * socket.h — installs the host's face in a Lua state: the handle metatables,
+ * the C core (listen, connect, UDP, tasks, timers, log) and the prelude that
+ * builds the public names over it.
+ */
+#ifndef XCS_SOCKET_H
+#define XCS_SOCKET_H
+
+#include <lua.h>
+
+/* stack: target table. Fills it with socket, request, spawn, sleep, now,
+ * log, exit (and, when sandboxed, print and the coroutine wrappers). */
+void xcs_socket_open(lua_State *L, int sandboxed);
+
+#endif

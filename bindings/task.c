@@ -1,0 +1,254 @@
+/*
+ * task.c — spawning, parking, waking and resuming tasks.
+ */
+#include "bindings/task.h"
+
+#include <assert.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+
+#include "host/log.h"
+
+const char xcs_host_yield = 0;
+
+/* registry[&task_set] = { [thread] = true } for every live task, so the
+ * prelude's coroutine.yield can tell a task from a module's own coroutine. */
+static const char task_set = 0;
+
+static void task_set_mark(lua_State *L, int on) {
+  /* stack: thread */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
+  lua_pushvalue(L, -2);
+  if (on)
+    lua_pushboolean(L, 1);
+  else
+    lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
+  xcs_task *t = calloc(1, sizeof *t);
+  if (t == NULL) luaL_error(L, "not enough memory");
+  lua_State *co = lua_newthread(L); /* fn args... co */
+  lua_insert(L, -(nargs + 2));      /* co fn args... */
+  lua_xmove(L, co, nargs + 1);      /* co */
+  task_set_mark(L, 1);
+  t->m = m;
+  t->co = co;
+  t->ref = xcs_ref(m, L); /* pops co */
+  t->nargs = nargs;
+  xcs_list_init(&t->ready);
+  xcs_list_push(&m->tasks, &t->link);
+  m->ntasks++;
+  xcs_list_push(&m->host->ready, &t->ready);
+  xcs_host_poke(m->host);
+  return t;
+}
+
+static void task_free(xcs_task *t) {
+  xcs_module *m = t->m;
+  if (t->slot) *t->slot = NULL;
+  xcs_list_remove(&t->link);
+  xcs_list_remove(&t->ready);
+  m->ntasks--;
+  if (m->phase != XCS_GONE) {
+    lua_rawgeti(m->svc, LUA_REGISTRYINDEX, t->ref);
+    task_set_mark(m->svc, 0);
+    lua_pop(m->svc, 1);
+    xcs_unref(m, t->ref);
+  }
+  free(t);
+}
+
+xcs_task *xcs_task_check(lua_State *L, const char *fname) {
+  xcs_module *m = xcs_module_of(L);
+  if (m == NULL || m->current == NULL)
+    luaL_error(L, "%s: can only wait inside a task (module code, or a "
+                  "function given to spawn)", fname);
+  if (m->phase != XCS_RUNNING)
+    luaL_error(L, "%s: the module is unloading", fname);
+  if (!lua_isyieldable(L))
+    luaL_error(L, "%s: cannot wait here: inside a C function such as "
+                  "table.sort, string.gsub, require, or a metamethod", fname);
+  return m->current;
+}
+
+int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
+                  lua_KContext ctx) {
+  xcs_task *t = xcs_module_of(L)->current;
+  assert(t != NULL && *slot == NULL && t->slot == NULL);
+  *slot = t;
+  t->slot = slot;
+  t->status = 0;
+  lua_pushlightuserdata(L, XCS_HOST);
+  lua_pushinteger(L, XCS_YIELD_WAIT);
+  return lua_yieldk(L, 2, ctx, k);
+}
+
+static xcs_task *unslot(xcs_task **slot, int status) {
+  xcs_task *t = *slot;
+  if (t == NULL) return NULL;
+  *slot = NULL;
+  t->slot = NULL;
+  t->status = status;
+  return t;
+}
+
+void xcs_task_wake_now(xcs_task **slot, int status) {
+  xcs_task *t = unslot(slot, status);
+  if (t) xcs_task_run(t);
+}
+
+void xcs_task_wake(xcs_task **slot, int status) {
+  xcs_task *t = unslot(slot, status);
+  if (t == NULL) return;
+  xcs_list_push(&t->m->host->ready, &t->ready);
+  xcs_host_poke(t->m->host);
+}
+
+int xcs_task_status(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  return m && m->current ? m->current->status : 0;
+}
+
+/* Why a task failed, with its traceback. The error object is only looked at,
+ * never called (its __tostring is module code). */
+static void task_failed(xcs_task *t, int status) {
+  xcs_module *m = t->m;
+  lua_State *co = t->co;
+  size_t budget = m->limits.budget;
+  m->limits.budget = 0; /* describing a memory error must not need memory */
+  const char *msg;
+  if (lua_type(co, -1) == LUA_TSTRING || lua_type(co, -1) == LUA_TNUMBER)
+    msg = lua_tostring(co, -1);
+  else
+    msg = lua_pushfstring(co, "(error object is a %s value)",
+                          luaL_typename(co, -1));
+  if (status == LUA_ERRMEM && budget)
+    msg = lua_pushfstring(co, "%s (memory limit: %d MiB, --memory-limit)", msg,
+                          (int)(budget >> 20));
+  luaL_traceback(co, co, msg, 0);
+  xcs_module_fail(m, lua_tostring(co, -1));
+  m->limits.budget = budget;
+}
+
+void xcs_task_run(xcs_task *t) {
+  xcs_module *m = t->m;
+  lua_State *co = t->co;
+  int nres, nargs = t->nargs;
+  assert(m->current == NULL);
+  if (m->phase != XCS_RUNNING) return;
+  t->nargs = 0;
+  m->current = t;
+  m->limits.slice_start = uv_hrtime();
+  int status = lua_resume(co, NULL, nargs, &nres);
+  m->current = NULL;
+  m->limits.slice_start = 0;
+  int first_step = t->is_main && !m->started;
+  if (first_step) m->started = 1;
+
+  if (status == LUA_YIELD) {
+    int host = nres >= 2 && lua_touserdata(co, -nres) == XCS_HOST;
+    int kind = host ? (int)lua_tointeger(co, -nres + 1) : 0;
+    if (!host) {
+      lua_pop(co, nres);
+      lua_pushliteral(co, "coroutine.yield: a task cannot yield to the host; "
+                          "wait with sleep() or a socket call instead");
+      task_failed(t, LUA_ERRRUN);
+    } else if (kind == XCS_YIELD_EXIT) {
+      /* Unloading resets this task's stack, so the message is kept in C. */
+      const char *why = nres >= 3 ? lua_tostring(co, -nres + 2) : NULL;
+      if (why)
+        xcs_module_fail(m, why);
+      else
+        xcs_module_conclude(m);
+    } else {
+      lua_pop(co, nres);
+    }
+  } else if (status == LUA_OK) {
+    lua_pop(co, nres);
+    task_free(t);
+    if (m->ntasks == 0 && m->owns_state) xcs_module_conclude(m);
+  } else {
+    task_failed(t, status);
+  }
+  if (first_step) xcs_task_wake(&m->watcher, 0);
+}
+
+void xcs_task_cancel_all(xcs_module *m) {
+  xcs_list *n;
+  while ((n = m->tasks.next) != &m->tasks) {
+    xcs_task *t = xcs_container_of(n, xcs_task, link);
+    /* Runs the task's pending __close handlers, then frees its stack. */
+    if (m->phase != XCS_GONE) lua_resetthread(t->co);
+    task_free(t);
+  }
+}
+
+/* spawn(fn, ...): runs fn(...) as a new task from the next turn of the loop. */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  xcs_module *m = xcs_module_of(L);
+  if (m == NULL || m->phase != XCS_RUNNING)
+    return luaL_error(L, "spawn: the module is not running");
+  xcs_task_spawn(m, L, lua_gettop(L) - 1);
+  return 0;
+}
+
+/* exit([code [, message]]): ends the module now. No code, true or 0 means
+ * it concluded; false or another number means it failed. */
+static int l_exit(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  xcs_task_check(L, "exit");
+  int failed = lua_isboolean(L, 1)   ? !lua_toboolean(L, 1)
+               : lua_isnoneornil(L, 1) ? 0
+                                       : luaL_checkinteger(L, 1) != 0;
+  const char *why = NULL;
+  if (failed) {
+    why = luaL_optstring(L, 2, NULL);
+    if (why == NULL)
+      why = lua_pushfstring(L, "exit(%s)", luaL_tolstring(L, 1, NULL));
+  }
+  (void)m;
+  /* The unload happens in xcs_task_run once this task is off the C stack. */
+  lua_pushlightuserdata(L, XCS_HOST);
+  lua_pushinteger(L, XCS_YIELD_EXIT);
+  if (why) lua_pushstring(L, why); else lua_pushnil(L);
+  return lua_yield(L, 3);
+}
+
+/* The prelude's view of tasks: is_task(co), task() -> the running task. */
+static int l_is_task(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
+  lua_pushvalue(L, 1);
+  lua_rawget(L, -2);
+  lua_pushboolean(L, lua_toboolean(L, -1));
+  return 1;
+}
+
+static int l_task(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  if (m == NULL || m->current == NULL) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, m->current->ref);
+  return 1;
+}
+
+void xcs_task_open(lua_State *L) {
+  /* stack: core table */
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_set);
+  static const luaL_Reg fns[] = {{"spawn", l_spawn},
+                                 {"exit", l_exit},
+                                 {"is_task", l_is_task},
+                                 {"task", l_task},
+                                 {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+  lua_pushlightuserdata(L, XCS_HOST);
+  lua_setfield(L, -2, "HOST");
+}

@@ -1,0 +1,68 @@
+/*
+ * task.h — tasks: the coroutines a module's code runs in, and the one way
+ * they wait for the loop.
+ *
+ * A call that has to wait (a read with nothing buffered, a write over the
+ * high-water mark, sleep) first tries its operation, and only when it would
+ * block records the running task in a waiter slot of the thing it waits on
+ * and yields (the cosocket model). Whoever completes the operation wakes the
+ * slot; the task is resumed and the call's continuation tries again. So a
+ * continuation never trusts a pointer kept across the yield: it looks the
+ * handle up again from its Lua arguments, which may have been closed.
+ *
+ * Yields to the host carry XCS_HOST as their first value, which is how the
+ * prelude's coroutine.resume tells them from a module's own yields and
+ * passes them up to the task.
+ */
+#ifndef XCS_TASK_H
+#define XCS_TASK_H
+
+#include <lua.h>
+
+#include "bindings/list.h"
+#include "host/module.h"
+
+extern const char xcs_host_yield;
+#define XCS_HOST ((void *)&xcs_host_yield)
+enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
+
+struct xcs_task {
+  xcs_module *m;
+  lua_State *co;
+  int ref;          /* anchors co in the module's registry */
+  xcs_list link;    /* m->tasks */
+  xcs_list ready;   /* host->ready while queued to run */
+  xcs_task **slot;  /* the waiter slot it sits in, or NULL */
+  int nargs;        /* values staged on co for its next resume */
+  int status;       /* why it was woken: 0, or a libuv code (UV_ECANCELED...) */
+  int is_main;
+};
+
+/* Starts a task running the function below nargs values on L's top (which
+ * it pops), on the next turn of the loop. Returns the task. */
+xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs);
+
+/* The task running in m now; raises (naming fname) when L cannot wait:
+ * outside a task, or inside a C function such as table.sort. */
+xcs_task *xcs_task_check(lua_State *L, const char *fname);
+
+/* Parks the running task in *slot and yields; k runs when it is woken. */
+int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
+                  lua_KContext ctx);
+
+/* Takes the task out of *slot and resumes it now (from libuv callbacks) or
+ * on the next turn (from code running inside a module). No-op if empty. */
+void xcs_task_wake_now(xcs_task **slot, int status);
+void xcs_task_wake(xcs_task **slot, int status);
+/* The status the running task was woken with (0 after a plain wake). */
+int xcs_task_status(lua_State *L);
+
+/* Resumes a task; called by the host tick and by wake_now. */
+void xcs_task_run(xcs_task *t);
+/* Forgets every task of m (unload): none will run again. */
+void xcs_task_cancel_all(xcs_module *m);
+
+/* Lua: spawn(fn, ...), exit([code [, message]]), the prelude's helpers. */
+void xcs_task_open(lua_State *L);
+
+#endif

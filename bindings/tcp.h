@@ -1,0 +1,43 @@
+/*
+ * tcp.h — TCP listeners ("xcs.listener") and outgoing connections.
+ *
+ * A listener opened by socket.open(PORT, "TCP") accepts clients as they come
+ * and reads from all of them; listener:read() returns the next chunk any of
+ * them sent with the client's connection, or "" when a client closed (its
+ * connection is then closed once the reading step is over, after what was
+ * written to it has been sent). listener:write(data, conn) answers one
+ * client and listener:write(data, "*") every client.
+ */
+#ifndef XCS_TCP_H
+#define XCS_TCP_H
+
+#include "bindings/handle.h"
+#include "bindings/stream.h"
+
+struct xcs_listener {
+  xcs_handle h;
+  uv_tcp_t tcp;
+  xcs_list clients;   /* xcs_conn.peers */
+  xcs_list ready;     /* xcs_conn.ready: clients with data or news to read */
+  int nclients;
+  int port;
+  int listening;      /* bound and listening: worth a log line on close */
+  char addr[XCS_ADDRSTRLEN];
+};
+
+/* Most clients one listener holds at once; more are refused. */
+#define XCS_MAX_CLIENTS 4096
+
+extern const xcs_handle_type xcs_listener_type;
+
+/* c has something to read: queue it and wake the listener's reader. */
+void xcs_listener_ready(xcs_listener *l, xcs_conn *c);
+/* c is closing: it is no client of l any more. */
+void xcs_listener_forget(xcs_listener *l, xcs_conn *c);
+/* c closes while its name is being looked up. */
+void xcs_tcp_cancel_resolve(xcs_conn *c);
+
+/* core.tcp_listen(port), core.tcp_connect(host, port), the metatables. */
+void xcs_tcp_open(lua_State *L);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * cli.c — argv to options. Pure: no I/O, so it is tested on its own.
+ */
+#include "host/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char xcs_cli_usage[] =
+    "usage: xcshost [options] MODULE.lua [key=value ...] [MODULE.lua [key=value ...] ...]\n"
+    "\n"
+    "Runs each MODULE.lua as a tether module in its own sandbox. The key=value\n"
+    "words after a module are its arguments: the module reads them as arg.key\n"
+    "(strings), e.g.  xcshost examples/echo.lua port=7000\n"
+    "\n"
+    "options:\n"
+    "  --bind ADDR          address socket.open binds to (default 127.0.0.1;\n"
+    "                       0.0.0.0 or :: for every interface)\n"
+    "  --memory-limit MB    memory per module (default 256; 0: no limit)\n"
+    "  --cpu-limit SECONDS  how long a module may compute without waiting\n"
+    "                       before it fails (default 10; 0: no limit)\n"
+    "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
+    "  -h, --help           this text\n"
+    "  -V, --version        the version\n"
+    "\n"
+    "Exit status: 0 when every module concluded (or the host was stopped by\n"
+    "SIGINT/SIGTERM and none failed), 1 when a module failed, 2 on bad usage\n"
+    "or a module that cannot be loaded.\n";
+
+static int number(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+/* key=value, key an identifier: an argument for the module before it. */
+static int is_argument(const char *a) {
+  const char *eq = strchr(a, '=');
+  if (eq == NULL || eq == a || (a[0] >= '0' && a[0] <= '9')) return 0;
+  for (const char *p = a; p < eq; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
+      return 0;
+  return 1;
+}
+
+/* --name VALUE or --name=VALUE; returns the value or NULL. */
+static const char *value_of(const char *name, int argc, char **argv, int *i) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0) return NULL;
+  if (a[n] == '=') return a + n + 1;
+  if (a[n] != '\0') return NULL;
+  if (*i + 1 >= argc) return "";
+  return argv[++*i];
+}
+
+int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen) {
+  memset(cli, 0, sizeof *cli);
+  xcs_options_default(&cli->opt);
+  cli->modules = calloc((size_t)argc + 1, sizeof *cli->modules);
+  if (cli->modules == NULL) {
+    snprintf(err, errlen, "not enough memory");
+    return -1;
+  }
+  int options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    double d;
+    if (!options_done && a[0] == '-') {
+      if (strcmp(a, "--") == 0) {
+        options_done = 1;
+      } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        cli->help = 1;
+      } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+        cli->version = 1;
+      } else if ((v = value_of("--bind", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.bind = v;
+      } else if ((v = value_of("--memory-limit", argc, argv, &i))) {
+        if (number(v, 0, 1 << 20, &d)) goto bad;
+        cli->opt.memory_limit = (size_t)d << 20;
+      } else if ((v = value_of("--cpu-limit", argc, argv, &i))) {
+        if (number(v, 0, 86400, &d)) goto bad;
+        cli->opt.cpu_limit = d;
+      } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
+        if (number(v, 0, 600000, &d)) goto bad;
+        cli->opt.linger_ms = (unsigned)d;
+      } else {
+        snprintf(err, errlen, "unknown option '%s' (see xcshost --help)", a);
+        return -1;
+      }
+      continue;
+    missing:
+      snprintf(err, errlen, "option '%s' needs a value (see xcshost --help)", a);
+      return -1;
+    bad:
+      snprintf(err, errlen, "bad value '%s' for option %s (see xcshost --help)", v, a);
+      return -1;
+    }
+    if (is_argument(a)) {
+      if (cli->nmodules == 0) {
+        snprintf(err, errlen, "argument '%s' comes before any module", a);
+        return -1;
+      }
+      xcs_cli_module *m = &cli->modules[cli->nmodules - 1];
+      if (m->args == NULL && (m->args = calloc((size_t)argc, sizeof *m->args)) == NULL) {
+        snprintf(err, errlen, "not enough memory");
+        return -1;
+      }
+      m->args[m->nargs++] = a;
+      continue;
+    }
+    cli->modules[cli->nmodules++].path = a;
+  }
+  if (cli->nmodules == 0 && !cli->help && !cli->version) {
+    snprintf(err, errlen, "no module given (usage: xcshost [options] MODULE.lua ...)");
+    return -1;
+  }
+  return 0;
+}
+
+void xcs_cli_free(xcs_cli *cli) {
+  for (int i = 0; cli->modules && i < cli->nmodules; i++) free(cli->modules[i].args);
+  free(cli->modules);
+  cli->modules = NULL;
+}

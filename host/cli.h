@@ -1,0 +1,34 @@
+/*
+ * cli.h — the command line: options, then modules, each followed by its
+ * own key=value arguments.
+ *
+ *     xcshost [options] MODULE.lua [key=value ...] [MODULE.lua [key=value ...] ...]
+ */
+#ifndef XCS_CLI_H
+#define XCS_CLI_H
+
+#include <stddef.h>
+
+#include "host/host.h"
+
+typedef struct xcs_cli_module {
+  const char *path;
+  const char **args; /* key=value words, in argv's memory */
+  int nargs;
+} xcs_cli_module;
+
+typedef struct xcs_cli {
+  xcs_options opt;
+  xcs_cli_module *modules;
+  int nmodules;
+  int help, version;
+} xcs_cli;
+
+/* Parses argv into cli (defaults first). Returns 0, or -1 with a message
+ * naming what was wrong in err. Free with xcs_cli_free. */
+int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen);
+void xcs_cli_free(xcs_cli *cli);
+/* The --help text. */
+extern const char xcs_cli_usage[];
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * host.c — the loop and the work deferred to its next turn.
+ *
+ * Code running inside a module never resumes another task or closes a
+ * handle under its own feet: it queues the task or handle here, and the idle
+ * "tick" does it once the running step is over (libuv's rule that nothing
+ * calls back inside the call that started it).
+ */
+#include "host/host.h"
+
+#include <string.h>
+
+#include "bindings/handle.h"
+#include "bindings/task.h"
+#include "host/module.h"
+
+void xcs_options_default(xcs_options *o) {
+  o->bind = XCS_DEFAULT_BIND;
+  o->memory_limit = (size_t)XCS_DEFAULT_MEMORY_MB << 20;
+  o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
+  o->linger_ms = XCS_DEFAULT_LINGER_MS;
+}
+
+static void tick_cb(uv_idle_t *idle) {
+  xcs_host *h = idle->data;
+
+  /* Only the tasks queued before this turn run now; those they wake run on
+   * the next, so a pair of tasks waking each other cannot starve the I/O. */
+  xcs_list batch;
+  xcs_list_init(&batch);
+  if (!xcs_list_empty(&h->ready)) {
+    batch.next = h->ready.next;
+    batch.prev = h->ready.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    xcs_list_init(&h->ready);
+  }
+  xcs_list *n;
+  while ((n = xcs_list_shift(&batch)) != NULL)
+    xcs_task_run(xcs_container_of(n, xcs_task, ready));
+
+  while ((n = xcs_list_shift(&h->deferred)) != NULL)
+    xcs_handle_close(xcs_container_of(n, xcs_handle, deferred), 1);
+
+  while ((n = xcs_list_shift(&h->dead)) != NULL)
+    xcs_module_destroy(xcs_container_of(n, xcs_module, dead));
+
+  if (xcs_list_empty(&h->ready) && xcs_list_empty(&h->deferred) &&
+      xcs_list_empty(&h->dead))
+    uv_idle_stop(idle);
+}
+
+void xcs_host_poke(xcs_host *h) { uv_idle_start(&h->tick, tick_cb); }
+
+static void linger_cb(uv_timer_t *t) {
+  xcs_host *h = t->data;
+  uint64_t now = uv_now(&h->loop);
+  xcs_list *n, *next;
+  for (n = h->lingering.next; n != &h->lingering; n = next) {
+    next = n->next;
+    xcs_linger *l = xcs_container_of(n, xcs_linger, link);
+    if (l->until <= now) {
+      xcs_list_remove(n);
+      l->expire(l);
+    }
+  }
+  if (xcs_list_empty(&h->lingering)) uv_timer_stop(t);
+}
+
+void xcs_linger_start(xcs_host *h, xcs_linger *l, void (*expire)(xcs_linger *)) {
+  l->until = uv_now(&h->loop) + h->opt.linger_ms;
+  l->expire = expire;
+  if (!xcs_list_linked(&l->link)) xcs_list_push(&h->lingering, &l->link);
+  if (!uv_is_active((uv_handle_t *)&h->linger)) {
+    uint64_t every = h->opt.linger_ms < 100 ? h->opt.linger_ms + 1 : 100;
+    uv_timer_start(&h->linger, linger_cb, every, every);
+  }
+}
+
+void xcs_linger_stop(xcs_linger *l) {
+  if (xcs_list_linked(&l->link)) xcs_list_remove(&l->link);
+}
+
+int xcs_host_init(xcs_host *h, const xcs_options *o) {
+  memset(h, 0, sizeof *h);
+  h->opt = *o;
+  h->log = xcs_log_stderr;
+  xcs_list_init(&h->modules);
+  xcs_list_init(&h->ready);
+  xcs_list_init(&h->deferred);
+  xcs_list_init(&h->dead);
+  xcs_list_init(&h->lingering);
+  int r = uv_loop_init(&h->loop);
+  if (r != 0) return r;
+  h->loop.data = h;
+  uv_idle_init(&h->loop, &h->tick);
+  h->tick.data = h;
+  uv_timer_init(&h->loop, &h->linger);
+  h->linger.data = h;
+  return 0;
+}
+
+void xcs_host_stop(xcs_host *h, int force) {
+  h->stopping = 1;
+  for (xcs_list *n = h->modules.next; n != &h->modules; n = n->next)
+    xcs_module_unload(xcs_container_of(n, xcs_module, link), !force);
+  if (force) {
+    xcs_list *n;
+    while ((n = xcs_list_shift(&h->lingering)) != NULL)
+      xcs_container_of(n, xcs_linger, link)->expire(xcs_container_of(n, xcs_linger, link));
+  }
+}
+
+static void close_walk_cb(uv_handle_t *uvh, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(uvh)) uv_close(uvh, NULL);
+}
+
+void xcs_host_close(xcs_host *h) {
+  xcs_host_stop(h, 1);
+  /* Bounded: every module is unloading and every handle closing. */
+  for (int i = 0; i < 1000 && !xcs_list_empty(&h->modules); i++)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  uv_walk(&h->loop, close_walk_cb, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&h->loop);
+}

@@ -1,0 +1,73 @@
+/*
+ * host.h — the host: one libuv loop, the modules running on it, and the
+ * work deferred to the next turn of the loop.
+ *
+ * The executable makes one host from its command line; the `xcs` Lua module
+ * makes one inside the interpreter running a busted spec. Everything else
+ * (modules, tasks, handles) hangs off a host.
+ */
+#ifndef XCS_HOST_H
+#define XCS_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bindings/list.h"
+#include "host/log.h"
+
+/* A connection given until `until` (uv_now, ms) to finish closing. */
+typedef struct xcs_linger {
+  xcs_list link;   /* host->lingering */
+  uint64_t until;
+  void (*expire)(struct xcs_linger *l);
+} xcs_linger;
+
+typedef struct xcs_options {
+  const char *bind;      /* address socket.open binds to */
+  size_t memory_limit;   /* bytes per module state; 0: none */
+  double cpu_limit;      /* seconds a task may run without waiting; 0: none */
+  unsigned linger_ms;    /* how long closing connections may flush */
+} xcs_options;
+
+#define XCS_DEFAULT_BIND "127.0.0.1"
+#define XCS_DEFAULT_MEMORY_MB 256
+#define XCS_DEFAULT_CPU_LIMIT 10.0
+#define XCS_DEFAULT_LINGER_MS 2000
+
+struct xcs_host {
+  uv_loop_t loop;
+  xcs_options opt;
+  xcs_log_sink log;
+  void *log_ud;
+
+  xcs_list modules;   /* every module not yet destroyed */
+  uv_idle_t tick;     /* runs deferred work: the three lists below */
+  xcs_list ready;     /* tasks to resume (xcs_task.ready) */
+  xcs_list deferred;  /* handles to close once the current step is over */
+  xcs_list dead;      /* unloaded modules whose state can now be closed */
+
+  uv_timer_t linger;  /* sweeps connections still flushing after close */
+  xcs_list lingering;
+
+  uv_signal_t sigint, sigterm;
+  int signals;        /* how many stop signals arrived */
+  int failed;         /* how many modules failed */
+  int stopping;
+
+  char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
+};
+
+void xcs_options_default(xcs_options *o);
+int xcs_host_init(xcs_host *h, const xcs_options *o);
+/* Unloads every module; with force, connections are not given time to flush. */
+void xcs_host_stop(xcs_host *h, int force);
+/* Runs the loop until every handle is closed, then frees the loop. */
+void xcs_host_close(xcs_host *h);
+/* Makes sure the deferred lists are looked at on the next turn. */
+void xcs_host_poke(xcs_host *h);
+/* Calls expire at the linger deadline unless stopped first. */
+void xcs_linger_start(xcs_host *h, xcs_linger *l, void (*expire)(xcs_linger *));
+void xcs_linger_stop(xcs_linger *l);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * main.c — xcshost: parse the command line, load every module (all or
+ * nothing), run the loop until no module is left, report how it ended.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/cli.h"
+#include "host/host.h"
+#include "host/module.h"
+#include "host/signals.h"
+
+int main(int argc, char **argv) {
+  xcs_cli cli;
+  char err[512];
+  if (xcs_cli_parse(&cli, argc, argv, err, sizeof err) != 0) {
+    fprintf(stderr, "xcshost: %s\n", err);
+    xcs_cli_free(&cli);
+    return 2;
+  }
+  if (cli.help || cli.version) {
+    if (cli.help) fputs(xcs_cli_usage, stdout);
+    if (cli.version) printf("xcshost %s (Lua 5.4, libuv %s)\n", XCS_VERSION, uv_version_string());
+    xcs_cli_free(&cli);
+    return 0;
+  }
+
+  static xcs_host host; /* 64 KiB read buffer: not on the stack */
+  int r = xcs_host_init(&host, &cli.opt);
+  if (r != 0) {
+    fprintf(stderr, "xcshost: cannot start the event loop: %s\n", uv_strerror(r));
+    xcs_cli_free(&cli);
+    return 2;
+  }
+  /* Load all first: a typo in the third module should not leave the first
+   * two serving. */
+  xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);
+  int status = mods ? 0 : 2;
+  for (int i = 0; mods && i < cli.nmodules; i++) {
+    char *why = NULL;
+    mods[i] = xcs_module_new(&host, cli.modules[i].path, &why);
+    if (mods[i] == NULL) {
+      fprintf(stderr, "xcshost: %s\n", why);
+      free(why);
+      status = 2;
+      break;
+    }
+    for (int j = 0; j < cli.modules[i].nargs; j++) {
+      const char *a = cli.modules[i].args[j];
+      const char *eq = strchr(a, '=');
+      char key[128];
+      snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+      xcs_module_setarg(mods[i], key, eq + 1);
+    }
+  }
+  if (status == 0) {
+    xcs_signals_start(&host);
+    for (int i = 0; i < cli.nmodules; i++) xcs_module_start(mods[i]);
+    uv_run(&host.loop, UV_RUN_DEFAULT);
+    status = host.failed ? 1 : 0;
+  }
+  xcs_host_close(&host);
+  free(mods);
+  xcs_cli_free(&cli);
+  return status;
+}

@@ -1,0 +1,228 @@
+/*
+ * module.c — loading, failing, unloading and destroying one module.
+ */
+#include "host/module.h"
+
+#include <assert.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/handle.h"
+#include "bindings/task.h"
+#include "host/log.h"
+#include "host/sandbox.h"
+
+static const char main_key = 0; /* registry: the compiled top-level chunk */
+static const char arg_key = 0;  /* registry: the module's `arg` table */
+
+int xcs_ref(xcs_module *m, lua_State *L) {
+  m->nrefs++;
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void xcs_unref(xcs_module *m, int ref) {
+  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+  m->nrefs--;
+  luaL_unref(m->svc, LUA_REGISTRYINDEX, ref);
+}
+
+static char *name_of(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t n = strlen(base);
+  if (n > 4 && strcmp(base + n - 4, ".lua") == 0) n -= 4;
+  return strndup(base, n);
+}
+
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+}
+
+static xcs_module *module_alloc(xcs_host *h, const char *name) {
+  xcs_module *m = calloc(1, sizeof *m);
+  if (m == NULL) return NULL;
+  m->host = h;
+  m->name = strdup(name);
+  xcs_list_init(&m->link);
+  xcs_list_init(&m->dead);
+  xcs_list_init(&m->handles);
+  xcs_list_init(&m->tasks);
+  m->svc_ref = LUA_NOREF;
+  return m;
+}
+
+static void module_free(xcs_module *m) {
+  free(m->name);
+  free(m->path);
+  free(m->dir);
+  free(m->error);
+  free(m);
+}
+
+/* Runs protected in the new state: libraries, sandbox, then the file. */
+static int setup(lua_State *L) {
+  xcs_module *m = lua_touserdata(L, 1);
+  /* First, so every thread created from here on inherits the guard. */
+  xcs_limits_watch(L);
+  m->svc = lua_newthread(L);
+  m->svc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  xcs_sandbox_open(L, m);
+  lua_getfield(L, -1, "arg");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &arg_key);
+  lua_pop(L, 1);
+  xcs_sandbox_loadfile(L, m->path);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &main_key);
+  return 0;
+}
+
+xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err) {
+  char *name = name_of(path);
+  xcs_module *m = name ? module_alloc(h, name) : NULL;
+  free(name);
+  if (m == NULL || (m->path = strdup(path)) == NULL || (m->dir = dir_of(path)) == NULL) {
+    if (m) module_free(m);
+    *err = strdup("not enough memory");
+    return NULL;
+  }
+  m->limits.budget = h->opt.memory_limit;
+  m->limits.burst_ns = (uint64_t)(h->opt.cpu_limit * 1e9);
+  lua_State *L = lua_newstate(xcs_limits_alloc, &m->limits);
+  if (L == NULL) {
+    module_free(m);
+    *err = strdup("not enough memory");
+    return NULL;
+  }
+  m->L = L;
+  m->owns_state = 1;
+  *(xcs_module **)lua_getextraspace(L) = m;
+  lua_pushcfunction(L, setup);
+  lua_pushlightuserdata(L, m);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    *err = strdup(msg ? msg : "cannot load the module");
+    lua_close(L);
+    module_free(m);
+    return NULL;
+  }
+  m->phase = XCS_LOADED;
+  xcs_list_push(&h->modules, &m->link);
+  return m;
+}
+
+xcs_module *xcs_module_borrow(xcs_host *h, lua_State *L, const char *name) {
+  xcs_module *m = module_alloc(h, name);
+  if (m == NULL) luaL_error(L, "not enough memory");
+  m->L = L;
+  m->svc = lua_newthread(L);
+  m->svc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  m->phase = XCS_RUNNING;
+  m->started = 1;
+  /* New threads copy the main thread's extra space: set it there. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  *(xcs_module **)lua_getextraspace(lua_tothread(L, -1)) = m;
+  lua_pop(L, 1);
+  *(xcs_module **)lua_getextraspace(L) = m;
+  *(xcs_module **)lua_getextraspace(m->svc) = m;
+  xcs_list_push(&h->modules, &m->link);
+  return m;
+}
+
+void xcs_module_pusharg(xcs_module *m) {
+  lua_rawgetp(m->svc, LUA_REGISTRYINDEX, &arg_key);
+}
+
+void xcs_module_setarg(xcs_module *m, const char *key, const char *value) {
+  xcs_module_pusharg(m);
+  lua_pushstring(m->svc, value);
+  lua_setfield(m->svc, -2, key);
+  lua_pop(m->svc, 1);
+}
+
+static int start_main(lua_State *L) {
+  xcs_module *m = lua_touserdata(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &main_key);
+  xcs_task_spawn(m, L, 0)->is_main = 1;
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &main_key);
+  return 0;
+}
+
+void xcs_module_start(xcs_module *m) {
+  assert(m->phase == XCS_LOADED);
+  m->phase = XCS_RUNNING;
+  lua_pushcfunction(m->svc, start_main);
+  lua_pushlightuserdata(m->svc, m);
+  if (lua_pcall(m->svc, 1, 0, 0) != LUA_OK) {
+    xcs_module_fail(m, lua_tostring(m->svc, -1));
+    lua_settop(m->svc, 0);
+  }
+}
+
+void xcs_module_fail(xcs_module *m, const char *msg) {
+  if (m->failed || m->phase >= XCS_UNLOADING) return;
+  m->failed = 1;
+  m->error = strdup(msg ? msg : "(no message)");
+  if (!m->owns_state) return; /* the test client: xcs.run reports it */
+  m->host->failed++;
+  xcs_log(m->host, m->name, "failed: %s", m->error ? m->error : msg);
+  xcs_module_unload(m, 1);
+}
+
+void xcs_module_unload(xcs_module *m, int graceful) {
+  if (m->phase >= XCS_UNLOADING) {
+    if (!graceful) /* a forced stop after a graceful one */
+      for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next)
+        xcs_handle_close(xcs_container_of(n, xcs_handle, link), 0);
+    return;
+  }
+  if (m->owns_state && !m->failed && !m->concluded)
+    xcs_log(m->host, m->name, "unloading");
+  m->phase = XCS_UNLOADING;
+  /* __close handlers of suspended tasks run now, still guarded. */
+  m->limits.slice_start = uv_hrtime();
+  xcs_task_cancel_all(m);
+  m->limits.slice_start = 0;
+  /* Handles stay on the list until their close callback, so walking it
+   * while closing is safe. */
+  for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next)
+    xcs_handle_close(xcs_container_of(n, xcs_handle, link), graceful);
+  xcs_module_settle(m);
+}
+
+void xcs_module_conclude(xcs_module *m) {
+  if (m->phase >= XCS_UNLOADING) return;
+  m->concluded = 1;
+  xcs_log(m->host, m->name, "concluded");
+  xcs_module_unload(m, 1);
+}
+
+void xcs_module_settle(xcs_module *m) {
+  if (m->phase != XCS_UNLOADING || m->nlive > 0 || xcs_list_linked(&m->dead)) return;
+  xcs_list_push(&m->host->dead, &m->dead);
+  xcs_host_poke(m->host);
+}
+
+void xcs_module_destroy(xcs_module *m) {
+  assert(m->nlive == 0 && xcs_list_empty(&m->handles));
+  m->phase = XCS_GONE;
+  assert(m->nrefs == 0);
+  if (m->owns_state) {
+    /* Finalizers are module code: they run guarded, and find every socket
+     * call refusing (the module is gone). */
+    m->limits.slice_start = uv_hrtime();
+    lua_close(m->L);
+  } else {
+    luaL_unref(m->L, LUA_REGISTRYINDEX, m->svc_ref);
+  }
+  m->L = m->svc = NULL;
+  xcs_list_remove(&m->link);
+  xcs_task_wake(&m->watcher, 0);
+  if (m->holders == 0) module_free(m);
+}
+
+void xcs_module_release(xcs_module *m) {
+  if (--m->holders == 0 && m->phase == XCS_GONE) module_free(m);
+}

@@ -1,0 +1,96 @@
+/*
+ * module.h — one tether module: its own lua_State, the tasks running in it
+ * and every handle it owns.
+ *
+ * Life of a module:
+ *   xcs_module_new     compile the file into a fresh sandboxed state
+ *   xcs_module_start   queue its top-level chunk as the main task
+ *   ... tasks run, wait, spawn ...
+ *   xcs_module_unload  when its tasks have all returned, it called exit(),
+ *                      a task failed, or the host stops: close everything
+ *   (destroy)          once the last handle's close callback ran: lua_close
+ *
+ * The struct outlives its state while something still holds it (the `xcs`
+ * test API's module object), so status and error stay readable.
+ */
+#ifndef XCS_MODULE_H
+#define XCS_MODULE_H
+
+#include <lua.h>
+
+#include "bindings/list.h"
+#include "host/host.h"
+#include "host/limits.h"
+
+typedef struct xcs_task xcs_task;
+
+typedef enum {
+  XCS_LOADED,    /* compiled, main task not started */
+  XCS_RUNNING,
+  XCS_UNLOADING, /* closing what it owned */
+  XCS_GONE       /* state closed */
+} xcs_phase;
+
+typedef struct xcs_module {
+  xcs_host *host;
+  xcs_list link;        /* host->modules */
+  xcs_list dead;        /* host->dead, once nothing it owns is left */
+  char *name;           /* log tag: the file name without .lua */
+  char *path;
+  char *dir;            /* where require looks */
+
+  lua_State *L;         /* the module's state (borrowed for the test client) */
+  lua_State *svc;       /* a thread that never runs module code: for building
+                           values from callbacks while tasks are suspended */
+  int svc_ref;
+  int owns_state;
+  xcs_limits limits;
+
+  xcs_phase phase;
+  int failed;
+  int concluded;        /* its tasks all returned, or it called exit() */
+  char *error;          /* why it failed */
+
+  xcs_list handles;     /* xcs_handle.link */
+  int nlive;            /* handles and requests whose callbacks are pending */
+  xcs_list tasks;       /* xcs_task.link */
+  int ntasks;
+  xcs_task *current;    /* the task running now, if any */
+  int nrefs;            /* registry refs held for it (see xcs_ref) */
+  int started;          /* the main task ran its first step */
+  xcs_task *watcher;    /* a task of another module waiting on this one */
+  int holders;          /* objects still pointing at this struct */
+  int first_port;       /* of the first socket it opened, for m:port() */
+} xcs_module;
+
+/* The module whose state L (or a thread of it) belongs to. O(1). */
+static inline xcs_module *xcs_module_of(lua_State *L) {
+  return *(xcs_module **)lua_getextraspace(L);
+}
+
+/* Compiles path into a new sandboxed state. On failure returns NULL and
+ * *err is a malloc'd message naming the file and what was wrong. */
+xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err);
+/* The module's `arg` table: sets arg[key] = value (a string). */
+void xcs_module_setarg(xcs_module *m, const char *key, const char *value);
+/* Pushes the `arg` table onto the svc thread (for typed values). */
+void xcs_module_pusharg(xcs_module *m);
+void xcs_module_start(xcs_module *m);
+/* A module of the test API, running on a state it does not own. */
+xcs_module *xcs_module_borrow(xcs_host *h, lua_State *L, const char *name);
+
+void xcs_module_fail(xcs_module *m, const char *msg);
+/* Its tasks all returned (or it called exit()): log it and unload. */
+void xcs_module_conclude(xcs_module *m);
+void xcs_module_unload(xcs_module *m, int graceful);
+/* Called whenever nlive drops: the last one finishes the unload. */
+void xcs_module_settle(xcs_module *m);
+/* Called by the host tick for each module on host->dead. */
+void xcs_module_destroy(xcs_module *m);
+void xcs_module_release(xcs_module *m);
+
+/* Counted registry refs in the module's state; unload asserts none leak. */
+int xcs_ref(xcs_module *m, lua_State *L);
+void xcs_unref(xcs_module *m, int ref);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * sandbox.c — the allow-listed environment, require and load for modules.
+ */
+#include "host/sandbox.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/socket.h"
+
+static const char env_key = 0;
+static const char loaded_key = 0;
+
+void xcs_sandbox_push_env(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &env_key);
+}
+
+int xcs_sandbox_readfile(lua_State *L, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+    return 0;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t n;
+  do {
+    char *p = luaL_prepbuffer(&b);
+    n = fread(p, 1, LUAL_BUFFERSIZE, f);
+    luaL_addsize(&b, n);
+  } while (n == LUAL_BUFFERSIZE);
+  int bad = ferror(f);
+  fclose(f);
+  luaL_pushresult(&b);
+  if (bad) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "cannot read %s", path);
+    return 0;
+  }
+  return 1;
+}
+
+void xcs_sandbox_loadfile(lua_State *L, const char *path) {
+  if (!xcs_sandbox_readfile(L, path)) lua_error(L);
+  size_t len;
+  const char *src = lua_tolstring(L, -1, &len);
+  /* A leading #! line is allowed, as in lua(1); keep the newline so line
+   * numbers stay right. */
+  if (len > 0 && src[0] == '#') {
+    const char *nl = memchr(src, '\n', len);
+    len -= nl ? (size_t)(nl - src) : len;
+    src = nl ? nl : src + len;
+  }
+  lua_pushfstring(L, "@%s", path);
+  /* "t": binary chunks could break the VM's invariants, so never load them. */
+  if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK)
+    lua_error(L);
+  xcs_sandbox_push_env(L);
+  lua_setupvalue(L, -2, 1);
+  lua_replace(L, -3); /* drop the text and the chunk name */
+  lua_pop(L, 1);
+}
+
+/* env's __index: reading a global nobody defined is a bug, say so. */
+static int undefined_global(lua_State *L) {
+  return luaL_error(L, "undefined global '%s'", luaL_tolstring(L, 2, NULL));
+}
+
+/* load(chunk [, name [, mode [, env]]]): text only; env defaults to the
+ * module's. */
+static int sandbox_load(lua_State *L) {
+  const char *mode = luaL_optstring(L, 3, "t");
+  if (strchr(mode, 't') == NULL)
+    return luaL_argerror(L, 3, "binary chunks are not allowed in a module");
+  int has_env = lua_gettop(L) >= 4;
+  lua_settop(L, 4);
+  lua_pushvalue(L, lua_upvalueindex(1)); /* the real load */
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushliteral(L, "t");
+  if (has_env)
+    lua_pushvalue(L, 4);
+  else
+    xcs_sandbox_push_env(L);
+  lua_call(L, 4, 2);
+  return lua_isnil(L, -2) ? 2 : 1;
+}
+
+/* require(name): name.lua beside the module (dots are folders), run once in
+ * the module's env; nothing else can be required. */
+static int sandbox_require(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &loaded_key); /* 2 */
+  if (lua_getfield(L, 2, name) != LUA_TNIL) {
+    if (lua_touserdata(L, -1) == &loaded_key)
+      return luaL_error(L, "require: loop requiring '%s'", name);
+    return 1;
+  }
+  lua_pop(L, 1);
+  int ok = len > 0 && name[0] != '.' && name[len - 1] != '.';
+  for (size_t i = 0; ok && i < len; i++) {
+    char c = name[i];
+    ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         (c == '.' && name[i + 1] != '.');
+  }
+  if (!ok)
+    return luaL_argerror(L, 1, "expected a module name such as 'util' or "
+                               "'lib.util' (letters, digits, _ - and .)");
+  xcs_module *m = xcs_module_of(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, m->dir);
+  luaL_addchar(&b, '/');
+  for (size_t i = 0; i < len; i++) luaL_addchar(&b, name[i] == '.' ? '/' : name[i]);
+  luaL_addstring(&b, ".lua");
+  luaL_pushresult(&b); /* 3: path */
+  lua_pushlightuserdata(L, (void *)&loaded_key);
+  lua_setfield(L, 2, name); /* marks it loading */
+  xcs_sandbox_loadfile(L, lua_tostring(L, 3));
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 2, name);
+  return 1;
+}
+
+/* collectgarbage: only "count"; the rest would let a module tune the
+ * collector the host relies on. */
+static int sandbox_collectgarbage(lua_State *L) {
+  const char *opt = luaL_optstring(L, 1, "count");
+  if (strcmp(opt, "count") != 0)
+    return luaL_argerror(L, 1, "only \"count\" is allowed in a module");
+  lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
+                        (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+  return 1;
+}
+
+static void copy_fields(lua_State *L, const char *lib, const char *const *names) {
+  /* stack: env */
+  lua_getglobal(L, lib);
+  lua_newtable(L);
+  for (; *names; names++) {
+    lua_getfield(L, -2, *names);
+    lua_setfield(L, -2, *names);
+  }
+  lua_setfield(L, -3, lib);
+  lua_pop(L, 1);
+}
+
+static void copy_library(lua_State *L, const char *lib) {
+  /* stack: env */
+  lua_getglobal(L, lib);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, -4);
+  }
+  lua_setfield(L, -3, lib);
+  lua_pop(L, 1);
+}
+
+void xcs_sandbox_open(lua_State *L, xcs_module *m) {
+  (void)m;
+  luaL_openlibs(L);
+
+  /* The string metatable's __index is the real string table, so dump must
+   * go from it, not only from the module's copy. */
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+
+  lua_newtable(L); /* env */
+  static const char *const base[] = {
+      "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
+      "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable",
+      "tonumber", "tostring", "type", "xpcall", "_VERSION", NULL};
+  for (const char *const *n = base; *n; n++) {
+    lua_getglobal(L, *n);
+    lua_setfield(L, -2, *n);
+  }
+  static const char *const libs[] = {"string", "table", "math", "utf8",
+                                     "coroutine", NULL};
+  for (const char *const *n = libs; *n; n++) copy_library(L, *n);
+  static const char *const os_safe[] = {"time", "clock", "date", "difftime",
+                                        NULL};
+  copy_fields(L, "os", os_safe);
+
+  lua_getglobal(L, "load");
+  lua_pushcclosure(L, sandbox_load, 1);
+  lua_setfield(L, -2, "load");
+  lua_pushcfunction(L, sandbox_require);
+  lua_setfield(L, -2, "require");
+  lua_pushcfunction(L, sandbox_collectgarbage);
+  lua_setfield(L, -2, "collectgarbage");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "_G");
+  lua_newtable(L);
+  lua_setfield(L, -2, "arg");
+
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &env_key);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &loaded_key);
+
+  xcs_socket_open(L, 1); /* runs the prelude into env */
+
+  lua_newtable(L);
+  lua_pushcfunction(L, undefined_global);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+
+  /* Nothing of the full library set stays reachable: the globals table is
+   * emptied, so not even a leaked reference to it leads anywhere. */
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+}

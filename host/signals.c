@@ -1,0 +1,35 @@
+/*
+ * signals.c — stop signals, delivered through the loop (uv_signal_t), so
+ * the unload runs as ordinary loop work, never inside a signal handler.
+ */
+#include "host/signals.h"
+
+#include <signal.h>
+
+#include "host/log.h"
+
+static void stop_cb(uv_signal_t *s, int signum) {
+  xcs_host *h = s->data;
+  const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  if (h->signals++ == 0) {
+    xcs_log(h, "xcshost", "stopping on %s: unloading every module", name);
+    xcs_host_stop(h, 0);
+  } else {
+    xcs_log(h, "xcshost", "second %s: closing everything now", name);
+    xcs_host_stop(h, 1);
+  }
+}
+
+static void watch(xcs_host *h, uv_signal_t *s, int signum) {
+  uv_signal_init(&h->loop, s);
+  s->data = h;
+  uv_signal_start(s, stop_cb, signum);
+  /* A signal handler alone must not keep the host running. */
+  uv_unref((uv_handle_t *)s);
+}
+
+void xcs_signals_start(xcs_host *h) {
+  signal(SIGPIPE, SIG_IGN); /* a peer that went away is an error code, not death */
+  watch(h, &h->sigint, SIGINT);
+  watch(h, &h->sigterm, SIGTERM);
+}
