@@ -46,8 +46,54 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   return t;
 }
 
+/* A wait's timeout: a bare timer, owned by the module (counted in nlive)
+ * but with no Lua box, cancelled whenever its task runs or goes away. */
+typedef struct xcs_deadline {
+  uv_timer_t timer;
+  xcs_module *m;
+  xcs_task *t;
+} xcs_deadline;
+
+static void deadline_closed_cb(uv_handle_t *h) {
+  xcs_deadline *d = h->data;
+  xcs_module *m = d->m;
+  free(d);
+  m->nlive--;
+  xcs_module_settle(m);
+}
+
+static void deadline_cancel(xcs_task *t) {
+  xcs_deadline *d = t->deadline;
+  if (d == NULL) return;
+  t->deadline = NULL;
+  uv_close((uv_handle_t *)&d->timer, deadline_closed_cb);
+}
+
+static void deadline_cb(uv_timer_t *timer) {
+  xcs_deadline *d = timer->data;
+  if (d->t && d->t->slot) xcs_task_wake_now(d->t->slot, UV_ETIMEDOUT);
+}
+
+int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
+                      lua_KContext ctx, double seconds) {
+  xcs_task *t = xcs_module_of(L)->current;
+  if (seconds >= 0) {
+    xcs_deadline *d = malloc(sizeof *d);
+    if (d == NULL) return luaL_error(L, "not enough memory");
+    d->m = t->m;
+    d->t = t;
+    uv_timer_init(&t->m->host->loop, &d->timer);
+    d->timer.data = d;
+    uv_timer_start(&d->timer, deadline_cb, (uint64_t)(seconds * 1000 + 0.5), 0);
+    t->m->nlive++;
+    t->deadline = d;
+  }
+  return xcs_task_wait(L, slot, k, ctx);
+}
+
 static void task_free(xcs_task *t) {
   xcs_module *m = t->m;
+  deadline_cancel(t);
   if (t->slot) *t->slot = NULL;
   xcs_list_remove(&t->link);
   xcs_list_remove(&t->ready);
@@ -140,6 +186,7 @@ void xcs_task_run(xcs_task *t) {
   assert(m->current == NULL);
   if (m->phase != XCS_RUNNING) return;
   t->nargs = 0;
+  deadline_cancel(t);
   m->current = t;
   m->limits.slice_start = uv_hrtime();
   int status = lua_resume(co, NULL, nargs, &nres);

@@ -36,6 +36,7 @@ struct xcs_task {
   int nargs;        /* values staged on co for its next resume */
   int status;       /* why it was woken: 0, or a libuv code (UV_ECANCELED...) */
   int is_main;
+  struct xcs_deadline *deadline; /* the timeout of the current wait, if any */
 };
 
 /* Starts a task running the function below nargs values on L's top (which
@@ -49,6 +50,11 @@ xcs_task *xcs_task_check(lua_State *L, const char *fname);
 /* Parks the running task in *slot and yields; k runs when it is woken. */
 int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
                   lua_KContext ctx);
+
+/* As xcs_task_wait, but gives up after `seconds` (< 0: never): the task is
+ * then woken with status UV_ETIMEDOUT. */
+int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
+                      lua_KContext ctx, double seconds);
 
 /* Takes the task out of *slot and resumes it now (from libuv callbacks) or
  * on the next turn (from code running inside a module). No-op if empty. */

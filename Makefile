@@ -1,0 +1,37 @@
+# A thin front over CMake. `make run` and `make test` are the two commands
+# README.md promises; both install missing Debian packages first.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PORT ?= 7000
+
+.PHONY: all deps build run test sanitize bench clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@echo "xcshost: running examples/echo.lua; try it with:  nc 127.0.0.1 $(PORT)   (Ctrl-C stops)"
+	$(BUILD)/xcshost examples/echo.lua port=$(PORT)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+sanitize: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DXCS_SANITIZE=ON
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	bench/run $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,240 @@
+/*
+ * process.c — a child process whose stdout and stderr are captured (merged,
+ * bounded) and read line by line as events.
+ *
+ *   local p = xcs.process{ "build/xcshost", "examples/echo.lua", "port=0" }
+ *   local line, port = p:expect("listening on [%d.]+:(%d+)", 5)
+ *   p:kill("TERM")
+ *   local code, signal = p:wait(5)
+ */
+#include "bindings/process.h"
+
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/errors.h"
+#include "bindings/handle.h"
+#include "bindings/task.h"
+
+#define OUTPUT_MAX (4 * 1024 * 1024)
+
+typedef struct xcs_process {
+  xcs_handle h;
+  uv_process_t proc;
+  uv_pipe_t out, err;
+  char *buf;          /* everything printed so far */
+  size_t len, seen;   /* seen: where expect() looks from */
+  int open_pipes;
+  int exited;
+  int64_t status;
+  int signal;
+} xcs_process;
+
+static void proc_close(xcs_handle *h, int graceful) {
+  (void)graceful;
+  xcs_process *p = (xcs_process *)h;
+  if (!p->exited) uv_process_kill(&p->proc, SIGKILL);
+  xcs_handle_uv_close(h, (uv_handle_t *)&p->proc);
+  xcs_handle_uv_close(h, (uv_handle_t *)&p->out);
+  xcs_handle_uv_close(h, (uv_handle_t *)&p->err);
+  /* The struct is freed by the last close callback; the buffer goes now. */
+  free(p->buf);
+  p->buf = NULL;
+}
+
+static void proc_describe(xcs_handle *h, char *buf, size_t size) {
+  xcs_process *p = (xcs_process *)h;
+  snprintf(buf, size, "pid %d (%s)", p->proc.pid, p->exited ? "exited" : "running");
+}
+
+static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  xcs_host *host = ((xcs_handle *)uvh->data)->m->host;
+  buf->base = host->readbuf;
+  buf->len = sizeof host->readbuf;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  xcs_process *p = (xcs_process *)s->data;
+  if (nread < 0) {
+    uv_read_stop(s); /* closed with the process handle, all three at once */
+    p->open_pipes--;
+  } else if (nread > 0 && p->len + (size_t)nread <= OUTPUT_MAX) {
+    char *b = realloc(p->buf, p->len + (size_t)nread + 1);
+    if (b == NULL) return;
+    memcpy(b + p->len, buf->base, (size_t)nread);
+    p->buf = b;
+    p->len += (size_t)nread;
+    p->buf[p->len] = '\0';
+  }
+  xcs_task_wake_now(&p->h.reader, 0);
+}
+
+static void exit_cb(uv_process_t *proc, int64_t status, int signal) {
+  xcs_process *p = (xcs_process *)proc->data;
+  p->exited = 1;
+  p->status = status;
+  p->signal = signal;
+  xcs_task_wake_now(&p->h.writer, 0);
+  xcs_task_wake_now(&p->h.reader, 0);
+}
+
+static const xcs_handle_type process_type;
+
+/* string.match, fetched from the string metatable (globals may be gone). */
+static int str_match(lua_State *L) {
+  luaL_getmetafield(L, 1, "__index");
+  lua_getfield(L, -1, "match");
+  lua_insert(L, 1);
+  lua_pop(L, 1);
+  lua_call(L, 2, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* p:expect(pattern [, timeout]) -> line, captures... | nil, "timeout" |
+ * nil, "exited". Looks at lines printed since the last match. */
+static int expect_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  xcs_process *p = (xcs_process *)xcs_handle_get(L, 1, &process_type);
+  if (p == NULL) return xcs_push_closed(L, "the process was closed");
+  luaL_checkstring(L, 2);
+  while (p->buf && p->seen < p->len) {
+    const char *line = p->buf + p->seen;
+    const char *nl = memchr(line, '\n', p->len - p->seen);
+    if (nl == NULL) break;
+    p->seen += (size_t)(nl - line) + 1;
+    lua_settop(L, 3);
+    lua_pushlstring(L, line, (size_t)(nl - line)); /* 4 */
+    lua_pushcfunction(L, str_match);
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, LUA_MULTRET); /* 5...: the match's captures */
+    if (!lua_isnil(L, 5)) return lua_gettop(L) - 3; /* line, captures... */
+  }
+  lua_settop(L, 3);
+  if (status == UV_ETIMEDOUT || xcs_task_status(L) == UV_ETIMEDOUT) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  if (p->open_pipes == 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "exited");
+    return 2;
+  }
+  return xcs_task_wait_for(L, &p->h.reader, expect_k, 0, luaL_optnumber(L, 3, 10));
+}
+
+static int proc_expect(lua_State *L) {
+  xcs_handle_check(L, 1, &process_type);
+  luaL_checkstring(L, 2);
+  luaL_optnumber(L, 3, 10);
+  lua_settop(L, 3);
+  xcs_task_check(L, "expect");
+  return expect_k(L, LUA_OK, 0);
+}
+
+/* p:wait([timeout]) -> exit status, signal | nil, "timeout" */
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  xcs_process *p = (xcs_process *)xcs_handle_get(L, 1, &process_type);
+  if (p == NULL) return xcs_push_closed(L, "the process was closed");
+  if (p->exited) {
+    lua_pushinteger(L, p->status);
+    lua_pushinteger(L, p->signal);
+    return 2;
+  }
+  if (xcs_task_status(L) == UV_ETIMEDOUT) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  return xcs_task_wait_for(L, &p->h.writer, wait_k, 0, luaL_optnumber(L, 2, 10));
+}
+
+static int proc_wait(lua_State *L) {
+  xcs_handle_check(L, 1, &process_type);
+  luaL_optnumber(L, 2, 10);
+  lua_settop(L, 2);
+  xcs_task_check(L, "wait");
+  return wait_k(L, LUA_OK, 0);
+}
+
+/* p:kill([signal]): "TERM" (default), "INT", "KILL", "HUP" or a number. */
+static int proc_kill(lua_State *L) {
+  xcs_process *p = (xcs_process *)xcs_handle_check(L, 1, &process_type);
+  static const char *const names[] = {"TERM", "INT", "KILL", "HUP", NULL};
+  static const int nums[] = {SIGTERM, SIGINT, SIGKILL, SIGHUP};
+  int sig = lua_isinteger(L, 2) ? (int)lua_tointeger(L, 2)
+                                : nums[luaL_checkoption(L, 2, "TERM", names)];
+  if (p->exited) return xcs_push_fail(L, UV_ESRCH);
+  int r = uv_process_kill(&p->proc, sig);
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* p:output(): everything it printed so far. */
+static int proc_output(lua_State *L) {
+  xcs_process *p = (xcs_process *)xcs_handle_check(L, 1, &process_type);
+  lua_pushlstring(L, p->buf ? p->buf : "", p->len);
+  return 1;
+}
+
+static int proc_pid(lua_State *L) {
+  lua_pushinteger(L, ((xcs_process *)xcs_handle_check(L, 1, &process_type))->proc.pid);
+  return 1;
+}
+
+static const luaL_Reg process_methods[] = {
+    {"expect", proc_expect}, {"wait", proc_wait}, {"kill", proc_kill},
+    {"output", proc_output}, {"pid", proc_pid},   {NULL, NULL}};
+
+static const xcs_handle_type process_type = {"xcs.process", proc_close, proc_describe,
+                                             process_methods};
+
+/* process{ file, args... } -> process | nil, err, code */
+static int l_process(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)luaL_len(L, 1);
+  luaL_argcheck(L, n >= 1, 1, "expected { program, arguments... }");
+  char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    argv[i - 1] = (char *)luaL_checkstring(L, -1); /* table 1 keeps it alive */
+    lua_pop(L, 1);
+  }
+  argv[n] = NULL;
+  xcs_module *m = xcs_module_of(L);
+  xcs_process *p = xcs_handle_new(L, m, sizeof *p, &process_type);
+  uv_loop_t *loop = &m->host->loop;
+  uv_pipe_init(loop, &p->out, 0);
+  uv_pipe_init(loop, &p->err, 0);
+  p->out.data = p->err.data = &p->h;
+  p->proc.data = &p->h;
+  uv_stdio_container_t stdio[3] = {
+      {.flags = UV_IGNORE},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err}};
+  uv_process_options_t opt = {.exit_cb = exit_cb, .file = argv[0], .args = argv,
+                              .stdio_count = 3, .stdio = stdio};
+  int r = uv_spawn(loop, &p->proc, &opt);
+  if (r != 0) {
+    p->exited = 1;
+    xcs_handle_close(&p->h, 0);
+    return xcs_push_fail(L, r);
+  }
+  p->open_pipes = 2;
+  uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+  uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+  return 1;
+}
+
+void xcs_process_open(lua_State *L) {
+  xcs_handle_register(L, &process_type);
+  lua_pushcfunction(L, l_process);
+  lua_setfield(L, -2, "process");
+}
