@@ -5,7 +5,7 @@
 --   nc 127.0.0.1 7000
 local port = tonumber(arg.port) or 7000
 
-local listener = socket.open(port, "TCP")
+local listener = assert(socket.open(port, "TCP"))
 port = listener:port() -- the one the system chose, when asked for port 0
 
 while true do

@@ -63,11 +63,15 @@ local function lookup(fname, what)
   if type(what) == "userdata" then return what end
   local port = check_port(fname, 1, what)
   local t, u = open.TCP[port], open.UDP[port]
-  if not live(t) then t = nil end
-  if not live(u) then u = nil end
+  -- The common case, one socket on the port, costs no call into C; a
+  -- handle closed behind our back then raises "attempt to use a closed socket".
   if t and u then
-    error(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
-      "socket.open returned", fname, port), 3)
+    if not live(t) then t = nil end
+    if not live(u) then u = nil end
+    if t and u then
+      error(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
+        "socket.open returned", fname, port), 3)
+    end
   end
   if not (t or u) then error(format("%s: port %d is not open in this module", fname, port), 3) end
   return t or u
