@@ -16,10 +16,14 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   xcs_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   luaL_setmetatable(L, type->name);
-  xcs_handle *h = calloc(1, size);
-  if (h == NULL) luaL_error(L, "not enough memory");
   lua_pushvalue(L, -1);
-  h->ref = xcs_ref(m, L);
+  int ref = xcs_ref(m, L);
+  xcs_handle *h = calloc(1, size);
+  if (h == NULL) {
+    xcs_unref(m, ref);
+    luaL_error(L, "not enough memory");
+  }
+  h->ref = ref;
   h->type = type;
   h->m = m;
   h->box = box;

@@ -159,10 +159,14 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
       return n;
     }
   }
-  write_req *w = malloc(sizeof *w);
-  if (w == NULL) return UV_ENOMEM;
   lua_pushvalue(L, idx);
-  w->ref = xcs_ref(c->h.m, L);
+  int ref = xcs_ref(c->h.m, L); /* may raise: before anything to free */
+  write_req *w = malloc(sizeof *w);
+  if (w == NULL) {
+    xcs_unref(c->h.m, ref);
+    return UV_ENOMEM;
+  }
+  w->ref = ref;
   w->c = c;
   w->len = len;
   uv_buf_t b = {.base = (char *)s, .len = len};

@@ -28,15 +28,23 @@ static void task_set_mark(lua_State *L, int on) {
 }
 
 xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
-  xcs_task *t = calloc(1, sizeof *t);
-  if (t == NULL) luaL_error(L, "not enough memory");
+  /* Everything that can raise (Lua memory) comes before the calloc. */
   lua_State *co = lua_newthread(L); /* fn args... co */
   lua_insert(L, -(nargs + 2));      /* co fn args... */
   lua_xmove(L, co, nargs + 1);      /* co */
   task_set_mark(L, 1);
+  lua_pushvalue(L, -1);
+  int ref = xcs_ref(m, L); /* co */
+  xcs_task *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    xcs_unref(m, ref);
+    task_set_mark(L, 0);
+    luaL_error(L, "not enough memory");
+  }
+  lua_pop(L, 1);
   t->m = m;
   t->co = co;
-  t->ref = xcs_ref(m, L); /* pops co */
+  t->ref = ref;
   t->nargs = nargs;
   xcs_list_init(&t->ready);
   xcs_list_push(&m->tasks, &t->link);

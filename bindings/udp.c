@@ -161,10 +161,14 @@ static int udp_write(lua_State *L) {
   int r = uv_udp_try_send(&u->udp, &b, 1, dest);
   if (r == UV_EAGAIN) {
     /* The socket buffer is full: queue it, pinning the string until sent. */
-    send_req *s = malloc(sizeof *s);
-    if (s == NULL) return luaL_error(L, "not enough memory");
     lua_pushvalue(L, 2);
-    s->ref = xcs_ref(u->h.m, L);
+    int ref = xcs_ref(u->h.m, L); /* may raise: before anything to free */
+    send_req *s = malloc(sizeof *s);
+    if (s == NULL) {
+      xcs_unref(u->h.m, ref);
+      return luaL_error(L, "not enough memory");
+    }
+    s->ref = ref;
     s->u = u;
     r = uv_udp_send(&s->req, &u->udp, &b, 1, dest, send_cb);
     if (r != 0) {

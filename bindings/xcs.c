@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/addr.h"
 #include "bindings/handle.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
@@ -332,6 +333,10 @@ static int l_configure(lua_State *L) {
   xcs_test *x = test_of(L);
   xcs_options *o = &x->host.opt;
   if (lua_getfield(L, 1, "bind") != LUA_TNIL) {
+    struct sockaddr_storage sa;
+    if (xcs_addr_from(luaL_checkstring(L, -1), 0, &sa) != 0)
+      return luaL_error(L, "xcs.configure: bind needs an IP address, not '%s'",
+                        lua_tostring(L, -1));
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &o->bind); /* keeps the string alive */
     o->bind = luaL_checkstring(L, -1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/addr.h"
 #include "host/cli.h"
 #include "host/host.h"
 #include "host/module.h"
@@ -24,6 +25,14 @@ int main(int argc, char **argv) {
     if (cli.version) printf("xcshost %s (Lua 5.4, libuv %s)\n", XCS_VERSION, uv_version_string());
     xcs_cli_free(&cli);
     return 0;
+  }
+
+  struct sockaddr_storage bind;
+  if (xcs_addr_from(cli.opt.bind, 0, &bind) != 0) {
+    fprintf(stderr, "xcshost: --bind needs an IP address such as 127.0.0.1, 0.0.0.0 or ::, not '%s'\n",
+            cli.opt.bind);
+    xcs_cli_free(&cli);
+    return 2;
   }
 
   static xcs_host host; /* 64 KiB read buffer: not on the stack */
