@@ -15,7 +15,8 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   /* The box first: if Lua is out of memory it raises before we malloc. */
   xcs_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
-  luaL_setmetatable(L, type->name);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, type);
+  lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   int ref = xcs_ref(m, L);
   xcs_handle *h = calloc(1, size);
@@ -34,22 +35,26 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   return h;
 }
 
+/* The handle's type is told by its metatable's address, kept in the module
+ * when the metatable was made: this runs on every socket call, and looking
+ * the metatable up in the registry would cost a table search each time. */
+_Static_assert(XCS_NTYPES <= sizeof ((xcs_module *)0)->metas / sizeof(void *),
+               "xcs_module.metas has a slot per handle type");
+
 static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
-  xcs_handle **box;
-  if (type != NULL) {
-    box = luaL_checkudata(L, idx, type->name);
-  } else {
-    box = lua_touserdata(L, idx);
-    if (box == NULL || !lua_getmetatable(L, idx)) goto wrong;
-    lua_getfield(L, -1, "__xcs_handle");
-    int ok = lua_toboolean(L, -1);
-    lua_pop(L, 2);
-    if (!ok) goto wrong;
+  xcs_handle **box = lua_touserdata(L, idx);
+  const void **metas = xcs_module_of(L)->metas;
+  int ok = 0;
+  if (box != NULL && lua_getmetatable(L, idx)) {
+    const void *mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    if (type != NULL)
+      ok = mt == metas[type->id];
+    else
+      for (int i = 0; i < XCS_NTYPES && !ok; i++) ok = mt == metas[i];
   }
+  if (!ok) luaL_typeerror(L, idx, type ? type->name : "socket handle");
   return *box;
-wrong:
-  luaL_typeerror(L, idx, "socket handle");
-  return NULL;
 }
 
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
@@ -141,8 +146,6 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
                                   {"__tostring", handle_tostring},
                                   {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "__xcs_handle");
   lua_newtable(L);
   lua_pushcfunction(L, handle_close);
   lua_setfield(L, -2, "close");
@@ -151,5 +154,6 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
   /* Modules see "xcs.tcp", not the metatable itself. */
   lua_pushliteral(L, "xcs handle");
   lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  xcs_module_of(L)->metas[type->id] = lua_topointer(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, type);
 }

@@ -22,7 +22,10 @@
 
 typedef struct xcs_handle xcs_handle;
 
+enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_NTYPES };
+
 typedef struct xcs_handle_type {
+  int id;            /* XCS_T_*: its slot in xcs_module.metas */
   const char *name;  /* metatable name, "xcs.tcp" */
   /* Starts closing; graceful lets connections flush what was written. */
   void (*close)(xcs_handle *h, int graceful);

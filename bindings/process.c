@@ -193,7 +193,7 @@ static const luaL_Reg process_methods[] = {
     {"expect", proc_expect}, {"wait", proc_wait}, {"kill", proc_kill},
     {"output", proc_output}, {"pid", proc_pid},   {NULL, NULL}};
 
-static const xcs_handle_type process_type = {"xcs.process", proc_close, proc_describe,
+static const xcs_handle_type process_type = {XCS_T_PROCESS, "xcs.process", proc_close, proc_describe,
                                              process_methods};
 
 /* process{ file, args... } -> process | nil, err, code */

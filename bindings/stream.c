@@ -319,7 +319,7 @@ static const luaL_Reg conn_methods[] = {
     {"address", conn_address}, {"peer", conn_peer},   {"port", conn_port},
     {NULL, NULL}};
 
-const xcs_handle_type xcs_conn_type = {"xcs.tcp", conn_close, conn_describe,
+const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
                                        conn_methods};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 
+#include "host/limits.h"
 #include "host/log.h"
 
 const char xcs_host_yield = 0;
@@ -197,7 +198,9 @@ void xcs_task_run(xcs_task *t) {
   deadline_cancel(t);
   m->current = t;
   m->limits.slice_start = uv_hrtime();
+  xcs_limits_running(co);
   int status = lua_resume(co, NULL, nargs, &nres);
+  xcs_limits_running(NULL);
   m->current = NULL;
   m->limits.slice_start = 0;
   int first_step = t->is_main && !m->started;
@@ -236,7 +239,11 @@ void xcs_task_cancel_all(xcs_module *m) {
   while ((n = m->tasks.next) != &m->tasks) {
     xcs_task *t = xcs_container_of(n, xcs_task, link);
     /* Runs the task's pending __close handlers, then frees its stack. */
-    if (m->phase != XCS_GONE) lua_resetthread(t->co);
+    if (m->phase != XCS_GONE) {
+      lua_State *prev = xcs_limits_running(t->co);
+      lua_resetthread(t->co);
+      xcs_limits_running(prev);
+    }
     task_free(t);
   }
 }
@@ -290,6 +297,37 @@ static int l_task(lua_State *L) {
   return 1;
 }
 
+/* resume(co, ...): coroutine.resume, noting which thread runs so the CPU
+ * watchdog stops the innermost of a module's coroutines. */
+static int l_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  int narg = lua_gettop(L) - 1, nres;
+  if (!lua_checkstack(co, narg)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many arguments to resume");
+    return 2;
+  }
+  lua_xmove(L, co, narg);
+  lua_State *prev = xcs_limits_running(co);
+  int status = lua_resume(co, L, narg, &nres);
+  xcs_limits_running(prev);
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, 1); /* the error */
+    return 2;
+  }
+  if (!lua_checkstack(L, nres + 1)) {
+    lua_pop(co, nres);
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many results to resume");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_xmove(co, L, nres);
+  return nres + 1;
+}
+
 void xcs_task_open(lua_State *L) {
   /* stack: core table */
   lua_newtable(L);
@@ -302,6 +340,7 @@ void xcs_task_open(lua_State *L) {
                                  {"exit", l_exit},
                                  {"is_task", l_is_task},
                                  {"task", l_task},
+                                 {"resume", l_resume},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   lua_pushlightuserdata(L, XCS_HOST);

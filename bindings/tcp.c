@@ -70,14 +70,10 @@ static void connection_cb(uv_stream_t *server, int status) {
     refuse(l);
     return;
   }
-  lua_State *S = m->svc;
-  lua_pushcfunction(S, accept_client);
-  lua_pushlightuserdata(S, l);
-  if (lua_pcall(S, 1, 0, 0) != LUA_OK) {
-    xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr,
-            lua_tostring(S, -1));
-    lua_pop(S, 1);
-    refuse(l);
+  const char *err = xcs_module_pcall(m, accept_client, l);
+  if (err) {
+    xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr, err);
+    if (!l->h.closing) refuse(l);
   }
 }
 
@@ -188,7 +184,7 @@ static const luaL_Reg listener_methods[] = {
     {"port", listener_port},       {"address", listener_address},
     {"clients", listener_clients}, {NULL, NULL}};
 
-const xcs_handle_type xcs_listener_type = {"xcs.listener", listener_close,
+const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods};
 
 /* core.tcp_listen(port) -> listener | nil, err, code */

@@ -203,7 +203,7 @@ static const luaL_Reg udp_methods[] = {{"read", udp_read},       {"write", udp_w
                                        {"port", udp_port},       {"address", udp_address},
                                        {"peer", udp_peer},       {NULL, NULL}};
 
-const xcs_handle_type xcs_udp_type = {"xcs.udp", udp_close, udp_describe, udp_methods};
+const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods};
 
 /* Binds a new UDP socket to ip:port; pushes it, or nil, err, code. */
 static int open_udp(lua_State *L, const char *ip, int port, const struct sockaddr *peer) {

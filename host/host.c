@@ -12,6 +12,7 @@
 
 #include "bindings/handle.h"
 #include "bindings/task.h"
+#include "host/limits.h"
 #include "host/module.h"
 
 void xcs_options_default(xcs_options *o) {
@@ -90,6 +91,10 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
   xcs_list_init(&h->deferred);
   xcs_list_init(&h->dead);
   xcs_list_init(&h->lingering);
+  /* Without the watchdog a runaway module could only be stopped by a signal
+   * to the host; keep going, but the CPU limit is then not enforced. */
+  if (xcs_limits_watchdog() != 0)
+    xcs_log(h, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
   int r = uv_loop_init(&h->loop);
   if (r != 0) return r;
   h->loop.data = h;

@@ -1,11 +1,14 @@
 /*
- * limits.c — the per-module allocator and the runaway guard.
+ * limits.c — the per-module allocator and the runaway watchdog.
  */
 #include "host/limits.h"
 
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdlib.h>
-#include <uv.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "host/module.h"
 
@@ -28,9 +31,25 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-/* How many VM instructions run between two looks at the clock: rare enough
- * to cost nothing measurable, often enough to stop a loop within ~1 ms. */
-#define CHECK_EVERY 10000
+/* Read by the signal handler, written only by the loop thread it interrupts. */
+static lua_State *volatile running;
+
+lua_State *xcs_limits_running(lua_State *L) {
+  lua_State *prev = running;
+  running = L;
+  return prev;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock uv_hrtime reads */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int over_budget(xcs_limits *lim) {
+  return lim->burst_ns && lim->slice_start &&
+         monotonic_ns() - lim->slice_start >= lim->burst_ns;
+}
 
 static void guard_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -38,17 +57,45 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
   if (m == NULL) return;
   xcs_limits *lim = &m->limits;
   if (!lim->killed) {
-    if (lim->burst_ns == 0 || lim->slice_start == 0) return;
-    if (uv_hrtime() - lim->slice_start < lim->burst_ns) return;
+    if (!over_budget(lim)) { /* set late, after the code had waited: stand down */
+      lua_sethook(L, NULL, 0, 0);
+      return;
+    }
     lim->killed = 1;
-    /* From now on every line raises, so pcall cannot swallow the kill
-     * (the way Redis stops a script that ignores its timeout). */
     lua_sethook(L, guard_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   }
   luaL_error(L, "CPU limit: ran %f s without waiting (--cpu-limit)",
              (double)lim->burst_ns / 1e9);
 }
 
-void xcs_limits_watch(lua_State *L) {
-  lua_sethook(L, guard_hook, LUA_MASKCOUNT, CHECK_EVERY);
+static void watchdog_cb(int sig) {
+  (void)sig;
+  lua_State *L = running;
+  if (L == NULL) return;
+  xcs_module *m = xcs_module_of(L);
+  if (m != NULL && (m->limits.killed || over_budget(&m->limits)))
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
+}
+
+int xcs_limits_watchdog(void) {
+  static int started;
+  if (started) return 0;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = watchdog_cb;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGPROF, &sa, NULL) != 0) return -1;
+  /* The signal goes to this thread only, never to libuv's thread pool. */
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGPROF;
+  sev._sigev_un._tid = gettid();
+  timer_t timer;
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &timer) != 0) return -1;
+  struct itimerspec every = {{0, XCS_WATCH_MS * 1000000L}, {0, XCS_WATCH_MS * 1000000L}};
+  if (timer_settime(timer, 0, &every, NULL) != 0) return -1;
+  started = 1;
+  return 0;
 }

@@ -1,9 +1,15 @@
 /*
  * limits.h — what one module may use: memory, counted by its own allocator,
- * and CPU time between waits, watched by a count hook.
+ * and CPU time between waits, watched without slowing the VM down.
  *
- * A module that goes over either fails with an error naming the limit; the
- * host and the other modules never notice.
+ * A count hook on every thread would make Lua 5.4 trap on every instruction
+ * (about twice the cost of module code). Instead a timer on the loop
+ * thread's CPU clock raises a signal every XCS_WATCH_MS of CPU it uses; the
+ * handler looks at the thread running module code now, and only when it has
+ * run past the module's burst limit without waiting does it install a hook
+ * (lua_sethook is safe in a signal handler, as in lua.c). The hook then fails
+ * the module, and keeps raising on every line so pcall cannot swallow it.
+ * An idle host uses no CPU, so it gets no signals.
  */
 #ifndef XCS_LIMITS_H
 #define XCS_LIMITS_H
@@ -12,19 +18,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define XCS_WATCH_MS 50
+
 typedef struct xcs_limits {
   size_t used;          /* bytes the module's state holds now */
   size_t peak;          /* the most it ever held */
   size_t budget;        /* 0: no limit */
-  uint64_t slice_start; /* uv_hrtime() when the running task was resumed */
-  uint64_t burst_ns;    /* how long a task may run without waiting; 0: forever */
-  int killed;           /* the burst limit tripped: every line now raises */
+  uint64_t slice_start; /* uv_hrtime() when its running code was entered */
+  uint64_t burst_ns;    /* how long it may run without waiting; 0: forever */
+  volatile int killed;  /* the burst limit tripped: every line now raises */
 } xcs_limits;
 
 /* The lua_Alloc of every module state; ud is its xcs_limits. */
 void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* Installs the runaway guard on L; threads created from L inherit it. */
-void xcs_limits_watch(lua_State *L);
+/* Starts the watchdog on the calling (loop) thread; once per process. */
+int xcs_limits_watchdog(void);
+/* Marks L as the thread running module code now (NULL: none); returns the
+ * previous one, to restore when L stops running. */
+lua_State *xcs_limits_running(lua_State *L);
 
 #endif

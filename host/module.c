@@ -65,8 +65,6 @@ static void module_free(xcs_module *m) {
 /* Runs protected in the new state: libraries, sandbox, then the file. */
 static int setup(lua_State *L) {
   xcs_module *m = lua_touserdata(L, 1);
-  /* First, so every thread created from here on inherits the guard. */
-  xcs_limits_watch(L);
   m->svc = lua_newthread(L);
   m->svc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   xcs_sandbox_open(L, m);
@@ -150,15 +148,28 @@ static int start_main(lua_State *L) {
   return 0;
 }
 
+const char *xcs_module_pcall(xcs_module *m, lua_CFunction f, void *ud) {
+  lua_State *S = m->svc;
+  lua_settop(S, 0);
+  lua_pushcfunction(S, f);
+  lua_pushlightuserdata(S, ud);
+  /* The collector may run module finalizers here: guard them like a task. */
+  lua_State *prev = xcs_limits_running(S);
+  uint64_t slice = m->limits.slice_start;
+  if (slice == 0) m->limits.slice_start = uv_hrtime();
+  int status = lua_pcall(S, 1, 0, 0);
+  m->limits.slice_start = slice;
+  xcs_limits_running(prev);
+  if (status == LUA_OK) return NULL;
+  const char *msg = lua_tostring(S, -1);
+  return msg ? msg : "(error object is not a string)";
+}
+
 void xcs_module_start(xcs_module *m) {
   assert(m->phase == XCS_LOADED);
   m->phase = XCS_RUNNING;
-  lua_pushcfunction(m->svc, start_main);
-  lua_pushlightuserdata(m->svc, m);
-  if (lua_pcall(m->svc, 1, 0, 0) != LUA_OK) {
-    xcs_module_fail(m, lua_tostring(m->svc, -1));
-    lua_settop(m->svc, 0);
-  }
+  const char *err = xcs_module_pcall(m, start_main, m);
+  if (err) xcs_module_fail(m, err);
 }
 
 void xcs_module_fail(xcs_module *m, const char *msg) {
@@ -213,7 +224,9 @@ void xcs_module_destroy(xcs_module *m) {
     /* Finalizers are module code: they run guarded, and find every socket
      * call refusing (the module is gone). */
     m->limits.slice_start = uv_hrtime();
+    lua_State *prev = xcs_limits_running(m->L);
     lua_close(m->L);
+    xcs_limits_running(prev);
   } else {
     luaL_unref(m->L, LUA_REGISTRYINDEX, m->svc_ref);
   }

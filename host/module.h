@@ -61,6 +61,8 @@ typedef struct xcs_module {
   xcs_task *watcher;    /* a task of another module waiting on this one */
   int holders;          /* objects still pointing at this struct */
   int first_port;       /* of the first socket it opened, for m:port() */
+  const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
+                           checking a handle's type needs no table lookup */
 } xcs_module;
 
 /* The module whose state L (or a thread of it) belongs to. O(1). */
@@ -79,6 +81,9 @@ void xcs_module_start(xcs_module *m);
 /* A module of the test API, running on a state it does not own. */
 xcs_module *xcs_module_borrow(xcs_host *h, lua_State *L, const char *name);
 
+/* Runs f(ud) protected on m's svc thread, guarded by the CPU limit. Returns
+ * NULL, or the error message (valid until the next call). */
+const char *xcs_module_pcall(xcs_module *m, lua_CFunction f, void *ud);
 void xcs_module_fail(xcs_module *m, const char *msg);
 /* Its tasks all returned (or it called exit()): log it and unload. */
 void xcs_module_conclude(xcs_module *m);

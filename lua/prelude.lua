@@ -21,6 +21,7 @@ local co_create, co_resume, co_yield, co_running, co_close, co_isyieldable =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.running,
   coroutine.close, coroutine.isyieldable
 local HOST = core.HOST
+co_resume = core.resume -- tells the CPU watchdog which coroutine runs
 local _ENV = nil
 
 -- Misuse --------------------------------------------------------------------
@@ -37,6 +38,7 @@ local function argerror(fname, i, name, expected, got)
 end
 
 local function check_port(fname, i, port, lowest)
+  if mtype(port) == "integer" and port >= (lowest or 0) and port <= 65535 then return port end
   local p = tointeger(port)
   if mtype(port) ~= "integer" and not (mtype(port) == "float" and p) then p = nil end
   if not p or p < (lowest or 0) or p > 65535 then
