@@ -18,6 +18,7 @@
  */
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +38,23 @@ typedef struct xcs_test {
   xcs_host host;
   xcs_module *client;
   char *log[LOG_LINES]; /* "tag: line", oldest overwritten first */
+  uint64_t log_seq[LOG_LINES];
+  uint64_t logged;      /* lines captured so far */
   int log_next;
-  int running, done, timed_out;
+  int running, done, timed_out, raised;
   uv_timer_t timeout;   /* bounds each xcs.run */
   int echo_log;         /* XCS_LOG=1: also to stderr */
 } xcs_test;
 
 typedef struct modref {
   xcs_module *m;
+  uint64_t first_line; /* its lines are those captured since it was loaded */
 } modref;
 
 static const char test_key = 0;
 static const char results_key = 0;
+static const char error_key = 0;
+static const char module_key = 0; /* the xcs table, returned by every require */
 
 static xcs_test *test_of(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &test_key);
@@ -64,18 +70,21 @@ static void capture_log(void *ud, const char *tag, const char *line, size_t len)
   if (s) snprintf(s, n, "%s: %.*s", tag, (int)len, line);
   free(x->log[x->log_next]);
   x->log[x->log_next] = s;
+  x->log_seq[x->log_next] = x->logged++;
   x->log_next = (x->log_next + 1) % LOG_LINES;
   if (x->echo_log) xcs_log_stderr(NULL, tag, line, len);
 }
 
-/* Pushes the captured lines (those of `tag` only, if given), oldest first. */
-static void push_log(lua_State *L, xcs_test *x, const char *tag) {
+/* Pushes the captured lines (those of `tag` only, if given, from line
+ * number `since` on), oldest first. */
+static void push_log(lua_State *L, xcs_test *x, const char *tag, uint64_t since) {
   lua_newtable(L);
   size_t tlen = tag ? strlen(tag) : 0;
   int n = 0;
   for (int i = 0; i < LOG_LINES; i++) {
-    const char *s = x->log[(x->log_next + i) % LOG_LINES];
-    if (s == NULL) continue;
+    int at = (x->log_next + i) % LOG_LINES;
+    const char *s = x->log[at];
+    if (s == NULL || x->log_seq[at] < since) continue;
     if (tag) {
       if (strncmp(s, tag, tlen) != 0 || strncmp(s + tlen, ": ", 2) != 0) continue;
       s += tlen + 2;
@@ -127,7 +136,8 @@ static int mod_name(lua_State *L) {
 }
 
 static int mod_logs(lua_State *L) {
-  push_log(L, test_of(L), check_module(L)->name);
+  modref *r = luaL_checkudata(L, 1, "xcs.module");
+  push_log(L, test_of(L), r->m->name, r->first_line);
   return 1;
 }
 
@@ -218,6 +228,7 @@ static int l_load(lua_State *L) {
   }
   modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 3 */
   r->m = m;
+  r->first_line = x->logged;
   m->holders++;
   luaL_setmetatable(L, "xcs.module");
   if (lua_istable(L, 2)) {
@@ -236,8 +247,17 @@ static int l_load(lua_State *L) {
 
 /* Running --------------------------------------------------------------------- */
 
+/* The run's function returned or raised: keep its results, or its error
+ * as it was raised (a busted assertion is a table), for l_run. */
 static int run_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
+  (void)ctx;
+  xcs_test *x = test_of(L);
+  x->done = 1;
+  if (status != LUA_OK && status != LUA_YIELD) {
+    x->raised = 1;
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &error_key);
+    return 0;
+  }
   int n = lua_gettop(L);
   lua_createtable(L, n, 1);
   lua_insert(L, 1);
@@ -245,13 +265,12 @@ static int run_done(lua_State *L, int status, lua_KContext ctx) {
   lua_pushinteger(L, n);
   lua_setfield(L, 1, "n");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &results_key);
-  test_of(L)->done = 1;
   return 0;
 }
 
 static int run_body(lua_State *L) {
-  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, run_done);
-  return run_done(L, LUA_OK, 0);
+  int status = lua_pcallk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, 0, run_done);
+  return run_done(L, status, 0);
 }
 
 static void run_timeout_cb(uv_timer_t *t) { ((xcs_test *)t->data)->timed_out = 1; }
@@ -293,7 +312,7 @@ static int l_run(lua_State *L) {
   free(c->error);
   c->error = NULL;
   c->failed = 0;
-  x->done = 0;
+  x->done = x->raised = 0;
   x->running = 1;
   lua_pushcfunction(L, run_body);
   lua_insert(L, 1);
@@ -306,6 +325,12 @@ static int l_run(lua_State *L) {
   run_cleanup(x);
   x->running = 0;
 
+  if (x->raised) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &error_key);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &error_key);
+    return lua_error(L);
+  }
   if (c->failed) return luaL_error(L, "%s", c->error);
   if (x->timed_out) return luaL_error(L, "xcs.run: timed out after %f s", timeout);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &results_key);
@@ -322,7 +347,7 @@ static int l_run(lua_State *L) {
 /* xcs.logs([tag]): captured log lines, "tag: line" (or just the lines of
  * one tag). */
 static int l_logs(lua_State *L) {
-  push_log(L, test_of(L), luaL_optstring(L, 1, NULL));
+  push_log(L, test_of(L), luaL_optstring(L, 1, NULL), 0);
   return 1;
 }
 
@@ -359,8 +384,9 @@ static int test_gc(lua_State *L) {
 }
 
 __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &test_key) != LUA_TNIL)
-    return luaL_error(L, "xcs: already loaded in this state");
+  /* One host per interpreter: busted may clear package.loaded between spec
+   * files, and a second require must find the same host. */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key) != LUA_TNIL) return 1;
   lua_pop(L, 1);
   signal(SIGPIPE, SIG_IGN);
 
@@ -404,5 +430,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
   xcs_process_open(L);
   lua_pushstring(L, XCS_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &module_key);
   return 1;
 }

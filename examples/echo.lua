@@ -2,7 +2,7 @@
 -- Every client's bytes come back to it; `from` says which client sent them.
 --
 --   xcshost examples/echo.lua port=7000
---   nc 127.0.0.1 7000
+--   nc 127.0.0.1 7000            (or: socat - TCP:127.0.0.1:7000)
 local port = tonumber(arg.port) or 7000
 
 local listener = assert(socket.open(port, "TCP"))

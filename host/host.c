@@ -93,7 +93,8 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
   xcs_list_init(&h->lingering);
   /* Without the watchdog a runaway module could only be stopped by a signal
    * to the host; keep going, but the CPU limit is then not enforced. */
-  if (xcs_limits_watchdog() != 0)
+  h->watchdog = xcs_limits_watchdog() == 0;
+  if (!h->watchdog)
     xcs_log(h, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
   int r = uv_loop_init(&h->loop);
   if (r != 0) return r;
@@ -129,4 +130,6 @@ void xcs_host_close(xcs_host *h) {
   uv_walk(&h->loop, close_walk_cb, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   uv_loop_close(&h->loop);
+  if (h->watchdog) xcs_limits_unwatch();
+  h->watchdog = 0;
 }

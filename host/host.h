@@ -54,6 +54,7 @@ struct xcs_host {
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */
   int stopping;
+  int watchdog;       /* holds a start of the CPU watchdog */
 
   char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
 };

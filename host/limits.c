@@ -77,25 +77,43 @@ static void watchdog_cb(int sig) {
     lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
 }
 
+static int watchers;
+static timer_t watch_timer;
+static struct sigaction old_action;
+
 int xcs_limits_watchdog(void) {
-  static int started;
-  if (started) return 0;
+  if (watchers > 0) {
+    watchers++;
+    return 0;
+  }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = watchdog_cb;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGPROF, &sa, NULL) != 0) return -1;
+  if (sigaction(SIGPROF, &sa, &old_action) != 0) return -1;
   /* The signal goes to this thread only, never to libuv's thread pool. */
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = SIGPROF;
   sev._sigev_un._tid = gettid();
-  timer_t timer;
-  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &timer) != 0) return -1;
   struct itimerspec every = {{0, XCS_WATCH_MS * 1000000L}, {0, XCS_WATCH_MS * 1000000L}};
-  if (timer_settime(timer, 0, &every, NULL) != 0) return -1;
-  started = 1;
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &watch_timer) != 0) {
+    sigaction(SIGPROF, &old_action, NULL);
+    return -1;
+  }
+  if (timer_settime(watch_timer, 0, &every, NULL) != 0) {
+    timer_delete(watch_timer);
+    sigaction(SIGPROF, &old_action, NULL);
+    return -1;
+  }
+  watchers = 1;
   return 0;
+}
+
+void xcs_limits_unwatch(void) {
+  if (watchers == 0 || --watchers > 0) return;
+  timer_delete(watch_timer);
+  sigaction(SIGPROF, &old_action, NULL);
 }

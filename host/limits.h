@@ -32,8 +32,11 @@ typedef struct xcs_limits {
 /* The lua_Alloc of every module state; ud is its xcs_limits. */
 void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* Starts the watchdog on the calling (loop) thread; once per process. */
+/* Starts the watchdog on the calling (loop) thread, or counts one more
+ * user of it; xcs_limits_unwatch undoes one start, and the last one removes
+ * the timer and the handler (the `xcs` module may be unloaded after it). */
 int xcs_limits_watchdog(void);
+void xcs_limits_unwatch(void);
 /* Marks L as the thread running module code now (NULL: none); returns the
  * previous one, to restore when L stops running. */
 lua_State *xcs_limits_running(lua_State *L);
