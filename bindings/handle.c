@@ -41,20 +41,23 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
 _Static_assert(XCS_NTYPES <= sizeof ((xcs_module *)0)->metas / sizeof(void *),
                "xcs_module.metas has a slot per handle type");
 
-static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
-  xcs_handle **box = lua_touserdata(L, idx);
+static int type_of(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return -1;
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
   const void **metas = xcs_module_of(L)->metas;
-  int ok = 0;
-  if (box != NULL && lua_getmetatable(L, idx)) {
-    const void *mt = lua_topointer(L, -1);
-    lua_pop(L, 1);
-    if (type != NULL)
-      ok = mt == metas[type->id];
-    else
-      for (int i = 0; i < XCS_NTYPES && !ok; i++) ok = mt == metas[i];
-  }
-  if (!ok) luaL_typeerror(L, idx, type ? type->name : "socket handle");
-  return *box;
+  for (int i = 0; i < XCS_NTYPES; i++)
+    if (mt == metas[i]) return i;
+  return -1;
+}
+
+int xcs_handle_is(lua_State *L, int idx) { return type_of(L, idx) >= 0; }
+
+static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
+  int id = type_of(L, idx);
+  if (id < 0 || (type != NULL && id != type->id))
+    luaL_typeerror(L, idx, type ? type->name : "socket handle");
+  return *(xcs_handle **)lua_touserdata(L, idx);
 }
 
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
@@ -63,7 +66,12 @@ xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
 
 xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type) {
   xcs_handle *h = to_handle(L, idx, type);
-  if (h == NULL) luaL_error(L, "attempt to use a closed socket");
+  if (h == NULL) {
+    lua_Debug ar;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name)
+      luaL_error(L, "%s: attempt to use a closed socket", ar.name);
+    luaL_error(L, "attempt to use a closed socket");
+  }
   return h;
 }
 

@@ -56,6 +56,8 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
 xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
+/* Whether the value at idx is a handle's box (open or closed). */
+int xcs_handle_is(lua_State *L, int idx);
 /* Pushes the handle's box (it must not be closed). */
 void xcs_handle_push(lua_State *L, xcs_handle *h);
 

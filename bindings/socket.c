@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <string.h>
 
+#include "bindings/addr.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
@@ -26,17 +27,31 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
-static int l_isclosed(lua_State *L) {
-  lua_pushboolean(L, xcs_handle_get(L, 1, NULL) == NULL);
+/* kind(v): "listener", "tcp", "udp" or "udp-connected" for an open handle;
+ * nil for a closed one; false for anything that is not a handle. */
+static int l_kind(lua_State *L) {
+  if (!xcs_handle_is(L, 1)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  xcs_handle *h = xcs_handle_get(L, 1, NULL);
+  if (h == NULL) return 0;
+  if (h->type == &xcs_udp_type)
+    lua_pushstring(L, xcs_udp_connected(h) ? "udp-connected" : "udp");
+  else if (h->type == &xcs_listener_type)
+    lua_pushliteral(L, "listener");
+  else if (h->type == &xcs_conn_type)
+    lua_pushliteral(L, "tcp");
+  else
+    lua_pushboolean(L, 0);
   return 1;
 }
 
-/* needs_to(h): whether a write on h must say where to (a listener, or a UDP
- * socket with no default peer), so the prelude can name the missing `to`. */
-static int l_needs_to(lua_State *L) {
-  xcs_handle *h = xcs_handle_check(L, 1, NULL);
-  lua_pushboolean(L, h->type == &xcs_listener_type ||
-                         (h->type == &xcs_udp_type && !xcs_udp_connected(h)));
+/* isaddress(s): whether s is an "ip:port" the sockets accept. */
+static int l_isaddress(lua_State *L) {
+  struct sockaddr_storage sa;
+  lua_pushboolean(L, lua_type(L, 1) == LUA_TSTRING &&
+                         xcs_addr_parse(lua_tostring(L, 1), &sa) == 0);
   return 1;
 }
 
@@ -49,10 +64,10 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_timer_open(L);
   lua_pushcfunction(L, l_log);
   lua_setfield(L, -2, "log");
-  lua_pushcfunction(L, l_isclosed);
-  lua_setfield(L, -2, "isclosed");
-  lua_pushcfunction(L, l_needs_to);
-  lua_setfield(L, -2, "needs_to");
+  lua_pushcfunction(L, l_kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushcfunction(L, l_isaddress);
+  lua_setfield(L, -2, "isaddress");
 
   if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
     lua_error(L);

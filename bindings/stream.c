@@ -266,8 +266,8 @@ static int conn_write_k(lua_State *L, int status, lua_KContext len) {
 
 int xcs_conn_write(lua_State *L) {
   xcs_conn *c = (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
-  size_t len;
-  luaL_checklstring(L, 2, &len);
+  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
+  size_t len = lua_rawlen(L, 2);
   int r = xcs_conn_queue(c, L, 2);
   if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
   if (r < 0) return xcs_push_fail(L, r);

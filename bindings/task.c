@@ -281,12 +281,17 @@ static int l_exit(lua_State *L) {
 }
 
 /* The prelude's view of tasks: is_task(co), task() -> the running task. */
+static int is_task(lua_State *L, int idx) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
+  lua_pushvalue(L, idx);
+  int yes = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return yes;
+}
+
 static int l_is_task(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTHREAD);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
-  lua_pushvalue(L, 1);
-  lua_rawget(L, -2);
-  lua_pushboolean(L, lua_toboolean(L, -1));
+  lua_pushboolean(L, is_task(L, 1));
   return 1;
 }
 
@@ -303,15 +308,22 @@ static int l_resume(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co, 1, "coroutine");
   int narg = lua_gettop(L) - 1, nres;
+  if (is_task(L, 1)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume a task: tasks are run by the host");
+    return 2;
+  }
   if (!lua_checkstack(co, narg)) {
     lua_pushboolean(L, 0);
     lua_pushliteral(L, "too many arguments to resume");
     return 2;
   }
+  xcs_limits_check(L);
   lua_xmove(L, co, narg);
   lua_State *prev = xcs_limits_running(co);
   int status = lua_resume(co, L, narg, &nres);
   xcs_limits_running(prev);
+  xcs_limits_check(L); /* the limit stopped co: it stops its resumer too */
   if (status != LUA_OK && status != LUA_YIELD) {
     lua_pushboolean(L, 0);
     lua_xmove(co, L, 1); /* the error */

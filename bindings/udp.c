@@ -144,11 +144,15 @@ static void send_cb(uv_udp_send_t *req, int status) {
  * the datagram goes to the connected peer. */
 static int udp_write(lua_State *L) {
   xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
+  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = lua_tolstring(L, 2, &len);
   struct sockaddr_storage to;
   const struct sockaddr *dest = NULL;
-  if (!lua_isnoneornil(L, 3)) {
+  if (u->connected && !lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
+      return luaL_argerror(L, 3, lua_pushfstring(L, "this socket sends only to %s", u->peer));
+  } else if (!lua_isnoneornil(L, 3)) {
     const char *s = luaL_checkstring(L, 3);
     if (xcs_addr_parse(s, &to) != 0)
       return luaL_argerror(L, 3, lua_pushfstring(L, "expected an address such as "

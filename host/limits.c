@@ -68,6 +68,11 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
              (double)lim->burst_ns / 1e9);
 }
 
+void xcs_limits_check(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  if (m != NULL && m->limits.killed) guard_hook(L, NULL);
+}
+
 static void watchdog_cb(int sig) {
   (void)sig;
   lua_State *L = running;

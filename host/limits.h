@@ -37,6 +37,9 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
  * the timer and the handler (the `xcs` module may be unloaded after it). */
 int xcs_limits_watchdog(void);
 void xcs_limits_unwatch(void);
+/* Raises the CPU limit error in L if its module was stopped for it (a
+ * coroutine of the module was; the thread that resumed it must stop too). */
+void xcs_limits_check(lua_State *L);
 /* Marks L as the thread running module code now (NULL: none); returns the
  * previous one, to restore when L stops running. */
 lua_State *xcs_limits_running(lua_State *L);

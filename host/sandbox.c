@@ -86,8 +86,18 @@ static int sandbox_load(lua_State *L) {
     lua_pushvalue(L, 4);
   else
     xcs_sandbox_push_env(L);
-  lua_call(L, 4, 2);
-  return lua_isnil(L, -2) ? 2 : 1;
+  lua_call(L, 4, 2); /* chunk, nil  or  nil, message */
+  if (lua_isnil(L, -2)) return 2;
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* require_file(path, name): loads path and runs it with name. */
+static int require_file(lua_State *L) {
+  xcs_sandbox_loadfile(L, lua_tostring(L, 1));
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 1);
+  return 1;
 }
 
 /* require(name): name.lua beside the module (dots are folders), run once in
@@ -122,10 +132,16 @@ static int sandbox_require(lua_State *L) {
   luaL_addstring(&b, ".lua");
   luaL_pushresult(&b); /* 3: path */
   lua_pushlightuserdata(L, (void *)&loaded_key);
-  lua_setfield(L, 2, name); /* marks it loading */
-  xcs_sandbox_loadfile(L, lua_tostring(L, 3));
+  lua_setfield(L, 2, name); /* marks it loading, to catch loops */
+  lua_pushcfunction(L, require_file);
+  lua_pushvalue(L, 3);
   lua_pushvalue(L, 1);
-  lua_call(L, 1, 1);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    /* Not loaded after all: a later require tries again, as Lua's does. */
+    lua_pushnil(L);
+    lua_setfield(L, 2, name);
+    return lua_error(L);
+  }
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushboolean(L, 1);

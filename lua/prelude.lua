@@ -13,18 +13,31 @@ local env, core, sandboxed = ...
 
 local type, tostring, select, error, pairs, setmetatable, rawequal =
   type, tostring, select, error, pairs, setmetatable, rawequal
-local format, upper, match, gmatch = string.format, string.upper, string.match,
-  string.gmatch
+local format, upper, lower, match, gmatch = string.format, string.upper,
+  string.lower, string.match, string.gmatch
 local concat = table.concat
 local tointeger, mtype = math.tointeger, math.type
-local co_create, co_resume, co_yield, co_running, co_close, co_isyieldable =
-  coroutine.create, coroutine.resume, coroutine.yield, coroutine.running,
-  coroutine.close, coroutine.isyieldable
+local co_create, co_yield, co_running, co_close, co_isyieldable =
+  coroutine.create, coroutine.yield, coroutine.running, coroutine.close,
+  coroutine.isyieldable
+local co_resume = core.resume -- coroutine.resume that tells the CPU watchdog who runs
+local getinfo = debug.getinfo -- kept here only; modules never see debug
 local HOST = core.HOST
-co_resume = core.resume -- tells the CPU watchdog which coroutine runs
 local _ENV = nil
 
 -- Misuse --------------------------------------------------------------------
+
+-- Raises msg at the first caller outside this file, so the position in the
+-- message is the module's line that made the bad call.
+local function raise(msg)
+  local level = 2
+  while true do
+    local info = getinfo(level, "S")
+    if not info or info.source ~= "=prelude" then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
 
 local function describe(v)
   if type(v) == "string" then return format("%q", v) end
@@ -33,16 +46,16 @@ local function describe(v)
 end
 
 local function argerror(fname, i, name, expected, got)
-  error(format("%s: bad argument #%d (%s): expected %s, got %s", fname, i, name,
-    expected, describe(got)), 3)
+  raise(format("%s: bad argument #%d (%s): expected %s, got %s", fname, i, name,
+    expected, describe(got)))
 end
 
 local function check_port(fname, i, port, lowest)
-  if mtype(port) == "integer" and port >= (lowest or 0) and port <= 65535 then return port end
-  local p = tointeger(port)
-  if mtype(port) ~= "integer" and not (mtype(port) == "float" and p) then p = nil end
-  if not p or p < (lowest or 0) or p > 65535 then
-    argerror(fname, i, "port", format("an integer from %d to 65535", lowest or 0), port)
+  lowest = lowest or 0
+  if mtype(port) == "integer" and port >= lowest and port <= 65535 then return port end
+  local p = mtype(port) == "float" and tointeger(port)
+  if not p or p < lowest or p > 65535 then
+    argerror(fname, i, "port", format("an integer from %d to 65535", lowest), port)
   end
   return p
 end
@@ -57,26 +70,33 @@ end
 
 local open = { TCP = {}, UDP = {} }
 
-local function live(h)
-  return h ~= nil and not core.isclosed(h)
+-- The handle on `port` of one protocol, forgetting it if it was closed.
+local function held(p, port)
+  local h = open[p][port]
+  if h ~= nil and not core.kind(h) then
+    open[p][port] = nil
+    return nil
+  end
+  return h
 end
 
+-- The socket a port-keyed call means, and its kind ("listener", "tcp",
+-- "udp", "udp-connected").
 local function lookup(fname, what)
-  if type(what) == "userdata" then return what end
-  local port = check_port(fname, 1, what)
-  local t, u = open.TCP[port], open.UDP[port]
-  -- The common case, one socket on the port, costs no call into C; a
-  -- handle closed behind our back then raises "attempt to use a closed socket".
-  if t and u then
-    if not live(t) then t = nil end
-    if not live(u) then u = nil end
-    if t and u then
-      error(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
-        "socket.open returned", fname, port), 3)
-    end
+  if type(what) == "userdata" then
+    local kind = core.kind(what)
+    if kind == nil then raise(fname .. ": attempt to use a closed socket") end
+    if kind then return what, kind end
   end
-  if not (t or u) then error(format("%s: port %d is not open in this module", fname, port), 3) end
-  return t or u
+  local port = check_port(fname, 1, what)
+  local t, u = held("TCP", port), held("UDP", port)
+  if t and u then
+    raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
+      "socket.open returned", fname, port))
+  end
+  local h = t or u
+  if not h then raise(format("%s: port %d is not open in this module", fname, port)) end
+  return h, core.kind(h)
 end
 
 -- The peer of each task's last read on each socket, so a reply needs no `to`.
@@ -106,8 +126,8 @@ local socket = {}
 function socket.open(port, protocol)
   port = check_port("socket.open", 1, port)
   local p = check_proto("socket.open", 2, protocol)
-  if port ~= 0 and live(open[p][port]) then
-    error(format("socket.open: port %d (%s) is already open in this module", port, p), 2)
+  if port ~= 0 and held(p, port) then
+    raise(format("socket.open: port %d (%s) is already open in this module", port, p))
   end
   local h, err, code
   if p == "TCP" then h, err, code = core.tcp_listen(port) else h, err, code = core.udp_open(port) end
@@ -127,19 +147,33 @@ function socket.read(what)
 end
 
 function socket.write(what, data, to)
-  local h = lookup("socket.write", what)
+  local h, kind = lookup("socket.write", what)
   if type(data) ~= "string" then argerror("socket.write", 2, "data", "a string", data) end
   if to == nil then
-    to = recall(h)
-    if to == nil and core.needs_to(h) then
-      error("socket.write: bad argument #3 (to): nothing was read from this socket " ..
-        "in this task, so there is no peer to reply to; pass `to`", 2)
+    if kind == "listener" or kind == "udp" then
+      to = recall(h)
+      if to == nil then
+        raise("socket.write: bad argument #3 (to): nothing was read from this socket " ..
+          "in this task, so there is no peer to reply to; pass `to`")
+      end
     end
+  elseif kind == "listener" then
+    if to ~= "*" and type(to) ~= "userdata" then
+      argerror("socket.write", 3, "to", 'a client connection or "*"', to)
+    end
+  elseif kind == "udp" then
+    if not core.isaddress(to) then
+      argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000"', to)
+    end
+  else
+    argerror("socket.write", 3, "to", "nothing (this socket has one peer)", to)
   end
   return h:write(data, to)
 end
 
 function socket.close(what)
+  -- Closing a closed handle again is allowed, as handle:close() is.
+  if type(what) == "userdata" and core.kind(what) == nil then return true end
   local h = lookup("socket.close", what)
   for _, ports in pairs(open) do
     for port, held in pairs(ports) do
@@ -150,7 +184,9 @@ function socket.close(what)
 end
 
 function socket.connect(host, port, protocol)
-  if type(host) ~= "string" then argerror("socket.connect", 1, "host", "a string", host) end
+  if type(host) ~= "string" or host == "" then
+    argerror("socket.connect", 1, "host", "a host name or IP address", host)
+  end
   port = check_port("socket.connect", 2, port, 1)
   local p = check_proto("socket.connect", 3, protocol == nil and "TCP" or protocol)
   if p == "TCP" then return core.tcp_connect(host, port) end
@@ -172,32 +208,42 @@ local function word_port(w)
   return tointeger(w) or w
 end
 
--- "socket_write 80 hello world": everything after the port, verbatim, is DATA.
+local arity = { socket_open = 2, socket_read = 1, socket_close = 1 }
+
+-- "socket_open 80 UDP" -> "socket_open", 80, "UDP". For socket_write,
+-- everything after the port (and one space) is DATA, verbatim.
 local function parse(line)
   local cmd, rest = match(line, "^%s*(%S+)%s?(.*)$")
+  if not cmd then raise("request: empty command (expected socket_open, socket_read, " ..
+    "socket_write or socket_close)") end
+  cmd = lower(cmd)
   if cmd == "socket_write" then
     local port, data = match(rest, "^%s*(%S+) ?(.*)$")
     return cmd, word_port(port), data
   end
   local args = {}
   for w in gmatch(rest, "%S+") do args[#args + 1] = #args == 0 and word_port(w) or w end
-  return cmd, args[1], args[2], args[3]
+  if arity[cmd] and #args > arity[cmd] then
+    raise(format("request: %q takes %d word%s after the command, got %d", cmd,
+      arity[cmd], arity[cmd] > 1 and "s" or "", #args))
+  end
+  return cmd, args[1], args[2]
 end
 
 local function request(cmd, ...)
   if type(cmd) ~= "string" then
     argerror("request", 1, "command", 'a string such as "socket_open 80 UDP"', cmd)
   end
-  local f = commands[cmd]
+  local f = commands[lower(cmd)]
   if f then return f(...) end
-  if select("#", ...) == 0 and match(cmd, "%s") then
-    local name = parse(cmd)
+  if select("#", ...) == 0 and (cmd == "" or match(cmd, "%s")) then
+    local name, a, b = parse(cmd)
     f = commands[name]
-    if f then return f(select(2, parse(cmd))) end
+    if f then return f(a, b) end
     cmd = name
   end
-  error(format("request: unknown command %s (expected socket_open, socket_read, " ..
-    "socket_write or socket_close)", describe(cmd)), 2)
+  raise(format("request: unknown command %s (expected socket_open, socket_read, " ..
+    "socket_write or socket_close)", describe(cmd)))
 end
 
 env.request = request
@@ -270,5 +316,6 @@ end
 
 function coroutine.close(co)
   if parked[co] then return false, "cannot close a coroutine that is waiting on the host" end
+  if core.is_task(co) then return false, "cannot close a task: tasks are run by the host" end
   return co_close(co)
 end

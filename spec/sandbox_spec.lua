@@ -1,0 +1,242 @@
+-- sandbox_spec.lua: what a module can and cannot reach.
+--
+-- Each fixture under spec/fixtures/sandbox/ reports what it saw with print,
+-- which lands in the host's log tagged with the module's name (m:logs()), or
+-- fails with a message (m:error()).
+local xcs = require "xcs"
+
+local DIR = "spec/fixtures/sandbox/"
+
+-- Loads a fixture, waits for it to end; returns its log lines, status, error.
+local function run_fixture(file, args)
+  return xcs.run(function()
+    local m = assert(xcs.load(DIR .. file, args))
+    local status, err = m:wait()
+    return m:logs(), status, err
+  end)
+end
+
+local function find(lines, pattern)
+  for _, line in ipairs(lines) do
+    if line:find(pattern) then return line end
+  end
+end
+
+local function hex(s)
+  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+-- A real binary chunk, made here (the spec is plain Lua 5.4).
+local BIN = string.dump(function() return "ran a binary chunk" end)
+
+-- A chunk that load() compiled comes back as nil (see the pending specs).
+local function load_bug(result)
+  if result:find("attempt to call a nil value", 1, true) then
+    pending("core bug: load() of text always returns nil in a module, even when " ..
+      "the text compiles (host/sandbox.c sandbox_load calls the real load for 2 " ..
+      "results and, on success, returns the top one: the padding nil, not the chunk)")
+  end
+end
+
+-- Runs one probe of sbx_probe.lua: returns "ok <values>" or "error <msg>".
+local function probe(name)
+  local lines, status, err = run_fixture("sbx_probe.lua", { probe = name, bin = hex(BIN) })
+  assert.are.equal("concluded", status, err)
+  local line = find(lines, "^" .. name .. ": ")
+  assert(line, "no report from probe " .. name .. " in:\n" .. table.concat(lines, "\n"))
+  return line:sub(#name + 3)
+end
+
+describe("the sandbox", function()
+  describe("does not reach", function()
+    for _, name in ipairs { "io", "debug", "package", "dofile", "loadfile" } do
+      it(name .. ": reading it raises 'undefined global'", function()
+        assert.matches("^error spec/fixtures/sandbox/sbx_probe%.lua:%d+: undefined global '" ..
+          name .. "'$", probe(name))
+      end)
+    end
+
+    it("io through _G either, and rawget finds nothing", function()
+      assert.matches("^error .*undefined global 'io'$", probe("G_io"))
+      assert.are.equal("ok nil", probe("rawget_io"))
+    end)
+
+    it("os beyond time, clock, date and difftime", function()
+      assert.are.equal("ok clock date difftime time", probe("os_keys"))
+      assert.are.equal("ok nil", probe("os_execute"))
+      assert.are.equal("ok integer,number,string,6.0", probe("os_time"))
+    end)
+
+    it("string.dump, neither as string.dump nor as a method of a string", function()
+      assert.are.equal("ok nil", probe("string_dump"))
+      assert.are.equal("ok nil", probe("method_dump"))
+      assert.are.equal("ok nil", probe("meta_dump"))
+    end)
+
+    it("binary chunks through load with mode \"b\": an error", function()
+      assert.matches("^error .*binary chunks are not allowed in a module", probe("load_b"))
+    end)
+
+    it("binary chunks through load with mode \"bt\" or none: nil and a message", function()
+      assert.matches("^ok nil,.*attempt to load a binary chunk", probe("load_bt"))
+      assert.matches("^ok nil,.*attempt to load a binary chunk", probe("load_default"))
+      assert.matches("^ok nil,.*attempt to load a binary chunk", probe("load_reader"))
+    end)
+
+    for _, opt in ipairs { "collect", "step", "stop", "restart", "incremental",
+      "generational", "isrunning", "setpause", "setstepmul" } do
+      it("collectgarbage(\"" .. opt .. "\")", function()
+        assert.matches('^error .*only "count" is allowed in a module', probe("gc_" .. opt))
+      end)
+    end
+
+    it("C modules: require looks for a .lua file beside the module only", function()
+      assert.matches("^error .*cannot open spec/fixtures/sandbox/socket/core%.lua",
+        probe("require_c"))
+      assert.matches("^error .*cannot open spec/fixtures/sandbox/os%.lua", probe("require_os"))
+    end)
+
+    it("anything of another module: globals, the string metatable, libraries", function()
+      local clean = xcs.run(function()
+        local taint = assert(xcs.load(DIR .. "sbx_taint.lua"))
+        assert.are.equal("concluded", (taint:wait()))
+        assert.truthy(find(taint:logs(), "^tainted$"))
+        local m = assert(xcs.load(DIR .. "sbx_clean.lua"))
+        assert.are.equal("concluded", (m:wait()))
+        return m:logs()
+      end)
+      assert.truthy(find(clean, "^upper\tABC$"))
+      assert.truthy(find(clean, "^lower\tabc$"))
+      assert.truthy(find(clean, "^pi\ttrue$"))
+      assert.truthy(find(clean, "^global\tfalse\t.*undefined global 'tainted_global'$"))
+      assert.truthy(find(clean, "^socket.open\ttrue$"))
+    end)
+  end)
+
+  describe("reaches", function()
+    it("collectgarbage(\"count\")", function()
+      assert.are.equal("ok float", probe("gc_count"))
+    end)
+
+    it("globals it assigns itself; _G is its environment", function()
+      assert.are.equal("ok 7", probe("assigned"))
+      assert.are.equal("ok true", probe("G_is_ENV"))
+    end)
+
+    it("load of text, in the module's environment by default", function()
+      local r = probe("load_env")
+      load_bug(r)
+      assert.are.equal("ok true,function,true", r)
+      assert.are.equal("ok set by a chunk", probe("load_global"))
+      assert.matches("^error .*undefined global 'also_no_such_global'$", probe("load_typo"))
+    end)
+
+    it("load of text with an environment of its own", function()
+      local r = probe("load_own_env")
+      load_bug(r)
+      assert.are.equal("ok 5,nil", r)
+    end)
+
+    it("load of bad text: nil and the message", function()
+      assert.matches("^ok nil,snippet:1: unexpected symbol", probe("load_syntax"))
+    end)
+  end)
+
+  it("raises on reading an undefined global, naming it", function()
+    assert.matches("^error .*sbx_probe.lua:%d+: undefined global 'no_such_global'$",
+      probe("typo"))
+  end)
+
+  it("sends print and log to the host's log, tagged with the module's name", function()
+    local lines, status = run_fixture("sbx_print.lua")
+    assert.are.equal("concluded", status)
+    assert.truthy(find(lines, "^hello\t42\tnil\ttrue\t1%.5$"))
+    assert.truthy(find(lines, "^custom tostring$"))
+    assert.truthy(find(lines, "^$"))
+    assert.truthy(find(lines, "^log 7 formatted$"))
+    assert.truthy(find(lines, "^plain %%d, no arguments$"))
+    -- and in the whole log, the tag is the file name without .lua
+    local all = xcs.logs()
+    assert.truthy(find(all, "^sbx_print: hello\t42\tnil\ttrue\t1%.5$"))
+  end)
+
+  describe("require", function()
+    it("loads a sibling .lua file into the same sandbox, once", function()
+      local lines, status, err = run_fixture("sbx_require.lua")
+      assert.are.equal("concluded", status, err)
+      -- the library got its name as ..., saw the module's globals and socket
+      assert.truthy(find(lines, "^util\t42\tsbx_util\tset by the main module\tfunction$"))
+      -- the second require gave the same table without running the file again
+      assert.truthy(find(lines, "^same\ttrue\t1$"))
+      -- and what the library set is the module's global
+      assert.truthy(find(lines, "^util set\tyes$"))
+    end)
+
+    it("maps dots to folders", function()
+      local lines = run_fixture("sbx_require.lua")
+      assert.truthy(find(lines, "^deep\tdeep, required as sbx_lib%.deep$"))
+    end)
+
+    it("gives true for a file that returns nothing", function()
+      local lines = run_fixture("sbx_require.lua")
+      assert.truthy(find(lines, "^nothing\ttrue$"))
+    end)
+
+    it("detects a cycle and names the module", function()
+      local _, status, err = run_fixture("sbx_cycle.lua")
+      assert.are.equal("failed", status)
+      assert.matches("loop requiring 'sbx_cyc_a'", err)
+    end)
+
+    for _, name in ipairs { "../sbx_util", "sbx_lib/deep", "/etc/passwd", "..", "sbx..util",
+      ".sbx_util", "sbx_util.", "", "sbx util" } do
+      it(("rejects the name %q"):format(name), function()
+        local lines, status = run_fixture("sbx_require_try.lua", { name = name })
+        assert.are.equal("concluded", status)
+        assert.truthy(find(lines, "^try 1: error .*expected a module name such as 'util'"),
+          table.concat(lines, "\n"))
+      end)
+    end
+
+    it("rejects a name with a zero byte", function()
+      local lines = run_fixture("sbx_require_try.lua", { hex = hex("sbx_util\0.x") })
+      assert.truthy(find(lines, "^try 1: error .*expected a module name"),
+        table.concat(lines, "\n"))
+    end)
+
+    it("says clearly that a file is missing", function()
+      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_missing" })
+      assert.truthy(find(lines,
+        "^try 1: error cannot open spec/fixtures/sandbox/sbx_missing%.lua: No such file or directory$"),
+        table.concat(lines, "\n"))
+    end)
+
+    it("names the file and line of a syntax error in a required file", function()
+      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_broken" })
+      assert.truthy(find(lines, "^try 1: error spec/fixtures/sandbox/sbx_broken%.lua:3: unexpected symbol"),
+        table.concat(lines, "\n"))
+    end)
+
+    it("passes on an error raised by a required file", function()
+      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_raises" })
+      assert.truthy(find(lines, "^try 1: error spec/fixtures/sandbox/sbx_raises%.lua:1: raised while loading"),
+        table.concat(lines, "\n"))
+    end)
+
+    -- Lua's require does not remember a failure: asking again tries again.
+    for _, name in ipairs { "sbx_missing", "sbx_raises" } do
+      it("tries again after a failed require of " .. name .. " (no false 'loop')", function()
+        local lines = run_fixture("sbx_require_try.lua", { name = name, times = 2 })
+        assert.truthy(find(lines, "^try 1: error "))
+        if find(lines, "^try 2: error require: loop requiring") then
+          pending("core bug: after a failed require, requiring the same name again " ..
+            "reports \"require: loop requiring '" .. name .. "'\" (host/sandbox.c " ..
+            "sandbox_require leaves its 'loading' mark behind when the file fails)")
+        end
+        local first = find(lines, "^try 1: ")
+        local second = find(lines, "^try 2: ")
+        assert.are.equal(first:sub(8), second and second:sub(8))
+      end)
+    end
+  end)
+end)

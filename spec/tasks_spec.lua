@@ -1,0 +1,296 @@
+-- tasks_spec.lua: the main task, spawn, sleep, now, log, exit, how a module
+-- concludes or fails, the module's own coroutines, and the CPU and memory
+-- limits.
+local xcs = require "xcs"
+
+local DIR = "spec/fixtures/"
+
+local function find(lines, pattern)
+  for _, line in ipairs(lines) do
+    if line:find(pattern) then return line end
+  end
+end
+
+local function index(lines, pattern)
+  for i, line in ipairs(lines) do
+    if line:find(pattern) then return i end
+  end
+end
+
+-- Loads a fixture and waits for it to end: logs, status, error.
+local function run_fixture(file, args, opts)
+  return xcs.run(function()
+    local m = assert(xcs.load(DIR .. file, args))
+    local status, err = m:wait()
+    return m:logs(), status, err
+  end, opts)
+end
+
+-- Inside xcs.run: the echo module beside still answers.
+local function assert_serves(echo)
+  local c = assert(xcs.socket.connect("127.0.0.1", echo:port()))
+  assert.are.equal(8, c:write("still up"))
+  assert.are.equal("still up", c:read())
+  c:close()
+  assert.are.equal("running", echo:status())
+end
+
+describe("tasks", function()
+  it("run the module's top-level code as the main task", function()
+    local lines, status = run_fixture("tasks_spawn.lua")
+    assert.are.equal("concluded", status)
+    assert.truthy(find(lines, "^right after spawn\tfalse$"))
+  end)
+
+  it("spawn passes its arguments (nils too) and runs the task after the current step", function()
+    local lines = run_fixture("tasks_spawn.lua")
+    local right_after = index(lines, "^right after spawn\tfalse$")
+    local spawned = index(lines, "^spawned\t3\ta\tnil\t3$")
+    assert.truthy(right_after)
+    assert.truthy(spawned, table.concat(lines, "\n"))
+    assert.is_true(right_after < spawned)
+    assert.truthy(find(lines, "^after sleep\ttrue$"))
+  end)
+
+  it("sleep waits, now is a monotonic number of seconds, log formats", function()
+    local lines, status = run_fixture("tasks_time.lua")
+    assert.are.equal("concluded", status)
+    assert.truthy(find(lines, "^slept\ttrue\tfloat\t0$"), table.concat(lines, "\n"))
+    assert.truthy(find(lines, "^logged line 42$"))
+    assert.truthy(find(lines, "^sleep0\ttrue$"))
+  end)
+
+  it("spawn, sleep and exit check their arguments", function()
+    xcs.run(function()
+      assert.has_error(function() xcs.spawn("not a function") end)
+      assert.has_error(function() xcs.sleep(-1) end)
+      assert.has_error(function() xcs.sleep("soon") end)
+    end)
+  end)
+
+  describe("a module", function()
+    it("concludes when all its tasks have returned, not when the main task does", function()
+      xcs.run(function()
+        local m = assert(xcs.load(DIR .. "tasks_conclude.lua"))
+        assert.are.equal("running", m:status())
+        assert.are.equal("concluded", (m:wait()))
+        local lines = m:logs()
+        local main, first, second, concluded = index(lines, "^main done$"),
+          index(lines, "^first done$"), index(lines, "^second done$"), index(lines, "^concluded$")
+        assert.truthy(main and first and second and concluded, table.concat(lines, "\n"))
+        assert.is_true(main < first and first < second and second < concluded)
+        assert.is_nil(m:error())
+      end)
+    end)
+
+    for _, case in ipairs {
+      { how = "exit", status = "concluded" },
+      { how = "true", status = "concluded" },
+      { how = "zero", status = "concluded" },
+      { how = "false", status = "failed", err = "^why it stopped$" },
+      { how = "false_bare", status = "failed", err = "^exit%(false%)$" },
+      { how = "one", status = "failed", err = "^exit%(1%)$" },
+    } do
+      for _, from in ipairs { "main", "spawned" } do
+        it(("ends at once on exit (%s) from the %s task: %s"):format(case.how, from, case.status), function()
+          local lines, status, err = run_fixture("tasks_exit.lua", { how = case.how, from = from },
+            { timeout = 5 })
+          assert.are.equal(case.status, status)
+          assert.is_nil(find(lines, "not reached"))
+          if case.err then
+            assert.matches(case.err, err)
+            assert.truthy(find(lines, "^failed: "))
+          else
+            assert.is_nil(err)
+            assert.truthy(find(lines, "^concluded$"))
+          end
+        end)
+      end
+    end
+
+    it("fails on an uncaught error: its name, the message and a traceback in the log, " ..
+      "while a module beside it keeps serving", function()
+      xcs.run(function()
+        local echo = assert(xcs.load(DIR .. "tasks_echo.lua", { port = 0 }))
+        local m = assert(xcs.load(DIR .. "tasks_fail.lua"))
+        local status, err = m:wait()
+        assert.are.equal("failed", status)
+        assert.matches("^spec/fixtures/tasks_fail%.lua:%d+: boom in a task\nstack traceback:\n", err)
+        assert.are.equal(err, m:error())
+        local line = find(xcs.logs(), "^tasks_fail: failed: ")
+        assert.truthy(line)
+        assert.matches("tasks_fail%.lua:%d+: boom in a task", line)
+        assert.matches("stack traceback:", line)
+        assert.matches("in %a+ 'boom'", line) -- names where it was raised
+        assert_serves(echo)
+      end)
+    end)
+
+    for _, case in ipairs {
+      { what = "nil", err = "^%(error object is a nil value%)" },
+      { what = "table", err = "^%(error object is a table value%)" },
+      { what = "tostring", err = "^%(error object is a table value%)" },
+      { what = "number", err = "^42\n" },
+      { what = "runtime", err = "attempt to index a nil value %(local 't'%)" },
+    } do
+      it("fails cleanly on error(" .. case.what .. ")", function()
+        xcs.run(function()
+          local echo = assert(xcs.load(DIR .. "tasks_echo.lua", { port = 0 }))
+          local m = assert(xcs.load(DIR .. "tasks_fail.lua", { what = case.what }))
+          local status, err = m:wait()
+          assert.are.equal("failed", status)
+          assert.matches(case.err, err)
+          assert.matches("stack traceback:", err)
+          assert_serves(echo)
+        end)
+      end)
+    end
+  end)
+
+  describe("coroutines", function()
+    local lines, status, err
+    lazy_setup(function()
+      lines, status, err = run_fixture("tasks_coroutines.lua")
+    end)
+
+    local expected = {
+      ["wrap"] = "2 20 done x",
+      ["created status"] = "suspended",
+      ["inside isyieldable"] = "true",
+      ["inside status"] = "running",
+      ["resume 1"] = "true y1 2",
+      ["suspended status"] = "suspended",
+      ["resume 2"] = "true 1 back",
+      ["dead status"] = "dead",
+      ["resume dead"] = "false cannot resume dead coroutine",
+      ["task isyieldable"] = "false",
+      ["task running"] = "thread false",
+      ["error"] = "false inside a coroutine",
+      ["error status"] = "dead",
+      ["wrap error"] = "false table 7",
+      ["close"] = "true dead closed",
+      ["close dead"] = "true",
+      ["nested"] = "inner 1 inner 2",
+      ["sleep in wrap"] = "1 2 3",
+      ["tcp in coroutine"] = "true connected",
+      ["tcp in coroutine 2"] = "true echo:hi",
+      ["udp nested"] = "ping true",
+      ["resume waiting"] = "false cannot resume a coroutine that is waiting on the host",
+      ["close waiting"] = "false cannot close a coroutine that is waiting on the host",
+      ["waiting one"] = "true woke",
+      ["all done"] = "true",
+    }
+    local names = {}
+    for name in pairs(expected) do names[#names + 1] = name end
+    table.sort(names)
+
+    it("run the whole fixture to its end", function()
+      assert.are.equal("concluded", status, err)
+    end)
+
+    for _, name in ipairs(names) do
+      it("work as in Lua: " .. name, function()
+        local line = find(lines, "^" .. name:gsub("%p", "%%%0") .. ": ")
+        assert.truthy(line, "no line '" .. name .. "' in:\n" .. table.concat(lines, "\n"))
+        assert.are.equal(expected[name], line:sub(#name + 3))
+      end)
+    end
+  end)
+
+  for _, from in ipairs { "main", "spawned" } do
+    it("a bare coroutine.yield from the " .. from .. " task fails the module clearly", function()
+      local lines, status, err = run_fixture("tasks_yield.lua", { from = from }, { timeout = 5 })
+      assert.are.equal("failed", status)
+      assert.matches("coroutine.yield: a task cannot yield to the host; wait with sleep%(%) " ..
+        "or a socket call instead", err)
+      assert.matches("tasks_yield%.lua:%d+", err)
+      assert.truthy(find(lines, "^isyieldable\tfalse$"))
+      assert.is_nil(find(lines, "not reached"))
+    end)
+  end
+
+  it("a task resuming another task's thread does not break it", function()
+    local lines, status, err = run_fixture("tasks_hijack.lua", nil, { timeout = 5 })
+    if status == "failed" and err:find("cannot resume dead coroutine", 1, true) then
+      pending("core bug: coroutine.resume(t) from one task runs task t's thread on the " ..
+        "caller's stack (t finishes inside the resume); the host later resumes the dead " ..
+        "thread and the module fails with a bare 'cannot resume dead coroutine'. " ..
+        "coroutine.resume/close of a task should return false, 'cannot resume a task'")
+    end
+    assert.are.equal("concluded", status, err)
+    assert.truthy(find(lines, "^resume a task\tfalse\t"))
+    assert.truthy(find(lines, "^main woke$"))
+  end)
+
+  describe("the CPU limit", function()
+    before_each(function() xcs.configure { cpu_limit = 0.5 } end)
+    after_each(function() xcs.configure { cpu_limit = 10 } end)
+
+    for _, how in ipairs { "plain", "pcall", "spawned" } do
+      it("fails a task computing without waiting (" .. how .. "); a neighbour keeps serving", function()
+        xcs.run(function()
+          local echo = assert(xcs.load(DIR .. "tasks_echo.lua", { port = 0 }))
+          local t0 = xcs.now()
+          local m = assert(xcs.load(DIR .. "tasks_cpu.lua", { how = how }))
+          local status, err = m:wait()
+          local took = xcs.now() - t0
+          assert.are.equal("failed", status)
+          assert.matches("^CPU limit: ran 0%.5 s without waiting %(%-%-cpu%-limit%)", err)
+          assert.matches("stack traceback:", err)
+          assert.truthy(find(xcs.logs(), "^tasks_cpu: failed: CPU limit"))
+          assert.is_true(took >= 0.45 and took < 5, "took " .. took)
+          assert_serves(echo)
+        end, { timeout = 8 })
+      end)
+    end
+
+    it("does not stop bursts shorter than the limit with waits between them", function()
+      local lines, status, err = run_fixture("tasks_cpu.lua", { how = "bursts", burst = "0.2" },
+        { timeout = 8 })
+      assert.are.equal("concluded", status, err)
+      assert.truthy(find(lines, "^survived$"))
+    end)
+
+    -- Run in a child process: if the limit does not hold, the loop is blocked
+    -- for good, and only a SIGKILL ends it.
+    it("fails a task that burns the CPU in fresh coroutines it resumes", function()
+      xcs.run(function()
+        local p = assert(xcs.process { os.getenv("XCSHOST") or "build/xcshost", "--cpu-limit", "0.3",
+          DIR .. "tasks_cpu.lua", "how=coroutines" })
+        assert(p:expect("tasks_cpu: started", 5))
+        local code = p:wait(2)
+        if code == nil then
+          p:kill("KILL")
+          p:wait(3)
+          pending("core bug: a task that resumes a fresh busy coroutine in a loop is never " ..
+            "stopped by --cpu-limit (each coroutine is killed, resume returns false, the " ..
+            "task goes on; the task's own thread never gets the hook), the loop stays " ..
+            "blocked and even SIGTERM cannot stop the host")
+        end
+        assert.are.equal(1, code)
+        assert.matches("tasks_cpu: failed: [^\n]*CPU limit", p:output())
+      end, { timeout = 10 })
+    end)
+  end)
+
+  describe("the memory limit", function()
+    before_each(function() xcs.configure { memory_limit = 16 } end)
+    after_each(function() xcs.configure { memory_limit = 256 } end)
+
+    it("fails only the module that goes over it", function()
+      xcs.run(function()
+        local echo = assert(xcs.load(DIR .. "tasks_echo.lua", { port = 0 }))
+        local m = assert(xcs.load(DIR .. "tasks_memory.lua"))
+        local status, err = m:wait()
+        assert.are.equal("failed", status)
+        assert.matches("^not enough memory %(memory limit: 16 MiB, %-%-memory%-limit%)", err)
+        assert.matches("stack traceback:", err)
+        assert.truthy(find(m:logs(), "^started$"))
+        assert_serves(echo)
+        -- and the host takes new modules afterwards
+        local again = assert(xcs.load(DIR .. "tasks_conclude.lua"))
+        assert.are.equal("concluded", (again:wait()))
+      end)
+    end)
+  end)
+end)
