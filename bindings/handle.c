@@ -12,6 +12,9 @@
 
 void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
                      const xcs_handle_type *type) {
+  /* A finalizer or __close handler run by the unload must not open what
+   * nothing would close. */
+  if (m->phase != XCS_RUNNING) luaL_error(L, "%s: the module is unloading", type->name);
   /* The box first: if Lua is out of memory it raises before we malloc. */
   xcs_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;

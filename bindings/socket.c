@@ -23,7 +23,7 @@ static int l_log(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   xcs_module *m = xcs_module_of(L);
-  xcs_log(m->host, m->name, "%.*s", (int)len, s);
+  xcs_log_bytes(m->host, m->name, s, len);
   return 0;
 }
 

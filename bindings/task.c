@@ -141,6 +141,16 @@ int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
   return lua_yieldk(L, 2, ctx, k);
 }
 
+int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
+  xcs_task *t = xcs_module_of(L)->current;
+  t->status = 0;
+  xcs_list_push(&t->m->host->ready, &t->ready);
+  xcs_host_poke(t->m->host);
+  lua_pushlightuserdata(L, XCS_HOST);
+  lua_pushinteger(L, XCS_YIELD_WAIT);
+  return lua_yieldk(L, 2, ctx, k);
+}
+
 static xcs_task *unslot(xcs_task **slot, int status) {
   xcs_task *t = *slot;
   if (t == NULL) return NULL;

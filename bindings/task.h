@@ -56,6 +56,10 @@ int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
 int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
                       lua_KContext ctx, double seconds);
 
+/* Lets every task already queued run first: the running task goes to the
+ * back of the queue and yields; k runs when its turn comes. */
+int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx);
+
 /* Takes the task out of *slot and resumes it now (from libuv callbacks) or
  * on the next turn (from code running inside a module). No-op if empty. */
 void xcs_task_wake_now(xcs_task **slot, int status);

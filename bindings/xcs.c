@@ -39,6 +39,7 @@ typedef struct xcs_test {
   xcs_module *client;
   char *log[LOG_LINES]; /* "tag: line", oldest overwritten first */
   uint64_t log_seq[LOG_LINES];
+  size_t log_len[LOG_LINES];
   uint64_t logged;      /* lines captured so far */
   int log_next;
   int running, done, timed_out, raised;
@@ -65,12 +66,18 @@ static xcs_test *test_of(lua_State *L) {
 
 static void capture_log(void *ud, const char *tag, const char *line, size_t len) {
   xcs_test *x = ud;
-  size_t n = strlen(tag) + 2 + len + 1;
-  char *s = malloc(n);
-  if (s) snprintf(s, n, "%s: %.*s", tag, (int)len, line);
+  size_t tlen = strlen(tag);
+  char *s = malloc(tlen + 2 + len + 1);
+  if (s) {
+    memcpy(s, tag, tlen);
+    memcpy(s + tlen, ": ", 2);
+    memcpy(s + tlen + 2, line, len);
+    s[tlen + 2 + len] = '\0';
+  }
   free(x->log[x->log_next]);
   x->log[x->log_next] = s;
   x->log_seq[x->log_next] = x->logged++;
+  x->log_len[x->log_next] = s ? tlen + 2 + len : 0;
   x->log_next = (x->log_next + 1) % LOG_LINES;
   if (x->echo_log) xcs_log_stderr(NULL, tag, line, len);
 }
@@ -85,11 +92,13 @@ static void push_log(lua_State *L, xcs_test *x, const char *tag, uint64_t since)
     int at = (x->log_next + i) % LOG_LINES;
     const char *s = x->log[at];
     if (s == NULL || x->log_seq[at] < since) continue;
+    size_t len = x->log_len[at];
     if (tag) {
       if (strncmp(s, tag, tlen) != 0 || strncmp(s + tlen, ": ", 2) != 0) continue;
       s += tlen + 2;
+      len -= tlen + 2;
     }
-    lua_pushstring(L, s);
+    lua_pushlstring(L, s, len);
     lua_rawseti(L, -2, ++n);
   }
 }
@@ -195,7 +204,12 @@ static void copy_arg(lua_State *L, xcs_module *m) {
         lua_pushnumber(S, lua_tonumber(L, -1));
       break;
     case LUA_TBOOLEAN: lua_pushboolean(S, lua_toboolean(L, -1)); break;
-    case LUA_TSTRING: lua_pushstring(S, lua_tostring(L, -1)); break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *v = lua_tolstring(L, -1, &len);
+      lua_pushlstring(S, v, len);
+      break;
+    }
     default:
       luaL_error(L, "xcs.load: argument '%s' is a %s; only strings, numbers and "
                     "booleans can be passed", lua_tostring(L, -2), luaL_typename(L, -1));

@@ -35,6 +35,10 @@ void xcs_logv(xcs_host *h, const char *tag, const char *fmt, va_list ap) {
   if (line != small) free(line);
 }
 
+void xcs_log_bytes(xcs_host *h, const char *tag, const char *line, size_t len) {
+  h->log(h->log_ud, tag, line, len);
+}
+
 void xcs_log(xcs_host *h, const char *tag, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

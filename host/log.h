@@ -22,6 +22,8 @@ typedef void (*xcs_log_sink)(void *ud, const char *tag, const char *line,
 void xcs_log(xcs_host *h, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void xcs_logv(xcs_host *h, const char *tag, const char *fmt, va_list ap);
+/* One line given as bytes (a module's own text, zero bytes and all). */
+void xcs_log_bytes(xcs_host *h, const char *tag, const char *line, size_t len);
 
 /* The default sink: "tag: line\n" to stderr in one write. */
 void xcs_log_stderr(void *ud, const char *tag, const char *line, size_t len);

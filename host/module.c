@@ -189,7 +189,7 @@ void xcs_module_unload(xcs_module *m, int graceful) {
         xcs_handle_close(xcs_container_of(n, xcs_handle, link), 0);
     return;
   }
-  if (m->owns_state && !m->failed && !m->concluded)
+  if (m->owns_state && m->phase == XCS_RUNNING && !m->failed && !m->concluded)
     xcs_log(m->host, m->name, "unloading");
   m->phase = XCS_UNLOADING;
   /* __close handlers of suspended tasks run now, still guarded. */

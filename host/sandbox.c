@@ -33,12 +33,12 @@ int xcs_sandbox_readfile(lua_State *L, const char *path) {
     n = fread(p, 1, LUAL_BUFFERSIZE, f);
     luaL_addsize(&b, n);
   } while (n == LUAL_BUFFERSIZE);
-  int bad = ferror(f);
+  int bad = ferror(f) ? errno : 0;
   fclose(f);
   luaL_pushresult(&b);
   if (bad) {
     lua_pop(L, 1);
-    lua_pushfstring(L, "cannot read %s", path);
+    lua_pushfstring(L, "cannot read %s: %s", path, strerror(bad));
     return 0;
   }
   return 1;
@@ -250,6 +250,10 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
     lua_rawset(L, -4);
   }
   lua_pop(L, 1);
-  lua_pushnil(L);
+  /* Lua names a function in an error message by finding it in the loaded
+   * table; give it the module's globals to search, and nothing else. */
+  lua_newtable(L);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, LUA_GNAME);
   lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 }

@@ -287,12 +287,18 @@ pass = function(co, ok, first, ...)
   return ok, first, ...
 end
 
+local function check_co(fname, co)
+  if type(co) ~= "thread" then argerror(fname, 1, "co", "a coroutine", co) end
+end
+
 function coroutine.resume(co, ...)
+  check_co("coroutine.resume", co)
   if parked[co] then return false, "cannot resume a coroutine that is waiting on the host" end
   return pass(co, co_resume(co, ...))
 end
 
 function coroutine.wrap(f)
+  if type(f) ~= "function" then argerror("coroutine.wrap", 1, "f", "a function", f) end
   local co = co_create(f)
   local function unwrap(ok, ...)
     if ok then return ... end
@@ -315,6 +321,7 @@ function coroutine.isyieldable()
 end
 
 function coroutine.close(co)
+  check_co("coroutine.close", co)
   if parked[co] then return false, "cannot close a coroutine that is waiting on the host" end
   if core.is_task(co) then return false, "cannot close a task: tasks are run by the host" end
   return co_close(co)

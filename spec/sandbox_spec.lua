@@ -29,15 +29,6 @@ end
 -- A real binary chunk, made here (the spec is plain Lua 5.4).
 local BIN = string.dump(function() return "ran a binary chunk" end)
 
--- A chunk that load() compiled comes back as nil (see the pending specs).
-local function load_bug(result)
-  if result:find("attempt to call a nil value", 1, true) then
-    pending("core bug: load() of text always returns nil in a module, even when " ..
-      "the text compiles (host/sandbox.c sandbox_load calls the real load for 2 " ..
-      "results and, on success, returns the top one: the padding nil, not the chunk)")
-  end
-end
-
 -- Runs one probe of sbx_probe.lua: returns "ok <values>" or "error <msg>".
 local function probe(name)
   local lines, status, err = run_fixture("sbx_probe.lua", { probe = name, bin = hex(BIN) })
@@ -124,17 +115,13 @@ describe("the sandbox", function()
     end)
 
     it("load of text, in the module's environment by default", function()
-      local r = probe("load_env")
-      load_bug(r)
-      assert.are.equal("ok true,function,true", r)
+      assert.are.equal("ok true,function,true", probe("load_env"))
       assert.are.equal("ok set by a chunk", probe("load_global"))
       assert.matches("^error .*undefined global 'also_no_such_global'$", probe("load_typo"))
     end)
 
     it("load of text with an environment of its own", function()
-      local r = probe("load_own_env")
-      load_bug(r)
-      assert.are.equal("ok 5,nil", r)
+      assert.are.equal("ok 5,nil", probe("load_own_env"))
     end)
 
     it("load of bad text: nil and the message", function()
@@ -158,6 +145,18 @@ describe("the sandbox", function()
     -- and in the whole log, the tag is the file name without .lua
     local all = xcs.logs()
     assert.truthy(find(all, "^sbx_print: hello\t42\tnil\ttrue\t1%.5$"))
+  end)
+
+  it("keeps a printed line whole when it holds a zero byte", function()
+    local lines = run_fixture("sbx_print.lua")
+    local line = find(lines, "^zero")
+    assert.truthy(line)
+    if not line:find("after the zero byte", 1, true) then
+      pending("core bug: a log line is cut at a zero byte: print(\"zero\\0byte\", " ..
+        "\"after\") logs only \"zero\" (bindings/socket.c l_log formats with \"%.*s\", " ..
+        "which stops at the NUL; pass the bytes through, or escape them)")
+    end
+    assert.truthy(line:find("after the zero byte", 1, true))
   end)
 
   describe("require", function()
@@ -228,11 +227,6 @@ describe("the sandbox", function()
       it("tries again after a failed require of " .. name .. " (no false 'loop')", function()
         local lines = run_fixture("sbx_require_try.lua", { name = name, times = 2 })
         assert.truthy(find(lines, "^try 1: error "))
-        if find(lines, "^try 2: error require: loop requiring") then
-          pending("core bug: after a failed require, requiring the same name again " ..
-            "reports \"require: loop requiring '" .. name .. "'\" (host/sandbox.c " ..
-            "sandbox_require leaves its 'loading' mark behind when the file fails)")
-        end
         local first = find(lines, "^try 1: ")
         local second = find(lines, "^try 2: ")
         assert.are.equal(first:sub(8), second and second:sub(8))

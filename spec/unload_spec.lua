@@ -173,7 +173,7 @@ describe("unloading", function()
       local p = assert(xcs.process { os.getenv("XCSHOST") or "build/xcshost",
         "spec/fixtures/unload_gc_socket.lua" })
       assert(p:expect("unload_gc_socket: concluded", 5))
-      local code = p:wait(3)
+      local code = p:wait(2)
       if code == nil then
         local out = p:output()
         p:kill("KILL")
