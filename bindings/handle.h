@@ -45,6 +45,9 @@ struct xcs_handle {
   int nuv;            /* libuv handles not yet through their close callback */
   xcs_task *reader;   /* the task waiting to read (or accept) */
   xcs_task *writer;   /* the task waiting to write (or connect) */
+  uv_handle_t *bound; /* a socket bound to a port the module asked for by
+                         number: what a reload can hand to the new version */
+  int port;           /* that port */
 };
 
 /* Allocates a zeroed struct of size bytes whose first member is the

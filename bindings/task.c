@@ -9,6 +9,7 @@
 
 #include "host/limits.h"
 #include "host/log.h"
+#include "host/reload.h"
 
 const char xcs_host_yield = 0;
 
@@ -241,7 +242,10 @@ void xcs_task_run(xcs_task *t) {
   } else {
     task_failed(t, status);
   }
-  if (first_step) xcs_task_wake(&m->watcher, 0);
+  if (first_step) {
+    xcs_task_wake(&m->watcher, 0);
+    if (m->replaces) xcs_reload_started(m);
+  }
 }
 
 void xcs_task_cancel_all(xcs_module *m) {

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bindings/errors.h"
 #include "bindings/task.h"
 #include "host/log.h"
+#include "host/reload.h"
 
 struct xcs_resolve {
   uv_getaddrinfo_t req;
@@ -89,7 +91,8 @@ static void listener_close(xcs_handle *h, int graceful) {
 
 static void listener_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_listener *l = (xcs_listener *)h;
-  snprintf(buf, size, "%s (listening, %d clients)", l->addr, l->nclients);
+  snprintf(buf, size, "%s (listening, %d client%s)", l->addr, l->nclients,
+           l->nclients == 1 ? "" : "s");
 }
 
 static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
@@ -200,7 +203,13 @@ static int l_listen(lua_State *L) {
   uv_tcp_init(&m->host->loop, &l->tcp);
   l->tcp.data = &l->h;
   xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-  int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+  uv_os_sock_t fd;
+  int r;
+  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
+    if ((r = uv_tcp_open(&l->tcp, fd)) != 0) close(fd);
+  } else {
+    r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+  }
   if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, SOMAXCONN, connection_cb);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
@@ -211,6 +220,10 @@ static int l_listen(lua_State *L) {
   l->port = xcs_addr_port((struct sockaddr *)&sa);
   xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
   if (m->first_port == 0) m->first_port = l->port;
+  if (port != 0) {
+    l->h.bound = (uv_handle_t *)&l->tcp;
+    l->h.port = port;
+  }
   l->listening = 1;
   xcs_log(m->host, m->name, "listening on %s (TCP)", l->addr);
   return 1;

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bindings/addr.h"
 #include "bindings/errors.h"
 #include "bindings/task.h"
 #include "host/log.h"
+#include "host/reload.h"
 
 typedef struct dgram {
   xcs_list link;
@@ -219,7 +221,13 @@ static int open_udp(lua_State *L, const char *ip, int port, const struct sockadd
   xcs_list_init(&u->queue);
   uv_udp_init(&m->host->loop, &u->udp);
   u->udp.data = &u->h;
-  int r = uv_udp_bind(&u->udp, (struct sockaddr *)&sa, 0);
+  uv_os_sock_t fd;
+  int r;
+  if (peer == NULL && xcs_reload_takeover(m, &xcs_udp_type, port, &fd)) {
+    if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
+  } else {
+    r = uv_udp_bind(&u->udp, (struct sockaddr *)&sa, 0);
+  }
   if (r == 0 && peer) r = uv_udp_connect(&u->udp, peer);
   if (r != 0) {
     xcs_handle_close(&u->h, 0);
@@ -235,6 +243,10 @@ static int open_udp(lua_State *L, const char *ip, int port, const struct sockadd
     xcs_log(m->host, m->name, "sending from %s to %s (UDP)", u->addr, u->peer);
   } else {
     if (m->first_port == 0) m->first_port = u->port;
+    if (port != 0) {
+      u->h.bound = (uv_handle_t *)&u->udp;
+      u->h.port = port;
+    }
     xcs_log(m->host, m->name, "bound to %s (UDP)", u->addr);
   }
   start_receiving(u);

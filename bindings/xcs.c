@@ -31,6 +31,7 @@
 #include "host/host.h"
 #include "host/log.h"
 #include "host/module.h"
+#include "host/reload.h"
 
 #define LOG_LINES 2000 /* the log kept for m:logs() and xcs.logs() */
 
@@ -259,6 +260,32 @@ static int l_load(lua_State *L) {
   return xcs_task_wait(L, &m->watcher, load_k, 0);
 }
 
+/* m:reload() -> the new version | nil, err. Loads the file again; the new
+ * version takes over the ports the old one opened by number, and the old
+ * one is unloaded once the new one's first step is over (host/reload.h). */
+static int mod_reload(lua_State *L) {
+  xcs_module *m = check_module(L);
+  lua_settop(L, 1);
+  xcs_task_check(L, "reload");
+  char *err = NULL;
+  xcs_module *next = xcs_reload(m, &err);
+  if (next == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, err ? err : "cannot reload");
+    free(err);
+    return 2;
+  }
+  modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 2 */
+  r->m = next;
+  r->first_line = test_of(L)->logged;
+  next->holders++;
+  luaL_setmetatable(L, "xcs.module");
+  lua_pushnil(L); /* load_k returns index 3 */
+  lua_insert(L, 2);
+  if (next->started || next->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
+  return xcs_task_wait(L, &next->watcher, load_k, 0);
+}
+
 /* Running --------------------------------------------------------------------- */
 
 /* The run's function returned or raised: keep its results, or its error
@@ -427,7 +454,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
   static const luaL_Reg mod_methods[] = {
       {"port", mod_port},     {"status", mod_status}, {"error", mod_error},
       {"name", mod_name},     {"logs", mod_logs},     {"unload", mod_unload},
-      {"wait", mod_wait},     {NULL, NULL}};
+      {"wait", mod_wait},     {"reload", mod_reload}, {NULL, NULL}};
   luaL_newlib(L, mod_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, mod_gc);

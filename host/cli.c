@@ -22,8 +22,15 @@ const char xcs_cli_usage[] =
     "  --cpu-limit SECONDS  how long a module may compute without waiting\n"
     "                       before it fails (default 10; 0: no limit)\n"
     "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
+    "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n"
+    "\n"
+    "A running host with --control PATH answers\n"
+    "  xcshost ctl PATH status          every module and what it holds\n"
+    "  xcshost ctl PATH reload [NAME]   reload one module (or all) from disk\n"
+    "  xcshost ctl PATH stop            stop gracefully\n"
+    "SIGHUP reloads every module; SIGINT/SIGTERM stop gracefully, a second one at once.\n"
     "\n"
     "Exit status: 0 when every module concluded (or the host was stopped by\n"
     "SIGINT/SIGTERM and none failed), 1 when a module failed, 2 on bad usage\n"
@@ -68,6 +75,15 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
     snprintf(err, errlen, "not enough memory");
     return -1;
   }
+  if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
+    if (argc < 4) {
+      snprintf(err, errlen, "usage: xcshost ctl PATH status|reload [NAME]|stop");
+      return -1;
+    }
+    cli->ctl = argv + 2;
+    cli->nctl = argc - 2;
+    return 0;
+  }
   int options_done = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
@@ -88,6 +104,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--cpu-limit", argc, argv, &i))) {
         if (number(v, 0, 86400, &d)) goto bad;
         cli->opt.cpu_limit = d;
+      } else if ((v = value_of("--control", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->control = v;
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;

@@ -22,6 +22,9 @@ typedef struct xcs_cli {
   xcs_cli_module *modules;
   int nmodules;
   int help, version;
+  const char *control;  /* --control PATH */
+  char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
+  int nctl;
 } xcs_cli;
 
 /* Parses argv into cli (defaults first). Returns 0, or -1 with a message

@@ -50,7 +50,9 @@ struct xcs_host {
   uv_timer_t linger;  /* sweeps connections still flushing after close */
   xcs_list lingering;
 
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
+  uv_pipe_t control;  /* the operator's socket (--control), if any */
+  const char *control_path;
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */
   int stopping;

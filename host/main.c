@@ -8,6 +8,8 @@
 
 #include "bindings/addr.h"
 #include "host/cli.h"
+#include "host/control.h"
+#include "host/ctl.h"
 #include "host/host.h"
 #include "host/module.h"
 #include "host/signals.h"
@@ -19,6 +21,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "xcshost: %s\n", err);
     xcs_cli_free(&cli);
     return 2;
+  }
+  if (cli.ctl) {
+    int status = xcs_ctl(cli.ctl, cli.nctl);
+    xcs_cli_free(&cli);
+    return status;
   }
   if (cli.help || cli.version) {
     if (cli.help) fputs(xcs_cli_usage, stdout);
@@ -63,12 +70,18 @@ int main(int argc, char **argv) {
       xcs_module_setarg(mods[i], key, eq + 1);
     }
   }
+  if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
+    fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
+            uv_strerror(r));
+    status = 2;
+  }
   if (status == 0) {
     xcs_signals_start(&host);
     for (int i = 0; i < cli.nmodules; i++) xcs_module_start(mods[i]);
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }
+  xcs_control_stop(&host);
   xcs_host_close(&host);
   free(mods);
   xcs_cli_free(&cli);

@@ -6,12 +6,14 @@
 #include <assert.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "host/log.h"
+#include "host/reload.h"
 #include "host/sandbox.h"
 
 static const char main_key = 0; /* registry: the compiled top-level chunk */
@@ -132,6 +134,46 @@ void xcs_module_pusharg(xcs_module *m) {
   lua_rawgetp(m->svc, LUA_REGISTRYINDEX, &arg_key);
 }
 
+/* Runs protected on dst's svc: copies the plain values of src's `arg`. */
+static int copy_args(lua_State *L) {
+  xcs_module *src = lua_touserdata(L, 1);
+  lua_State *S = src->svc;
+  xcs_module_pusharg(xcs_module_of(L));
+  xcs_module_pusharg(src);
+  lua_pushnil(S);
+  while (lua_next(S, -2)) {
+    int copied = lua_type(S, -2) == LUA_TSTRING;
+    if (copied) lua_pushstring(L, lua_tostring(S, -2));
+    switch (copied ? lua_type(S, -1) : LUA_TNONE) {
+      case LUA_TSTRING: {
+        size_t len;
+        const char *v = lua_tolstring(S, -1, &len);
+        lua_pushlstring(L, v, len);
+        break;
+      }
+      case LUA_TNUMBER:
+        if (lua_isinteger(S, -1))
+          lua_pushinteger(L, lua_tointeger(S, -1));
+        else
+          lua_pushnumber(L, lua_tonumber(S, -1));
+        break;
+      case LUA_TBOOLEAN: lua_pushboolean(L, lua_toboolean(S, -1)); break;
+      default:
+        if (copied) lua_pop(L, 1);
+        copied = 0;
+    }
+    if (copied) lua_rawset(L, -3);
+    lua_pop(S, 1);
+  }
+  lua_pop(S, 1);
+  return 0;
+}
+
+void xcs_module_copyargs(xcs_module *dst, xcs_module *src) {
+  const char *err = xcs_module_pcall(dst, copy_args, src);
+  if (err) xcs_log(dst->host, dst->name, "cannot copy the arguments: %s", err);
+}
+
 void xcs_module_setarg(xcs_module *m, const char *key, const char *value) {
   xcs_module_pusharg(m);
   lua_pushstring(m->svc, value);
@@ -232,6 +274,7 @@ void xcs_module_destroy(xcs_module *m) {
   }
   m->L = m->svc = NULL;
   xcs_list_remove(&m->link);
+  xcs_reload_forget(m);
   xcs_task_wake(&m->watcher, 0);
   if (m->holders == 0) module_free(m);
 }

@@ -61,6 +61,7 @@ typedef struct xcs_module {
   xcs_task *watcher;    /* a task of another module waiting on this one */
   int holders;          /* objects still pointing at this struct */
   int first_port;       /* of the first socket it opened, for m:port() */
+  struct xcs_module *replaces;    /* the version this one is reloading */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
 } xcs_module;
@@ -75,6 +76,8 @@ static inline xcs_module *xcs_module_of(lua_State *L) {
 xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err);
 /* The module's `arg` table: sets arg[key] = value (a string). */
 void xcs_module_setarg(xcs_module *m, const char *key, const char *value);
+/* Gives dst the strings, numbers and booleans of src's `arg` (a reload). */
+void xcs_module_copyargs(xcs_module *dst, xcs_module *src);
 /* Pushes the `arg` table onto the svc thread (for typed values). */
 void xcs_module_pusharg(xcs_module *m);
 void xcs_module_start(xcs_module *m);

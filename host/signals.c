@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "host/log.h"
+#include "host/reload.h"
 
 static void stop_cb(uv_signal_t *s, int signum) {
   xcs_host *h = s->data;
@@ -20,16 +21,25 @@ static void stop_cb(uv_signal_t *s, int signum) {
   }
 }
 
-static void watch(xcs_host *h, uv_signal_t *s, int signum) {
+static void reload_cb(uv_signal_t *s, int signum) {
+  (void)signum;
+  xcs_host *h = s->data;
+  if (h->stopping) return;
+  xcs_log(h, "xcshost", "SIGHUP: reloading every module from disk");
+  xcs_reload_all(h);
+}
+
+static void watch(xcs_host *h, uv_signal_t *s, int signum, uv_signal_cb cb) {
   uv_signal_init(&h->loop, s);
   s->data = h;
-  uv_signal_start(s, stop_cb, signum);
+  uv_signal_start(s, cb, signum);
   /* A signal handler alone must not keep the host running. */
   uv_unref((uv_handle_t *)s);
 }
 
 void xcs_signals_start(xcs_host *h) {
   signal(SIGPIPE, SIG_IGN); /* a peer that went away is an error code, not death */
-  watch(h, &h->sigint, SIGINT);
-  watch(h, &h->sigterm, SIGTERM);
+  watch(h, &h->sigint, SIGINT, stop_cb);
+  watch(h, &h->sigterm, SIGTERM, stop_cb);
+  watch(h, &h->sighup, SIGHUP, reload_cb);
 }

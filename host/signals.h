@@ -1,6 +1,7 @@
 /*
  * signals.h — SIGINT and SIGTERM stop the host gracefully; a second one
- * forces the stop. The handlers only start the unload, from the loop.
+ * forces the stop. SIGHUP reloads every module from disk. The handlers run
+ * as ordinary loop callbacks (uv_signal_t).
  */
 #ifndef XCS_SIGNALS_H
 #define XCS_SIGNALS_H

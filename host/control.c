@@ -1,0 +1,211 @@
+/*
+ * control.c — the control socket's server side.
+ */
+#include "host/control.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bindings/handle.h"
+#include "host/log.h"
+#include "host/module.h"
+#include "host/reload.h"
+
+#define COMMAND_MAX 256
+
+typedef struct client {
+  uv_pipe_t pipe;
+  uv_write_t write;
+  xcs_host *host;
+  char line[COMMAND_MAX];
+  size_t len;
+  char *answer;
+} client;
+
+/* A growing text buffer; on out of memory the text is cut, never wrong. */
+typedef struct text {
+  char *s;
+  size_t len, cap;
+} text;
+
+static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(text *t, const char *fmt, ...) {
+  va_list ap;
+  for (int tries = 0; tries < 2; tries++) {
+    va_start(ap, fmt);
+    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (t->s && t->len + (size_t)n < t->cap) {
+      t->len += (size_t)n;
+      return;
+    }
+    size_t cap = (t->cap + (size_t)n + 1) * 2;
+    char *s = realloc(t->s, cap);
+    if (s == NULL) return;
+    t->s = s;
+    t->cap = cap;
+  }
+}
+
+static const char *phase_name(xcs_module *m) {
+  switch (m->phase) {
+    case XCS_LOADED: return "loaded";
+    case XCS_RUNNING: return "running";
+    case XCS_UNLOADING: return "unloading";
+    default: return "gone";
+  }
+}
+
+char *xcs_control_status(xcs_host *h) {
+  text t = {0};
+  int n = 0;
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
+  add(&t, "xcshost %s: %d module%s%s\n", XCS_VERSION, n, n == 1 ? "" : "s",
+      h->stopping ? " (stopping)" : "");
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) {
+    xcs_module *m = xcs_container_of(l, xcs_module, link);
+    int nh = 0;
+    for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) nh++;
+    add(&t, "%s %s  %s  tasks %d  memory %zu KiB (peak %zu KiB)  handles %d\n", m->name,
+        phase_name(m), m->path ? m->path : "", m->ntasks, m->limits.used >> 10,
+        m->limits.peak >> 10, nh);
+    for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) {
+      xcs_handle *hd = xcs_container_of(k, xcs_handle, link);
+      char desc[256];
+      hd->type->describe(hd, desc, sizeof desc);
+      add(&t, "  %s %s%s\n", hd->type->name, desc, hd->closing ? " (closing)" : "");
+    }
+  }
+  return t.s;
+}
+
+static char *reload(xcs_host *h, const char *name) {
+  text t = {0};
+  int found = 0;
+  int n = 0;
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
+  xcs_list *l = h->modules.next;
+  for (int i = 0; i < n; i++) {
+    xcs_module *m = xcs_container_of(l, xcs_module, link);
+    l = l->next;
+    if (m->phase != XCS_RUNNING || !m->owns_state || m->replaces) continue;
+    if (*name && strcmp(name, m->name) != 0) continue;
+    found++;
+    char *err = NULL;
+    if (xcs_reload(m, &err))
+      add(&t, "reloading %s\n", m->name);
+    else
+      add(&t, "error: %s: %s\n", m->name, err ? err : "cannot reload");
+    free(err);
+  }
+  if (!found) add(&t, "error: no running module named '%s'\n", name);
+  return t.s;
+}
+
+static void closed_cb(uv_handle_t *handle) {
+  client *c = handle->data;
+  free(c->answer);
+  free(c);
+}
+
+static void answered_cb(uv_write_t *req, int status) {
+  (void)status;
+  uv_close((uv_handle_t *)req->handle, closed_cb);
+}
+
+static void answer(client *c, char *msg) {
+  if (msg == NULL) msg = strdup("error: out of memory\n");
+  c->answer = msg;
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  uv_buf_t b = uv_buf_init(msg, msg ? (unsigned)strlen(msg) : 0);
+  if (msg == NULL || uv_write(&c->write, (uv_stream_t *)&c->pipe, &b, 1, answered_cb) != 0)
+    uv_close((uv_handle_t *)&c->pipe, closed_cb);
+}
+
+static void run(client *c) {
+  xcs_host *h = c->host;
+  char *cmd = c->line;
+  cmd[strcspn(cmd, "\r\n")] = '\0';
+  while (*cmd == ' ') cmd++;
+  char *arg = cmd + strcspn(cmd, " ");
+  if (*arg) *arg++ = '\0';
+  while (*arg == ' ') arg++;
+  xcs_log(h, "xcshost", "control: %s%s%s", cmd, *arg ? " " : "", arg);
+  if (strcmp(cmd, "status") == 0) {
+    answer(c, xcs_control_status(h));
+  } else if (strcmp(cmd, "reload") == 0) {
+    answer(c, reload(h, arg));
+  } else if (strcmp(cmd, "stop") == 0) {
+    answer(c, strdup("stopping\n"));
+    xcs_host_stop(h, h->stopping);
+  } else {
+    text t = {0};
+    add(&t, "error: unknown command '%s' (status, reload [NAME], stop)\n", cmd);
+    answer(c, t.s);
+  }
+}
+
+static void alloc_cb(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  client *c = handle->data;
+  buf->base = c->line + c->len;
+  buf->len = sizeof c->line - 1 - c->len;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  client *c = s->data;
+  if (n > 0) c->len += (size_t)n;
+  c->line[c->len] = '\0';
+  if (n < 0 || memchr(c->line, '\n', c->len) || c->len == sizeof c->line - 1) {
+    if (c->len == 0) {
+      uv_close((uv_handle_t *)s, closed_cb);
+      return;
+    }
+    run(c);
+  }
+}
+
+static void connection_cb(uv_stream_t *server, int status) {
+  xcs_host *h = server->data;
+  if (status < 0) return;
+  client *c = calloc(1, sizeof *c);
+  if (c == NULL) return;
+  c->host = h;
+  uv_pipe_init(&h->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
+      uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) != 0)
+    uv_close((uv_handle_t *)&c->pipe, closed_cb);
+}
+
+int xcs_control_start(xcs_host *h, const char *path) {
+  struct stat st;
+  /* A socket file left by a host that died would make bind fail. */
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+  uv_pipe_init(&h->loop, &h->control, 0);
+  h->control.data = h;
+  int r = uv_pipe_bind(&h->control, path);
+  if (r == 0) r = uv_listen((uv_stream_t *)&h->control, 16, connection_cb);
+  if (r != 0) {
+    uv_close((uv_handle_t *)&h->control, NULL);
+    return r;
+  }
+  chmod(path, 0600); /* the operator's, not everyone's */
+  uv_unref((uv_handle_t *)&h->control); /* it must not keep the host running */
+  h->control_path = path;
+  xcs_log(h, "xcshost", "control socket %s (xcshost ctl %s status)", path, path);
+  return 0;
+}
+
+void xcs_control_stop(xcs_host *h) {
+  if (h->control_path == NULL) return;
+  uv_close((uv_handle_t *)&h->control, NULL);
+  unlink(h->control_path);
+  h->control_path = NULL;
+}

@@ -1,0 +1,87 @@
+/*
+ * reload.c — new versions of modules, and the hand-over of their sockets.
+ */
+#include "host/reload.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bindings/handle.h"
+#include "host/log.h"
+
+xcs_module *xcs_reload(xcs_module *m, char **err) {
+  xcs_host *h = m->host;
+  char *why = NULL;
+  if (m->phase != XCS_RUNNING || !m->owns_state) {
+    if (err) *err = strdup("the module is not running");
+    return NULL;
+  }
+  xcs_module *next = xcs_module_new(h, m->path, &why);
+  if (next == NULL) {
+    xcs_log(h, m->name, "reload failed, the running version stays: %s", why);
+    if (err)
+      *err = why;
+    else
+      free(why);
+    return NULL;
+  }
+  xcs_module_copyargs(next, m);
+  xcs_log(h, m->name, "reloading %s", m->path);
+  next->replaces = m;
+  xcs_module_start(next);
+  return next;
+}
+
+void xcs_reload_all(xcs_host *h) {
+  /* Only the modules running now: the new versions join the list as it is
+   * walked, so count first. */
+  int n = 0;
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
+  xcs_list *l = h->modules.next;
+  for (int i = 0; i < n; i++) {
+    xcs_module *m = xcs_container_of(l, xcs_module, link);
+    l = l->next;
+    if (m->replaces == NULL) xcs_reload(m, NULL);
+  }
+}
+
+int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
+                        uv_os_sock_t *fd) {
+  xcs_module *old = m->replaces;
+  if (old == NULL || port == 0) return 0;
+  for (xcs_list *n = old->handles.next; n != &old->handles; n = n->next) {
+    xcs_handle *oh = xcs_container_of(n, xcs_handle, link);
+    uv_os_fd_t ofd;
+    if (oh->type != type || oh->port != port || oh->closing || oh->bound == NULL ||
+        uv_fileno(oh->bound, &ofd) != 0)
+      continue;
+    int dupfd = dup(ofd);
+    if (dupfd < 0) return 0;
+    *fd = dupfd;
+    /* The socket lives on in dupfd; the old handle goes now, so only the new
+     * version accepts from the backlog. */
+    xcs_handle_close(oh, 1);
+    xcs_log(m->host, m->name, "took over port %d from the running version", port);
+    return 1;
+  }
+  return 0;
+}
+
+void xcs_reload_started(xcs_module *m) {
+  xcs_module *old = m->replaces;
+  m->replaces = NULL;
+  if (old == NULL) return;
+  if (m->failed) {
+    xcs_log(m->host, old->name, "reload failed in its first step, the running version stays");
+    return;
+  }
+  xcs_module_unload(old, 1);
+}
+
+void xcs_reload_forget(xcs_module *m) {
+  for (xcs_list *n = m->host->modules.next; n != &m->host->modules; n = n->next) {
+    xcs_module *o = xcs_container_of(n, xcs_module, link);
+    if (o->replaces == m) o->replaces = NULL;
+  }
+}
