@@ -66,6 +66,8 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_setfield(L, -2, "log");
   lua_pushcfunction(L, l_kind);
   lua_setfield(L, -2, "kind");
+  lua_pushcfunction(L, xcs_module_l_on_unload);
+  lua_setfield(L, -2, "on_unload");
   lua_pushcfunction(L, l_isaddress);
   lua_setfield(L, -2, "isaddress");
 

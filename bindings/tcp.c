@@ -86,7 +86,29 @@ static void listener_close(xcs_handle *h, int graceful) {
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
+  if (l->stopped)
+    uv_close((uv_handle_t *)&l->anchor, xcs_handle_close_cb); /* its hold on h */
+  else
+    xcs_handle_uv_close(h, (uv_handle_t *)&l->tcp);
+}
+
+void xcs_listener_stop(xcs_handle *h) {
+  xcs_listener *l = (xcs_listener *)h;
+  if (h->type != &xcs_listener_type || h->closing || l->stopped) return;
+  /* Closing the libuv handle frees the port; the anchor counts as one more
+   * libuv handle of h, so the struct stays for its clients until h closes. */
+  l->stopped = 1;
+  uv_timer_init(&h->m->host->loop, &l->anchor);
+  l->anchor.data = h;
+  h->nuv++;
+  h->bound = NULL;
   xcs_handle_uv_close(h, (uv_handle_t *)&l->tcp);
+  xcs_log(h->m->host, h->m->name, "stopped accepting on %s (TCP)", l->addr);
+}
+
+void xcs_tcp_stop_accepting(xcs_module *m) {
+  for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next)
+    xcs_listener_stop(xcs_container_of(n, xcs_handle, link));
 }
 
 static void listener_describe(xcs_handle *h, char *buf, size_t size) {

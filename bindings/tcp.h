@@ -22,6 +22,8 @@ struct xcs_listener {
   int nclients;
   int port;
   int listening;      /* bound and listening: worth a log line on close */
+  int stopped;        /* no longer accepting (the module is stopping) */
+  uv_timer_t anchor;  /* once stopped: holds the struct for its clients */
   char addr[XCS_ADDRSTRLEN];
 };
 
@@ -34,6 +36,11 @@ extern const xcs_handle_type xcs_listener_type;
 void xcs_listener_ready(xcs_listener *l, xcs_conn *c);
 /* c is closing: it is no client of l any more. */
 void xcs_listener_forget(xcs_listener *l, xcs_conn *c);
+/* The module is stopping: its listeners close their listening sockets
+ * (new clients are refused, the port is free) but keep their clients. */
+void xcs_tcp_stop_accepting(xcs_module *m);
+/* The same for one listener. */
+void xcs_listener_stop(xcs_handle *h);
 /* c closes while its name is being looked up. */
 void xcs_tcp_cancel_resolve(xcs_conn *c);
 

@@ -22,6 +22,7 @@ const char xcs_cli_usage[] =
     "  --cpu-limit SECONDS  how long a module may compute without waiting\n"
     "                       before it fails (default 10; 0: no limit)\n"
     "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
+    "  --stop-timeout S     how long unload hooks may run when stopping (default 5)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n"
@@ -104,6 +105,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--cpu-limit", argc, argv, &i))) {
         if (number(v, 0, 86400, &d)) goto bad;
         cli->opt.cpu_limit = d;
+      } else if ((v = value_of("--stop-timeout", argc, argv, &i))) {
+        if (number(v, 0, 3600, &d)) goto bad;
+        cli->opt.stop_timeout = d;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

@@ -20,6 +20,7 @@ void xcs_options_default(xcs_options *o) {
   o->memory_limit = (size_t)XCS_DEFAULT_MEMORY_MB << 20;
   o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
+  o->stop_timeout = XCS_DEFAULT_STOP_TIMEOUT;
 }
 
 static void tick_cb(uv_idle_t *idle) {
@@ -108,8 +109,13 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
 
 void xcs_host_stop(xcs_host *h, int force) {
   h->stopping = 1;
-  for (xcs_list *n = h->modules.next; n != &h->modules; n = n->next)
-    xcs_module_unload(xcs_container_of(n, xcs_module, link), !force);
+  for (xcs_list *n = h->modules.next; n != &h->modules; n = n->next) {
+    xcs_module *m = xcs_container_of(n, xcs_module, link);
+    if (force)
+      xcs_module_unload(m, 0);
+    else
+      xcs_module_stop(m);
+  }
   if (force) {
     xcs_list *n;
     while ((n = xcs_list_shift(&h->lingering)) != NULL)

@@ -28,12 +28,14 @@ typedef struct xcs_options {
   size_t memory_limit;   /* bytes per module state; 0: none */
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
+  double stop_timeout;   /* how long unload hooks may run on a graceful stop */
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"
 #define XCS_DEFAULT_MEMORY_MB 256
 #define XCS_DEFAULT_CPU_LIMIT 10.0
 #define XCS_DEFAULT_LINGER_MS 2000
+#define XCS_DEFAULT_STOP_TIMEOUT 5.0
 
 struct xcs_host {
   uv_loop_t loop;

@@ -12,12 +12,14 @@
 
 #include "bindings/handle.h"
 #include "bindings/task.h"
+#include "bindings/tcp.h"
 #include "host/log.h"
 #include "host/reload.h"
 #include "host/sandbox.h"
 
 static const char main_key = 0; /* registry: the compiled top-level chunk */
 static const char arg_key = 0;  /* registry: the module's `arg` table */
+static const char hook_key = 0; /* registry: its unload hook, if any */
 
 int xcs_ref(xcs_module *m, lua_State *L) {
   m->nrefs++;
@@ -214,6 +216,66 @@ void xcs_module_start(xcs_module *m) {
   if (err) xcs_module_fail(m, err);
 }
 
+int xcs_module_l_on_unload(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &hook_key);
+  return 0;
+}
+
+static void stop_timer_closed_cb(uv_handle_t *t) {
+  xcs_module *m = t->data;
+  free(t);
+  m->nlive--;
+  xcs_module_settle(m);
+}
+
+static void stop_timer_cancel(xcs_module *m) {
+  if (m->stop_timer == NULL) return;
+  uv_close((uv_handle_t *)m->stop_timer, stop_timer_closed_cb);
+  m->stop_timer = NULL;
+}
+
+static void stop_deadline_cb(uv_timer_t *t) {
+  xcs_module *m = t->data;
+  xcs_log(m->host, m->name, "unload hook still running after %g s (--stop-timeout): unloading",
+          m->host->opt.stop_timeout);
+  xcs_module_unload(m, 1);
+}
+
+static int spawn_hook(lua_State *L) {
+  xcs_module *m = lua_touserdata(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &hook_key);
+  xcs_task_spawn(m, L, 0);
+  return 0;
+}
+
+void xcs_module_stop(xcs_module *m) {
+  if (m->phase != XCS_RUNNING || m->stopping) return;
+  int hooked = m->owns_state && lua_rawgetp(m->svc, LUA_REGISTRYINDEX, &hook_key) == LUA_TFUNCTION;
+  if (m->owns_state) lua_pop(m->svc, 1);
+  uv_timer_t *t = hooked ? malloc(sizeof *t) : NULL;
+  if (t == NULL) {
+    xcs_module_unload(m, 1);
+    return;
+  }
+  m->stopping = 1;
+  xcs_tcp_stop_accepting(m);
+  const char *err = xcs_module_pcall(m, spawn_hook, m);
+  if (err) {
+    free(t);
+    xcs_module_fail(m, err);
+    return;
+  }
+  uv_timer_init(&m->host->loop, t);
+  t->data = m;
+  uv_timer_start(t, stop_deadline_cb, (uint64_t)(m->host->opt.stop_timeout * 1000), 0);
+  m->stop_timer = t;
+  m->nlive++;
+  xcs_log(m->host, m->name, "stopping: unload hook running (up to %g s)",
+          m->host->opt.stop_timeout);
+}
+
 void xcs_module_fail(xcs_module *m, const char *msg) {
   if (m->failed || m->phase >= XCS_UNLOADING) return;
   m->failed = 1;
@@ -234,6 +296,7 @@ void xcs_module_unload(xcs_module *m, int graceful) {
   if (m->owns_state && m->phase == XCS_RUNNING && !m->failed && !m->concluded)
     xcs_log(m->host, m->name, "unloading");
   m->phase = XCS_UNLOADING;
+  stop_timer_cancel(m);
   /* __close handlers of suspended tasks run now, still guarded. */
   m->limits.slice_start = uv_hrtime();
   xcs_task_cancel_all(m);

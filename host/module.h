@@ -62,6 +62,8 @@ typedef struct xcs_module {
   int holders;          /* objects still pointing at this struct */
   int first_port;       /* of the first socket it opened, for m:port() */
   struct xcs_module *replaces;    /* the version this one is reloading */
+  int stopping;         /* asked to stop: its unload hook is running */
+  uv_timer_t *stop_timer;         /* the deadline of that hook */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
 } xcs_module;
@@ -88,6 +90,13 @@ xcs_module *xcs_module_borrow(xcs_host *h, lua_State *L, const char *name);
  * NULL, or the error message (valid until the next call). */
 const char *xcs_module_pcall(xcs_module *m, lua_CFunction f, void *ud);
 void xcs_module_fail(xcs_module *m, const char *msg);
+/* Asks m to stop gracefully: if it registered an unload hook (on_unload),
+ * its listeners stop accepting and the hook runs as a task, with
+ * --stop-timeout to finish (the module ends when its tasks have); without
+ * one, or when the deadline passes, it is unloaded. */
+void xcs_module_stop(xcs_module *m);
+/* Lua: on_unload(fn | nil). */
+int xcs_module_l_on_unload(lua_State *L);
 /* Its tasks all returned (or it called exit()): log it and unload. */
 void xcs_module_conclude(xcs_module *m);
 void xcs_module_unload(xcs_module *m, int graceful);

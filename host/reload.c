@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bindings/handle.h"
+#include "bindings/tcp.h"
 #include "host/log.h"
 
 xcs_module *xcs_reload(xcs_module *m, char **err) {
@@ -60,8 +61,12 @@ int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int p
     if (dupfd < 0) return 0;
     *fd = dupfd;
     /* The socket lives on in dupfd; the old handle goes now, so only the new
-     * version accepts from the backlog. */
-    xcs_handle_close(oh, 1);
+     * version accepts from the backlog. A listener's clients stay with the
+     * old version until it is unloaded. */
+    if (type == &xcs_listener_type)
+      xcs_listener_stop(oh);
+    else
+      xcs_handle_close(oh, 1);
     xcs_log(m->host, m->name, "took over port %d from the running version", port);
     return 1;
   }
@@ -76,7 +81,7 @@ void xcs_reload_started(xcs_module *m) {
     xcs_log(m->host, old->name, "reload failed in its first step, the running version stays");
     return;
   }
-  xcs_module_unload(old, 1);
+  xcs_module_stop(old); /* its unload hook, if any, may finish its work */
 }
 
 void xcs_reload_forget(xcs_module *m) {

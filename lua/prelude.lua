@@ -251,6 +251,7 @@ env.request = request
 -- Tasks and the log -------------------------------------------------------------
 
 env.spawn, env.sleep, env.now, env.exit = core.spawn, core.sleep, core.now, core.exit
+env.on_unload = core.on_unload
 
 env.log = function(fmt, ...)
   if select("#", ...) > 0 then core.log(format(fmt, ...)) else core.log(tostring(fmt)) end
