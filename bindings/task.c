@@ -199,22 +199,51 @@ static void task_failed(xcs_task *t, int status) {
   m->limits.budget = budget;
 }
 
+lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
+
+/* The preempted task finished its step: its module's other tasks may run. */
+static void release_held(xcs_module *m) {
+  m->preempted = NULL;
+  xcs_list *n;
+  while ((n = xcs_list_shift(&m->held)) != NULL) xcs_list_push(&m->host->ready, n);
+  xcs_host_poke(m->host);
+}
+
 void xcs_task_run(xcs_task *t) {
   xcs_module *m = t->m;
   lua_State *co = t->co;
   int nres, nargs = t->nargs;
   assert(m->current == NULL);
   if (m->phase != XCS_RUNNING) return;
+  if (m->preempted && m->preempted != t) {
+    /* Tasks of one module never interleave mid-step: this one waits until
+     * the preempted one has reached a wait of its own. */
+    xcs_list_push(&m->held, &t->ready);
+    return;
+  }
   t->nargs = 0;
   deadline_cancel(t);
   m->current = t;
-  m->limits.slice_start = uv_hrtime();
+  uint64_t now = uv_hrtime();
+  m->limits.slice_start = now;
+  m->limits.burst_start = m->preempted == t ? t->burst_start : now;
   xcs_limits_running(co);
   int status = lua_resume(co, NULL, nargs, &nres);
   xcs_limits_running(NULL);
   m->current = NULL;
-  m->limits.slice_start = 0;
+  t->burst_start = m->limits.burst_start;
+  xcs_limits_leave(&m->limits);
   int first_step = t->is_main && !m->started;
+
+  if (status == LUA_YIELD && nres == 0) {
+    /* Preempted by the CPU watchdog (host/limits.h): run again after the
+     * others, still counting towards its burst limit. */
+    m->preempted = t;
+    xcs_list_push(&m->host->ready, &t->ready);
+    xcs_host_poke(m->host);
+    return;
+  }
+  if (m->preempted == t) release_held(m);
   if (first_step) m->started = 1;
 
   if (status == LUA_YIELD) {
@@ -249,6 +278,7 @@ void xcs_task_run(xcs_task *t) {
 }
 
 void xcs_task_cancel_all(xcs_module *m) {
+  m->preempted = NULL;
   xcs_list *n;
   while ((n = m->tasks.next) != &m->tasks) {
     xcs_task *t = xcs_container_of(n, xcs_task, link);

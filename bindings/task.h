@@ -18,6 +18,7 @@
 #define XCS_TASK_H
 
 #include <lua.h>
+#include <stdint.h>
 
 #include "bindings/list.h"
 #include "host/module.h"
@@ -37,6 +38,7 @@ struct xcs_task {
   int status;       /* why it was woken: 0, or a libuv code (UV_ECANCELED...) */
   int is_main;
   struct xcs_deadline *deadline; /* the timeout of the current wait, if any */
+  uint64_t burst_start; /* when it last waited of its own accord */
 };
 
 /* Starts a task running the function below nargs values on L's top (which

@@ -46,9 +46,18 @@ static uint64_t monotonic_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int over_budget(xcs_limits *lim) {
+static int over_budget(xcs_limits *lim, uint64_t now) {
+  return lim->burst_ns && lim->burst_start && now - lim->burst_start >= lim->burst_ns;
+}
+
+/* Whether L is a task that has run its slice and can be preempted: only a
+ * task's own thread, since a yield from a module's coroutine would look to
+ * the module like a yield of its own. */
+static int over_slice(xcs_module *m, lua_State *L, uint64_t now) {
+  xcs_limits *lim = &m->limits;
   return lim->burst_ns && lim->slice_start &&
-         monotonic_ns() - lim->slice_start >= lim->burst_ns;
+         now - lim->slice_start >= (uint64_t)XCS_SLICE_MS * 1000000u &&
+         xcs_module_preemptible(m, L);
 }
 
 static void guard_hook(lua_State *L, lua_Debug *ar) {
@@ -56,9 +65,14 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
   xcs_module *m = xcs_module_of(L);
   if (m == NULL) return;
   xcs_limits *lim = &m->limits;
+  uint64_t now = monotonic_ns();
   if (!lim->killed) {
-    if (!over_budget(lim)) { /* set late, after the code had waited: stand down */
+    if (!over_budget(lim, now)) {
       lua_sethook(L, NULL, 0, 0);
+      /* Preempted: the hook yields with no values (Lua 5.4 allows it from
+       * a count hook); xcs_task_run requeues the task. Otherwise the hook
+       * was set late, after the code had waited: it stands down. */
+      if (over_slice(m, L, now) && lua_isyieldable(L)) lua_yield(L, 0);
       return;
     }
     lim->killed = 1;
@@ -78,7 +92,8 @@ static void watchdog_cb(int sig) {
   lua_State *L = running;
   if (L == NULL) return;
   xcs_module *m = xcs_module_of(L);
-  if (m != NULL && (m->limits.killed || over_budget(&m->limits)))
+  uint64_t now = monotonic_ns();
+  if (m != NULL && (m->limits.killed || over_budget(&m->limits, now) || over_slice(m, L, now)))
     lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
 }
 

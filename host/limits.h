@@ -9,6 +9,8 @@
  * run past the module's burst limit without waiting does it install a hook
  * (lua_sethook is safe in a signal handler, as in lua.c). The hook then fails
  * the module, and keeps raising on every line so pcall cannot swallow it.
+ * Before that, a task (not one of its own coroutines) that has computed for
+ * XCS_SLICE_MS is preempted, so other modules keep answering meanwhile.
  * An idle host uses no CPU, so it gets no signals.
  */
 #ifndef XCS_LIMITS_H
@@ -18,13 +20,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XCS_WATCH_MS 50
+#define XCS_WATCH_MS 10
+/* A task that has computed this long when the watchdog looks is preempted:
+ * it yields at its next instruction and runs again after the tasks and
+ * modules that were waiting. */
+#define XCS_SLICE_MS 5
 
 typedef struct xcs_limits {
   size_t used;          /* bytes the module's state holds now */
   size_t peak;          /* the most it ever held */
   size_t budget;        /* 0: no limit */
   uint64_t slice_start; /* uv_hrtime() when its running code was entered */
+  uint64_t burst_start; /* ...and when it last waited of its own accord (a
+                           preempted task has not) */
   uint64_t burst_ns;    /* how long it may run without waiting; 0: forever */
   volatile int killed;  /* the burst limit tripped: every line now raises */
 } xcs_limits;
@@ -37,6 +45,14 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
  * the timer and the handler (the `xcs` module may be unloaded after it). */
 int xcs_limits_watchdog(void);
 void xcs_limits_unwatch(void);
+/* Module code is entered (a task resumed, a finalizer run...). `resumed`
+ * says it continues after a preemption, so the burst goes on counting. */
+static inline void xcs_limits_enter(xcs_limits *lim, uint64_t now, int resumed) {
+  lim->slice_start = now;
+  if (!resumed) lim->burst_start = now;
+}
+static inline void xcs_limits_leave(xcs_limits *lim) { lim->slice_start = lim->burst_start = 0; }
+
 /* Raises the CPU limit error in L if its module was stopped for it (a
  * coroutine of the module was; the thread that resumed it must stop too). */
 void xcs_limits_check(lua_State *L);

@@ -54,6 +54,7 @@ static xcs_module *module_alloc(xcs_host *h, const char *name) {
   xcs_list_init(&m->dead);
   xcs_list_init(&m->handles);
   xcs_list_init(&m->tasks);
+  xcs_list_init(&m->held);
   m->svc_ref = LUA_NOREF;
   return m;
 }
@@ -199,10 +200,11 @@ const char *xcs_module_pcall(xcs_module *m, lua_CFunction f, void *ud) {
   lua_pushlightuserdata(S, ud);
   /* The collector may run module finalizers here: guard them like a task. */
   lua_State *prev = xcs_limits_running(S);
-  uint64_t slice = m->limits.slice_start;
-  if (slice == 0) m->limits.slice_start = uv_hrtime();
+  xcs_limits saved = m->limits;
+  if (saved.slice_start == 0) xcs_limits_enter(&m->limits, uv_hrtime(), 0);
   int status = lua_pcall(S, 1, 0, 0);
-  m->limits.slice_start = slice;
+  m->limits.slice_start = saved.slice_start;
+  m->limits.burst_start = saved.burst_start;
   xcs_limits_running(prev);
   if (status == LUA_OK) return NULL;
   const char *msg = lua_tostring(S, -1);
@@ -298,9 +300,9 @@ void xcs_module_unload(xcs_module *m, int graceful) {
   m->phase = XCS_UNLOADING;
   stop_timer_cancel(m);
   /* __close handlers of suspended tasks run now, still guarded. */
-  m->limits.slice_start = uv_hrtime();
+  xcs_limits_enter(&m->limits, uv_hrtime(), 0);
   xcs_task_cancel_all(m);
-  m->limits.slice_start = 0;
+  xcs_limits_leave(&m->limits);
   /* Handles stay on the list until their close callback, so walking it
    * while closing is safe. */
   for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next)
@@ -328,7 +330,7 @@ void xcs_module_destroy(xcs_module *m) {
   if (m->owns_state) {
     /* Finalizers are module code: they run guarded, and find every socket
      * call refusing (the module is gone). */
-    m->limits.slice_start = uv_hrtime();
+    xcs_limits_enter(&m->limits, uv_hrtime(), 0);
     lua_State *prev = xcs_limits_running(m->L);
     lua_close(m->L);
     xcs_limits_running(prev);

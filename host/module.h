@@ -56,6 +56,9 @@ typedef struct xcs_module {
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
   xcs_task *current;    /* the task running now, if any */
+  xcs_task *preempted;  /* a task stopped mid-step: its module's other tasks
+                           wait (in held) until it finishes that step */
+  xcs_list held;
   int nrefs;            /* registry refs held for it (see xcs_ref) */
   int started;          /* the main task ran its first step */
   xcs_task *watcher;    /* a task of another module waiting on this one */
@@ -67,6 +70,11 @@ typedef struct xcs_module {
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
 } xcs_module;
+
+/* Whether L is the thread of the task m is running now (safe in a signal
+ * handler: two plain reads). */
+#define xcs_module_preemptible(m, L) ((m)->current != NULL && xcs_task_thread((m)->current) == (L))
+lua_State *xcs_task_thread(xcs_task *t);
 
 /* The module whose state L (or a thread of it) belongs to. O(1). */
 static inline xcs_module *xcs_module_of(lua_State *L) {
