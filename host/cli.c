@@ -41,7 +41,8 @@ static int number(const char *s, double lo, double hi, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  /* Written so that NaN fails too: every comparison with it is false. */
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
   *out = v;
   return 0;
 }

@@ -49,6 +49,13 @@ int main(void) {
   CHECK(parse(&cli, err, ARGS("--cpu-limit", "soon", "a.lua")) == -1);
   CHECK(strstr(err, "bad value 'soon'") != NULL);
   xcs_cli_free(&cli);
+  for (int i = 0; i < 3; i++) {
+    const char *opt[] = {"--cpu-limit", "--memory-limit", "--linger-ms"};
+    CHECK(parse(&cli, err, ARGS(opt[i], "nan", "a.lua")) == -1);
+    xcs_cli_free(&cli);
+    CHECK(parse(&cli, err, ARGS(opt[i], "inf", "a.lua")) == -1);
+    xcs_cli_free(&cli);
+  }
   CHECK(parse(&cli, err, ARGS("port=1", "a.lua")) == -1);
   CHECK(strstr(err, "before any module") != NULL);
   xcs_cli_free(&cli);
