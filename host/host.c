@@ -20,6 +20,7 @@ void xcs_options_default(xcs_options *o) {
   o->memory_limit = (size_t)XCS_DEFAULT_MEMORY_MB << 20;
   o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
+  o->faults = (xcs_fault_options){0};
 }
 
 static void tick_cb(uv_idle_t *idle) {

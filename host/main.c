@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/faults.h"
 #include "host/cli.h"
 #include "host/host.h"
 #include "host/module.h"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     xcs_cli_free(&cli);
     return 2;
   }
+  xcs_faults_announce(&host);
   /* Load all first: a typo in the third module should not leave the first
    * two serving. */
   xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);

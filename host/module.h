@@ -23,6 +23,7 @@
 #include "host/limits.h"
 
 typedef struct xcs_task xcs_task;
+struct xcs_faults;
 
 typedef enum {
   XCS_LOADED,    /* compiled, main task not started */
@@ -61,6 +62,7 @@ typedef struct xcs_module {
   xcs_task *watcher;    /* a task of another module waiting on this one */
   int holders;          /* objects still pointing at this struct */
   int first_port;       /* of the first socket it opened, for m:port() */
+  struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
 } xcs_module;
