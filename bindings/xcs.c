@@ -325,6 +325,11 @@ static int l_load(lua_State *L) {
     free(err);
     return 2;
   }
+  modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 3 */
+  r->m = m;
+  r->first_line = x->logged;
+  m->holders++;
+  luaL_setmetatable(L, "xcs.module");
   if (own_faults) {
     if (!faults.seed_set) {
       faults.seed = xcs_faults_random_seed();
@@ -338,11 +343,6 @@ static int l_load(lua_State *L) {
       xcs_log(&x->host, m->name, "injecting faults into what it receives: %s", desc);
     }
   }
-  modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 3 */
-  r->m = m;
-  r->first_line = x->logged;
-  m->holders++;
-  luaL_setmetatable(L, "xcs.module");
   if (lua_istable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
