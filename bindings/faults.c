@@ -299,7 +299,13 @@ void xcs_inflow_close(xcs_inflow *in) {
   while ((n = xcs_list_shift(&in->delayed)) != NULL) free(xcs_container_of(n, xcs_held, link));
   in->bytes = 0;
   in->count = 0;
-  if (in->timer_init) xcs_handle_uv_close(in->h, (uv_handle_t *)&in->timer);
+  if (in->timer_init) uv_timer_stop(&in->timer);
+}
+
+void xcs_inflow_uv_close(xcs_inflow *in) {
+  if (!in->timer_init || in->timer_closed) return;
+  in->timer_closed = 1;
+  xcs_handle_uv_close(in->h, (uv_handle_t *)&in->timer);
 }
 
 void xcs_inflow_describe(const xcs_inflow *in, char *buf, size_t size) {

@@ -91,6 +91,7 @@ struct xcs_inflow {
   int count;
   xcs_fault_stats stats;  /* this socket's share of f->stats */
   unsigned timer_init : 1;
+  unsigned timer_closed : 1;
   unsigned ended : 1;     /* a TCP end is held: read no more from the kernel */
   unsigned closed : 1;
 };
@@ -102,8 +103,12 @@ void xcs_inflow_datagram(xcs_inflow *in, ssize_t n, const char *data,
                          const struct sockaddr *from, unsigned flags);
 /* TCP data (or the end) arrived: delivered delay_ms later, in order. */
 void xcs_inflow_stream(xcs_inflow *in, ssize_t n, const char *data);
-/* The socket closes: what is held back is dropped, the timer closed. */
+/* The socket closes: what is held back is dropped, the timer stopped. */
 void xcs_inflow_close(xcs_inflow *in);
+/* Hands the timer to uv_close. Call it with the socket's own libuv handle,
+ * so that neither close callback can free the socket before the other
+ * handle is closing too. */
+void xcs_inflow_uv_close(xcs_inflow *in);
 /* "; faults: 61 of 200 datagrams dropped, ..." for the socket's close line,
  * or "" when nothing is injected. */
 void xcs_inflow_describe(const xcs_inflow *in, char *buf, size_t size);

@@ -92,6 +92,8 @@ static void hard_close(xcs_conn *c) {
   if (c->uv_closed) return;
   c->uv_closed = 1;
   xcs_linger_stop(&c->linger);
+  xcs_inflow_close(&c->in);
+  xcs_inflow_uv_close(&c->in);
   xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
 }
 

@@ -130,6 +130,7 @@ static void udp_close(xcs_handle *h, int graceful) {
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   xcs_inflow_close(&u->in);
+  xcs_inflow_uv_close(&u->in);
   xcs_handle_uv_close(h, (uv_handle_t *)&u->udp);
 }
 

@@ -170,6 +170,39 @@ describe("fault injection", function()
     end)
   end)
 
+  it("a module unloaded with data still held back lets it go cleanly", function()
+    run(function()
+      for _ = 1, 3 do
+        local opts = { delay_ms = 200, udp_reorder = 0.5, udp_dup = 0.5, seed = 9 }
+        local u = assert(xcs.load("examples/udp_echo.lua", { port = 0 }, opts))
+        local t = assert(xcs.load("examples/echo.lua", { port = 0 }, opts))
+        local uc = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+        local tc = assert(S.connect("127.0.0.1", t:port(), "TCP"))
+        for i = 1, 50 do uc:write(tostring(i)) end
+        tc:write(("held back\n"):rep(1000))
+        until_received(u, 50)
+        u:unload()
+        t:unload()
+        assert.are.equal("unloaded", (u:wait()))
+        assert.are.equal("unloaded", (t:wait()))
+        assert.are.equal("", tc:read()) -- an orderly close, nothing echoed
+        assert.is_nil((uc:read(0)))
+      end
+    end)
+  end)
+
+  it("delay and reordering together keep every datagram, the held one after the next", function()
+    run(function()
+      local m = assert(xcs.load("examples/udp_echo.lua", { port = 0 },
+        { delay_ms = 30, udp_reorder = 1, seed = 1 }))
+      local c = assert(S.connect("127.0.0.1", m:port(), "UDP"))
+      for i = 1, 6 do c:write(tostring(i)) end
+      local got = {}
+      for i = 1, 6 do got[i] = (assert(c:read(5))) end
+      assert.are.same({ "2", "1", "4", "3", "6", "5" }, got)
+    end)
+  end)
+
   it("what faults hold back counts against the 1024 datagrams a socket may hold", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_hold.lua", {}, { delay_ms = 50 }))
