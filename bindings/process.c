@@ -97,7 +97,7 @@ static int str_match(lua_State *L) {
 /* p:expect(pattern [, timeout]) -> line, captures... | nil, "timeout" |
  * nil, "exited". Looks at lines printed since the last match. */
 static int expect_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
+  (void)status;
   xcs_process *p = (xcs_process *)xcs_handle_get(L, 1, &process_type);
   if (p == NULL) return xcs_push_closed(L, "the process was closed");
   luaL_checkstring(L, 2);
@@ -115,7 +115,9 @@ static int expect_k(lua_State *L, int status, lua_KContext ctx) {
     if (!lua_isnil(L, 5)) return lua_gettop(L) - 3; /* line, captures... */
   }
   lua_settop(L, 3);
-  if (status == UV_ETIMEDOUT || xcs_task_status(L) == UV_ETIMEDOUT) {
+  /* Only a wake from our own wait tells: in the first call the status is
+   * whatever woke the task's previous wait (a UDP read's timeout, say). */
+  if (ctx && xcs_task_status(L) == UV_ETIMEDOUT) {
     lua_pushnil(L);
     lua_pushliteral(L, "timeout");
     return 2;
@@ -125,7 +127,7 @@ static int expect_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushliteral(L, "exited");
     return 2;
   }
-  return xcs_task_wait_for(L, &p->h.reader, expect_k, 0, luaL_optnumber(L, 3, 10));
+  return xcs_task_wait_for(L, &p->h.reader, expect_k, 1, luaL_optnumber(L, 3, 10));
 }
 
 static int proc_expect(lua_State *L) {
@@ -139,7 +141,7 @@ static int proc_expect(lua_State *L) {
 
 /* p:wait([timeout]) -> exit status, signal | nil, "timeout" */
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
+  (void)status;
   xcs_process *p = (xcs_process *)xcs_handle_get(L, 1, &process_type);
   if (p == NULL) return xcs_push_closed(L, "the process was closed");
   if (p->exited) {
@@ -147,12 +149,12 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushinteger(L, p->signal);
     return 2;
   }
-  if (xcs_task_status(L) == UV_ETIMEDOUT) {
+  if (ctx && xcs_task_status(L) == UV_ETIMEDOUT) { /* see expect_k */
     lua_pushnil(L);
     lua_pushliteral(L, "timeout");
     return 2;
   }
-  return xcs_task_wait_for(L, &p->h.writer, wait_k, 0, luaL_optnumber(L, 2, 10));
+  return xcs_task_wait_for(L, &p->h.writer, wait_k, 1, luaL_optnumber(L, 2, 10));
 }
 
 static int proc_wait(lua_State *L) {

@@ -32,8 +32,8 @@ static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void start_reading(xcs_conn *c) {
-  if (c->reading || c->eof || c->err || c->uv_closed || !c->connected) return;
-  if (!c->draining && c->len >= XCS_READ_HIGH) return;
+  if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || c->in.ended) return;
+  if (!c->draining && c->len + c->in.bytes >= XCS_READ_HIGH) return;
   int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (r == 0)
     c->reading = 1;
@@ -92,23 +92,18 @@ static void hard_close(xcs_conn *c) {
   if (c->uv_closed) return;
   c->uv_closed = 1;
   xcs_linger_stop(&c->linger);
+  xcs_inflow_close(&c->in);
+  xcs_inflow_uv_close(&c->in);
   xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  xcs_conn *c = conn_of(s);
-  if (nread == 0) return; /* EAGAIN */
-  if (c->draining) {
-    /* Closing: what the peer still sends is dropped; its FIN ends it. */
-    if (nread < 0) {
-      c->eof = 1;
-      stop_reading(c);
-      if (c->shut_done) hard_close(c);
-    }
-    return;
-  }
+/* Data or the end, now counted as received (past any --delay). */
+static void received(xcs_inflow *in, ssize_t nread, const char *data,
+                     const struct sockaddr *from, unsigned flags) {
+  (void)from, (void)flags;
+  xcs_conn *c = xcs_container_of(in, xcs_conn, in);
   if (nread > 0) {
-    int r = append(c, buf->base, (size_t)nread);
+    int r = append(c, data, (size_t)nread);
     if (r != 0) {
       c->err = r;
       stop_reading(c);
@@ -124,6 +119,28 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     stop_reading(c);
   }
   notify(c);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  xcs_conn *c = conn_of(s);
+  if (nread == 0) return; /* EAGAIN */
+  if (c->in.f && !c->draining) {
+    /* Held back by --delay; the end waits behind the data, and what is
+     * held counts against the read limit. */
+    if (nread < 0 || c->len + c->in.bytes + (size_t)nread >= XCS_READ_HIGH) stop_reading(c);
+    xcs_inflow_stream(&c->in, nread, buf->base);
+    return;
+  }
+  if (c->draining) {
+    /* Closing: what the peer still sends is dropped; its FIN ends it. */
+    if (nread < 0) {
+      c->eof = 1;
+      stop_reading(c);
+      if (c->shut_done) hard_close(c);
+    }
+    return;
+  }
+  received(&c->in, nread, buf->base, NULL, 0);
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -199,6 +216,10 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 
 static void conn_close(xcs_handle *h, int graceful) {
   xcs_conn *c = (xcs_conn *)h;
+  /* Closed by the module: what it has not read is dropped, held back or not;
+   * an end that was held back did come, so the peer's FIN is not awaited. */
+  xcs_inflow_close(&c->in);
+  if (c->in.ended && !c->err) c->eof = 1;
   if (c->owner) xcs_listener_forget(c->owner, c);
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   if (!graceful || c->err || !c->connected) {
@@ -329,6 +350,8 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {
   xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
   xcs_list_init(&c->linger.link);
+  xcs_faults *f = m->faults;
+  xcs_inflow_init(&c->in, &c->h, f && f->opt.delay_ms ? f : NULL, received);
   strcpy(c->local, "?");
   strcpy(c->peer, "?");
   return c;

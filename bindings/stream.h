@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "bindings/addr.h"
+#include "bindings/faults.h"
 #include "bindings/handle.h"
 
 #define XCS_READ_HIGH (256 * 1024)
@@ -36,6 +37,7 @@ typedef struct xcs_conn {
   xcs_list ready;        /* owner's queue of clients with something to read */
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
   xcs_linger linger;
+  xcs_inflow in;         /* --delay: data held back before it counts as read */
   char *buf;             /* received, not yet read: buf[off, off + len) */
   size_t off, len, cap;
   size_t queued;         /* bytes in writes not yet completed */

@@ -1,8 +1,10 @@
 /*
- * udp.c — binding, receiving and sending datagrams.
+ * udp.c — binding, resolving, receiving and sending datagrams; socket
+ * options and multicast membership.
  */
 #include "bindings/udp.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "bindings/addr.h"
 #include "bindings/errors.h"
+#include "bindings/faults.h"
 #include "bindings/task.h"
 #include "host/log.h"
 #include "host/reload.h"
@@ -22,18 +25,29 @@ typedef struct dgram {
   char data[];
 } dgram;
 
+typedef struct udp_resolve udp_resolve;
+
 typedef struct xcs_udp {
   xcs_handle h;
   uv_udp_t udp;
+  xcs_inflow in;    /* injected faults, between the kernel and the queue */
   xcs_list queue;   /* dgram.link, oldest first */
   int queued;
   int receiving;
   int err;          /* e.g. ECONNREFUSED on a connected socket */
   int connected;
   int port;
+  int family;       /* of the local address, once bound */
+  udp_resolve *resolve; /* name look-up in flight for a connect */
   uint64_t bytes_in, bytes_out;
   char addr[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
 } xcs_udp;
+
+struct udp_resolve {
+  uv_getaddrinfo_t req;
+  xcs_module *m;
+  xcs_udp *u; /* NULL once the socket closed */
+};
 
 typedef struct send_req {
   uv_udp_send_t req;
@@ -42,6 +56,8 @@ typedef struct send_req {
 } send_req;
 
 int xcs_udp_connected(xcs_handle *h) { return ((xcs_udp *)h)->connected; }
+
+/* Receiving -------------------------------------------------------------------- */
 
 static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
   (void)hint;
@@ -53,53 +69,88 @@ static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags);
 
+/* Datagrams waiting, in the queue or held back by faults: the bound. */
+static int full(xcs_udp *u) { return u->queued + u->in.count >= XCS_UDP_QUEUE; }
+
 static void start_receiving(xcs_udp *u) {
-  if (u->receiving || u->h.closing || u->queued >= XCS_UDP_QUEUE) return;
+  if (u->receiving || u->h.closing || u->port == 0 || full(u)) return;
   if (uv_udp_recv_start(&u->udp, alloc_cb, recv_cb) == 0) u->receiving = 1;
+}
+
+static void pause_if_full(xcs_udp *u) {
+  if (u->receiving && full(u)) {
+    uv_udp_recv_stop(&u->udp);
+    u->receiving = 0;
+  }
+}
+
+/* A datagram past the faults: queue it for read(). */
+static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct sockaddr *from,
+                    unsigned flags) {
+  xcs_udp *u = xcs_container_of(in, xcs_udp, in);
+  dgram *d = malloc(sizeof *d + (size_t)n);
+  if (d == NULL) return; /* dropped, as the network might have */
+  memcpy(d->data, data, (size_t)n);
+  d->len = (size_t)n;
+  d->truncated = (flags & UV_UDP_PARTIAL) != 0;
+  memcpy(&d->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                     : sizeof(struct sockaddr_in));
+  xcs_list_push(&u->queue, &d->link);
+  u->queued++;
+  u->bytes_in += (uint64_t)n;
+  pause_if_full(u);
+  xcs_task_wake_now(&u->h.reader, 0);
 }
 
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags) {
   xcs_udp *u = (xcs_udp *)h->data;
   if (nread == 0 && from == NULL) return; /* nothing more for now */
+  if (u->h.closing) return;
   if (nread < 0) {
     u->err = (int)nread;
-  } else {
-    dgram *d = malloc(sizeof *d + (size_t)nread);
-    if (d == NULL) return; /* dropped, as the network might have */
-    memcpy(d->data, buf->base, (size_t)nread);
-    d->len = (size_t)nread;
-    d->truncated = (flags & UV_UDP_PARTIAL) != 0;
-    memcpy(&d->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                       : sizeof(struct sockaddr_in));
-    xcs_list_push(&u->queue, &d->link);
-    u->bytes_in += (uint64_t)nread;
-    if (++u->queued >= XCS_UDP_QUEUE) {
-      uv_udp_recv_stop(&u->udp);
-      u->receiving = 0;
-    }
+    xcs_task_wake_now(&u->h.reader, 0);
+    return;
   }
-  xcs_task_wake_now(&u->h.reader, 0);
+  xcs_inflow_datagram(&u->in, nread, buf->base, from, flags);
+  if (!u->h.closing) pause_if_full(u);
 }
 
 static void udp_close(xcs_handle *h, int graceful) {
   (void)graceful;
   xcs_udp *u = (xcs_udp *)h;
-  if (u->port) xcs_log(h->m->host, h->m->name, "closed %s (UDP)", u->addr);
+  if (u->port) {
+    char faults[200];
+    xcs_inflow_describe(&u->in, faults, sizeof faults);
+    xcs_log(h->m->host, h->m->name, "closed %s (UDP)%s", u->addr, faults);
+  }
+  if (u->resolve) {
+    u->resolve->u = NULL;
+    uv_cancel((uv_req_t *)&u->resolve->req);
+    u->resolve = NULL;
+  }
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
+  xcs_inflow_close(&u->in);
+  xcs_inflow_uv_close(&u->in);
   xcs_handle_uv_close(h, (uv_handle_t *)&u->udp);
 }
 
 static void udp_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_udp *u = (xcs_udp *)h;
+  if (u->resolve) {
+    snprintf(buf, size, "(resolving %s)", u->peer);
+    return;
+  }
   snprintf(buf, size, "%s%s%s (%d datagrams waiting)", u->addr,
            u->connected ? " -> " : "", u->connected ? u->peer : "", u->queued);
 }
 
-/* read() -> data, from  (a third value "truncated" if the datagram was cut) */
+/* read([timeout]) -> data, from  (a third value "truncated" if the datagram
+ * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
+ * with nothing. ctx is 1 in the continuation after a wait. */
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
+  (void)status;
   xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 1, &xcs_udp_type);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n = u->queue.next;
@@ -125,15 +176,31 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
     u->err = 0; /* an ICMP error is news about one send, not the socket's end */
     return xcs_push_fail(L, err);
   }
+  double timeout = lua_isnoneornil(L, 2) ? -1 : lua_tonumber(L, 2);
+  if (timeout == 0 || (ctx && xcs_task_status(L) == UV_ETIMEDOUT)) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "ETIMEDOUT: no datagram within %g s", timeout);
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushliteral(L, "ETIMEDOUT");
+    return 3;
+  }
   if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
   xcs_task_check(L, "read");
-  return xcs_task_wait(L, &u->h.reader, udp_read_k, 0);
+  return xcs_task_wait_for(L, &u->h.reader, udp_read_k, 1, timeout);
 }
 
 static int udp_read(lua_State *L) {
   xcs_handle_check(L, 1, &xcs_udp_type);
+  if (!lua_isnoneornil(L, 2)) {
+    lua_Number t = luaL_checknumber(L, 2);
+    luaL_argcheck(L, t >= 0 && t < 1e9, 2, "expected a timeout in seconds from 0 to 1e9");
+  }
+  lua_settop(L, 2);
   return udp_read_k(L, LUA_OK, 0);
 }
+
+/* Sending ---------------------------------------------------------------------- */
 
 static void send_cb(uv_udp_send_t *req, int status) {
   send_req *s = (send_req *)req;
@@ -163,6 +230,16 @@ static int udp_write(lua_State *L) {
   } else if (!u->connected) {
     return luaL_argerror(L, 3, "expected the address to send to");
   }
+  /* Say so before the kernel does, and in words: a datagram is never cut. */
+  int v6 = (dest ? dest->sa_family : u->family) == AF_INET6;
+  size_t max = v6 ? XCS_UDP_MAX_IPV6 : XCS_UDP_MAX_IPV4;
+  if (len > max) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "EMSGSIZE: a UDP datagram over %s carries at most %d bytes, not %I",
+                    v6 ? "IPv6" : "IPv4", (int)max, (lua_Integer)len);
+    lua_pushliteral(L, "EMSGSIZE");
+    return 3;
+  }
   uv_buf_t b = {.base = (char *)data, .len = len};
   int r = uv_udp_try_send(&u->udp, &b, 1, dest);
   if (r == UV_EAGAIN) {
@@ -182,11 +259,113 @@ static int udp_write(lua_State *L) {
       free(s);
     }
   }
+  if (r == UV_EACCES) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "EACCES: %s (sending to a broadcast address needs "
+                       "udp:setoption(\"broadcast\", true))", uv_strerror(r));
+    lua_pushliteral(L, "EACCES");
+    return 3;
+  }
   if (r < 0) return xcs_push_fail(L, r);
   u->bytes_out += len;
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }
+
+/* Options and multicast ---------------------------------------------------------- */
+
+static int check_flag(lua_State *L, int idx) {
+  luaL_argexpected(L, lua_isboolean(L, idx), idx, "boolean");
+  return lua_toboolean(L, idx);
+}
+
+static int check_ttl(lua_State *L, int idx, int lowest) {
+  lua_Integer v = luaL_checkinteger(L, idx);
+  if (v < lowest || v > 255)
+    luaL_argerror(L, idx, lua_pushfstring(L, "expected an integer from %d to 255, got %I",
+                                          lowest, v));
+  return (int)v;
+}
+
+static const char *check_ip(lua_State *L, int idx, const char *what) {
+  const char *s = luaL_checkstring(L, idx);
+  struct sockaddr_storage sa;
+  if (xcs_addr_from(s, 0, &sa) != 0)
+    luaL_argerror(L, idx, lua_pushfstring(L, "expected %s, got \"%s\"", what, s));
+  return s;
+}
+
+/* setoption(name, value) -> true | nil, err, code */
+static int udp_setoption(lua_State *L) {
+  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
+  static const char *const names[] = {"broadcast", "ttl", "multicast_loop", "multicast_ttl",
+                                      "multicast_interface", NULL};
+  int r;
+  switch (luaL_checkoption(L, 2, NULL, names)) {
+    case 0: r = uv_udp_set_broadcast(&u->udp, check_flag(L, 3)); break;
+    case 1: r = uv_udp_set_ttl(&u->udp, check_ttl(L, 3, 1)); break;
+    case 2: r = uv_udp_set_multicast_loop(&u->udp, check_flag(L, 3)); break;
+    case 3: r = uv_udp_set_multicast_ttl(&u->udp, check_ttl(L, 3, 0)); break;
+    default:
+      r = uv_udp_set_multicast_interface(
+          &u->udp, check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\""));
+  }
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int is_multicast(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 28) == 0xe;
+  return sa->sa_family == AF_INET6 &&
+         ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[0] == 0xff;
+}
+
+static int is_wildcard(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+  return sa->sa_family == AF_INET6 &&
+         IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* join(group [, interface]) / leave(...) -> true | nil, err, code. The
+ * interface defaults to the host's bind address when that is one address
+ * (so a loopback host joins on loopback), else the system's choice. */
+static int membership(lua_State *L, uv_membership how) {
+  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
+  const char *fname = how == UV_JOIN_GROUP ? "join" : "leave";
+  const char *group = luaL_checkstring(L, 2);
+  struct sockaddr_storage g, local;
+  if (xcs_addr_from(group, 0, &g) != 0 || !is_multicast((struct sockaddr *)&g))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a multicast group address such "
+                                                  "as \"239.1.2.3\", got \"%s\"", group));
+  const char *iface = lua_isnoneornil(L, 3)
+                          ? NULL
+                          : check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\"");
+  int len = sizeof local;
+  if (uv_udp_getsockname(&u->udp, (struct sockaddr *)&local, &len) == 0 &&
+      !is_wildcard((struct sockaddr *)&local) && !is_multicast((struct sockaddr *)&local))
+    return luaL_error(L, "%s: this socket is bound to %s and never sees a group's datagrams; "
+                         "open it with socket.open(port, \"UDP\", { address = \"%s\" })",
+                      fname, u->addr, group);
+  if (iface == NULL && g.ss_family == AF_INET) {
+    struct sockaddr_storage b;
+    const char *bind = u->h.m->host->opt.bind;
+    if (xcs_addr_from(bind, 0, &b) == 0 && b.ss_family == AF_INET &&
+        !is_wildcard((struct sockaddr *)&b))
+      iface = bind;
+  }
+  int r = uv_udp_set_membership(&u->udp, group, iface, how);
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int udp_join(lua_State *L) { return membership(L, UV_JOIN_GROUP); }
+static int udp_leave(lua_State *L) { return membership(L, UV_LEAVE_GROUP); }
+
+/* Addresses -------------------------------------------------------------------- */
 
 static int udp_port(lua_State *L) {
   lua_pushinteger(L, ((xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type))->port);
@@ -205,76 +384,204 @@ static int udp_peer(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg udp_methods[] = {{"read", udp_read},       {"write", udp_write},
-                                       {"port", udp_port},       {"address", udp_address},
-                                       {"peer", udp_peer},       {NULL, NULL}};
+static const luaL_Reg udp_methods[] = {
+    {"read", udp_read},       {"write", udp_write}, {"setoption", udp_setoption},
+    {"join", udp_join},       {"leave", udp_leave}, {"port", udp_port},
+    {"address", udp_address}, {"peer", udp_peer},   {NULL, NULL}};
 
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods};
 
-/* Binds a new UDP socket to ip:port; pushes it, or nil, err, code. */
-static int open_udp(lua_State *L, const char *ip, int port, const struct sockaddr *peer) {
+/* Opening ------------------------------------------------------------------------ */
+
+/* A new socket of the running module, not yet bound; pushes its box. */
+static xcs_udp *udp_new(lua_State *L) {
   xcs_module *m = xcs_module_of(L);
-  struct sockaddr_storage sa;
-  if (xcs_addr_from(ip, port, &sa) != 0)
-    return luaL_error(L, "socket.open: bad bind address '%s'", ip);
   xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
   xcs_list_init(&u->queue);
   uv_udp_init(&m->host->loop, &u->udp);
   u->udp.data = &u->h;
+  xcs_inflow_init(&u->in, &u->h, m->faults, deliver);
+  return u;
+}
+
+/* Binds u to sa, or, when a reload hands it the running version's socket
+ * on that port, opens that one (host/reload.h). */
+static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags) {
   uv_os_sock_t fd;
-  int r;
-  if (peer == NULL && xcs_reload_takeover(m, &xcs_udp_type, port, &fd)) {
+  int port = xcs_addr_port(sa), r;
+  if (flags == 0 && xcs_reload_takeover(u->h.m, &xcs_udp_type, port, &fd)) {
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
   } else {
-    r = uv_udp_bind(&u->udp, (struct sockaddr *)&sa, 0);
+    r = uv_udp_bind(&u->udp, sa, flags);
   }
-  if (r == 0 && peer) r = uv_udp_connect(&u->udp, peer);
+  if (r != 0) return r;
+  if (port != 0 && flags == 0) {
+    u->h.bound = (uv_handle_t *)&u->udp;
+    u->h.port = port;
+  }
+  struct sockaddr_storage local;
+  int len = sizeof local;
+  r = uv_udp_getsockname(&u->udp, (struct sockaddr *)&local, &len);
+  if (r != 0) return r;
+  u->port = xcs_addr_port((struct sockaddr *)&local);
+  u->family = local.ss_family;
+  xcs_addr_format((struct sockaddr *)&local, u->addr, sizeof u->addr);
+  return 0;
+}
+
+/* Binds the local side a datagram to peer leaves from, and connects. A
+ * loopback peer is reached from loopback, anything else from any address. */
+static int bind_connect(xcs_udp *u, const struct sockaddr *peer) {
+  struct sockaddr_storage local;
+  const char *any = peer->sa_family == AF_INET6 ? "::" : "0.0.0.0";
+  if (peer->sa_family == AF_INET &&
+      (ntohl(((const struct sockaddr_in *)peer)->sin_addr.s_addr) >> 24) == 127)
+    any = "127.0.0.1";
+  if (peer->sa_family == AF_INET6 &&
+      IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)peer)->sin6_addr))
+    any = "::1";
+  xcs_addr_from(any, 0, &local);
+  int r = udp_bind(u, (struct sockaddr *)&local, 0);
+  if (r == 0) r = uv_udp_connect(&u->udp, peer);
+  if (r != 0) return r;
+  u->connected = 1;
+  xcs_addr_format(peer, u->peer, sizeof u->peer);
+  xcs_log(u->h.m->host, u->h.m->name, "sending from %s to %s (UDP)", u->addr, u->peer);
+  start_receiving(u);
+  return 0;
+}
+
+/* Whether sa is a broadcast address: the limited one, or one of an
+ * interface's (its address with every host bit set). */
+static int is_broadcast(const struct sockaddr *sa) {
+  if (sa->sa_family != AF_INET) return 0;
+  uint32_t a = ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+  if (a == htonl(INADDR_BROADCAST)) return 1;
+  uv_interface_address_t *ifs;
+  int n, yes = 0;
+  if (uv_interface_addresses(&ifs, &n) != 0) return 0;
+  for (int i = 0; i < n && !yes; i++) {
+    if (ifs[i].address.address4.sin_family != AF_INET) continue;
+    uint32_t mask = ifs[i].netmask.netmask4.sin_addr.s_addr;
+    yes = mask != htonl(0xffffffffu) && (ifs[i].address.address4.sin_addr.s_addr | ~mask) == a;
+  }
+  uv_free_interface_addresses(ifs, n);
+  return yes;
+}
+
+/* core.udp_open(port [, address]) -> udp | nil, err, code | false, misuse.
+ * The address is --bind's, or a multicast group or broadcast address the
+ * module names: those only choose which datagrams it gets, not which
+ * network it serves. Several sockets may share such an address and port. */
+static int l_udp_open(lua_State *L) {
+  int port = (int)luaL_checkinteger(L, 1);
+  xcs_module *m = xcs_module_of(L);
+  const char *ip = m->host->opt.bind;
+  unsigned flags = 0;
+  struct sockaddr_storage sa;
+  if (!lua_isnoneornil(L, 2)) {
+    ip = luaL_checkstring(L, 2);
+    if (xcs_addr_from(ip, port, &sa) != 0 ||
+        !(is_multicast((struct sockaddr *)&sa) || is_broadcast((struct sockaddr *)&sa))) {
+      lua_pushboolean(L, 0);
+      lua_pushfstring(L, "socket.open: bad argument #3 (options): address must be a "
+                         "multicast group or a broadcast address (the host binds modules "
+                         "to %s), got \"%s\"", m->host->opt.bind, ip);
+      return 2;
+    }
+    flags = UV_UDP_REUSEADDR;
+  } else if (xcs_addr_from(ip, port, &sa) != 0) {
+    return luaL_error(L, "socket.open: bad bind address '%s'", ip);
+  }
+  xcs_udp *u = udp_new(L);
+  int r = udp_bind(u, (struct sockaddr *)&sa, flags);
   if (r != 0) {
     xcs_handle_close(&u->h, 0);
     return xcs_push_fail(L, r);
   }
-  int len = sizeof sa;
-  uv_udp_getsockname(&u->udp, (struct sockaddr *)&sa, &len);
-  u->port = xcs_addr_port((struct sockaddr *)&sa);
-  xcs_addr_format((struct sockaddr *)&sa, u->addr, sizeof u->addr);
-  if (peer) {
-    u->connected = 1;
-    xcs_addr_format(peer, u->peer, sizeof u->peer);
-    xcs_log(m->host, m->name, "sending from %s to %s (UDP)", u->addr, u->peer);
-  } else {
-    if (m->first_port == 0) m->first_port = u->port;
-    if (port != 0) {
-      u->h.bound = (uv_handle_t *)&u->udp;
-      u->h.port = port;
-    }
-    xcs_log(m->host, m->name, "bound to %s (UDP)", u->addr);
-  }
+  if (m->first_port == 0) m->first_port = u->port;
+  xcs_log(m->host, m->name, "bound to %s (UDP)", u->addr);
   start_receiving(u);
   return 1;
 }
 
-static int l_udp_open(lua_State *L) {
-  int port = (int)luaL_checkinteger(L, 1);
-  return open_udp(L, xcs_module_of(L)->host->opt.bind, port, NULL);
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  udp_resolve *rs = (udp_resolve *)req;
+  xcs_udp *u = rs->u;
+  if (u != NULL) {
+    u->resolve = NULL;
+    if (status == 0) {
+      /* Prefer IPv4, as TCP connects do: "localhost" reaches 127.0.0.1. */
+      struct addrinfo *ai = res;
+      for (struct addrinfo *p = res; p; p = p->ai_next)
+        if (p->ai_family == AF_INET) {
+          ai = p;
+          break;
+        }
+      status = bind_connect(u, ai->ai_addr);
+    }
+    if (status != 0) u->err = status;
+    xcs_task_wake_now(&u->h.writer, status);
+  }
+  uv_freeaddrinfo(res);
+  xcs_module *m = rs->m;
+  free(rs);
+  m->nlive--;
+  xcs_module_settle(m);
 }
 
-/* core.udp_connect(host, port): a UDP socket whose writes go to host:port.
- * host is an IP literal or "localhost". */
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 3, &xcs_udp_type);
+  if (u == NULL) return xcs_push_closed(L, "the socket was closed while resolving");
+  if (u->err) {
+    int err = u->err;
+    xcs_handle_close(&u->h, 0);
+    return xcs_push_fail(L, err);
+  }
+  lua_settop(L, 3);
+  return 1;
+}
+
+/* core.udp_connect(host, port) -> udp | nil, err, code: a UDP socket whose
+ * writes go to host:port. A name is looked up without blocking the loop. */
 static int l_udp_connect(lua_State *L) {
   const char *host = luaL_checkstring(L, 1);
   int port = (int)luaL_checkinteger(L, 2);
+  lua_settop(L, 2);
   struct sockaddr_storage peer;
-  if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
-  if (xcs_addr_from(host, port, &peer) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "EAI_NONAME: UDP connects to an IP address, not \"%s\"", host);
-    lua_pushliteral(L, "EAI_NONAME");
-    return 3;
+  if (xcs_addr_from(host, port, &peer) == 0) {
+    xcs_udp *u = udp_new(L); /* 3 */
+    int r = bind_connect(u, (struct sockaddr *)&peer);
+    if (r != 0) {
+      xcs_handle_close(&u->h, 0);
+      return xcs_push_fail(L, r);
+    }
+    return 1;
   }
-  const char *any = peer.ss_family == AF_INET6 ? "::" : "0.0.0.0";
-  if (strncmp(host, "127.", 4) == 0) any = "127.0.0.1";
-  if (strcmp(host, "::1") == 0) any = "::1";
-  return open_udp(L, any, 0, (struct sockaddr *)&peer);
+  xcs_task_check(L, "socket.connect");
+  xcs_module *m = xcs_module_of(L);
+  xcs_udp *u = udp_new(L); /* 3; may raise: before anything to free */
+  snprintf(u->peer, sizeof u->peer, "%s:%d", host, port);
+  udp_resolve *rs = calloc(1, sizeof *rs);
+  if (rs == NULL) {
+    xcs_handle_close(&u->h, 0);
+    return luaL_error(L, "not enough memory");
+  }
+  char service[8];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+  rs->m = m;
+  rs->u = u;
+  int r = uv_getaddrinfo(&m->host->loop, &rs->req, resolved_cb, host, service, &hints);
+  if (r != 0) {
+    free(rs);
+    u->err = r;
+    return connect_k(L, LUA_OK, 0);
+  }
+  u->resolve = rs;
+  m->nlive++;
+  return xcs_task_wait(L, &u->h.writer, connect_k, 0);
 }
 
 void xcs_udp_open(lua_State *L) {

@@ -3,7 +3,14 @@
  *
  * Datagrams are received as they arrive into a bounded queue (reception
  * pauses while XCS_UDP_QUEUE of them wait, and the kernel drops beyond that,
- * as UDP does). read() returns data, from; from is "ip:port".
+ * as UDP does). read([timeout]) returns data, from; from is "ip:port" (or
+ * "[ip]:port"). A datagram too big for UDP is refused with EMSGSIZE, never
+ * cut. Faults injected into what the module receives (bindings/faults.h)
+ * are applied before the queue, and what they hold back counts against it.
+ *
+ * Methods beyond read/write: setoption (broadcast, ttl, multicast_loop,
+ * multicast_ttl, multicast_interface), join/leave (multicast groups).
+ * socket.connect(host, port, "UDP") resolves names without blocking.
  */
 #ifndef XCS_UDP_H
 #define XCS_UDP_H
@@ -11,13 +18,17 @@
 #include "bindings/handle.h"
 
 #define XCS_UDP_QUEUE 1024
+/* The largest payload of one datagram: 65535 less the IPv4 and UDP headers
+ * (20 + 8), or less the UDP header alone over IPv6 (no jumbograms). */
+#define XCS_UDP_MAX_IPV4 65507
+#define XCS_UDP_MAX_IPV6 65527
 
 extern const xcs_handle_type xcs_udp_type;
 
 /* Whether the socket has a default peer (socket.connect(..., "UDP")). */
 int xcs_udp_connected(xcs_handle *h);
 
-/* core.udp_open(port), core.udp_connect(host, port), the metatable. */
+/* core.udp_open(port [, address]), core.udp_connect(host, port), the metatable. */
 void xcs_udp_open(lua_State *L);
 
 #endif

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/faults.h"
 #include "bindings/handle.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
@@ -178,6 +179,28 @@ static int mod_wait(lua_State *L) {
   return mod_wait_k(L, LUA_OK, 0);
 }
 
+/* m:faults(): what fault injection did to what the module received, or
+ * nil when it injects nothing. */
+static int mod_faults(lua_State *L) {
+  xcs_faults *f = check_module(L)->faults;
+  if (f == NULL) return 0;
+  lua_createtable(L, 0, 5);
+  const xcs_fault_stats *s = &f->stats;
+  lua_pushinteger(L, (lua_Integer)s->received);
+  lua_setfield(L, -2, "received");
+  lua_pushinteger(L, (lua_Integer)s->dropped);
+  lua_setfield(L, -2, "dropped");
+  lua_pushinteger(L, (lua_Integer)s->duplicated);
+  lua_setfield(L, -2, "duplicated");
+  lua_pushinteger(L, (lua_Integer)s->reordered);
+  lua_setfield(L, -2, "reordered");
+  lua_pushinteger(L, (lua_Integer)s->delayed);
+  lua_setfield(L, -2, "delayed");
+  lua_pushinteger(L, (lua_Integer)f->opt.seed);
+  lua_setfield(L, -2, "seed");
+  return 1;
+}
+
 static int mod_gc(lua_State *L) {
   modref *r = luaL_checkudata(L, 1, "xcs.module");
   if (r->m) xcs_module_release(r->m);
@@ -219,20 +242,82 @@ static void copy_arg(lua_State *L, xcs_module *m) {
   lua_pop(S, 1);
 }
 
+/* Fault options ------------------------------------------------------------------ */
+
+static const char *const fault_keys[] = {"udp_loss", "udp_dup", "udp_reorder", "delay_ms",
+                                         "seed", NULL};
+
+/* Reads the fault options present in the table at idx into o (the others
+ * keep their value); raises naming fname. Returns whether any was given. */
+static int read_faults(lua_State *L, int idx, const char *fname, xcs_fault_options *o) {
+  int any = 0;
+  double *probs[] = {&o->udp_loss, &o->udp_dup, &o->udp_reorder};
+  for (int i = 0; fault_keys[i]; i++) {
+    if (lua_getfield(L, idx, fault_keys[i]) == LUA_TNIL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    any = 1;
+    int isnum;
+    if (i < 3) {
+      lua_Number p = lua_tonumberx(L, -1, &isnum);
+      if (!isnum || !(p >= 0 && p <= 1))
+        luaL_error(L, "%s: %s must be a probability from 0 to 1, got %s", fname, fault_keys[i],
+                   luaL_tolstring(L, -1, NULL));
+      *probs[i] = p;
+    } else {
+      lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      lua_Integer top = i == 3 ? XCS_FAULT_MAX_DELAY_MS : LUA_MAXINTEGER;
+      if (!isnum || v < 0 || v > top)
+        luaL_error(L, "%s: %s must be an integer from 0 to %I, got %s", fname, fault_keys[i],
+                   top, luaL_tolstring(L, -1, NULL));
+      if (i == 3) {
+        o->delay_ms = (unsigned)v;
+      } else {
+        o->seed = (uint64_t)v;
+        o->seed_set = 1;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return any;
+}
+
+/* xcs.load's third argument: faults for that module alone. */
+static int load_options(lua_State *L, int idx, xcs_fault_options *o) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int known = 0;
+    for (int i = 0; fault_keys[i]; i++)
+      known |= lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), fault_keys[i]) == 0;
+    if (!known)
+      luaL_error(L, "xcs.load: unknown option %s (expected udp_loss, udp_dup, udp_reorder, "
+                    "delay_ms or seed)", luaL_tolstring(L, -1, NULL));
+  }
+  return read_faults(L, idx, "xcs.load", o);
+}
+
 static int load_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   lua_settop(L, 3);
   return 1;
 }
 
-/* xcs.load(path [, args]) -> module | nil, err. Returns once the module's
- * top-level code has run up to its first wait (so its sockets are open). */
+/* xcs.load(path [, args [, options]]) -> module | nil, err. Returns once the
+ * module's top-level code has run up to its first wait (so its sockets are
+ * open). options: the faults injected into what this module receives,
+ * { udp_loss =, udp_dup =, udp_reorder =, delay_ms =, seed = }, over the
+ * host-wide ones. */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  xcs_test *x = test_of(L);
+  xcs_fault_options faults = x->host.opt.faults;
+  int own_faults = lua_istable(L, 3) && load_options(L, 3, &faults);
   lua_settop(L, 2);
   xcs_task_check(L, "xcs.load");
-  xcs_test *x = test_of(L);
   char *err = NULL;
   xcs_module *m = xcs_module_new(&x->host, path, &err);
   if (m == NULL) {
@@ -246,6 +331,19 @@ static int l_load(lua_State *L) {
   r->first_line = x->logged;
   m->holders++;
   luaL_setmetatable(L, "xcs.module");
+  if (own_faults) {
+    if (!faults.seed_set) {
+      faults.seed = xcs_faults_random_seed();
+      faults.seed_set = 1;
+    }
+    xcs_faults_free(m->faults);
+    m->faults = xcs_faults_new(&faults, m->name);
+    if (m->faults) {
+      char desc[160];
+      xcs_faults_describe(&faults, desc, sizeof desc);
+      xcs_log(&x->host, m->name, "injecting faults into what it receives: %s", desc);
+    }
+  }
   if (lua_istable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
@@ -392,8 +490,9 @@ static int l_logs(lua_State *L) {
   return 1;
 }
 
-/* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms= }: host
- * options for the modules loaded from now on. */
+/* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
+ * udp_dup=, udp_reorder=, delay_ms=, seed= }: host options for the modules
+ * loaded from now on. */
 static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   xcs_test *x = test_of(L);
@@ -412,6 +511,11 @@ static int l_configure(lua_State *L) {
   if (lua_getfield(L, 1, "cpu_limit") != LUA_TNIL) o->cpu_limit = luaL_checknumber(L, -1);
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o->linger_ms = (unsigned)luaL_checkinteger(L, -1);
+  xcs_fault_options faults = o->faults;
+  if (read_faults(L, 1, "xcs.configure", &faults)) {
+    o->faults = faults;
+    xcs_faults_announce(&x->host); /* picks a seed if none was given */
+  }
   return 0;
 }
 
@@ -454,7 +558,8 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
   static const luaL_Reg mod_methods[] = {
       {"port", mod_port},     {"status", mod_status}, {"error", mod_error},
       {"name", mod_name},     {"logs", mod_logs},     {"unload", mod_unload},
-      {"wait", mod_wait},     {"reload", mod_reload}, {NULL, NULL}};
+      {"wait", mod_wait},     {"reload", mod_reload}, {"faults", mod_faults},
+      {NULL, NULL}};
   luaL_newlib(L, mod_methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, mod_gc);

@@ -4,9 +4,12 @@
 #include "host/cli.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bindings/faults.h"
 
 const char xcs_cli_usage[] =
     "usage: xcshost [options] MODULE.lua [key=value ...] [MODULE.lua [key=value ...] ...]\n"
@@ -24,6 +27,17 @@ const char xcs_cli_usage[] =
     "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
     "  --stop-timeout S     how long unload hooks may run when stopping (default 5)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+  "\n"
+  "fault injection, into what modules receive (default: none):\n"
+  "  --udp-loss P         drop each UDP datagram with probability P (0 to 1)\n"
+  "  --udp-dup P          deliver each UDP datagram twice with probability P\n"
+  "  --udp-reorder P      hold a UDP datagram back with probability P and deliver\n"
+  "                       it after the next one (or 100 ms later if none comes)\n"
+  "  --delay MS           deliver UDP datagrams and TCP data MS milliseconds late\n"
+  "  --seed N             seed of the faults' random draws: the same seed and the\n"
+  "                       same traffic give the same faults (default: picked at\n"
+  "                       start and logged)\n"
+  "\n"
     "  -h, --help           this text\n"
     "  -V, --version        the version\n"
     "\n"
@@ -41,8 +55,18 @@ static int number(const char *s, double lo, double hi, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  /* Written so that NaN fails too: every comparison with it is false. */
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1; /* NaN too */
+  *out = v;
+  return 0;
+}
+
+/* A seed: a decimal integer from 0 to 2^64 - 1, nothing else. */
+static int seed(const char *s, uint64_t *out) {
+  char *end;
+  if (*s < '0' || *s > '9') return -1; /* strtoull would take "-1" and " 1" */
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return -1;
   *out = v;
   return 0;
 }
@@ -115,6 +139,18 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;
+      } else if ((v = value_of("--udp-loss", argc, argv, &i))) {
+        if (number(v, 0, 1, &cli->opt.faults.udp_loss)) goto bad;
+      } else if ((v = value_of("--udp-dup", argc, argv, &i))) {
+        if (number(v, 0, 1, &cli->opt.faults.udp_dup)) goto bad;
+      } else if ((v = value_of("--udp-reorder", argc, argv, &i))) {
+        if (number(v, 0, 1, &cli->opt.faults.udp_reorder)) goto bad;
+      } else if ((v = value_of("--delay", argc, argv, &i))) {
+        if (number(v, 0, XCS_FAULT_MAX_DELAY_MS, &d) || d != (unsigned)d) goto bad;
+        cli->opt.faults.delay_ms = (unsigned)d;
+      } else if ((v = value_of("--seed", argc, argv, &i))) {
+        if (seed(v, &cli->opt.faults.seed)) goto bad;
+        cli->opt.faults.seed_set = 1;
       } else {
         snprintf(err, errlen, "unknown option '%s' (see xcshost --help)", a);
         return -1;

@@ -23,12 +23,21 @@ typedef struct xcs_linger {
   void (*expire)(struct xcs_linger *l);
 } xcs_linger;
 
+/* Faults injected into what modules receive (bindings/faults.c). */
+typedef struct xcs_fault_options {
+  double udp_loss, udp_dup, udp_reorder; /* probabilities, per datagram */
+  unsigned delay_ms;     /* UDP datagrams and TCP data arrive this much later */
+  uint64_t seed;         /* repeats a run's faults exactly */
+  int seed_set;          /* 0: a seed is picked at start, and logged */
+} xcs_fault_options;
+
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
   double stop_timeout;   /* how long unload hooks may run on a graceful stop */
+  xcs_fault_options faults; /* all zero: none */
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"

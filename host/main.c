@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/faults.h"
 #include "host/cli.h"
 #include "host/control.h"
 #include "host/ctl.h"
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
     xcs_cli_free(&cli);
     return 2;
   }
+  xcs_faults_announce(&host);
   /* Load all first: a typo in the third module should not leave the first
    * two serving. */
   xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/faults.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
@@ -64,6 +65,7 @@ static void module_free(xcs_module *m) {
   free(m->path);
   free(m->dir);
   free(m->error);
+  xcs_faults_free(m->faults);
   free(m);
 }
 
@@ -92,6 +94,7 @@ xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err) {
   }
   m->limits.budget = h->opt.memory_limit;
   m->limits.burst_ns = (uint64_t)(h->opt.cpu_limit * 1e9);
+  m->faults = xcs_faults_new(&h->opt.faults, m->name);
   lua_State *L = lua_newstate(xcs_limits_alloc, &m->limits);
   if (L == NULL) {
     module_free(m);

@@ -23,6 +23,7 @@
 #include "host/limits.h"
 
 typedef struct xcs_task xcs_task;
+struct xcs_faults;
 
 typedef enum {
   XCS_LOADED,    /* compiled, main task not started */
@@ -67,6 +68,7 @@ typedef struct xcs_module {
   struct xcs_module *replaces;    /* the version this one is reloading */
   int stopping;         /* asked to stop: its unload hook is running */
   uv_timer_t *stop_timer;         /* the deadline of that hook */
+  struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
 } xcs_module;

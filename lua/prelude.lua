@@ -123,14 +123,38 @@ end
 
 local socket = {}
 
-function socket.open(port, protocol)
+-- opts (UDP): { address = group or broadcast address to bind instead of --bind's }
+local udp_options = { address = true }
+
+local function udp_address(opts)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then argerror("socket.open", 3, "options", "a table", opts) end
+  for k in pairs(opts) do
+    if not udp_options[k] then
+      raise(format("socket.open: bad argument #3 (options): unknown option %s (UDP takes: address)",
+        describe(k)))
+    end
+  end
+  local a = opts.address
+  if a ~= nil and type(a) ~= "string" then
+    argerror("socket.open", 3, "options", "address to be an IP address string", a)
+  end
+  return a
+end
+
+function socket.open(port, protocol, opts)
   port = check_port("socket.open", 1, port)
   local p = check_proto("socket.open", 2, protocol)
   if port ~= 0 and held(p, port) then
     raise(format("socket.open: port %d (%s) is already open in this module", port, p))
   end
   local h, err, code
-  if p == "TCP" then h, err, code = core.tcp_listen(port) else h, err, code = core.udp_open(port) end
+  if p == "TCP" then
+    h, err, code = core.tcp_listen(port)
+  else
+    h, err, code = core.udp_open(port, udp_address(opts))
+    if h == false then raise(err) end
+  end
   if not h then return nil, err, code end
   open[p][h:port()] = h
   return h

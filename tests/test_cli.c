@@ -1,6 +1,8 @@
 /* test_cli.c — the command line, including every way it can be wrong. */
 #include "host/cli.h"
 
+#include <stdint.h>
+
 #include "tests/check.h"
 
 static int parse(xcs_cli *cli, char *err, const char **words) {
@@ -64,5 +66,41 @@ int main(void) {
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("--", "--odd.lua")) == 0 && cli.nmodules == 1);
   xcs_cli_free(&cli);
+
+  /* Fault injection: none unless asked; probabilities 0..1, a delay in whole
+   * milliseconds, a seed that is a plain unsigned 64-bit integer. */
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
+  CHECK(cli.opt.faults.udp_loss == 0 && cli.opt.faults.udp_dup == 0 &&
+        cli.opt.faults.udp_reorder == 0 && cli.opt.faults.delay_ms == 0 &&
+        !cli.opt.faults.seed_set);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--udp-loss", "0.3", "--udp-dup=0.1", "--udp-reorder", "1",
+                              "--delay", "20", "--seed", "18446744073709551615", "a.lua")) == 0);
+  CHECK(cli.opt.faults.udp_loss == 0.3 && cli.opt.faults.udp_dup == 0.1 &&
+        cli.opt.faults.udp_reorder == 1 && cli.opt.faults.delay_ms == 20);
+  CHECK(cli.opt.faults.seed_set && cli.opt.faults.seed == UINT64_MAX);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--seed=0", "a.lua")) == 0 && cli.opt.faults.seed_set &&
+        cli.opt.faults.seed == 0);
+  xcs_cli_free(&cli);
+  static const char *bad[][2] = {
+      {"--udp-loss", "1.5"},  {"--udp-loss", "-0.1"}, {"--udp-loss", "nan"},
+      {"--udp-dup", "half"},  {"--udp-reorder", ""},  {"--delay", "-1"},
+      {"--delay", "2.5"},     {"--delay", "60001"},   {"--seed", "-1"},
+      {"--seed", " 1"},       {"--seed", "1e3"},      {"--seed", "18446744073709551616"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(parse(&cli, err, ARGS(bad[i][0], bad[i][1], "a.lua")) == -1);
+    char want[64];
+    snprintf(want, sizeof want, "bad value '%s' for option %s", bad[i][1], bad[i][0]);
+    CHECK(strstr(err, want) != NULL);
+    xcs_cli_free(&cli);
+  }
+  CHECK(parse(&cli, err, ARGS("a.lua", "--delay")) == -1);
+  xcs_cli_free(&cli);
+  /* --help tells about each */
+  CHECK(strstr(xcs_cli_usage, "--udp-loss P") && strstr(xcs_cli_usage, "--udp-dup P") &&
+        strstr(xcs_cli_usage, "--udp-reorder P") && strstr(xcs_cli_usage, "--delay MS") &&
+        strstr(xcs_cli_usage, "--seed N"));
   return check_report("cli");
 }

@@ -1,0 +1,161 @@
+-- udp_socket_spec.lua: UDP datagrams as a module sees them: boundaries and
+-- senders kept, any destination, read timeouts, oversized datagrams
+-- refused, and a receive queue that stays bounded.
+local xcs = require "xcs"
+local S = xcs.socket
+
+local function run(fn) return xcs.run(fn, { timeout = 8 }) end
+
+-- A network outcome: nil, "CODE: text", "CODE".
+local function outcome(code, ok, msg, got)
+  assert.is_nil(ok)
+  assert.are.equal(code, got)
+  assert.are.equal("string", type(msg))
+  assert.truthy(msg:find("^" .. code .. ": ."), msg)
+end
+
+local function raises(text, f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok, "expected an error containing " .. text)
+  assert.truthy(tostring(err):find(text, 1, true), tostring(err))
+end
+
+-- How many datagrams the socket holds for read(), as tostring tells.
+local function waiting(u)
+  return tonumber(tostring(u):match("%((%d+) datagrams waiting%)"))
+end
+
+describe("a UDP socket", function()
+  it("keeps each datagram whole and separate, and names its sender", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local a = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+      local b = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+      local big = ("0123456789abcdef"):rep(4096):sub(1, 65507)
+      local sent = {
+        { a, "" }, { b, "x" }, { a, "two\nlines\n" }, { b, ("\0\255"):rep(500) },
+        { a, big }, { b, "after the big one" },
+      }
+      for _, s in ipairs(sent) do assert.are.equal(#s[2], s[1]:write(s[2])) end
+      for i, s in ipairs(sent) do
+        local data, from, truncated = u:read(5)
+        assert.is_true(data == s[2], "datagram " .. i .. " differs")
+        assert.are.equal(s[1]:address(), from)
+        assert.is_nil(truncated)
+      end
+    end)
+  end)
+
+  it("sends each datagram to the address it names", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local r = { assert(S.open(0, "UDP")), assert(S.open(0, "UDP")), assert(S.open(0, "UDP")) }
+      for i = 3, 1, -1 do assert.are.equal(#("to " .. i), u:write("to " .. i, r[i]:address())) end
+      -- and the port-keyed form, with an address string
+      assert.are.equal(5, S.write(u:port(), "again", "127.0.0.1:" .. r[2]:port()))
+      for i = 1, 3 do
+        local data, from = r[i]:read(5)
+        assert.are.equal("to " .. i, data)
+        assert.are.equal(u:address(), from)
+      end
+      assert.are.equal("again", (r[2]:read(5)))
+    end)
+  end)
+
+  it("refuses a datagram too big for UDP with EMSGSIZE, and sends nothing of it", function()
+    run(function()
+      local r = assert(S.open(0, "UDP"))
+      local u = assert(S.open(0, "UDP"))
+      local c = assert(S.connect("127.0.0.1", r:port(), "UDP"))
+      local ok, msg, code = u:write(("x"):rep(65508), r:address())
+      outcome("EMSGSIZE", ok, msg, code)
+      assert.are.equal("EMSGSIZE: a UDP datagram over IPv4 carries at most 65507 bytes, not 65508", msg)
+      outcome("EMSGSIZE", c:write(("x"):rep(1000000)))
+      outcome("EMSGSIZE", S.write(u:port(), ("y"):rep(70000), r:address()))
+      -- the socket is fine, and the largest datagram goes through whole
+      assert.are.equal(65507, c:write(("z"):rep(65507)))
+      local data, from = r:read(5)
+      assert.are.equal(65507, #data)
+      assert.are.equal(c:address(), from)
+      outcome("ETIMEDOUT", r:read(0)) -- nothing of the refused ones came
+    end)
+  end)
+
+  it("read(timeout) gives up with ETIMEDOUT and the socket stays usable", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local c = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+      local ok, msg, code = u:read(0)
+      outcome("ETIMEDOUT", ok, msg, code)
+      assert.are.equal("ETIMEDOUT: no datagram within 0 s", msg)
+      local t0 = xcs.now()
+      outcome("ETIMEDOUT", u:read(0.05))
+      assert.is_true(xcs.now() - t0 >= 0.045)
+      -- a datagram already waiting is returned at once, even with timeout 0
+      c:write("one")
+      assert.are.equal("one", (u:read(5)))
+      c:write("two")
+      assert.are.equal("two", (u:read(5)))
+      -- one that comes while a read waits ends the wait
+      xcs.spawn(function() c:write("three") end)
+      assert.are.equal("three", (u:read(5)))
+      -- without a timeout a read waits as long as it takes
+      xcs.spawn(function() c:write("four") end)
+      assert.are.equal("four", (u:read()))
+    end)
+  end)
+
+  it("read(timeout) raises on a timeout that is not a number of seconds", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      raises("expected a timeout in seconds from 0 to 1e9", function() return u:read(-1) end)
+      raises("bad argument #1 to 'read' (number expected, got string)",
+        function() return u:read("soon") end)
+      raises("expected a timeout in seconds", function() return u:read(0 / 0) end)
+    end)
+  end)
+
+  it("holds at most 1024 unread datagrams, then takes more as they are read", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local c = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+      local n = 1500
+      for i = 1, n do
+        c:write(tostring(i))
+        if i % 20 == 0 then xcs.sleep(0) end -- let the loop take them in
+      end
+      for _ = 1, 500 do
+        if waiting(u) >= 1024 then break end
+        xcs.sleep(0)
+      end
+      assert.are.equal(1024, waiting(u))
+      -- Reading them lets reception go on; those the kernel could not keep
+      -- meanwhile are lost, as UDP may lose them, but the order holds.
+      local got, last = 0, 0
+      for _ = 1, n do
+        local data = u:read(0.2)
+        if not data then break end
+        local i = assert(tonumber(data))
+        assert.is_true(i > last)
+        last, got = i, got + 1
+      end
+      assert.is_true(got >= 1024 and got <= n, got)
+      assert.is_true(waiting(u) == 0)
+      c:write("still here")
+      assert.are.equal("still here", (u:read(5)))
+    end)
+  end)
+
+  it("reads with a timeout inside a module too", function()
+    run(function()
+      local m = assert(xcs.load("spec/fixtures/udp_timeout.lua", { port = 0 }))
+      local c = assert(S.connect("127.0.0.1", m:port(), "UDP"))
+      c:write("hello")
+      assert.are.equal("got hello", (c:read(5)))
+      -- the module reads with a 50 ms timeout and says when it expired
+      assert.are.equal("timed out: ETIMEDOUT", (c:read(5)))
+      c:write("bye")
+      assert.are.equal("concluded", (m:wait()))
+    end)
+  end)
+end)
