@@ -586,6 +586,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
       c->need = 1;
       return 0;
     case RD_BYTES:
+      if (n > c->opts.maxall) return too_long(L, c, "read", c->opts.maxall, "maxall");
       if (c->len >= n) {
         lua_pushlstring(L, p, n);
         consume(c, n);
@@ -613,6 +614,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
     case RD_UNTIL: {
       size_t dl;
       const char *d = lua_tolstring(L, 4, &dl);
+      if (n > c->opts.maxall) n = c->opts.maxall; /* the bound on every read */
       const char *hit = memmem(p + c->scan, c->len - c->scan, d, dl);
       if (hit) {
         size_t i = (size_t)(hit - p);
@@ -757,8 +759,8 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   if (c->err) return fail_fatal(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   xcs_module *m = c->h.m;
-  if (c->queued > XCS_WRITE_HIGH && (again || (c->h.writer == NULL && m->current &&
-                                               lua_isyieldable(L)))) {
+  if (c->queued > XCS_WRITE_HIGH && c->h.writer == NULL &&
+      (again || (m->current && lua_isyieldable(L)))) {
     if (!again) { /* the deadline replaces the timeout argument */
       lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
       lua_replace(L, 3);

@@ -153,6 +153,11 @@ describe('conn:read("*a")', function()
       assert.are.equal("EMSGSIZE", code)
       assert.are.equal("EMSGSIZE: data longer than 100 bytes (maxall)", msg)
       assert.are.equal(data, partial)
+      -- maxall bounds read(n) too: n is at most maxall
+      failed("EMSGSIZE", data, s:read(101))
+      assert.are.equal(("z"):rep(100), s:read(100))
+      failed("ETIMEDOUT", ("z"):rep(50), s:readuntil("!", 1000, 0.01))
+      assert.are.equal(("z"):rep(50), s:readany(1000))
     end)
   end)
 end)
@@ -264,6 +269,23 @@ describe("a connection reset by its peer", function()
       assert.is_true(c:close())
       assert.are.equal("concluded", (m:wait()))
       assert.truthy(table.concat(m:logs(), "\n"):find("reset sent", 1, true))
+    end)
+  end)
+
+  it("can be closed later, or left to the end of the run", function()
+    run(function()
+      local conns = {}
+      for i = 1, 2 do
+        local m = assert(xcs.load("spec/fixtures/stream_reset.lua", { port = 0 }))
+        conns[i] = assert(S.connect("127.0.0.1", m:port()))
+        conns[i]:write("reset\n")
+        failed("ECONNRESET", "half a line", conns[i]:read("*a"))
+      end
+      xcs.sleep(0) -- a turn of the loop: the released sockets are closed by now
+      failed("ECONNRESET", nil, conns[1]:readany(1))
+      assert.is_true(conns[1]:close())
+      assert.is_true(conns[1]:close())
+      failed("ECONNRESET", nil, conns[2]:flush()) -- and conns[2] stays open
     end)
   end)
 end)
