@@ -291,6 +291,9 @@ double xcs_timeout_arg(lua_State *L, int idx, double dflt) {
 
 double xcs_deadline(xcs_module *m, double seconds) {
   if (seconds < 0) return -1;
+  /* The loop's cached time may be a busy turn old; the timer that ends
+   * the wait is started from the same, now fresh, time. */
+  uv_update_time(&m->host->loop);
   return (double)uv_now(&m->host->loop) + ceil(seconds * 1000);
 }
 
@@ -552,7 +555,8 @@ static int conn_close_method(lua_State *L) {
 
 /* What a read waits for. While it waits the stack is
  *     conn, mode, n, delimiter|nil, deadline
- * so the continuation finds everything again after the yield. */
+ * so the continuation finds everything again after the yield (until the
+ * first wait, the last slot holds the timeout in seconds). */
 enum { RD_ANY, RD_BYTES, RD_LINE, RD_ALL, RD_UPTO, RD_UNTIL };
 static const char *const rd_fname[] = {"read", "read", "read", "read", "readany", "readuntil"};
 
@@ -673,6 +677,9 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
       return xcs_raise_at_caller(L, "%s: socket busy reading (another task is reading it)",
                                  rd_fname[mode]);
     xcs_task_check(L, rd_fname[mode]);
+    deadline = xcs_deadline(c->h.m, deadline); /* slot 5 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 5);
   }
   c->want = want;
   start_reading(c);
@@ -689,8 +696,8 @@ static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int de
     lua_pushvalue(L, delim_idx);
   else
     lua_pushnil(L);
-  lua_pushnumber(L, xcs_deadline(c->h.m, secs));
-  lua_rotate(L, 2, 4); /* conn, mode, n, delimiter, deadline, args... */
+  lua_pushnumber(L, secs);
+  lua_rotate(L, 2, 4); /* conn, mode, n, delimiter, seconds, args... */
   lua_settop(L, 5);
   c->scan = 0;
   return read_k(L, LUA_OK, 0);
@@ -792,7 +799,7 @@ static int conn_write(lua_State *L) {
 }
 
 /* conn:flush([timeout]): waits until everything written was handed to the
- * system. Stack: conn, deadline. */
+ * system. Stack: conn, deadline (the seconds until the first wait). */
 static int flush_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
@@ -809,6 +816,9 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
     if (c->h.writer)
       return xcs_raise_at_caller(L, "flush: socket busy writing (another task is waiting to write)");
     xcs_task_check(L, "flush");
+    deadline = xcs_deadline(c->h.m, deadline); /* slot 2 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 2);
   }
   c->drain_to = 0;
   return xcs_wait_until(L, &c->h.writer, flush_k, deadline);
@@ -818,7 +828,7 @@ static int conn_flush(lua_State *L) {
   xcs_conn *c = check_conn(L);
   double secs = xcs_timeout_arg(L, 2, c->opts.send_timeout);
   lua_settop(L, 1);
-  lua_pushnumber(L, xcs_deadline(c->h.m, secs));
+  lua_pushnumber(L, secs);
   return flush_k(L, LUA_OK, 0);
 }
 

@@ -144,7 +144,7 @@ static int listener_read(lua_State *L) {
 }
 
 /* listener:accept([timeout]) -> conn | nil, err, code. Stack: listener,
- * deadline. */
+ * deadline (the seconds until the first wait). */
 static int accept_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
@@ -178,6 +178,9 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on port %d)",
                                  l->port);
     xcs_task_check(L, "accept");
+    deadline = xcs_deadline(l->h.m, deadline); /* slot 2 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 2);
   }
   return xcs_wait_until(L, &l->h.reader, accept_k, deadline);
 }
@@ -190,7 +193,7 @@ static int listener_accept(lua_State *L) {
                                   "accept");
   double secs = xcs_timeout_arg(L, 2, -1);
   lua_settop(L, 1);
-  lua_pushnumber(L, xcs_deadline(l->h.m, secs));
+  lua_pushnumber(L, secs);
   return accept_k(L, LUA_OK, 0);
 }
 
