@@ -58,6 +58,11 @@ describe("backpressure", function()
       end
       assert.are.equal("ETIMEDOUT", code)
       assert.are.equal("ETIMEDOUT: send timed out", msg)
+      -- a per-call timeout: still full, so it times out too, queueing nothing
+      local t0 = xcs.now()
+      local _, _, code2 = s:write(chunk(n), 0.3)
+      assert.are.equal("ETIMEDOUT", code2)
+      assert.is_true(xcs.now() - t0 >= 0.25) -- not the connection's 0.1 s
       local sent = {}
       xcs.spawn(function()
         -- the retry sends chunk n once: the reader sees every chunk in order

@@ -54,6 +54,7 @@ describe("socket.connect", function()
       assert.are.equal("[::1]:" .. l:port(), l:address())
       local c = assert(S.connect("::1", l:port()))
       local s = assert(l:accept(5))
+      assert(S.connect("[::1]", l:port())) -- the form addresses are shown in
       assert.are.equal("[::1]:" .. l:port(), c:peer())
       assert.truthy(c:address():find("^%[::1%]:%d+$"), c:address())
       c:write("six")
