@@ -1,8 +1,12 @@
 /*
- * stream.c — TCP connections: buffers, reads, writes, shutdown, close.
+ * stream.c — TCP connections: the receive buffer and its framed reads, the
+ * write queue and backpressure, timeouts, socket options, shutdown, close.
  */
 #include "bindings/stream.h"
 
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +26,20 @@ static xcs_conn *conn_of(void *uvh) {
   return (xcs_conn *)((uv_handle_t *)uvh)->data;
 }
 
+static xcs_conn *check_conn(lua_State *L) {
+  return (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
+}
+
+/* Pushes nil, "CODE: what", "CODE" for a libuv status; returns 3. */
+static int push_code(lua_State *L, int status, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", uv_err_name(status), what);
+  lua_pushstring(L, uv_err_name(status));
+  return 3;
+}
+
+/* Receiving --------------------------------------------------------------------- */
+
 static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
   (void)hint;
   xcs_host *host = conn_of(uvh)->h.m->host;
@@ -31,9 +49,15 @@ static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* Reading pauses at XCS_READ_HIGH buffered bytes, or later if the framed
+ * read waiting now needs more to complete. */
+static size_t high_mark(const xcs_conn *c) {
+  return c->want > XCS_READ_HIGH ? c->want : XCS_READ_HIGH;
+}
+
 static void start_reading(xcs_conn *c) {
   if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || c->in.ended) return;
-  if (!c->draining && c->len + c->in.bytes >= XCS_READ_HIGH) return;
+  if (!c->draining && c->len + c->in.bytes >= high_mark(c)) return;
   int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
   if (r == 0)
     c->reading = 1;
@@ -68,24 +92,43 @@ static int append(xcs_conn *c, const char *p, size_t n) {
 static void release_buffer(xcs_conn *c) {
   free(c->buf);
   c->buf = NULL;
-  c->off = c->len = c->cap = 0;
+  c->off = c->len = c->cap = c->scan = 0;
+}
+
+/* The buffered bytes (never a null pointer, even when empty). */
+static const char *buffered(const xcs_conn *c) {
+  return c->buf ? c->buf + c->off : "";
+}
+
+/* Drops the first n buffered bytes, which a read has just returned. */
+static void consume(xcs_conn *c, size_t n) {
+  c->off += n;
+  c->len -= n;
+  c->scan = 0;
+  if (c->len == 0) {
+    c->off = 0;
+    if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
+  }
+  start_reading(c);
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
   if (c->len == 0) return 0;
   lua_pushlstring(L, c->buf + c->off, c->len);
-  c->off = c->len = 0;
+  c->off = c->len = c->scan = 0;
   if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
   start_reading(c);
   return 1;
 }
 
-/* Something arrived for c (data, FIN, or an error): tell whoever reads it. */
+/* Something arrived for c (data, FIN, or an error): tell whoever reads it.
+ * A framed read is only woken once it may complete. */
 static void notify(xcs_conn *c) {
-  if (c->h.reader)
-    xcs_task_wake_now(&c->h.reader, 0);
-  else if (c->owner)
+  if (c->h.reader) {
+    if (c->len >= c->need || c->eof || c->err) xcs_task_wake_now(&c->h.reader, 0);
+  } else if (c->owner) {
     xcs_listener_ready(c->owner, c);
+  }
 }
 
 static void hard_close(xcs_conn *c) {
@@ -94,7 +137,50 @@ static void hard_close(xcs_conn *c) {
   xcs_linger_stop(&c->linger);
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
+  if (c->recycling) return; /* the failed attempt's close callback frees it */
+  if (c->reset) {
+    /* SO_LINGER 0: the peer gets RST. Refused while a shutdown is pending,
+     * and then this is an ordinary close. */
+    c->tcp.data = &c->h;
+    c->h.nuv++;
+    if (uv_tcp_close_reset(&c->tcp, xcs_handle_close_cb) == 0) return;
+    c->h.nuv--;
+  }
   xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
+}
+
+static void free_addrs(xcs_conn *c) {
+  free(c->addrs);
+  c->addrs = NULL;
+  c->naddrs = c->next_addr = 0;
+}
+
+/* A fatal error has just been reported to the module: the socket is closed
+ * now rather than when the module gets round to closing the handle, which
+ * stays open and keeps answering with the error. The handle holds one extra
+ * nuv, so the struct outlives the socket's close callback (see conn_close).
+ * A port-keyed listener's client is left to its listener. */
+static void release_socket(xcs_conn *c) {
+  if (c->released || c->uv_closed || c->owner || !c->connected) return;
+  c->released = 1;
+  c->uv_closed = 1;
+  c->reading = 0;
+  release_buffer(c);
+  free_addrs(c);
+  c->h.nuv++;
+  xcs_inflow_close(&c->in);
+  xcs_inflow_uv_close(&c->in);
+  xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
+  xcs_task_wake(&c->h.reader, 0);
+  xcs_task_wake(&c->h.writer, 0);
+}
+
+/* nil, msg, code for the connection's error [, partial], and release it. */
+static int fail_fatal(lua_State *L, xcs_conn *c, int partial) {
+  int n = xcs_push_fail(L, c->err);
+  if (partial) lua_pushlstring(L, buffered(c), c->len);
+  release_socket(c);
+  return n + partial;
 }
 
 /* Data or the end, now counted as received (past any --delay). */
@@ -109,7 +195,7 @@ static void received(xcs_inflow *in, ssize_t nread, const char *data,
       stop_reading(c);
     } else {
       c->bytes_in += (uint64_t)nread;
-      if (c->len >= XCS_READ_HIGH) stop_reading(c);
+      if (c->len >= high_mark(c)) stop_reading(c);
     }
   } else {
     if (nread == UV_EOF)
@@ -127,7 +213,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->in.f && !c->draining) {
     /* Held back by --delay; the end waits behind the data, and what is
      * held counts against the read limit. */
-    if (nread < 0 || c->len + c->in.bytes + (size_t)nread >= XCS_READ_HIGH) stop_reading(c);
+    if (nread < 0 || c->len + c->in.bytes + (size_t)nread >= high_mark(c)) stop_reading(c);
     xcs_inflow_stream(&c->in, nread, buf->base);
     return;
   }
@@ -143,6 +229,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   received(&c->in, nread, buf->base, NULL, 0);
 }
 
+/* Sending ------------------------------------------------------------------------- */
+
 static void write_cb(uv_write_t *req, int status) {
   write_req *w = (write_req *)req;
   xcs_conn *c = w->c;
@@ -153,7 +241,7 @@ static void write_cb(uv_write_t *req, int status) {
     c->err = status;
   xcs_unref(c->h.m, w->ref);
   free(w);
-  if (c->queued <= XCS_WRITE_HIGH || c->err) xcs_task_wake_now(&c->h.writer, 0);
+  if (c->queued <= c->drain_to || c->err) xcs_task_wake_now(&c->h.writer, 0);
 }
 
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
@@ -198,6 +286,214 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   return 0;
 }
 
+/* Timeouts ------------------------------------------------------------------------- */
+
+/* The value at idx as a misuse message shows it: 70000, "x", true, table. */
+static const char *got(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN: return lua_pushfstring(L, "%s", luaL_tolstring(L, idx, NULL));
+    case LUA_TSTRING: return lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx));
+    default: return luaL_typename(L, idx);
+  }
+}
+
+double xcs_timeout_arg(lua_State *L, int idx, double dflt) {
+  if (lua_isnoneornil(L, idx)) return dflt;
+  int isnum;
+  lua_Number s = lua_tonumberx(L, idx, &isnum);
+  if (!isnum || !(s >= 0))
+    luaL_argerror(L, idx, lua_pushfstring(L, "expected a timeout in seconds (a number >= 0), got %s",
+                                          got(L, idx)));
+  return isinf(s) ? -1 : s;
+}
+
+double xcs_deadline(xcs_module *m, double seconds) {
+  if (seconds < 0) return -1;
+  /* The loop's cached time may be a busy turn old; the timer that ends
+   * the wait is started from the same, now fresh, time. */
+  uv_update_time(&m->host->loop);
+  return (double)uv_now(&m->host->loop) + ceil(seconds * 1000);
+}
+
+int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadline) {
+  double left = -1;
+  if (deadline >= 0) {
+    double now = (double)uv_now(&xcs_module_of(L)->host->loop);
+    left = deadline > now ? (deadline - now) / 1000 : 0;
+  }
+  return xcs_task_wait_for(L, slot, k, 1, left);
+}
+
+int xcs_timed_out(lua_State *L, double deadline) {
+  return xcs_task_status(L) == UV_ETIMEDOUT ||
+         (deadline >= 0 && (double)uv_now(&xcs_module_of(L)->host->loop) >= deadline);
+}
+
+/* Options -------------------------------------------------------------------------- */
+
+void xcs_conn_opts_default(xcs_conn_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->connect_timeout = XCS_CONNECT_TIMEOUT;
+  o->send_timeout = XCS_SEND_TIMEOUT;
+  o->read_timeout = XCS_READ_TIMEOUT;
+  o->maxline = XCS_MAXLINE;
+  o->maxall = XCS_MAXALL;
+  o->nodelay = 1; /* request/response traffic is the common case */
+}
+
+int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
+  lua_Debug ar;
+  int level = 1;
+  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "S", &ar) &&
+         strcmp(ar.source, "=prelude") == 0)
+    level++;
+  luaL_where(L, level);
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+static int bad_option(lua_State *L, const char *fname, const char *name, int vidx,
+                      const char *expected) {
+  const char *g = got(L, vidx);
+  return xcs_raise_at_caller(L, "%s: bad option '%s': expected %s, got %s", fname, name,
+                             expected, g);
+}
+
+static lua_Integer opt_int(lua_State *L, const char *fname, const char *name, int vidx,
+                           lua_Integer lo, lua_Integer hi, const char *expected) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, vidx, &isint);
+  if (lua_type(L, vidx) != LUA_TNUMBER || !isint || v < lo || v > hi)
+    bad_option(L, fname, name, vidx, expected);
+  return v;
+}
+
+static double opt_seconds(lua_State *L, const char *fname, const char *name, int vidx) {
+  lua_Number s = lua_tonumber(L, vidx);
+  if (lua_type(L, vidx) != LUA_TNUMBER || !(s >= 0))
+    bad_option(L, fname, name, vidx, "seconds (a number >= 0, or math.huge)");
+  return isinf(s) ? -1 : s;
+}
+
+#define MAX_BYTES ((lua_Integer)1 << 40)
+
+/* Sets one connection option from the value at vidx; 0 if name is none. */
+static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const char *name,
+                    int vidx) {
+  if (strcmp(name, "nodelay") == 0) {
+    if (!lua_isboolean(L, vidx)) bad_option(L, fname, name, vidx, "true or false");
+    o->nodelay = lua_toboolean(L, vidx);
+  } else if (strcmp(name, "keepalive") == 0) {
+    if (lua_isboolean(L, vidx) && !lua_toboolean(L, vidx))
+      o->keepalive = 0;
+    else
+      o->keepalive = (int)opt_int(L, fname, name, vidx, 1, INT_MAX,
+                                  "seconds of idle before probes (an integer > 0), or false");
+  } else if (strcmp(name, "sndbuf") == 0 || strcmp(name, "rcvbuf") == 0) {
+    int v = (int)opt_int(L, fname, name, vidx, 1, INT_MAX, "bytes (an integer > 0)");
+    *(name[0] == 's' ? &o->sndbuf : &o->rcvbuf) = v;
+  } else if (strcmp(name, "maxline") == 0) {
+    o->maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+  } else if (strcmp(name, "maxall") == 0) {
+    o->maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+  } else if (strcmp(name, "read_timeout") == 0) {
+    o->read_timeout = opt_seconds(L, fname, name, vidx);
+  } else if (strcmp(name, "send_timeout") == 0) {
+    o->send_timeout = opt_seconds(L, fname, name, vidx);
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
+                        int *backlog) {
+  if (lua_isnoneornil(L, idx)) return;
+  idx = lua_absindex(L, idx);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    /* stack: ... key value */
+    int v = lua_gettop(L);
+    if (lua_type(L, v - 1) != LUA_TSTRING)
+      xcs_raise_at_caller(L, "%s: bad option: names are strings, got %s", fname,
+                          luaL_typename(L, v - 1));
+    const char *name = lua_tostring(L, v - 1);
+    if (backlog && strcmp(name, "backlog") == 0) {
+      *backlog = (int)opt_int(L, fname, name, v, 1, INT_MAX, "an integer > 0");
+    } else if (backlog && strcmp(name, "reuseaddr") == 0) {
+      /* libuv sets SO_REUSEADDR on every TCP socket it binds. */
+      if (lua_toboolean(L, v) != 1)
+        bad_option(L, fname, name, v, "true (listeners always reuse addresses)");
+    } else if (!backlog && strcmp(name, "timeout") == 0) {
+      o->connect_timeout = opt_seconds(L, fname, name, v);
+    } else if (!opts_set(L, o, fname, name, v)) {
+      xcs_raise_at_caller(L, "%s: unknown option '%s'", fname, name);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int keep_first(int r, int e) { return r ? r : e; }
+
+/* Applies the socket options to the connected socket: all of them (only
+ * NULL) as it starts, or the one setoption changed. */
+static int apply_options(xcs_conn *c, const char *only) {
+  xcs_conn_opts *o = &c->opts;
+  int r = 0;
+  if (only == NULL || strcmp(only, "nodelay") == 0)
+    r = keep_first(r, uv_tcp_nodelay(&c->tcp, o->nodelay));
+  if ((only == NULL && o->keepalive) || (only && strcmp(only, "keepalive") == 0))
+    r = keep_first(r, uv_tcp_keepalive(&c->tcp, o->keepalive > 0, (unsigned)o->keepalive));
+  if ((only == NULL && o->sndbuf) || (only && strcmp(only, "sndbuf") == 0)) {
+    int v = o->sndbuf;
+    r = keep_first(r, uv_send_buffer_size((uv_handle_t *)&c->tcp, &v));
+  }
+  if ((only == NULL && o->rcvbuf) || (only && strcmp(only, "rcvbuf") == 0)) {
+    int v = o->rcvbuf;
+    r = keep_first(r, uv_recv_buffer_size((uv_handle_t *)&c->tcp, &v));
+  }
+  return r;
+}
+
+/* conn:setoption(name, value) -> true | nil, msg, code */
+static int conn_setoption(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  const char *name = luaL_checkstring(L, 2);
+  luaL_checkany(L, 3);
+  xcs_conn_opts o = c->opts;
+  if (!opts_set(L, &o, "setoption", name, 3))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
+                                                  "keepalive, sndbuf, rcvbuf, maxline, maxall, "
+                                                  "read_timeout or send_timeout)", name));
+  c->opts = o;
+  if (c->err) return fail_fatal(L, c, 0);
+  int r = c->connected && !c->uv_closed ? apply_options(c, name) : 0;
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. */
+static int conn_settimeouts(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  xcs_conn_opts *o = &c->opts;
+  double t[3] = {o->connect_timeout, o->send_timeout, o->read_timeout};
+  for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
+  o->connect_timeout = t[0];
+  o->send_timeout = t[1];
+  o->read_timeout = t[2];
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Closing --------------------------------------------------------------------------- */
+
 static void linger_expired(xcs_linger *l) {
   hard_close(xcs_container_of(l, xcs_conn, linger));
 }
@@ -222,6 +518,18 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (c->in.ended && !c->err) c->eof = 1;
   if (c->owner) xcs_listener_forget(c->owner, c);
   if (c->resolve) xcs_tcp_cancel_resolve(c);
+  free_addrs(c);
+  if (c->released) {
+    /* The socket went after an error; the handle's extra nuv goes now. */
+    if (h->nuv == 1) { /* the socket is through its close: close a stand-in */
+      h->nuv = 0;
+      uv_tcp_init(&h->m->host->loop, &c->tcp);
+      xcs_handle_uv_close(h, (uv_handle_t *)&c->tcp);
+    } else {
+      h->nuv--; /* the socket's close callback frees the struct */
+    }
+    return;
+  }
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
     return;
@@ -248,96 +556,348 @@ static void conn_describe(xcs_handle *h, char *buf, size_t size) {
            c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open");
 }
 
-/* conn:read(): whatever has arrived, waiting for something if nothing has;
- * "" once the peer closed; nil, err, code on a failure. */
-static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
+/* conn:close([how]): graceful (flush, FIN), or with "reset" an abort (RST,
+ * queued data dropped). Closing a closed connection does nothing. */
+static int conn_close_method(lua_State *L) {
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
-  if (c == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (xcs_conn_take(L, c)) return 1;
-  if (c->eof) {
-    lua_pushliteral(L, "");
-    return 1;
+  int reset = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "reset") != 0)
+      return luaL_argerror(L, 2, "expected \"reset\" or nothing");
+    reset = 1;
   }
-  if (c->err) return xcs_push_fail(L, c->err);
-  if (c->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
-  xcs_task_check(L, "read");
-  start_reading(c);
-  return xcs_task_wait(L, &c->h.reader, conn_read_k, 0);
+  if (c) {
+    c->reset = (unsigned)reset;
+    xcs_handle_close(&c->h, !reset);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
-static int conn_read(lua_State *L) {
-  xcs_handle_check(L, 1, &xcs_conn_type);
-  return conn_read_k(L, LUA_OK, 0);
+/* Reads ----------------------------------------------------------------------------- */
+
+/* What a read waits for. While it waits the stack is
+ *     conn, mode, n, delimiter|nil, deadline
+ * so the continuation finds everything again after the yield (until the
+ * first wait, the last slot holds the timeout in seconds). */
+enum { RD_ANY, RD_BYTES, RD_LINE, RD_ALL, RD_UPTO, RD_UNTIL };
+static const char *const rd_fname[] = {"read", "read", "read", "read", "readany", "readuntil"};
+
+static int too_long(lua_State *L, xcs_conn *c, const char *what, size_t max,
+                    const char *option) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "EMSGSIZE: %s longer than %I bytes (%s)", what, (lua_Integer)max, option);
+  lua_pushliteral(L, "EMSGSIZE");
+  lua_pushlstring(L, buffered(c), c->len);
+  return 4;
 }
 
-/* After queueing: wait while over the high-water mark (backpressure). */
-static int conn_write_k(lua_State *L, int status, lua_KContext len) {
+/* Tries the read at the stack's shape above; returns its results, or 0
+ * when it must wait (then c->need and c->want say for what). */
+static int try_read(lua_State *L, xcs_conn *c, int mode) {
+  size_t n = (size_t)lua_tointeger(L, 3);
+  const char *p = buffered(c);
+  switch (mode) {
+    case RD_ANY:
+    case RD_UPTO:
+      if (c->len > 0) {
+        size_t k = mode == RD_UPTO && n < c->len ? n : c->len;
+        lua_pushlstring(L, p, k);
+        consume(c, k);
+        return 1;
+      }
+      if (c->eof) {
+        lua_pushliteral(L, "");
+        return 1;
+      }
+      c->need = 1;
+      return 0;
+    case RD_BYTES:
+      if (n > c->opts.maxall) return too_long(L, c, "read", c->opts.maxall, "maxall");
+      if (c->len >= n) {
+        lua_pushlstring(L, p, n);
+        consume(c, n);
+        return 1;
+      }
+      c->need = c->want = n;
+      return 0;
+    case RD_LINE: {
+      const char *lf = memchr(p + c->scan, '\n', c->len - c->scan);
+      size_t max = c->opts.maxline;
+      if (lf) {
+        size_t i = (size_t)(lf - p), k = i;
+        if (k > 0 && p[k - 1] == '\r') k--;
+        if (k > max) return too_long(L, c, "line", max, "maxline");
+        lua_pushlstring(L, p, k);
+        consume(c, i + 1);
+        return 1;
+      }
+      c->scan = c->len;
+      if (c->len > max + 1) return too_long(L, c, "line", max, "maxline"); /* +1: a CR */
+      c->need = c->len + 1;
+      c->want = max + 2;
+      return 0;
+    }
+    case RD_UNTIL: {
+      size_t dl;
+      const char *d = lua_tolstring(L, 4, &dl);
+      if (n > c->opts.maxall) n = c->opts.maxall; /* the bound on every read */
+      const char *hit = memmem(p + c->scan, c->len - c->scan, d, dl);
+      if (hit) {
+        size_t i = (size_t)(hit - p);
+        if (i > n) return too_long(L, c, "data before the delimiter", n, "max");
+        lua_pushlstring(L, p, i);
+        consume(c, i + dl);
+        return 1;
+      }
+      /* Every place a delimiter could start in what is here was looked at. */
+      c->scan = c->len >= dl ? c->len - dl + 1 : 0;
+      if (c->scan > n) return too_long(L, c, "data before the delimiter", n, "max");
+      c->need = c->len + 1;
+      c->want = n + dl;
+      return 0;
+    }
+    case RD_ALL:
+      if (c->len > c->opts.maxall) return too_long(L, c, "data", c->opts.maxall, "maxall");
+      if (c->eof) {
+        lua_pushlstring(L, p, c->len);
+        consume(c, c->len);
+        return 1;
+      }
+      c->need = c->want = c->opts.maxall + 1;
+      return 0;
+  }
+  return 0;
+}
+
+static int read_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (c->err) return xcs_push_fail(L, c->err);
+  int mode = (int)lua_tointeger(L, 2);
+  int framed = mode != RD_ANY && mode != RD_UPTO; /* failures return `partial` */
+  c->want = 0;
+  int n = try_read(L, c, mode);
+  size_t want = c->want;
+  c->want = 0; /* set again only while waiting */
+  if (n > 0) return n;
+  if (c->eof) {
+    xcs_push_closed(L, "the peer closed the connection");
+    if (!framed) return 3;
+    lua_pushlstring(L, buffered(c), c->len);
+    return 4;
+  }
+  if (c->err) return fail_fatal(L, c, framed);
+  double deadline = lua_tonumber(L, 5);
+  if (again && xcs_timed_out(L, deadline)) {
+    push_code(L, UV_ETIMEDOUT, "read timed out");
+    if (!framed) return 3;
+    lua_pushlstring(L, buffered(c), c->len);
+    return 4;
+  }
+  if (!again) {
+    if (c->h.reader)
+      return xcs_raise_at_caller(L, "%s: socket busy reading (another task is reading it)",
+                                 rd_fname[mode]);
+    xcs_task_check(L, rd_fname[mode]);
+    deadline = xcs_deadline(c->h.m, deadline); /* slot 5 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 5);
+  }
+  c->want = want;
+  start_reading(c);
+  return xcs_wait_until(L, &c->h.reader, read_k, deadline);
+}
+
+/* Sets up the stack read_k expects and starts the read. */
+static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int delim_idx,
+                      int timeout_idx) {
+  double secs = xcs_timeout_arg(L, timeout_idx, c->opts.read_timeout);
+  lua_pushinteger(L, mode);
+  lua_pushinteger(L, n);
+  if (delim_idx)
+    lua_pushvalue(L, delim_idx);
+  else
+    lua_pushnil(L);
+  lua_pushnumber(L, secs);
+  lua_rotate(L, 2, 4); /* conn, mode, n, delimiter, seconds, args... */
+  lua_settop(L, 5);
+  c->scan = 0;
+  return read_k(L, LUA_OK, 0);
+}
+
+static lua_Integer check_count(lua_State *L, int idx, lua_Integer lo, const char *expected) {
+  int isint;
+  lua_Integer n = lua_tointegerx(L, idx, &isint);
+  if (lua_type(L, idx) != LUA_TNUMBER || !isint || n < lo) luaL_argerror(L, idx, expected);
+  return n;
+}
+
+/* conn:read([pattern [, timeout]]): nothing for whatever has arrived (""
+ * once the peer closed), a count for exactly that many bytes, "*l" for a
+ * line, "*a" for everything until the peer closes. */
+static int conn_read(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  static const char expected[] = "expected a byte count, \"*l\" or \"*a\"";
+  switch (lua_type(L, 2)) {
+    case LUA_TNONE:
+    case LUA_TNIL:
+      return start_read(L, c, RD_ANY, 0, 0, 3);
+    case LUA_TNUMBER:
+      return start_read(L, c, RD_BYTES, check_count(L, 2, 0, expected), 0, 3);
+    case LUA_TSTRING: {
+      const char *s = lua_tostring(L, 2);
+      if (s[0] == '*') s++;
+      if (strcmp(s, "l") == 0) return start_read(L, c, RD_LINE, 0, 0, 3);
+      if (strcmp(s, "a") == 0) return start_read(L, c, RD_ALL, 0, 0, 3);
+    } /* fall through */
+    default:
+      return luaL_argerror(L, 2, expected);
+  }
+}
+
+/* conn:readany(max [, timeout]): whatever has arrived, at most max bytes. */
+static int conn_readany(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  lua_Integer max = check_count(L, 2, 1, "expected the most bytes to return (an integer > 0)");
+  return start_read(L, c, RD_UPTO, max, 0, 3);
+}
+
+/* conn:readuntil(delimiter [, max [, timeout]]): up to the delimiter, which
+ * is consumed and not returned; at most max bytes before it (maxline). */
+static int conn_readuntil(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  size_t dl;
+  if (lua_type(L, 2) != LUA_TSTRING || (lua_tolstring(L, 2, &dl), dl == 0))
+    return luaL_argerror(L, 2, "expected a delimiter (a non-empty string)");
+  lua_Integer max = lua_isnoneornil(L, 3)
+                        ? (lua_Integer)c->opts.maxline
+                        : check_count(L, 3, 0, "expected the most bytes before the "
+                                               "delimiter (an integer >= 0)");
+  return start_read(L, c, RD_UNTIL, max, 2, 4);
+}
+
+/* Writes ---------------------------------------------------------------------------- */
+
+/* Stack: conn, data, deadline|timeout|nil. A write waits while more than
+ * XCS_WRITE_HIGH bytes are queued, and only then queues its data: a send
+ * timeout leaves nothing of it queued. */
+static int write_k(lua_State *L, int status, lua_KContext again) {
+  (void)status;
+  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  if (c == NULL) return xcs_push_closed(L, "the socket was closed");
+  if (c->err) return fail_fatal(L, c, 0);
+  if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   xcs_module *m = c->h.m;
-  if (c->queued > XCS_WRITE_HIGH && c->h.writer == NULL && m->current &&
-      lua_isyieldable(L))
-    return xcs_task_wait(L, &c->h.writer, conn_write_k, len);
+  if (c->queued > XCS_WRITE_HIGH && c->h.writer == NULL &&
+      (again || (m->current && lua_isyieldable(L)))) {
+    if (!again) { /* the deadline replaces the timeout argument */
+      lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
+      lua_replace(L, 3);
+    }
+    double deadline = lua_tonumber(L, 3);
+    if (again && xcs_timed_out(L, deadline)) return push_code(L, UV_ETIMEDOUT, "send timed out");
+    return xcs_wait_until(L, &c->h.writer, write_k, deadline);
+  }
+  size_t len = lua_rawlen(L, 2);
+  int r = xcs_conn_queue(c, L, 2);
+  if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
+  if (r < 0) return c->err ? fail_fatal(L, c, 0) : xcs_push_fail(L, r);
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }
 
 int xcs_conn_write(lua_State *L) {
-  xcs_conn *c = (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
+  xcs_handle_check(L, 1, &xcs_conn_type);
   luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
-  size_t len = lua_rawlen(L, 2);
-  int r = xcs_conn_queue(c, L, 2);
-  if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
-  if (r < 0) return xcs_push_fail(L, r);
-  return conn_write_k(L, LUA_OK, (lua_KContext)len);
+  lua_settop(L, 3);
+  return write_k(L, LUA_OK, 0);
 }
 
 static int conn_write(lua_State *L) {
-  if (!lua_isnoneornil(L, 3))
-    return luaL_argerror(L, 3, "a connection writes only to its peer");
+  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TNUMBER)
+    return luaL_argerror(L, 3, "a connection writes only to its peer (expected a timeout)");
+  xcs_timeout_arg(L, 3, 0); /* checked now, used if it has to wait */
   return xcs_conn_write(L);
+}
+
+/* conn:flush([timeout]): waits until everything written was handed to the
+ * system. Stack: conn, deadline (the seconds until the first wait). */
+static int flush_k(lua_State *L, int status, lua_KContext again) {
+  (void)status;
+  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  if (c == NULL) return xcs_push_closed(L, "the socket was closed");
+  if (again) c->drain_to = XCS_WRITE_HIGH;
+  if (c->err) return fail_fatal(L, c, 0);
+  if (c->queued == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  double deadline = lua_tonumber(L, 2);
+  if (again && xcs_timed_out(L, deadline)) return push_code(L, UV_ETIMEDOUT, "flush timed out");
+  if (!again) {
+    if (c->h.writer)
+      return xcs_raise_at_caller(L, "flush: socket busy writing (another task is waiting to write)");
+    xcs_task_check(L, "flush");
+    deadline = xcs_deadline(c->h.m, deadline); /* slot 2 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 2);
+  }
+  c->drain_to = 0;
+  return xcs_wait_until(L, &c->h.writer, flush_k, deadline);
+}
+
+static int conn_flush(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  double secs = xcs_timeout_arg(L, 2, c->opts.send_timeout);
+  lua_settop(L, 1);
+  lua_pushnumber(L, secs);
+  return flush_k(L, LUA_OK, 0);
 }
 
 /* conn:shutdown(): send FIN after what is queued; reading goes on. */
 static int conn_shutdown(lua_State *L) {
-  xcs_conn *c = (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
+  xcs_conn *c = check_conn(L);
   if (c->shut) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  int r = c->err ? c->err
-                 : uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb);
+  if (c->err) return fail_fatal(L, c, 0);
+  int r = uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);
   return 1;
 }
 
+/* Addresses ------------------------------------------------------------------------- */
+
 static int conn_address(lua_State *L) {
-  lua_pushstring(L, ((xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type))->local);
+  lua_pushstring(L, check_conn(L)->local);
   return 1;
 }
 
 static int conn_peer(lua_State *L) {
-  lua_pushstring(L, ((xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type))->peer);
+  lua_pushstring(L, check_conn(L)->peer);
   return 1;
 }
 
+/* The local port, from the address noted when it connected (so it still
+ * answers after the socket was released). */
 static int conn_port(lua_State *L) {
-  xcs_conn *c = (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
-  struct sockaddr_storage sa;
-  int len = sizeof sa;
-  if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &len) != 0) return 0;
-  lua_pushinteger(L, xcs_addr_port((struct sockaddr *)&sa));
+  const char *colon = strrchr(check_conn(L)->local, ':');
+  if (colon == NULL) return 0;
+  lua_pushinteger(L, atoi(colon + 1));
   return 1;
 }
 
 static const luaL_Reg conn_methods[] = {
-    {"read", conn_read},       {"write", conn_write}, {"shutdown", conn_shutdown},
-    {"address", conn_address}, {"peer", conn_peer},   {"port", conn_port},
+    {"read", conn_read},         {"readany", conn_readany},
+    {"readuntil", conn_readuntil}, {"write", conn_write},
+    {"flush", conn_flush},       {"shutdown", conn_shutdown},
+    {"close", conn_close_method}, {"settimeouts", conn_settimeouts},
+    {"setoption", conn_setoption}, {"address", conn_address},
+    {"peer", conn_peer},         {"port", conn_port},
     {NULL, NULL}};
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
@@ -350,6 +910,9 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {
   xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
   xcs_list_init(&c->linger.link);
+  xcs_conn_opts_default(&c->opts);
+  c->drain_to = XCS_WRITE_HIGH;
+  c->need = 1;
   xcs_faults *f = m->faults;
   xcs_inflow_init(&c->in, &c->h, f && f->opt.delay_ms ? f : NULL, received);
   strcpy(c->local, "?");
@@ -366,8 +929,7 @@ void xcs_conn_started(xcs_conn *c) {
   len = sizeof sa;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
     xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
-  /* Request/response traffic is the common case: do not hold small writes. */
-  uv_tcp_nodelay(&c->tcp, 1);
+  apply_options(c, NULL); /* best effort: a refused option leaves the default */
   start_reading(c);
 }
 

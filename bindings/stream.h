@@ -2,11 +2,23 @@
  * stream.h — a TCP connection ("xcs.tcp"): what was received and not yet
  * read, what was written and not yet sent, and how it closes.
  *
- * Bounded both ways: reading stops while more than XCS_READ_HIGH bytes wait
- * to be read, and a write waits (yields) while more than XCS_WRITE_HIGH bytes
- * are queued. Closing is orderly: queued writes are flushed, FIN is sent, and
- * what the peer still sends is read and dropped until its FIN (so the close
- * never turns into a reset), all within the host's linger deadline.
+ * Bounded both ways. Reading pauses while more than XCS_READ_HIGH bytes wait
+ * to be read, or more than a framed read in progress needs (read(n) up to n,
+ * "*l" up to maxline, "*a" up to maxall), so a buffer never grows past what
+ * a reader asked for. A write waits (yields) while more than XCS_WRITE_HIGH
+ * bytes are queued, and only then queues its data, so a send timeout means
+ * none of that write was queued.
+ *
+ * Reads and writes wait at most the connection's timeouts (settimeouts, or
+ * a per-call argument). A timeout, the peer closing part-way or a line too
+ * long leaves what arrived buffered (a framed read returns it as `partial`
+ * and a retry loses nothing); any other error is sticky and releases the
+ * socket at once, while the handle stays readable until closed.
+ *
+ * Closing is orderly: queued writes are flushed, FIN is sent, and what the
+ * peer still sends is read and dropped until its FIN (so the close never
+ * turns into a reset), all within the host's linger deadline. close("reset")
+ * aborts instead: queued data is dropped and the peer gets RST.
  */
 #ifndef XCS_STREAM_H
 #define XCS_STREAM_H
@@ -24,8 +36,25 @@
  * this much is queued to it rather than holding memory without bound. */
 #define XCS_WRITE_CAP (16 * 1024 * 1024)
 
+/* Defaults of the per-connection settings (seconds, bytes). */
+#define XCS_CONNECT_TIMEOUT 10.0
+#define XCS_SEND_TIMEOUT 60.0
+#define XCS_READ_TIMEOUT 60.0
+#define XCS_MAXLINE (64 * 1024)
+#define XCS_MAXALL (16 * 1024 * 1024)
+
 typedef struct xcs_listener xcs_listener;
 typedef struct xcs_resolve xcs_resolve;
+
+/* What a connection is set up with: socket.connect's and socket.listen's
+ * options, settimeouts and setoption. Timeouts < 0 mean none. */
+typedef struct xcs_conn_opts {
+  double connect_timeout, send_timeout, read_timeout;
+  size_t maxline, maxall;
+  int nodelay;
+  int keepalive;       /* seconds of idle before probes; 0: off */
+  int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
+} xcs_conn_opts;
 
 typedef struct xcs_conn {
   xcs_handle h;
@@ -36,11 +65,18 @@ typedef struct xcs_conn {
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
+  struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
+  int naddrs, next_addr;
   xcs_linger linger;
   xcs_inflow in;         /* --delay: data held back before it counts as read */
+  xcs_conn_opts opts;
   char *buf;             /* received, not yet read: buf[off, off + len) */
   size_t off, len, cap;
+  size_t scan;           /* bytes of buf known to hold no delimiter */
+  size_t want;           /* a framed read's buffer needs: pause reading past it */
+  size_t need;           /* wake the reader once len reaches this */
   size_t queued;         /* bytes in writes not yet completed */
+  size_t drain_to;       /* wake the writer once queued is down to this */
   uint64_t bytes_in, bytes_out;
   int err;               /* the first read or write error */
   unsigned eof : 1;      /* the peer sent FIN */
@@ -51,21 +87,50 @@ typedef struct xcs_conn {
   unsigned shut_done : 1; /* ...and sent, after everything queued before it */
   unsigned draining : 1; /* closing: reads are dropped */
   unsigned uv_closed : 1;
+  unsigned recycling : 1; /* closing the socket of a failed connect attempt */
+  unsigned released : 1; /* socket closed after an error; the handle lives on */
+  unsigned reset : 1;    /* close with RST */
   char local[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
 } xcs_conn;
 
 extern const xcs_handle_type xcs_conn_type;
 
-/* A new, unconnected connection of m; pushes its box. */
+/* A new, unconnected connection of m with default settings; pushes its box. */
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m);
-/* Connected (accepted, or connect succeeded): note addresses, start reading. */
+/* Connected (accepted, or connect succeeded): note addresses, apply the
+ * socket options, start reading. */
 void xcs_conn_started(xcs_conn *c);
 /* Queues the string at idx; 0 or a libuv error. Never waits. */
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
-/* conn:write's body for the connection at index 1 and data at 2. */
+/* conn:write's body for the connection at index 1 and data at 2 (and an
+ * optional timeout at 3). */
 int xcs_conn_write(lua_State *L);
+
+void xcs_conn_opts_default(xcs_conn_opts *o);
+/* Reads the options table at idx (nil: none) into *o, raising naming fname
+ * on an unknown name or a bad value. Connections take "nodelay",
+ * "keepalive", "sndbuf", "rcvbuf", "maxline", "maxall", "read_timeout" and
+ * "send_timeout"; with backlog NULL (socket.connect) also "timeout", else
+ * (socket.listen) "backlog" and "reuseaddr". */
+void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
+                        int *backlog);
+/* A per-call timeout argument: seconds at idx, dflt when nil; math.huge
+ * means none (-1). Raises an argument error otherwise. */
+double xcs_timeout_arg(lua_State *L, int idx, double dflt);
+/* The loop time (ms) `seconds` from now, or -1 for none. */
+double xcs_deadline(xcs_module *m, double seconds);
+/* Waits in slot as xcs_task_wait_for, until the deadline from xcs_deadline;
+ * k is called with ctx 1 (a continuation). */
+int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadline);
+/* In a continuation: whether the deadline passed (or woke the task). */
+int xcs_timed_out(lua_State *L, double deadline);
+
+/* Raises a misuse error positioned at the first caller outside the
+ * prelude (as the prelude's own errors are), so a module sees its own line
+ * whether it called a method or a socket.* function. */
+int xcs_raise_at_caller(lua_State *L, const char *fmt, ...);
 
 void xcs_stream_open(lua_State *L);
 

@@ -1,5 +1,6 @@
 /*
- * tcp.c — listening (with port-keyed reads over all clients) and connecting.
+ * tcp.c — listening (port-keyed reads over all clients, or accept() one
+ * connection at a time) and connecting.
  */
 #include "bindings/tcp.h"
 
@@ -64,6 +65,18 @@ static void refuse(xcs_listener *l) {
 static void connection_cb(uv_stream_t *server, int status) {
   xcs_listener *l = (xcs_listener *)server->data;
   xcs_module *m = l->h.m;
+  if (l->accepting) {
+    /* Left in libuv until accept() takes it: libuv stops watching the
+     * socket meanwhile, so the kernel's backlog holds the rest. */
+    if (status == 0)
+      l->pending = 1;
+    else if (l->h.reader)
+      l->accept_err = status;
+    else
+      xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
+    xcs_task_wake_now(&l->h.reader, 0);
+    return;
+  }
   if (status < 0) {
     xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
     return;
@@ -113,8 +126,11 @@ void xcs_tcp_stop_accepting(xcs_module *m) {
 
 static void listener_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_listener *l = (xcs_listener *)h;
-  snprintf(buf, size, "%s (listening, %d client%s)", l->addr, l->nclients,
-           l->nclients == 1 ? "" : "s");
+  if (l->accepting)
+    snprintf(buf, size, "%s (listening, accept)", l->addr);
+  else
+    snprintf(buf, size, "%s (listening, %d client%s)", l->addr, l->nclients,
+             l->nclients == 1 ? "" : "s");
 }
 
 static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
@@ -138,15 +154,72 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     }
   }
   if (l->h.reader)
-    return luaL_error(L, "read: socket busy reading (another task is reading port %d)",
-                      l->port);
+    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading port %d)",
+                               l->port);
   xcs_task_check(L, "read");
   return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
 }
 
 static int listener_read(lua_State *L) {
-  xcs_handle_check(L, 1, &xcs_listener_type);
+  xcs_listener *l = (xcs_listener *)xcs_handle_check(L, 1, &xcs_listener_type);
+  if (l->accepting)
+    return xcs_raise_at_caller(L, "read: this listener (socket.listen) hands out "
+                                  "connections: use accept() and read from them");
   return listener_read_k(L, LUA_OK, 0);
+}
+
+/* listener:accept([timeout]) -> conn | nil, err, code. Stack: listener,
+ * deadline (the seconds until the first wait). */
+static int accept_k(lua_State *L, int status, lua_KContext again) {
+  (void)status;
+  xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
+  if (l == NULL) return xcs_push_closed(L, "the socket was closed");
+  if (l->pending) {
+    xcs_conn *c = xcs_conn_new(L, l->h.m); /* 3 */
+    l->pending = 0;
+    int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
+    if (r != 0) {
+      xcs_handle_close(&c->h, 0);
+      return xcs_push_fail(L, r);
+    }
+    c->opts = l->opts;
+    xcs_conn_started(c);
+    return 1;
+  }
+  if (l->accept_err) {
+    int err = l->accept_err;
+    l->accept_err = 0;
+    return xcs_push_fail(L, err);
+  }
+  double deadline = lua_tonumber(L, 2);
+  if (again && xcs_timed_out(L, deadline)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "ETIMEDOUT: accept timed out");
+    lua_pushliteral(L, "ETIMEDOUT");
+    return 3;
+  }
+  if (!again) {
+    if (l->h.reader)
+      return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on port %d)",
+                                 l->port);
+    xcs_task_check(L, "accept");
+    deadline = xcs_deadline(l->h.m, deadline); /* slot 2 held the seconds */
+    lua_pushnumber(L, deadline);
+    lua_replace(L, 2);
+  }
+  return xcs_wait_until(L, &l->h.reader, accept_k, deadline);
+}
+
+static int listener_accept(lua_State *L) {
+  xcs_listener *l = (xcs_listener *)xcs_handle_check(L, 1, &xcs_listener_type);
+  if (!l->accepting)
+    return xcs_raise_at_caller(L, "accept: this listener (socket.open) accepts clients by "
+                                  "itself and reads from all of them; use socket.listen to "
+                                  "accept");
+  double secs = xcs_timeout_arg(L, 2, -1);
+  lua_settop(L, 1);
+  lua_pushnumber(L, secs);
+  return accept_k(L, LUA_OK, 0);
 }
 
 static int broadcast(lua_State *L, xcs_listener *l) {
@@ -206,20 +279,30 @@ static int listener_clients(lua_State *L) {
 
 static const luaL_Reg listener_methods[] = {
     {"read", listener_read},       {"write", listener_write},
+    {"accept", listener_accept},
     {"port", listener_port},       {"address", listener_address},
     {"clients", listener_clients}, {NULL, NULL}};
 
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods};
 
-/* core.tcp_listen(port) -> listener | nil, err, code */
+/* core.tcp_listen(port [, opts, accepting]) -> listener | nil, err, code */
 static int l_listen(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 1);
+  int accepting = lua_toboolean(L, 3);
+  const char *fname = accepting ? "socket.listen" : "socket.open";
+  xcs_conn_opts opts;
+  xcs_conn_opts_default(&opts);
+  int backlog = SOMAXCONN;
+  xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
+  lua_settop(L, 1);
   xcs_module *m = xcs_module_of(L);
   struct sockaddr_storage sa;
   if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0)
-    return luaL_error(L, "socket.open: bad bind address '%s'", m->host->opt.bind);
+    return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
   xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type);
+  l->accepting = accepting;
+  l->opts = opts;
   xcs_list_init(&l->clients);
   xcs_list_init(&l->ready);
   uv_tcp_init(&m->host->loop, &l->tcp);
@@ -232,7 +315,7 @@ static int l_listen(lua_State *L) {
   } else {
     r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
   }
-  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, SOMAXCONN, connection_cb);
+  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, backlog, connection_cb);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);
@@ -253,19 +336,84 @@ static int l_listen(lua_State *L) {
 
 /* Connecting ------------------------------------------------------------------ */
 
-static void connect_cb(uv_connect_t *req, int status) {
-  xcs_conn *c = (xcs_conn *)req->handle->data;
-  if (status == 0)
-    xcs_conn_started(c);
-  else if (c->err == 0)
-    c->err = status;
-  xcs_task_wake_now(&c->h.writer, status);
+static void attempt(xcs_conn *c);
+
+static void drop_addrs(xcs_conn *c) {
+  free(c->addrs);
+  c->addrs = NULL;
+  c->naddrs = c->next_addr = 0;
 }
 
-static int start_connect(xcs_conn *c, const struct sockaddr *sa) {
+/* The socket of a failed attempt is closed (a failed connect leaves a
+ * socket in an unspecified state, and the next address may be of another
+ * family); a fresh one tries the next address. */
+static void recycled_cb(uv_handle_t *uvh) {
+  xcs_conn *c = (xcs_conn *)uvh->data;
+  c->recycling = 0;
+  if (c->h.closing) {
+    xcs_handle_close_cb(uvh); /* the close waited for this callback */
+    return;
+  }
+  c->h.nuv--;
+  uv_tcp_init(&c->h.m->host->loop, &c->tcp);
+  c->tcp.data = &c->h;
+  attempt(c);
+}
+
+/* An attempt failed with c->err: on to the next address, or give up and
+ * wake the connecting task with that error. */
+static void next_or_fail(xcs_conn *c) {
+  if (c->next_addr < c->naddrs) {
+    c->recycling = 1;
+    c->h.nuv++;
+    c->tcp.data = &c->h;
+    uv_close((uv_handle_t *)&c->tcp, recycled_cb);
+    return;
+  }
+  drop_addrs(c);
+  xcs_task_wake_now(&c->h.writer, c->err);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  xcs_conn *c = (xcs_conn *)req->handle->data;
+  if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
+  if (status != 0) {
+    c->err = status;
+    next_or_fail(c);
+    return;
+  }
+  c->err = 0; /* an earlier address's failure is history */
+  drop_addrs(c);
+  xcs_conn_started(c);
+  xcs_task_wake_now(&c->h.writer, 0);
+}
+
+static void attempt(xcs_conn *c) {
+  struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
   int r = uv_tcp_connect(&c->connect, &c->tcp, sa, connect_cb);
-  if (r != 0) c->err = r;
-  return r;
+  if (r == 0) return;
+  c->err = r;
+  next_or_fail(c);
+}
+
+/* Keeps the look-up's addresses to try, IPv4 first: "localhost" should
+ * reach a server on 127.0.0.1 without a refused attempt on ::1 first. */
+static int take_addrs(xcs_conn *c, struct addrinfo *res) {
+  int n = 0;
+  for (struct addrinfo *p = res; p; p = p->ai_next)
+    if (p->ai_family == AF_INET || p->ai_family == AF_INET6) n++;
+  if (n == 0) return UV_EAI_NONAME;
+  if (n > 16) n = 16;
+  c->addrs = calloc((size_t)n, sizeof *c->addrs);
+  if (c->addrs == NULL) return UV_ENOMEM;
+  int k = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (struct addrinfo *p = res; p && k < n; p = p->ai_next)
+      if (p->ai_family == (pass == 0 ? AF_INET : AF_INET6))
+        memcpy(&c->addrs[k++], p->ai_addr, p->ai_addrlen);
+  c->naddrs = k;
+  c->next_addr = 0;
+  return 0;
 }
 
 static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -273,19 +421,13 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   xcs_conn *c = rs->c;
   if (c != NULL) {
     c->resolve = NULL;
+    if (status == 0) status = take_addrs(c, res);
     if (status == 0) {
-      /* Prefer IPv4: "localhost" should reach a server on 127.0.0.1. */
-      struct addrinfo *ai = res;
-      for (struct addrinfo *p = res; p; p = p->ai_next)
-        if (p->ai_family == AF_INET) {
-          ai = p;
-          break;
-        }
-      status = start_connect(c, ai->ai_addr);
+      attempt(c);
     } else {
       c->err = status;
+      xcs_task_wake_now(&c->h.writer, status);
     }
-    if (status != 0) xcs_task_wake_now(&c->h.writer, status);
   }
   uv_freeaddrinfo(res);
   xcs_module *m = rs->m;
@@ -300,34 +442,70 @@ void xcs_tcp_cancel_resolve(xcs_conn *c) {
   c->resolve = NULL;
 }
 
-static int connect_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 3, &xcs_conn_type);
+/* Stack: host, port, deadline, conn. */
+static int connect_k(lua_State *L, int status, lua_KContext again) {
+  (void)status;
+  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 4, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed while connecting");
-  if (c->err) {
-    int err = c->err;
-    xcs_handle_close(&c->h, 0);
-    return xcs_push_fail(L, err);
+  if (c->connected) {
+    lua_settop(L, 4);
+    return 1;
   }
-  lua_settop(L, 3);
-  return 1;
+  int busy = c->resolve || c->addrs; /* still looking up or trying addresses */
+  if (!busy || (again && xcs_timed_out(L, lua_tonumber(L, 3)))) {
+    int n;
+    if (busy) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", c->peer);
+      lua_pushliteral(L, "ETIMEDOUT");
+      n = 3;
+    } else {
+      n = xcs_push_fail(L, c->err ? c->err : UV_ECONNREFUSED);
+    }
+    xcs_handle_close(&c->h, 0);
+    return n;
+  }
+  return xcs_wait_until(L, &c->h.writer, connect_k, lua_tonumber(L, 3));
 }
 
-/* core.tcp_connect(host, port) -> conn | nil, err, code */
+/* core.tcp_connect(host, port [, opts]) -> conn | nil, err, code */
 static int l_connect(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  size_t hlen;
+  const char *host = luaL_checklstring(L, 1, &hlen);
   int port = (int)luaL_checkinteger(L, 2);
-  lua_settop(L, 2);
+  if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') { /* as addresses are shown */
+    lua_pushlstring(L, host + 1, hlen - 2);
+    lua_replace(L, 1);
+    host = lua_tostring(L, 1);
+  }
+  xcs_conn_opts opts;
+  xcs_conn_opts_default(&opts);
+  xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL);
   xcs_task_check(L, "socket.connect");
   xcs_module *m = xcs_module_of(L);
-  xcs_conn *c = xcs_conn_new(L, m); /* 3 */
-  snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+  lua_settop(L, 2);
+  lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
   struct sockaddr_storage sa;
-  if (xcs_addr_from(host, port, &sa) == 0) {
-    if (start_connect(c, (struct sockaddr *)&sa) != 0) return connect_k(L, LUA_OK, 0);
+  int literal = xcs_addr_from(host, port, &sa) == 0;
+  xcs_conn *c = xcs_conn_new(L, m); /* 4; raises before anything is malloc'd */
+  c->opts = opts;
+  if (literal) {
+    xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+    c->addrs = malloc(sizeof *c->addrs);
+    if (c->addrs == NULL) {
+      xcs_handle_close(&c->h, 0);
+      return luaL_error(L, "not enough memory");
+    }
+    memcpy(c->addrs, &sa, sizeof sa);
+    c->naddrs = 1;
+    attempt(c); /* nobody waits yet: a failure now is returned below */
   } else {
+    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
     xcs_resolve *rs = calloc(1, sizeof *rs);
-    if (rs == NULL) return luaL_error(L, "not enough memory");
+    if (rs == NULL) {
+      xcs_handle_close(&c->h, 0);
+      return luaL_error(L, "not enough memory");
+    }
     char service[8];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -337,12 +515,12 @@ static int l_connect(lua_State *L) {
     if (r != 0) {
       free(rs);
       c->err = r;
-      return connect_k(L, LUA_OK, 0);
+    } else {
+      c->resolve = rs;
+      m->nlive++;
     }
-    c->resolve = rs;
-    m->nlive++;
   }
-  return xcs_task_wait(L, &c->h.writer, connect_k, 0);
+  return connect_k(L, LUA_OK, 0);
 }
 
 void xcs_tcp_open(lua_State *L) {

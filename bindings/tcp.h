@@ -7,6 +7,15 @@
  * connection is then closed once the reading step is over, after what was
  * written to it has been sent). listener:write(data, conn) answers one
  * client and listener:write(data, "*") every client.
+ *
+ * A listener opened by socket.listen(PORT [, opts]) accepts only when asked:
+ * listener:accept([timeout]) returns the next connection as a handle of its
+ * own (one task per connection), which outlives the listener. Until then a
+ * client waits in libuv (one) and the kernel's backlog (the rest).
+ *
+ * socket.connect resolves a name without blocking the loop and tries each
+ * address it got (IPv4 first) until one connects, within the connect
+ * timeout.
  */
 #ifndef XCS_TCP_H
 #define XCS_TCP_H
@@ -24,6 +33,10 @@ struct xcs_listener {
   int listening;      /* bound and listening: worth a log line on close */
   int stopped;        /* no longer accepting (the module is stopping) */
   uv_timer_t anchor;  /* once stopped: holds the struct for its clients */
+  int accepting;      /* socket.listen: the module accepts, one at a time */
+  int pending;        /* a connection waits in libuv for accept() */
+  int accept_err;     /* a failed accept, for the task waiting in accept() */
+  xcs_conn_opts opts; /* what each accepted connection starts with */
   char addr[XCS_ADDRSTRLEN];
 };
 
@@ -44,7 +57,8 @@ void xcs_listener_stop(xcs_handle *h);
 /* c closes while its name is being looked up. */
 void xcs_tcp_cancel_resolve(xcs_conn *c);
 
-/* core.tcp_listen(port), core.tcp_connect(host, port), the metatables. */
+/* core.tcp_listen(port [, opts, accepting]), core.tcp_connect(host, port
+ * [, opts]), the metatables. */
 void xcs_tcp_open(lua_State *L);
 
 #endif

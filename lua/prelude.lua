@@ -1,7 +1,7 @@
 -- prelude.lua: the Lua face of the host, run once in every module's state
 -- (and in the `xcs` test module). It builds, over the C core:
 --
---   socket.open/read/write/close keyed by port, socket.connect
+--   socket.open/read/write/close keyed by port, socket.connect, socket.listen
 --   request(...)  the XCS request form, as a call or as one string
 --   spawn, sleep, now, log, print, exit
 --   coroutine.resume/wrap/yield that let socket calls wait from inside a
@@ -207,14 +207,27 @@ function socket.close(what)
   return h:close()
 end
 
-function socket.connect(host, port, protocol)
+function socket.connect(host, port, protocol, opts)
   if type(host) ~= "string" or host == "" then
     argerror("socket.connect", 1, "host", "a host name or IP address", host)
   end
   port = check_port("socket.connect", 2, port, 1)
   local p = check_proto("socket.connect", 3, protocol == nil and "TCP" or protocol)
-  if p == "TCP" then return core.tcp_connect(host, port) end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror("socket.connect", 4, "opts", "a table of options", opts)
+  end
+  if p == "TCP" then return core.tcp_connect(host, port, opts) end
   return core.udp_connect(host, port)
+end
+
+-- A listener that hands out each client as its own connection, through
+-- listener:accept(), for one task per connection.
+function socket.listen(port, opts)
+  port = check_port("socket.listen", 1, port)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror("socket.listen", 2, "opts", "a table of options", opts)
+  end
+  return core.tcp_listen(port, opts, true)
 end
 
 env.socket = socket

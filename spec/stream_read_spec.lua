@@ -1,0 +1,342 @@
+-- stream_read_spec.lua: framed reads on a TCP connection (exactly n bytes,
+-- a line, everything, whatever arrived up to n, up to a delimiter), their
+-- limits and timeouts, and how each fails: what arrived stays buffered.
+local xcs = require "xcs"
+local S = xcs.socket
+
+local function run(fn) return xcs.run(fn, { timeout = 8 }) end
+
+-- A connected pair on loopback: the client `c` and the server side `s`
+-- (accepted from a socket.listen listener with `opts`).
+local function pair(opts)
+  local l = assert(S.listen(0, opts))
+  local c = assert(S.connect("127.0.0.1", l:port()))
+  local s = assert(l:accept(5))
+  l:close()
+  return c, s
+end
+
+-- Asserts a failed read: nil, "CODE: ...", CODE [, partial].
+local function failed(code, partial, ok, msg, got, rest, ...)
+  assert.is_nil(ok)
+  assert.are.equal(code, got)
+  assert.truthy(msg:find("^" .. code .. ": ."), msg)
+  assert.are.equal(partial, rest)
+  assert.are.equal(0, select("#", ...))
+end
+
+local function raises(pieces, f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok)
+  for _, piece in ipairs(pieces) do
+    assert.truthy(tostring(err):find(piece, 1, true), tostring(err))
+  end
+end
+
+describe("conn:read(n)", function()
+  it("returns exactly n bytes, waiting for the rest", function()
+    run(function()
+      local c, s = pair()
+      c:write("abc")
+      xcs.spawn(function() c:write("defgh") end) -- runs once the read waits
+      assert.are.equal("abcd", s:read(4))
+      assert.are.equal("ef", s:read(2))
+      assert.are.equal("", s:read(0))
+      assert.are.equal("gh", s:read())
+    end)
+  end)
+
+  it("reads more than the 256 KiB at which reading otherwise pauses", function()
+    run(function()
+      local c, s = pair()
+      local size = 3 * 1024 * 1024 + 7
+      local data = ("0123456789abcdef"):rep(size // 16 + 1):sub(1, size)
+      xcs.spawn(function() c:write(data) end)
+      assert.are.equal(data, s:read(size))
+    end)
+  end)
+
+  it("returns nil, closed, partial when the peer closes part-way; the bytes stay", function()
+    run(function()
+      local c, s = pair()
+      c:write("abc")
+      c:close()
+      failed("closed", "abc", s:read(10))
+      failed("closed", "abc", s:read(10)) -- again: nothing was lost
+      assert.are.equal("ab", s:read(2))
+      failed("closed", "c", s:read("*l"))
+      assert.are.equal("c", s:read())
+      assert.are.equal("", s:read())
+    end)
+  end)
+end)
+
+describe('conn:read("*l")', function()
+  it("returns a line without its LF, and drops a CR before the LF only", function()
+    run(function()
+      local c, s = pair()
+      c:write("one\r\ntwo\n\na\rb\nlast")
+      assert.are.equal("one", s:read("*l"))
+      assert.are.equal("two", s:read("*l"))
+      assert.are.equal("", s:read("*l"))
+      assert.are.equal("a\rb", s:read("l")) -- "l" works too
+      xcs.spawn(function() c:write(" line\r") c:write("\n") end)
+      assert.are.equal("last line", s:read("*l"))
+    end)
+  end)
+
+  it("fails a line longer than maxline (64 KiB by default) instead of growing", function()
+    run(function()
+      local c, s = pair()
+      local long = ("x"):rep(64 * 1024 + 2)
+      c:write(long)
+      local ok, msg, code, partial = s:read("*l")
+      assert.is_nil(ok)
+      assert.are.equal("EMSGSIZE", code)
+      assert.are.equal("EMSGSIZE: line longer than 65536 bytes (maxline)", msg)
+      assert.are.equal(long, partial)
+      -- a line of exactly maxline bytes (with CRLF) is fine
+      local c2, s2 = pair()
+      c2:write(("y"):rep(64 * 1024) .. "\r\n")
+      assert.are.equal(64 * 1024, #s2:read("*l"))
+    end)
+  end)
+
+  it("takes maxline from setoption; the connection stays usable", function()
+    run(function()
+      local c, s = pair()
+      assert.is_true(s:setoption("maxline", 8))
+      c:write("12345678\n123456789\nok\n")
+      assert.are.equal("12345678", s:read("*l"))
+      failed("EMSGSIZE", "123456789\nok\n", s:read("*l"))
+      assert.are.equal("123456789\n", s:readuntil("\n", 100, 1) .. "\n")
+      assert.are.equal("ok", s:read("*l"))
+      -- without a newline it fails as soon as more than maxline arrived
+      c:write("abcdefghijk")
+      failed("EMSGSIZE", "abcdefghijk", s:read("*l"))
+    end)
+  end)
+end)
+
+describe('conn:read("*a")', function()
+  it("returns everything until the peer closes, then \"\"", function()
+    run(function()
+      local c, s = pair()
+      xcs.spawn(function()
+        for i = 1, 5 do c:write(i .. ",") end
+        c:close()
+      end)
+      assert.are.equal("1,2,3,4,5,", s:read("*a"))
+      assert.are.equal("", s:read("*a"))
+      assert.are.equal("", s:read())
+    end)
+  end)
+
+  it("keeps what arrived when it times out, and a retry gets all of it", function()
+    run(function()
+      local c, s = pair()
+      c:write("early ")
+      failed("ETIMEDOUT", "early ", s:read("*a", 0.05))
+      c:write("late")
+      c:close()
+      assert.are.equal("early late", s:read("*a"))
+    end)
+  end)
+
+  it("fails past maxall without waiting for the close", function()
+    run(function()
+      local c, s = pair { maxall = 100 }
+      local data = ("z"):rep(150)
+      c:write(data)
+      local ok, msg, code, partial = s:read("*a")
+      assert.is_nil(ok)
+      assert.are.equal("EMSGSIZE", code)
+      assert.are.equal("EMSGSIZE: data longer than 100 bytes (maxall)", msg)
+      assert.are.equal(data, partial)
+      -- maxall bounds read(n) too: n is at most maxall
+      failed("EMSGSIZE", data, s:read(101))
+      assert.are.equal(("z"):rep(100), s:read(100))
+      failed("ETIMEDOUT", ("z"):rep(50), s:readuntil("!", 1000, 0.01))
+      assert.are.equal(("z"):rep(50), s:readany(1000))
+    end)
+  end)
+end)
+
+describe("conn:readany(max)", function()
+  it("returns whatever arrived, at most max bytes, and \"\" at the end", function()
+    run(function()
+      local c, s = pair()
+      xcs.spawn(function() c:write("hello world") end)
+      assert.are.equal("hello", s:readany(5))
+      assert.are.equal(" world", s:readany(100))
+      c:close()
+      assert.are.equal("", s:readany(1))
+    end)
+  end)
+end)
+
+describe("conn:readuntil(delimiter [, max])", function()
+  it("returns what comes before the delimiter and consumes the delimiter", function()
+    run(function()
+      local c, s = pair()
+      c:write("head--bou")
+      xcs.spawn(function() c:write("ndary--body---boundary----boundary--") end)
+      assert.are.equal("head", s:readuntil("--boundary--"))
+      assert.are.equal("body-", s:readuntil("--boundary--"))
+      assert.are.equal("", s:readuntil("--boundary--"))
+    end)
+  end)
+
+  it("fails when more than max bytes come before the delimiter", function()
+    run(function()
+      local c, s = pair()
+      c:write("0123456789;")
+      failed("EMSGSIZE", "0123456789;", s:readuntil(";", 9))
+      assert.are.equal("0123456789", s:readuntil(";", 10))
+      c:write("abcdefghijklmnop") -- no delimiter yet, but already too long
+      failed("EMSGSIZE", "abcdefghijklmnop", s:readuntil("::", 4))
+    end)
+  end)
+
+  it("returns nil, closed, partial when the peer closes first", function()
+    run(function()
+      local c, s = pair()
+      c:write("no end")
+      c:shutdown()
+      failed("closed", "no end", s:readuntil("\r\n"))
+      assert.are.equal("no end", s:read("*a"))
+    end)
+  end)
+end)
+
+describe("read timeouts", function()
+  it("fire per call; the connection stays usable and nothing is lost", function()
+    run(function()
+      local c, s = pair()
+      c:write("12345")
+      local t0 = xcs.now()
+      failed("ETIMEDOUT", "12345", s:read(10, 0.1))
+      local waited = xcs.now() - t0
+      assert.is_true(waited >= 0.09 and waited < 2, tostring(waited))
+      failed("ETIMEDOUT", "12345", s:read("*l", 0))
+      c:write("67890\n")
+      assert.are.equal("1234567890", s:read(10, math.huge))
+      assert.are.equal("", s:read("*l"))
+    end)
+  end)
+
+  it("come from settimeouts(connect, send, read) per connection", function()
+    run(function()
+      local c, s = pair()
+      assert.is_true(s:settimeouts(nil, nil, 0.05))
+      local t0 = xcs.now()
+      failed("ETIMEDOUT", nil, s:read())
+      failed("ETIMEDOUT", nil, s:readany(10))
+      assert.is_true(xcs.now() - t0 < 2)
+      c:write("x")
+      assert.are.equal("x", s:read())
+      -- a per-call timeout wins over the connection's
+      xcs.spawn(function() c:write("late") end)
+      assert.are.equal("late", s:read(4, 5))
+    end)
+  end)
+
+  it("come from socket.listen's and socket.connect's options", function()
+    run(function()
+      local c, s = pair { read_timeout = 0.05 }
+      failed("ETIMEDOUT", "", s:read(1))
+      local l = assert(S.listen(0))
+      local c2 = assert(S.connect("127.0.0.1", l:port(), "TCP", { read_timeout = 0.05 }))
+      failed("ETIMEDOUT", "", c2:read("*l"))
+      c:close()
+    end)
+  end)
+end)
+
+describe("a connection reset by its peer", function()
+  it("fails the read with ECONNRESET and what had arrived, then is closed", function()
+    run(function()
+      local m = assert(xcs.load("spec/fixtures/stream_reset.lua", { port = 0 }))
+      local c = assert(S.connect("127.0.0.1", m:port()))
+      assert.are.equal("half", c:read(4)) -- the rest is buffered here now
+      c:write("reset\n")
+      failed("ECONNRESET", " a line", c:read("*l"))
+      -- the socket is gone; the handle keeps answering with the error
+      failed("ECONNRESET", nil, c:read())
+      failed("ECONNRESET", nil, c:write("x"))
+      assert.truthy(tostring(c):find("ECONNRESET", 1, true))
+      assert.is_string(c:peer())
+      assert.is_true(c:close())
+      assert.are.equal("concluded", (m:wait()))
+      assert.truthy(table.concat(m:logs(), "\n"):find("reset sent", 1, true))
+    end)
+  end)
+
+  it("can be closed later, or left to the end of the run", function()
+    run(function()
+      local conns = {}
+      for i = 1, 2 do
+        local m = assert(xcs.load("spec/fixtures/stream_reset.lua", { port = 0 }))
+        conns[i] = assert(S.connect("127.0.0.1", m:port()))
+        conns[i]:write("reset\n")
+        failed("ECONNRESET", "half a line", conns[i]:read("*a"))
+      end
+      xcs.sleep(0) -- a turn of the loop: the released sockets are closed by now
+      failed("ECONNRESET", nil, conns[1]:readany(1))
+      assert.is_true(conns[1]:close())
+      assert.is_true(conns[1]:close())
+      failed("ECONNRESET", nil, conns[2]:flush()) -- and conns[2] stays open
+    end)
+  end)
+end)
+
+describe("half close", function()
+  it("lets the peer read to the end and still answer", function()
+    run(function()
+      local c, s = pair()
+      c:write("request body")
+      assert.is_true(c:shutdown())
+      assert.are.equal("request body", s:read("*a"))
+      assert.are.equal(8, s:write("response"))
+      s:close()
+      assert.are.equal("response", c:read("*a"))
+    end)
+  end)
+end)
+
+describe("read misuse raises", function()
+  it("for a bad pattern, count, delimiter or timeout", function()
+    run(function()
+      local _, s = pair()
+      local pattern = 'expected a byte count, "*l" or "*a"'
+      raises({ "bad argument #1 to 'read'", pattern }, function() s:read("*x") end)
+      raises({ "bad argument #1 to 'read'", pattern }, function() s:read(-1) end)
+      raises({ "bad argument #1 to 'read'", pattern }, function() s:read(1.5) end)
+      raises({ "bad argument #1 to 'read'", pattern }, function() s:read({}) end)
+      raises({ "bad argument #2 to 'read'", "expected a timeout in seconds", "got -1" },
+        function() s:read(1, -1) end)
+      raises({ "bad argument #1 to 'readany'", "an integer > 0" }, function() s:readany(0) end)
+      raises({ "bad argument #1 to 'readany'" }, function() s:readany() end)
+      raises({ "bad argument #1 to 'readuntil'", "a non-empty string" },
+        function() s:readuntil("") end)
+      raises({ "bad argument #2 to 'readuntil'", "an integer >= 0" },
+        function() s:readuntil("x", -1) end)
+      raises({ "bad argument #3 to 'settimeouts'", 'got "soon"' },
+        function() s:settimeouts(1, 2, "soon") end)
+    end)
+  end)
+
+  it("for a second task reading the same connection", function()
+    run(function()
+      local c, s = pair()
+      local err
+      xcs.spawn(function()
+        local ok, e = pcall(s.read, s, "*l")
+        err = e
+        c:write("done\n")
+      end)
+      assert.are.equal("done", s:read("*l"))
+      assert.truthy(tostring(err):find("read: socket busy reading", 1, true), tostring(err))
+    end)
+  end)
+end)
