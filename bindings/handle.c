@@ -28,6 +28,7 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
     luaL_error(L, "not enough memory");
   }
   h->ref = ref;
+  h->opened = uv_now(&m->host->loop);
   h->type = type;
   h->m = m;
   h->box = box;
@@ -118,6 +119,35 @@ void xcs_handle_close_cb(uv_handle_t *uvh) {
   free(h);
   m->nlive--;
   xcs_module_settle(m);
+}
+
+void xcs_info_str(lua_State *L, const char *key, const char *value) {
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, key);
+}
+
+void xcs_info_int(lua_State *L, const char *key, uint64_t value) {
+  lua_pushinteger(L, (lua_Integer)value);
+  lua_setfield(L, -2, key);
+}
+
+int xcs_handle_list(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  lua_newtable(L);
+  int n = 0;
+  uint64_t now = uv_now(&m->host->loop);
+  for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) {
+    xcs_handle *h = xcs_container_of(k, xcs_handle, link);
+    if (h->type->info == NULL || h->closing) continue;
+    lua_createtable(L, 0, 9);
+    h->type->info(h, L);
+    lua_pushnumber(L, (lua_Number)(now - h->opened) / 1000);
+    lua_setfield(L, -2, "age");
+    xcs_handle_push(L, h);
+    lua_setfield(L, -2, "handle");
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
 }
 
 static int handle_gc(lua_State *L) {

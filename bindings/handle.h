@@ -32,6 +32,9 @@ typedef struct xcs_handle_type {
   /* Writes what __tostring shows after the type name. */
   void (*describe)(xcs_handle *h, char *buf, size_t size);
   const luaL_Reg *methods;
+  /* Sets what socket.list() shows of it in the table on top of L (protocol,
+   * kind, local, remote, bytes_in, bytes_out); NULL: not a socket. */
+  void (*info)(xcs_handle *h, lua_State *L);
 } xcs_handle_type;
 
 struct xcs_handle {
@@ -48,6 +51,7 @@ struct xcs_handle {
   uv_handle_t *bound; /* a socket bound to a port the module asked for by
                          number: what a reload can hand to the new version */
   int port;           /* that port */
+  uint64_t opened;    /* uv_now() when it was made, for its age */
 };
 
 /* Allocates a zeroed struct of size bytes whose first member is the
@@ -71,6 +75,12 @@ void xcs_handle_defer_close(xcs_handle *h);
 void xcs_handle_close_cb(uv_handle_t *uvh);
 /* Hands one of h's libuv handles to uv_close. */
 void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh);
+
+/* Lua: list() -> a table per socket the calling module holds. */
+int xcs_handle_list(lua_State *L);
+/* For info hooks: t[key] = value on the table on top of L. */
+void xcs_info_str(lua_State *L, const char *key, const char *value);
+void xcs_info_int(lua_State *L, const char *key, uint64_t value);
 
 /* Creates the metatable of type in L (once per state). */
 void xcs_handle_register(lua_State *L, const xcs_handle_type *type);

@@ -196,7 +196,7 @@ static const luaL_Reg process_methods[] = {
     {"output", proc_output}, {"pid", proc_pid},   {NULL, NULL}};
 
 static const xcs_handle_type process_type = {XCS_T_PROCESS, "xcs.process", proc_close, proc_describe,
-                                             process_methods};
+                                             process_methods, NULL};
 
 /* process{ file, args... } -> process | nil, err, code */
 static int l_process(lua_State *L) {

@@ -68,6 +68,8 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_setfield(L, -2, "kind");
   lua_pushcfunction(L, xcs_module_l_on_unload);
   lua_setfield(L, -2, "on_unload");
+  lua_pushcfunction(L, xcs_handle_list);
+  lua_setfield(L, -2, "list");
   lua_pushcfunction(L, l_isaddress);
   lua_setfield(L, -2, "isaddress");
 

@@ -900,8 +900,19 @@ static const luaL_Reg conn_methods[] = {
     {"peer", conn_peer},         {"port", conn_port},
     {NULL, NULL}};
 
+static void conn_info(xcs_handle *h, lua_State *L) {
+  xcs_conn *c = (xcs_conn *)h;
+  xcs_info_str(L, "protocol", "TCP");
+  xcs_info_str(L, "kind", c->owner ? "client" : "connection");
+  xcs_info_str(L, "local", c->local);
+  xcs_info_str(L, "remote", c->peer);
+  xcs_info_int(L, "bytes_in", c->bytes_in);
+  xcs_info_int(L, "bytes_out", c->bytes_out);
+  xcs_info_int(L, "queued", c->queued);
+}
+
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods};
+                                       conn_methods, conn_info};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {
   xcs_conn *c = xcs_handle_new(L, m, sizeof *c, &xcs_conn_type);

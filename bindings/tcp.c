@@ -283,8 +283,17 @@ static const luaL_Reg listener_methods[] = {
     {"port", listener_port},       {"address", listener_address},
     {"clients", listener_clients}, {NULL, NULL}};
 
+static void listener_info(xcs_handle *h, lua_State *L) {
+  xcs_listener *l = (xcs_listener *)h;
+  xcs_info_str(L, "protocol", "TCP");
+  xcs_info_str(L, "kind", "listener");
+  xcs_info_str(L, "local", l->addr);
+  xcs_info_int(L, "clients", (uint64_t)l->nclients);
+}
+
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
-                                           listener_describe, listener_methods};
+                                           listener_describe, listener_methods,
+                                           listener_info};
 
 /* core.tcp_listen(port [, opts, accepting]) -> listener | nil, err, code */
 static int l_listen(lua_State *L) {

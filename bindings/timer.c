@@ -28,7 +28,7 @@ static void timer_describe(xcs_handle *h, char *buf, size_t size) {
 
 static const luaL_Reg timer_methods[] = {{NULL, NULL}};
 static const xcs_handle_type timer_type = {XCS_T_TIMER, "xcs.timer", timer_close, timer_describe,
-                                           timer_methods};
+                                           timer_methods, NULL};
 
 static void fired_cb(uv_timer_t *t) {
   xcs_task_wake_now(&((xcs_handle *)t->data)->reader, 0);

@@ -389,7 +389,18 @@ static const luaL_Reg udp_methods[] = {
     {"join", udp_join},       {"leave", udp_leave}, {"port", udp_port},
     {"address", udp_address}, {"peer", udp_peer},   {NULL, NULL}};
 
-const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods};
+static void udp_info(xcs_handle *h, lua_State *L) {
+  xcs_udp *u = (xcs_udp *)h;
+  xcs_info_str(L, "protocol", "UDP");
+  xcs_info_str(L, "kind", u->connected ? "connected" : "socket");
+  xcs_info_str(L, "local", u->addr);
+  if (u->connected) xcs_info_str(L, "remote", u->peer);
+  xcs_info_int(L, "bytes_in", u->bytes_in);
+  xcs_info_int(L, "bytes_out", u->bytes_out);
+}
+
+const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
+                                      udp_info};
 
 /* Opening ------------------------------------------------------------------------ */
 

@@ -230,6 +230,10 @@ function socket.listen(port, opts)
   return core.tcp_listen(port, opts, true)
 end
 
+-- What the module holds: a table per socket (protocol, kind, local, remote,
+-- bytes_in, bytes_out, age, handle, ...).
+socket.list = core.list
+
 env.socket = socket
 
 -- The request form ----------------------------------------------------------------
