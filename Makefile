@@ -3,8 +3,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PORT ?= 7000
+FUZZ_TIME ?= 60
 
-.PHONY: all deps build run test sanitize bench clean
+.PHONY: all deps build run test sanitize fuzz bench clean
 
 all: build
 
@@ -30,8 +31,14 @@ sanitize: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
 
+# The libFuzzer harnesses in fuzz/ (clang): replays fuzz/corpus/, then fuzzes
+# each harness for FUZZ_TIME seconds (see fuzz/README.md).
+fuzz:
+	@scripts/deps fuzz
+	scripts/fuzz -b $(BUILD)-fuzz -j $(JOBS) -t $(FUZZ_TIME)
+
 bench: build
 	bench/run $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

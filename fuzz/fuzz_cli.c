@@ -1,0 +1,93 @@
+/*
+ * fuzz_cli.c — the command line (host/cli.c).
+ *
+ * The input is argv after the program name: words separated by zero bytes
+ * (the one byte an argv word cannot hold), each word in its own exactly
+ * sized heap block. xcs_cli_parse must not crash, read past a word or leak,
+ * and what it returns must hold together:
+ *
+ *   - on failure: a terminated message starting as main.c prints it;
+ *   - on success: at least one module unless -h/-V; every module path and
+ *     argument is one of the argv words, in order; arguments are key=value
+ *     words; the numbers are in the ranges --help promises;
+ *   - then, as main.c does next, --bind goes through xcs_addr_from.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/addr.h"
+#include "fuzz/pieces.h"
+#include "host/cli.h"
+
+#define MAX_WORDS 64
+
+#define FAIL(...)                              \
+  do {                                         \
+    fprintf(stderr, "fuzz_cli: " __VA_ARGS__); \
+    fputc('\n', stderr);                       \
+    abort();                                   \
+  } while (0)
+
+/* The index of word w in argv, or -1: results must point into argv. */
+static int word_index(char **argv, int argc, const char *w) {
+  for (int i = 1; i < argc; i++)
+    if (argv[i] == w) return i;
+  return -1;
+}
+
+static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
+  if (cli->nmodules == 0 && !cli->help && !cli->version) FAIL("success without a module");
+  if (cli->nmodules < 0 || cli->nmodules > argc - 1) FAIL("%d modules", cli->nmodules);
+  int last = 0, words = 0;
+  for (int i = 0; i < cli->nmodules; i++) {
+    const xcs_cli_module *m = &cli->modules[i];
+    int at = word_index(argv, argc, m->path);
+    if (at <= last) FAIL("module %d is not a later argv word", i);
+    last = at;
+    words++;
+    for (int j = 0; j < m->nargs; j++) {
+      const char *a = m->args[j];
+      at = word_index(argv, argc, a);
+      if (at <= last) FAIL("argument %d of module %d is not a later argv word", j, i);
+      last = at;
+      words++;
+      const char *eq = strchr(a, '=');
+      if (eq == NULL || eq == a) FAIL("argument '%s' is not key=value", a);
+    }
+  }
+  if (words > argc - 1) FAIL("more results than words");
+
+  const xcs_options *o = &cli->opt;
+  if (o->bind == NULL || *o->bind == '\0') FAIL("empty bind address");
+  if (o->memory_limit > ((size_t)1 << 40)) FAIL("memory limit %zu", o->memory_limit);
+  if (!(o->cpu_limit >= 0 && o->cpu_limit <= 86400)) FAIL("cpu limit %g", o->cpu_limit);
+  if (o->linger_ms > 600000) FAIL("linger %u", o->linger_ms);
+
+  struct sockaddr_storage sa;
+  (void)xcs_addr_from(o->bind, 0, &sa);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  pieces p = pieces_split(data, size, MAX_WORDS);
+  /* argv as main() gets it: the program name first, NULL after the last. */
+  int argc = p.n + 1;
+  char **argv = calloc((size_t)argc + 1, sizeof *argv);
+  if (argv == NULL) abort();
+  argv[0] = "xcshost";
+  for (int i = 0; i < p.n; i++) argv[i + 1] = p.s[i];
+
+  xcs_cli cli;
+  char err[512];
+  memset(err, 0x5a, sizeof err); /* a message must be terminated by parse */
+  if (xcs_cli_parse(&cli, argc, argv, err, sizeof err) == 0) {
+    check_parsed(&cli, argc, argv);
+  } else if (memchr(err, '\0', sizeof err) == NULL || err[0] == '\0') {
+    FAIL("failure without a message");
+  }
+  xcs_cli_free(&cli);
+  free(argv);
+  pieces_free(&p);
+  return 0;
+}
