@@ -126,7 +126,7 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         cli->opt.bind = v;
       } else if ((v = value_of("--memory-limit", argc, argv, &i))) {
         if (number(v, 0, 1 << 20, &d)) goto bad;
-        cli->opt.memory_limit = (size_t)d << 20;
+        cli->opt.memory_limit = (size_t)(d * 1048576); /* 0.5 is half a MiB, not 0 */
       } else if ((v = value_of("--cpu-limit", argc, argv, &i))) {
         if (number(v, 0, 86400, &d)) goto bad;
         cli->opt.cpu_limit = d;

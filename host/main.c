@@ -67,9 +67,14 @@ int main(int argc, char **argv) {
     for (int j = 0; j < cli.modules[i].nargs; j++) {
       const char *a = cli.modules[i].args[j];
       const char *eq = strchr(a, '=');
-      char key[128];
-      snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+      char *key = strndup(a, (size_t)(eq - a));
+      if (key == NULL) {
+        fprintf(stderr, "xcshost: not enough memory\n");
+        status = 2;
+        break;
+      }
       xcs_module_setarg(mods[i], key, eq + 1);
+      free(key);
     }
   }
   if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {

@@ -245,8 +245,9 @@ local commands = {
   socket_close = socket.close,
 }
 
+-- A port word is decimal digits ("0x50" and "8e1" are not ports).
 local function word_port(w)
-  return tointeger(w) or w
+  return match(w, "^%d+$") and tointeger(w) or w
 end
 
 local arity = { socket_open = 2, socket_read = 1, socket_close = 1 }
