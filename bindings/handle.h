@@ -52,6 +52,8 @@ struct xcs_handle {
                          number: what a reload can hand to the new version */
   int port;           /* that port */
   uint64_t opened;    /* uv_now() when it was made, for its age */
+  int *counts;        /* the module's count it is held against until it
+                         closes, or NULL */
 };
 
 /* Allocates a zeroed struct of size bytes whose first member is the

@@ -11,6 +11,7 @@
 
 #include "bindings/errors.h"
 #include "bindings/task.h"
+#include "host/limits.h"
 #include "host/log.h"
 #include "host/reload.h"
 
@@ -37,7 +38,11 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
+  if (xcs_limits_admit(l->h.m, 1, -1) != 0)
+    return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
+                      l->h.m->host->opt.max_connections);
   xcs_conn *c = xcs_conn_new(L, l->h.m);
+  xcs_limits_count(&c->h, 1);
   int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
   if (r != 0) {
     xcs_handle_close(&c->h, 0);
@@ -175,7 +180,15 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
   xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   if (l->pending) {
+    if (xcs_limits_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
+      lua_pushnil(L);
+      lua_pushfstring(L, "EMFILE: the module holds its limit of %d connections "
+                         "(--max-connections)", l->h.m->host->opt.max_connections);
+      lua_pushliteral(L, "EMFILE");
+      return 3;
+    }
     xcs_conn *c = xcs_conn_new(L, l->h.m); /* 3 */
+    xcs_limits_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
     if (r != 0) {
@@ -309,7 +322,10 @@ static int l_listen(lua_State *L) {
   struct sockaddr_storage sa;
   if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0)
     return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
+  int refused = xcs_limits_admit(m, 0, port);
+  if (refused) return xcs_limits_refused(L, m, refused, port);
   xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type);
+  xcs_limits_count(&l->h, 0);
   l->accepting = accepting;
   l->opts = opts;
   xcs_list_init(&l->clients);
@@ -496,7 +512,10 @@ static int l_connect(lua_State *L) {
   lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
   struct sockaddr_storage sa;
   int literal = xcs_addr_from(host, port, &sa) == 0;
+  int refused = xcs_limits_admit(m, 0, -1);
+  if (refused) return xcs_limits_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m); /* 4; raises before anything is malloc'd */
+  xcs_limits_count(&c->h, 0);
   c->opts = opts;
   if (literal) {
     xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);

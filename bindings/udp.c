@@ -14,6 +14,7 @@
 #include "bindings/errors.h"
 #include "bindings/faults.h"
 #include "bindings/task.h"
+#include "host/limits.h"
 #include "host/log.h"
 #include "host/reload.h"
 
@@ -405,9 +406,18 @@ const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_descr
 /* Opening ------------------------------------------------------------------------ */
 
 /* A new socket of the running module, not yet bound; pushes its box. */
-static xcs_udp *udp_new(lua_State *L) {
+/* A new UDP socket of the calling module, its box pushed; or NULL with
+ * nil, msg, code pushed when the module may not open one (port < 0: a
+ * connected socket, whose local port the system picks). */
+static xcs_udp *udp_new(lua_State *L, int port) {
   xcs_module *m = xcs_module_of(L);
+  int refused = xcs_limits_admit(m, 0, port);
+  if (refused) {
+    xcs_limits_refused(L, m, refused, port);
+    return NULL;
+  }
   xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
+  xcs_limits_count(&u->h, 0);
   xcs_list_init(&u->queue);
   uv_udp_init(&m->host->loop, &u->udp);
   u->udp.data = &u->h;
@@ -504,7 +514,8 @@ static int l_udp_open(lua_State *L) {
   } else if (xcs_addr_from(ip, port, &sa) != 0) {
     return luaL_error(L, "socket.open: bad bind address '%s'", ip);
   }
-  xcs_udp *u = udp_new(L);
+  xcs_udp *u = udp_new(L, port);
+  if (u == NULL) return 3;
   int r = udp_bind(u, (struct sockaddr *)&sa, flags);
   if (r != 0) {
     xcs_handle_close(&u->h, 0);
@@ -562,7 +573,8 @@ static int l_udp_connect(lua_State *L) {
   lua_settop(L, 2);
   struct sockaddr_storage peer;
   if (xcs_addr_from(host, port, &peer) == 0) {
-    xcs_udp *u = udp_new(L); /* 3 */
+    xcs_udp *u = udp_new(L, -1); /* 3 */
+    if (u == NULL) return 3;
     int r = bind_connect(u, (struct sockaddr *)&peer);
     if (r != 0) {
       xcs_handle_close(&u->h, 0);
@@ -572,7 +584,8 @@ static int l_udp_connect(lua_State *L) {
   }
   xcs_task_check(L, "socket.connect");
   xcs_module *m = xcs_module_of(L);
-  xcs_udp *u = udp_new(L); /* 3; may raise: before anything to free */
+  xcs_udp *u = udp_new(L, -1); /* 3; may raise: before anything to free */
+  if (u == NULL) return 3;
   snprintf(u->peer, sizeof u->peer, "%s:%d", host, port);
   udp_resolve *rs = calloc(1, sizeof *rs);
   if (rs == NULL) {

@@ -509,6 +509,12 @@ static int l_configure(lua_State *L) {
   if (lua_getfield(L, 1, "memory_limit") != LUA_TNIL)
     o->memory_limit = (size_t)luaL_checkinteger(L, -1) << 20;
   if (lua_getfield(L, 1, "cpu_limit") != LUA_TNIL) o->cpu_limit = luaL_checknumber(L, -1);
+  if (lua_getfield(L, 1, "max_sockets") != LUA_TNIL)
+    o->max_sockets = (int)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "max_connections") != LUA_TNIL)
+    o->max_connections = (int)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "ports") != LUA_TNIL && xcs_ports_parse(luaL_checkstring(L, -1), o) != 0)
+    return luaL_error(L, "xcs.configure: ports must be a list such as \"0,1024-65535\"");
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o->linger_ms = (unsigned)luaL_checkinteger(L, -1);
   xcs_fault_options faults = o->faults;

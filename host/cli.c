@@ -26,6 +26,11 @@ const char xcs_cli_usage[] =
     "                       before it fails (default 10; 0: no limit)\n"
     "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
     "  --stop-timeout S     how long unload hooks may run when stopping (default 5)\n"
+    "  --max-sockets N      sockets a module may open at once: listeners, UDP\n"
+    "                       sockets, connections it makes (default 256)\n"
+    "  --max-connections N  connections a module's listeners may hold (default 4096)\n"
+    "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
+    "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
   "\n"
   "fault injection, into what modules receive (default: none):\n"
@@ -130,6 +135,14 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--cpu-limit", argc, argv, &i))) {
         if (number(v, 0, 86400, &d)) goto bad;
         cli->opt.cpu_limit = d;
+      } else if ((v = value_of("--max-sockets", argc, argv, &i))) {
+        if (number(v, 1, 1 << 20, &d) || d != (int)d) goto bad;
+        cli->opt.max_sockets = (int)d;
+      } else if ((v = value_of("--max-connections", argc, argv, &i))) {
+        if (number(v, 1, 1 << 20, &d) || d != (int)d) goto bad;
+        cli->opt.max_connections = (int)d;
+      } else if ((v = value_of("--ports", argc, argv, &i))) {
+        if (xcs_ports_parse(v, &cli->opt) != 0) goto bad;
       } else if ((v = value_of("--stop-timeout", argc, argv, &i))) {
         if (number(v, 0, 3600, &d)) goto bad;
         cli->opt.stop_timeout = d;

@@ -8,6 +8,8 @@
  */
 #include "host/host.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bindings/handle.h"
@@ -21,7 +23,47 @@ void xcs_options_default(xcs_options *o) {
   o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
   o->stop_timeout = XCS_DEFAULT_STOP_TIMEOUT;
+  o->max_sockets = XCS_DEFAULT_MAX_SOCKETS;
+  o->max_connections = XCS_DEFAULT_MAX_CONNECTIONS;
+  xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
+}
+
+int xcs_ports_parse(const char *spec, xcs_options *o) {
+  int n = 0;
+  const char *p = spec;
+  while (*p) {
+    char *end;
+    long lo = strtol(p, &end, 10), hi = lo;
+    if (end == p || lo < 0 || lo > 65535) return -1;
+    p = end;
+    if (*p == '-') {
+      hi = strtol(++p, &end, 10);
+      if (end == p || hi < lo || hi > 65535) return -1;
+      p = end;
+    }
+    if (n == XCS_MAX_PORT_RANGES) return -1;
+    if (*p == ',' && p[1] != '\0')
+      p++;
+    else if (*p != '\0')
+      return -1;
+    o->ports[n].lo = (int)lo;
+    o->ports[n++].hi = (int)hi;
+  }
+  if (n == 0) return -1;
+  o->nports = n;
+  return 0;
+}
+
+void xcs_ports_format(const xcs_options *o, char *buf, size_t size) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < o->nports && len < size; i++) {
+    const xcs_port_range *r = &o->ports[i];
+    len += (size_t)(r->lo == r->hi ? snprintf(buf + len, size - len, "%s%d", i ? "," : "", r->lo)
+                                   : snprintf(buf + len, size - len, "%s%d-%d", i ? "," : "",
+                                              r->lo, r->hi));
+  }
 }
 
 static void tick_cb(uv_idle_t *idle) {

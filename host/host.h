@@ -31,12 +31,22 @@ typedef struct xcs_fault_options {
   int seed_set;          /* 0: a seed is picked at start, and logged */
 } xcs_fault_options;
 
+/* Ports modules may open: ranges, inclusive. */
+#define XCS_MAX_PORT_RANGES 16
+typedef struct xcs_port_range {
+  int lo, hi;
+} xcs_port_range;
+
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
   double stop_timeout;   /* how long unload hooks may run on a graceful stop */
+  int max_sockets;       /* sockets a module opens: listeners, UDP, connects */
+  int max_connections;   /* connections its listeners hold at once */
+  xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
+  int nports;
   xcs_fault_options faults; /* all zero: none */
 } xcs_options;
 
@@ -45,6 +55,9 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_CPU_LIMIT 10.0
 #define XCS_DEFAULT_LINGER_MS 2000
 #define XCS_DEFAULT_STOP_TIMEOUT 5.0
+#define XCS_DEFAULT_MAX_SOCKETS 256
+#define XCS_DEFAULT_MAX_CONNECTIONS 4096
+#define XCS_DEFAULT_PORTS "0,1024-65535" /* ephemeral and unprivileged */
 
 struct xcs_host {
   uv_loop_t loop;
@@ -73,6 +86,9 @@ struct xcs_host {
 };
 
 void xcs_options_default(xcs_options *o);
+/* "0,1024-65535" -> o->ports; 0, or -1 if spec is not such a list. */
+int xcs_ports_parse(const char *spec, xcs_options *o);
+void xcs_ports_format(const xcs_options *o, char *buf, size_t size);
 int xcs_host_init(xcs_host *h, const xcs_options *o);
 /* Unloads every module; with force, connections are not given time to flush. */
 void xcs_host_stop(xcs_host *h, int force);

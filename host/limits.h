@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct xcs_module;
+struct xcs_handle;
+
 #define XCS_WATCH_MS 10
 /* A task that has computed this long when the watchdog looks is preempted:
  * it yields at its next instruction and runs again after the tasks and
@@ -52,6 +55,17 @@ static inline void xcs_limits_enter(xcs_limits *lim, uint64_t now, int resumed) 
   if (!resumed) lim->burst_start = now;
 }
 static inline void xcs_limits_leave(xcs_limits *lim) { lim->slice_start = lim->burst_start = 0; }
+
+/* What a module may hold: sockets it opens itself (listeners, UDP sockets,
+ * connections it makes: --max-sockets) and connections its listeners accept
+ * (--max-connections), and which ports it may open (--ports). Returns 0, or
+ * UV_EMFILE / UV_EACCES; port < 0: no port is involved. */
+int xcs_limits_admit(struct xcs_module *m, int accepted, int port);
+/* Counts the handle just made against the limit it was admitted under,
+ * until it is freed. */
+void xcs_limits_count(struct xcs_handle *h, int accepted);
+/* Pushes nil, message, code for a refusal of xcs_limits_admit; returns 3. */
+int xcs_limits_refused(lua_State *L, struct xcs_module *m, int err, int port);
 
 /* Raises the CPU limit error in L if its module was stopped for it (a
  * coroutine of the module was; the thread that resumed it must stop too). */

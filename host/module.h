@@ -64,6 +64,8 @@ typedef struct xcs_module {
   int started;          /* the main task ran its first step */
   xcs_task *watcher;    /* a task of another module waiting on this one */
   int holders;          /* objects still pointing at this struct */
+  int nsockets;         /* sockets it opened itself, open now (--max-sockets) */
+  int nconnections;     /* connections its listeners hold (--max-connections) */
   int first_port;       /* of the first socket it opened, for m:port() */
   struct xcs_module *replaces;    /* the version this one is reloading */
   int stopping;         /* asked to stop: its unload hook is running */

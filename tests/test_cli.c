@@ -58,6 +58,19 @@ int main(void) {
     CHECK(parse(&cli, err, ARGS(opt[i], "inf", "a.lua")) == -1);
     xcs_cli_free(&cli);
   }
+  CHECK(parse(&cli, err, ARGS("--ports", "80,443,8000-9000", "--max-sockets", "8",
+                              "--max-connections=100", "a.lua")) == 0);
+  CHECK(cli.opt.nports == 3 && cli.opt.ports[0].lo == 80 && cli.opt.ports[0].hi == 80);
+  CHECK(cli.opt.ports[2].lo == 8000 && cli.opt.ports[2].hi == 9000);
+  CHECK(cli.opt.max_sockets == 8 && cli.opt.max_connections == 100);
+  xcs_cli_free(&cli);
+  const char *bad_ports[] = {"", "80,", "9000-8000", "70000", "x", "1-2-3", "-5"};
+  for (size_t i = 0; i < sizeof bad_ports / sizeof *bad_ports; i++) {
+    CHECK(parse(&cli, err, ARGS("--ports", bad_ports[i], "a.lua")) == -1);
+    xcs_cli_free(&cli);
+  }
+  CHECK(parse(&cli, err, ARGS("--max-sockets", "1.5", "a.lua")) == -1);
+  xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("port=1", "a.lua")) == -1);
   CHECK(strstr(err, "before any module") != NULL);
   xcs_cli_free(&cli);
