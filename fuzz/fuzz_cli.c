@@ -38,6 +38,11 @@ static int word_index(char **argv, int argc, const char *w) {
 }
 
 static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
+  if (cli->ctl) { /* `xcshost ctl PATH COMMAND...`: the words after ctl, as given */
+    if (argc < 4 || strcmp(argv[1], "ctl") != 0 || cli->ctl != argv + 2 || cli->nctl != argc - 2)
+      FAIL("ctl with %d words", argc);
+    return;
+  }
   if (cli->nmodules == 0 && !cli->help && !cli->version) FAIL("success without a module");
   if (cli->nmodules < 0 || cli->nmodules > argc - 1) FAIL("%d modules", cli->nmodules);
   int last = 0, words = 0;
