@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/pattern.h"
 #include "bindings/socket.h"
 
 static const char env_key = 0;
@@ -193,10 +194,13 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   luaL_openlibs(L);
 
   /* The string metatable's __index is the real string table, so dump must
-   * go from it, not only from the module's copy. */
+   * go from it, not only from the module's copy; and the bounded pattern
+   * functions go into it before the copy is made, so s:find and
+   * string.find are the same. */
   lua_getglobal(L, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  xcs_pattern_open(L);
   lua_pop(L, 1);
 
   lua_newtable(L); /* env */
