@@ -124,7 +124,7 @@ xcs_task *xcs_task_check(lua_State *L, const char *fname) {
                   "function given to spawn)", fname);
   if (m->phase != XCS_RUNNING)
     luaL_error(L, "%s: the module is unloading", fname);
-  if (!lua_isyieldable(L))
+  if (!lua_isyieldable(L) || !m->can_wait)
     luaL_error(L, "%s: cannot wait here: inside a C function such as "
                   "table.sort, string.gsub, require, or a metamethod", fname);
   return m->current;
@@ -228,9 +228,21 @@ void xcs_task_run(xcs_task *t) {
   m->limits.slice_start = now;
   m->limits.burst_start = m->preempted == t ? t->burst_start : now;
   xcs_limits_running(co);
+  m->can_wait = 1;
   int status = lua_resume(co, NULL, nargs, &nres);
   xcs_limits_running(NULL);
   m->current = NULL;
+  if (m->limits.killed && m->phase == XCS_RUNNING && status != LUA_OK && status != LUA_YIELD) {
+    task_failed(t, status); /* the CPU limit's error, with its traceback */
+    return;
+  }
+  if (m->limits.killed && m->phase == XCS_RUNNING) {
+    /* Stopped by the CPU limit, but something caught it (a pcall around a
+     * coroutine that was stopped): the module fails all the same. */
+    lua_settop(co, 0);
+    xcs_module_fail(m, "CPU limit: a task ran too long without waiting (--cpu-limit)");
+    return;
+  }
   t->burst_start = m->limits.burst_start;
   xcs_limits_leave(&m->limits);
   int first_step = t->is_main && !m->started;
@@ -283,7 +295,10 @@ void xcs_task_cancel_all(xcs_module *m) {
   while ((n = m->tasks.next) != &m->tasks) {
     xcs_task *t = xcs_container_of(n, xcs_task, link);
     /* Runs the task's pending __close handlers, then frees its stack. */
-    if (m->phase != XCS_GONE) {
+    /* A module stopped by the CPU limit runs none of its __close handlers:
+     * its threads raise on every line, and a handler that loops after the
+     * hook's error would run unhooked. lua_close frees them all the same. */
+    if (m->phase != XCS_GONE && !m->limits.killed) {
       lua_State *prev = xcs_limits_running(t->co);
       lua_resetthread(t->co);
       xcs_limits_running(prev);
@@ -363,10 +378,16 @@ static int l_resume(lua_State *L) {
     return 2;
   }
   xcs_limits_check(L);
+  xcs_module *m = xcs_module_of(L);
+  int could_wait = m->can_wait;
+  /* co can wait on the host only if every thread between it and its task
+   * can pass the yield up: this one must be yieldable here, and able itself. */
+  m->can_wait = could_wait && lua_isyieldable(L);
   lua_xmove(L, co, narg);
   lua_State *prev = xcs_limits_running(co);
   int status = lua_resume(co, L, narg, &nres);
   xcs_limits_running(prev);
+  m->can_wait = could_wait;
   xcs_limits_check(L); /* the limit stopped co: it stops its resumer too */
   if (status != LUA_OK && status != LUA_YIELD) {
     lua_pushboolean(L, 0);
@@ -384,6 +405,35 @@ static int l_resume(lua_State *L) {
   return nres + 1;
 }
 
+/* close(co): coroutine.close, noting which thread runs its __close
+ * handlers so the CPU watchdog can stop them. */
+static int l_close(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  xcs_limits_check(L);
+  lua_Debug ar;
+  if (co == L || (lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar)))
+    return luaL_error(L, "cannot close a %s coroutine", co == L ? "running" : "normal");
+  lua_State *prev = xcs_limits_running(co);
+  int status = lua_resetthread(co);
+  xcs_limits_running(prev);
+  xcs_limits_check(L);
+  if (status == LUA_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_xmove(co, L, 1); /* the error */
+  return 2;
+}
+
+/* killed(): whether the CPU limit stopped this module. */
+static int l_killed(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  lua_pushboolean(L, m && m->limits.killed);
+  return 1;
+}
+
 void xcs_task_open(lua_State *L) {
   /* stack: core table */
   lua_newtable(L);
@@ -397,6 +447,8 @@ void xcs_task_open(lua_State *L) {
                                  {"is_task", l_is_task},
                                  {"task", l_task},
                                  {"resume", l_resume},
+                                 {"close", l_close},
+                                 {"killed", l_killed},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   lua_pushlightuserdata(L, XCS_HOST);

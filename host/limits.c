@@ -109,8 +109,9 @@ static void guard_hook(lua_State *L, lua_Debug *ar) {
       return;
     }
     lim->killed = 1;
-    lua_sethook(L, guard_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   }
+  /* On every line of this thread from now on. */
+  lua_sethook(L, guard_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   luaL_error(L, "CPU limit: ran %f s without waiting (--cpu-limit)",
              (double)lim->burst_ns / 1e9);
 }

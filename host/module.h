@@ -57,6 +57,8 @@ typedef struct xcs_module {
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
   xcs_task *current;    /* the task running now, if any */
+  int can_wait;         /* the running thread can yield all the way up to
+                           its task (no C call such as table.sort between) */
   xcs_task *preempted;  /* a task stopped mid-step: its module's other tasks
                            wait (in held) until it finishes that step */
   xcs_list held;

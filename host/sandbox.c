@@ -57,9 +57,13 @@ void xcs_sandbox_loadfile(lua_State *L, const char *path) {
     src = nl ? nl : src + len;
   }
   lua_pushfstring(L, "@%s", path);
-  /* "t": binary chunks could break the VM's invariants, so never load them. */
-  if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK)
+  /* "t": binary chunks could break the VM's invariants, so never load them.
+   * Lua's message for one names no file: add it. */
+  if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK) {
+    if (len > 0 && src[0] == LUA_SIGNATURE[0])
+      luaL_error(L, "%s: a binary chunk, not Lua text: modules are loaded from source", path);
     lua_error(L);
+  }
   xcs_sandbox_push_env(L);
   lua_setupvalue(L, -2, 1);
   lua_replace(L, -3); /* drop the text and the chunk name */
@@ -152,6 +156,71 @@ static int sandbox_require(lua_State *L) {
   return 1;
 }
 
+/* setmetatable(t, mt): as Lua's, but no __gc. Lua runs finalizers with hooks
+ * off, where the CPU watchdog cannot stop them, and at unload, after the
+ * module's tasks are gone; the host owns every resource, so a module never
+ * needs one. (Lua marks an object for finalization only if __gc is there
+ * when its metatable is set, so checking here is enough.) */
+static int sandbox_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_argerror(L, 2, "__gc metamethods are not allowed in a module");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* string.rep(s, n [, sep]): as Lua's, but an empty result is made at once;
+ * Lua would loop n times copying nothing, in C, where the watchdog cannot
+ * reach. A non-empty result is bounded by the memory limit. */
+static int sandbox_rep(lua_State *L) {
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n <= 0 || (l == 0 && (lsep == 0 || n == 1))) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* table.move(a1, f, e, t [, a2]): as Lua's, but at most XCS_MOVE_MAX
+ * elements: a range of nils costs no memory, so only a cap bounds it. */
+#define XCS_MOVE_MAX ((lua_Integer)1 << 24)
+static int sandbox_move(lua_State *L) {
+  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  if (e >= f) {
+    /* e - f overflows only when f <= 0 and e is near the top: that is a
+     * range far beyond the cap too. */
+    int too_many = (f <= 0 && e >= LUA_MAXINTEGER + f) || e - f >= XCS_MOVE_MAX;
+    if (too_many)
+      return luaL_error(L, "table.move: a module moves at most %I elements at once",
+                        XCS_MOVE_MAX);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* Replaces lib.name (lib on top of L) by f, with the original as upvalue. */
+static void wrap(lua_State *L, const char *name, lua_CFunction f) {
+  lua_getfield(L, -1, name);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, name);
+}
+
 /* collectgarbage: only "count"; the rest would let a module tune the
  * collector the host relies on. */
 static int sandbox_collectgarbage(lua_State *L) {
@@ -200,6 +269,7 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_getglobal(L, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  wrap(L, "rep", sandbox_rep);
   xcs_pattern_open(L);
   lua_pop(L, 1);
 
@@ -222,6 +292,12 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_getglobal(L, "load");
   lua_pushcclosure(L, sandbox_load, 1);
   lua_setfield(L, -2, "load");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, sandbox_setmetatable, 1);
+  lua_setfield(L, -2, "setmetatable");
+  lua_getfield(L, -1, "table");
+  wrap(L, "move", sandbox_move);
+  lua_pop(L, 1);
   lua_pushcfunction(L, sandbox_require);
   lua_setfield(L, -2, "require");
   lua_pushcfunction(L, sandbox_collectgarbage);

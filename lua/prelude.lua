@@ -21,6 +21,8 @@ local co_create, co_yield, co_running, co_close, co_isyieldable =
   coroutine.create, coroutine.yield, coroutine.running, coroutine.close,
   coroutine.isyieldable
 local co_resume = core.resume -- coroutine.resume that tells the CPU watchdog who runs
+co_close = core.close -- and coroutine.close, whose __close handlers are module code
+local raw_xpcall = xpcall
 local getinfo = debug.getinfo -- kept here only; modules never see debug
 local HOST = core.HOST
 local _ENV = nil
@@ -300,6 +302,17 @@ env.log = function(fmt, ...)
 end
 
 if not sandboxed then return end
+
+-- xpcall: a message handler runs where the CPU limit's error is raised,
+-- inside the watchdog's hook, where hooks are off; once the limit has
+-- stopped the module, the handler is skipped so it cannot loop unwatched.
+env.xpcall = function(f, msgh, ...)
+  if type(msgh) ~= "function" then return raw_xpcall(f, msgh, ...) end
+  return raw_xpcall(f, function(e)
+    if core.killed() then return e end
+    return msgh(e)
+  end, ...)
+end
 
 env.print = function(...)
   local parts = {}
