@@ -22,6 +22,7 @@ void xcs_options_default(xcs_options *o) {
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
   o->stop_timeout = XCS_DEFAULT_STOP_TIMEOUT;
   o->faults = (xcs_fault_options){0};
+  o->unix_dir = NULL;
 }
 
 static void tick_cb(uv_idle_t *idle) {

@@ -37,6 +37,7 @@ typedef struct xcs_options {
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
   double stop_timeout;   /* how long unload hooks may run on a graceful stop */
+  const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
   xcs_fault_options faults; /* all zero: none */
 } xcs_options;
 
