@@ -399,7 +399,7 @@ typedef struct xcs_unixdgram {
   int queued;
   int err;
   uint64_t bytes_in, bytes_out;
-  char peer[XCS_NAMESTRLEN];
+  char peer[XCS_UNIX_PATHMAX];
 } xcs_unixdgram;
 
 int xcs_unixdgram_connected(xcs_handle *h) { return ((xcs_unixdgram *)h)->connected; }
@@ -540,44 +540,83 @@ static int dgram_read(lua_State *L) {
   return dgram_read_k(L, LUA_OK, 0);
 }
 
-/* write(data [, to]) -> #data | nil, msg, code. to is a path (under
- * --unix-dir); without it, the connected peer. Never waits: a receiver
- * whose queue is full gives EAGAIN. */
-static int dgram_write(lua_State *L) {
-  xcs_unixdgram *u = check_dgram(L);
-  luaL_checktype(L, 2, LUA_TSTRING);
+/* How long a write waits for room in a receiver's queue, by default. */
+#define XCS_UNIXDGRAM_SEND_TIMEOUT 10.0
+
+/* write(data [, to [, timeout]]) -> #data | nil, msg, code. to is a path
+ * (under --unix-dir); without it, the connected peer. A receiver's queue
+ * holds few datagrams (net.unix.max_dgram_qlen), and the kernel then says
+ * EAGAIN: the write waits and tries again, sooner first (the receiver is
+ * often a module of this very loop) and then every 50 ms, up to timeout.
+ * Stack: dgram, data, to (canonical) | nil, deadline | timeout, backoff. */
+static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
+  (void)status;
+  xcs_unixdgram *u = (xcs_unixdgram *)xcs_handle_get(L, 1, &xcs_unixdgram_type);
+  if (u == NULL) return xcs_push_closed(L, "the socket was closed");
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
+  const char *to = lua_isnil(L, 3) ? u->peer : lua_tostring(L, 3);
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  const struct sockaddr *dest = NULL;
-  const char *to = u->peer;
-  if (u->connected) {
-    if (!lua_isnoneornil(L, 3) &&
-        (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0))
-      return luaL_argerror(L, 3, lua_pushfstring(L, "this socket sends only to %s", u->peer));
-  } else {
-    if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "expected the path to send to");
-    int n = path_at(L, "write", 3, "to", sa.sun_path);
-    if (n) return n;
-    dest = (const struct sockaddr *)&sa;
-    to = sa.sun_path;
-  }
-  if (len > (size_t)XCS_UNIXDGRAM_MAX)
-    return fail(L, UV_EMSGSIZE, "a UNIX datagram carries at most %d bytes here, not %I",
-                XCS_UNIXDGRAM_MAX, (lua_Integer)len);
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", to);
+  const struct sockaddr *dest = lua_isnil(L, 3) ? NULL : (const struct sockaddr *)&sa;
   ssize_t r = sendto(u->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, dest,
                      dest ? (socklen_t)sizeof sa : 0);
-  if (r < 0) {
-    int e = uv_translate_sys_error(errno);
-    if (e == UV_EAGAIN)
-      return fail(L, e, "the receiving socket's queue is full (%s)", to);
-    return fail_at(L, e, to);
+  if (r >= 0) {
+    u->bytes_out += (uint64_t)r;
+    lua_pushinteger(L, (lua_Integer)len);
+    return 1;
   }
-  u->bytes_out += (uint64_t)r;
-  lua_pushinteger(L, (lua_Integer)len);
-  return 1;
+  int e = uv_translate_sys_error(errno);
+  if (e != UV_EAGAIN) return fail_at(L, e, to);
+  xcs_module *m = u->h.m;
+  double backoff = lua_tonumber(L, 5);
+  if (!again) {
+    double secs = lua_tonumber(L, 4);
+    if (secs == 0 || m->current == NULL || !lua_isyieldable(L))
+      return fail(L, e, "the receiving socket's queue is full (%s)", to);
+    if (u->h.writer)
+      return xcs_raise_at_caller(L, "write: socket busy writing (another task waits for room "
+                                    "at a receiver)");
+    lua_pushnumber(L, xcs_deadline(m, secs));
+    lua_replace(L, 4);
+  } else {
+    double deadline = lua_tonumber(L, 4);
+    if (deadline >= 0 && (double)uv_now(&m->host->loop) >= deadline)
+      return fail(L, UV_ETIMEDOUT, "the receiving socket's queue stayed full (%s)", to);
+    backoff = backoff == 0 ? 0.001 : backoff * 2 > 0.05 ? 0.05 : backoff * 2;
+  }
+  lua_pushnumber(L, backoff);
+  lua_replace(L, 5);
+  return xcs_task_wait_for(L, &u->h.writer, dgram_write_k, 1, backoff);
+}
+
+static int dgram_write(lua_State *L) {
+  xcs_unixdgram *u = check_dgram(L);
+  luaL_checktype(L, 2, LUA_TSTRING);
+  double secs = xcs_timeout_arg(L, 4, XCS_UNIXDGRAM_SEND_TIMEOUT);
+  lua_settop(L, 3);
+  if (u->connected) {
+    if (!lua_isnil(L, 3) &&
+        (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0))
+      return luaL_argerror(L, 3, lua_pushfstring(L, "this socket sends only to %s", u->peer));
+    lua_pushnil(L);
+    lua_replace(L, 3);
+  } else {
+    if (lua_isnil(L, 3)) return luaL_argerror(L, 3, "expected the path to send to");
+    char path[XCS_UNIX_PATHMAX];
+    int n = path_at(L, "write", 3, "to", path);
+    if (n) return n;
+    lua_settop(L, 2);
+    lua_pushstring(L, path);
+  }
+  if (lua_rawlen(L, 2) > (size_t)XCS_UNIXDGRAM_MAX)
+    return fail(L, UV_EMSGSIZE, "a UNIX datagram carries at most %d bytes here, not %I",
+                XCS_UNIXDGRAM_MAX, (lua_Integer)lua_rawlen(L, 2));
+  lua_pushnumber(L, secs); /* 4 */
+  lua_pushnumber(L, 0);    /* 5: no backoff yet */
+  return dgram_write_k(L, LUA_OK, 0);
 }
 
 static int dgram_port(lua_State *L) {
@@ -633,6 +672,7 @@ static xcs_unixdgram *dgram_bind(lua_State *L, const char *path) {
     return NULL;
   }
   u->bound = 1;
+  u->h.bound = &u->io.handle; /* what a reload hands over */
   return u;
 }
 
