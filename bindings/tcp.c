@@ -17,6 +17,14 @@
 /* What the log and socket.list() call the listener's protocol. */
 static const char *proto_of(const xcs_listener *l) { return l->is_unix ? "UNIX" : "TCP"; }
 
+/* "port 7000", or the path, for messages. */
+static const char *where(xcs_listener *l) {
+  static char buf[XCS_NAMESTRLEN + 8];
+  if (l->is_unix) return l->addr;
+  snprintf(buf, sizeof buf, "port %d", l->port);
+  return buf;
+}
+
 struct xcs_resolve {
   uv_getaddrinfo_t req;
   xcs_module *m;
@@ -165,8 +173,8 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     }
   }
   if (l->h.reader)
-    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading port %d)",
-                               l->port);
+    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
+                               where(l));
   xcs_task_check(L, "read");
   return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
 }
@@ -211,8 +219,8 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
   }
   if (!again) {
     if (l->h.reader)
-      return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on port %d)",
-                                 l->port);
+      return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on %s)",
+                                 where(l));
     xcs_task_check(L, "accept");
     deadline = xcs_deadline(l->h.m, deadline); /* slot 2 held the seconds */
     lua_pushnumber(L, deadline);

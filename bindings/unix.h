@@ -25,7 +25,11 @@
  * (bindings/tcp.c): framing, backpressure, timeouts, shutdown, closing and
  * fault-injected delay are the same. Datagrams ("xcs.unixdgram") are a
  * socket watched by a uv_poll_t, with the bounded receive queue of UDP:
- * read() -> data, from-path; write(data, to-path).
+ * read() -> data, from-path; write(data, to-path). The kernel queues only
+ * a few datagrams per receiver (net.unix.max_dgram_qlen), so a write that
+ * finds the queue full waits and retries (up to its timeout) rather than
+ * fail or drop. A connected datagram socket binds a file of its own beside
+ * its peer's, so it can be answered.
  */
 #ifndef XCS_UNIX_H
 #define XCS_UNIX_H

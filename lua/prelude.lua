@@ -200,6 +200,10 @@ end
 function socket.open(port, protocol, opts)
   local up = unix_proto(protocol)
   if up then return open_unix(port, up) end
+  if type(port) == "string" and match(port, "/") then
+    argerror("socket.open", 1, "port", 'an integer from 0 to 65535 (a path opens a UNIX ' ..
+      'socket: socket.open(path, "UNIX"))', port)
+  end
   port = check_port("socket.open", 1, port)
   local p = check_proto("socket.open", 2, protocol)
   if port ~= 0 and held(p, port) then

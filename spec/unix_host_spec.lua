@@ -70,6 +70,34 @@ describe("xcshost with UNIX sockets", function()
     end)
   end)
 
+  it("stops accepting at once on SIGTERM, its file gone while the unload hook runs", function()
+    run(function()
+      local file, path = dir .. "/hook.lua", dir .. "/hook.sock"
+      H.write(file, [[
+local l = assert(socket.listen("hook.sock"))
+on_unload(function()
+  log("hook running")
+  sleep(0.3)
+  exit()
+end)
+while true do
+  local c = l:accept()
+  if c then c:write("hello") c:close() end
+end
+]])
+      local p = assert(xcs.process { H.XCSHOST, "--unix-dir", dir, file })
+      expect(p, "listening on " .. plain(path))
+      assert.are.equal("hello", ask(path))
+      p:kill("TERM")
+      expect(p, "hook: stopped accepting on " .. plain(path) .. " %(UNIX%)")
+      expect(p, "hook running")
+      assert.is_false(H.exists(path))
+      local _, _, code = S.connect(path, "UNIX")
+      assert.are.equal("ENOENT", code)
+      assert.are.equal(0, p:wait(5))
+    end)
+  end)
+
   it("refuses a path another host serves, and replaces what a killed host left", function()
     run(function()
       local path = dir .. "/app.sock"

@@ -116,7 +116,17 @@ describe("a UNIX stream socket", function()
       local l = assert(S.listen("named.sock"))
       assert.are.equal("xcs.listener " .. path .. " (listening, accept)", tostring(l))
       assert.are.equal(path, l:port())
+      xcs.spawn(function()
+        local first = assert(l:accept(5))
+        first:write("first")
+        first:close()
+      end)
+      xcs.sleep(0)
+      H.raises({ "accept: socket busy (another task is accepting on " .. path .. ")" },
+        function() return l:accept() end)
       local c = assert(S.connect(path, "UNIX"))
+      assert.are.equal("first", c:read("*a")) -- the other task took that one
+      c = assert(S.connect(path, "UNIX"))
       local s = assert(l:accept())
       assert.are.equal(path, s:address())
       assert.are.equal("(unnamed)", s:peer()) -- a client binds no path
@@ -280,6 +290,8 @@ describe("a UNIX socket path", function()
       H.raises({ "socket.connect: bad argument #1 (path)", "got nil" }, S.connect, nil, "UNIX")
       H.raises({ 'socket.connect: bad argument #2 (port)', 'socket.connect(path, "UNIX")' },
         S.connect, dir .. "/app.sock")
+      H.raises({ 'socket.open: bad argument #1 (port)', 'socket.open(path, "UNIX")',
+        'got "' .. dir .. '/app.sock"' }, S.open, dir .. "/app.sock", "TCP")
       -- a directory that does not exist is an outcome, not misuse
       local ok, err, code = S.listen("nodir/x.sock")
       assert.is_nil(ok)
