@@ -133,9 +133,11 @@ static int check_path(lua_State *L, const char *fname, int arg, const char *argn
     return misuse(L, fname, arg, argname, "expected the path of a socket file, got \"%s\"",
                   given);
   char realdir[PATH_MAX], full[2 * PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
-  if (realpath(dir, realdir) == NULL)
-    return fail(L, uv_translate_sys_error(errno), "the --unix-dir directory %s: %s", dir,
-                strerror(errno));
+  if (realpath(dir, realdir) == NULL) {
+    int e = errno;
+    return fail(L, uv_translate_sys_error(e), "the --unix-dir directory %s: %s", dir,
+                strerror(e));
+  }
   if (given[0] == '/')
     snprintf(full, sizeof full, "%s", given);
   else
@@ -184,11 +186,11 @@ static int check_path(lua_State *L, const char *fname, int arg, const char *argn
 
 static int path_at(lua_State *L, const char *fname, int arg, const char *argname,
                    char out[XCS_UNIX_PATHMAX]) {
-  size_t len;
-  const char *given = lua_tolstring(L, arg, &len);
-  if (lua_type(L, arg) != LUA_TSTRING)
+  if (lua_type(L, arg) != LUA_TSTRING) /* before lua_tolstring turns a number into one */
     return misuse(L, fname, arg, argname, "expected the path of a socket file, got %s",
                   luaL_typename(L, arg));
+  size_t len;
+  const char *given = lua_tolstring(L, arg, &len);
   return check_path(L, fname, arg, argname, given, len, out);
 }
 
