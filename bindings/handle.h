@@ -22,7 +22,8 @@
 
 typedef struct xcs_handle xcs_handle;
 
-enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_NTYPES };
+enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_T_UNIXDGRAM,
+       XCS_NTYPES };
 
 typedef struct xcs_handle_type {
   int id;            /* XCS_T_*: its slot in xcs_module.metas */
@@ -51,6 +52,8 @@ struct xcs_handle {
   uv_handle_t *bound; /* a socket bound to a port the module asked for by
                          number: what a reload can hand to the new version */
   int port;           /* that port */
+  const char *path;   /* or the UNIX path it bound, while it owns the socket
+                         file there (bindings/unix.h) */
   uint64_t opened;    /* uv_now() when it was made, for its age */
   int *counts;        /* the module's count it is held against until it
                          closes, or NULL */

@@ -13,6 +13,7 @@
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
 #include "bindings/udp.h"
+#include "bindings/unix.h"
 #include "host/log.h"
 
 extern const char xcs_prelude[];
@@ -27,7 +28,8 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
-/* kind(v): "listener", "tcp", "udp" or "udp-connected" for an open handle;
+/* kind(v): "listener", "tcp", "udp", "udp-connected", "unixdgram" or
+ * "unixdgram-connected" for an open handle;
  * nil for a closed one; false for anything that is not a handle. */
 static int l_kind(lua_State *L) {
   if (!xcs_handle_is(L, 1)) {
@@ -42,6 +44,8 @@ static int l_kind(lua_State *L) {
     lua_pushliteral(L, "listener");
   else if (h->type == &xcs_conn_type)
     lua_pushliteral(L, "tcp");
+  else if (h->type == &xcs_unixdgram_type)
+    lua_pushstring(L, xcs_unixdgram_connected(h) ? "unixdgram-connected" : "unixdgram");
   else
     lua_pushboolean(L, 0);
   return 1;
@@ -61,6 +65,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_task_open(L);
   xcs_tcp_open(L);
   xcs_udp_open(L);
+  xcs_unix_open(L);
   xcs_timer_open(L);
   lua_pushcfunction(L, l_log);
   lua_setfield(L, -2, "log");

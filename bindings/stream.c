@@ -1,12 +1,14 @@
 /*
- * stream.c — TCP connections: the receive buffer and its framed reads, the
- * write queue and backpressure, timeouts, socket options, shutdown, close.
+ * stream.c — stream connections (TCP, or UNIX sockets): the receive buffer
+ * and its framed reads, the write queue and backpressure, timeouts, socket
+ * options, shutdown, close.
  */
 #include "bindings/stream.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +60,7 @@ static size_t high_mark(const xcs_conn *c) {
 static void start_reading(xcs_conn *c) {
   if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || c->in.ended) return;
   if (!c->draining && c->len + c->in.bytes >= high_mark(c)) return;
-  int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  int r = uv_read_start(&c->io.stream, alloc_cb, read_cb);
   if (r == 0)
     c->reading = 1;
   else
@@ -67,7 +69,7 @@ static void start_reading(xcs_conn *c) {
 
 static void stop_reading(xcs_conn *c) {
   if (!c->reading) return;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_read_stop(&c->io.stream);
   c->reading = 0;
 }
 
@@ -138,15 +140,16 @@ static void hard_close(xcs_conn *c) {
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
   if (c->recycling) return; /* the failed attempt's close callback frees it */
-  if (c->reset) {
+  if (c->reset && !c->is_unix) {
     /* SO_LINGER 0: the peer gets RST. Refused while a shutdown is pending,
-     * and then this is an ordinary close. */
-    c->tcp.data = &c->h;
+     * and then this is an ordinary close. (A UNIX socket has no RST: its
+     * queued writes are dropped by the close below.) */
+    c->io.handle.data = &c->h;
     c->h.nuv++;
-    if (uv_tcp_close_reset(&c->tcp, xcs_handle_close_cb) == 0) return;
+    if (uv_tcp_close_reset(&c->io.tcp, xcs_handle_close_cb) == 0) return;
     c->h.nuv--;
   }
-  xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
+  xcs_handle_uv_close(&c->h, &c->io.handle);
 }
 
 static void free_addrs(xcs_conn *c) {
@@ -170,7 +173,7 @@ static void release_socket(xcs_conn *c) {
   c->h.nuv++;
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
-  xcs_handle_uv_close(&c->h, (uv_handle_t *)&c->tcp);
+  xcs_handle_uv_close(&c->h, &c->io.handle);
   xcs_task_wake(&c->h.reader, 0);
   xcs_task_wake(&c->h.writer, 0);
 }
@@ -253,7 +256,7 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   if (c->queued == 0) {
     /* Nothing queued: try to send now, with no request and no pin. */
     uv_buf_t b = {.base = (char *)s, .len = len};
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int n = uv_try_write(&c->io.stream, &b, 1);
     if (n >= 0) {
       c->bytes_out += (uint64_t)n;
       s += n;
@@ -275,7 +278,7 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   w->c = c;
   w->len = len;
   uv_buf_t b = {.base = (char *)s, .len = len};
-  int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+  int r = uv_write(&w->req, &c->io.stream, &b, 1, write_cb);
   if (r != 0) {
     xcs_unref(c->h.m, w->ref);
     free(w);
@@ -446,17 +449,21 @@ static int keep_first(int r, int e) { return r ? r : e; }
 static int apply_options(xcs_conn *c, const char *only) {
   xcs_conn_opts *o = &c->opts;
   int r = 0;
-  if (only == NULL || strcmp(only, "nodelay") == 0)
-    r = keep_first(r, uv_tcp_nodelay(&c->tcp, o->nodelay));
-  if ((only == NULL && o->keepalive) || (only && strcmp(only, "keepalive") == 0))
-    r = keep_first(r, uv_tcp_keepalive(&c->tcp, o->keepalive > 0, (unsigned)o->keepalive));
+  if (c->is_unix) {
+    /* nodelay and keepalive are TCP's; setoption refuses them before here */
+  } else {
+    if (only == NULL || strcmp(only, "nodelay") == 0)
+      r = keep_first(r, uv_tcp_nodelay(&c->io.tcp, o->nodelay));
+    if ((only == NULL && o->keepalive) || (only && strcmp(only, "keepalive") == 0))
+      r = keep_first(r, uv_tcp_keepalive(&c->io.tcp, o->keepalive > 0, (unsigned)o->keepalive));
+  }
   if ((only == NULL && o->sndbuf) || (only && strcmp(only, "sndbuf") == 0)) {
     int v = o->sndbuf;
-    r = keep_first(r, uv_send_buffer_size((uv_handle_t *)&c->tcp, &v));
+    r = keep_first(r, uv_send_buffer_size(&c->io.handle, &v));
   }
   if ((only == NULL && o->rcvbuf) || (only && strcmp(only, "rcvbuf") == 0)) {
     int v = o->rcvbuf;
-    r = keep_first(r, uv_recv_buffer_size((uv_handle_t *)&c->tcp, &v));
+    r = keep_first(r, uv_recv_buffer_size(&c->io.handle, &v));
   }
   return r;
 }
@@ -467,6 +474,9 @@ static int conn_setoption(lua_State *L) {
   const char *name = luaL_checkstring(L, 2);
   luaL_checkany(L, 3);
   xcs_conn_opts o = c->opts;
+  if (c->is_unix && (strcmp(name, "nodelay") == 0 || strcmp(name, "keepalive") == 0))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a TCP option; a UNIX socket "
+                                                  "has none such", name));
   if (!opts_set(L, &o, "setoption", name, 3))
     return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
                                                   "keepalive, sndbuf, rcvbuf, maxline, maxall, "
@@ -523,8 +533,8 @@ static void conn_close(xcs_handle *h, int graceful) {
     /* The socket went after an error; the handle's extra nuv goes now. */
     if (h->nuv == 1) { /* the socket is through its close: close a stand-in */
       h->nuv = 0;
-      uv_tcp_init(&h->m->host->loop, &c->tcp);
-      xcs_handle_uv_close(h, (uv_handle_t *)&c->tcp);
+      uv_tcp_init(&h->m->host->loop, &c->io.tcp); /* any handle will do */
+      xcs_handle_uv_close(h, &c->io.handle);
     } else {
       h->nuv--; /* the socket's close callback frees the struct */
     }
@@ -538,7 +548,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+    if (uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) != 0) {
       hard_close(c);
       return;
     }
@@ -863,7 +873,7 @@ static int conn_shutdown(lua_State *L) {
     return 1;
   }
   if (c->err) return fail_fatal(L, c, 0);
-  int r = uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb);
+  int r = uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);
@@ -885,8 +895,9 @@ static int conn_peer(lua_State *L) {
 /* The local port, from the address noted when it connected (so it still
  * answers after the socket was released). */
 static int conn_port(lua_State *L) {
-  const char *colon = strrchr(check_conn(L)->local, ':');
-  if (colon == NULL) return 0;
+  xcs_conn *c = check_conn(L);
+  const char *colon = strrchr(c->local, ':');
+  if (colon == NULL || c->is_unix) return 0;
   lua_pushinteger(L, atoi(colon + 1));
   return 1;
 }
@@ -902,7 +913,7 @@ static const luaL_Reg conn_methods[] = {
 
 static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
-  xcs_info_str(L, "protocol", "TCP");
+  xcs_info_str(L, "protocol", c->is_unix ? "UNIX" : "TCP");
   xcs_info_str(L, "kind", c->owner ? "client" : "connection");
   xcs_info_str(L, "local", c->local);
   xcs_info_str(L, "remote", c->peer);
@@ -914,10 +925,14 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
                                        conn_methods, conn_info};
 
-xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {
+xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_conn *c = xcs_handle_new(L, m, sizeof *c, &xcs_conn_type);
-  uv_tcp_init(&m->host->loop, &c->tcp);
-  c->tcp.data = &c->h;
+  c->is_unix = (unsigned)(is_unix != 0);
+  if (is_unix)
+    uv_pipe_init(&m->host->loop, &c->io.pipe, 0);
+  else
+    uv_tcp_init(&m->host->loop, &c->io.tcp);
+  c->io.handle.data = &c->h;
   xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
   xcs_list_init(&c->linger.link);
@@ -931,15 +946,30 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m) {
   return c;
 }
 
+/* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
+ * bound one (a client, usually). */
+static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
+  size_t len = size - 1;
+  int r = peer ? uv_pipe_getpeername(&c->io.pipe, buf, &len)
+               : uv_pipe_getsockname(&c->io.pipe, buf, &len);
+  if (r != 0 || len == 0 || buf[0] == '\0') len = (size_t)snprintf(buf, size, XCS_UNNAMED);
+  buf[len < size ? len : size - 1] = '\0';
+}
+
 void xcs_conn_started(xcs_conn *c) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   c->connected = 1;
-  if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
-    xcs_addr_format((struct sockaddr *)&sa, c->local, sizeof c->local);
-  len = sizeof sa;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
-    xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+  if (c->is_unix) {
+    pipe_name(c, 0, c->local, sizeof c->local);
+    pipe_name(c, 1, c->peer, sizeof c->peer);
+  } else {
+    if (uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
+      xcs_addr_format((struct sockaddr *)&sa, c->local, sizeof c->local);
+    len = sizeof sa;
+    if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
+      xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+  }
   apply_options(c, NULL); /* best effort: a refused option leaves the default */
   start_reading(c);
 }

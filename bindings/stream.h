@@ -1,6 +1,9 @@
 /*
- * stream.h — a TCP connection ("xcs.tcp"): what was received and not yet
- * read, what was written and not yet sent, and how it closes.
+ * stream.h — a stream connection ("xcs.tcp"), over TCP or a UNIX socket:
+ * what was received and not yet read, what was written and not yet sent,
+ * and how it closes. Everything below holds for both; only the socket
+ * options differ (nodelay and keepalive are TCP's), and close("reset") on
+ * a UNIX socket drops what is queued and closes at once (there is no RST).
  *
  * Bounded both ways. Reading pauses while more than XCS_READ_HIGH bytes wait
  * to be read, or more than a framed read in progress needs (read(n) up to n,
@@ -43,6 +46,12 @@
 #define XCS_MAXLINE (64 * 1024)
 #define XCS_MAXALL (16 * 1024 * 1024)
 
+/* Room for an address ("[ip]:port", XCS_ADDRSTRLEN) or a UNIX path
+ * (sun_path), with its NUL. */
+#define XCS_NAMESTRLEN 112
+/* What a UNIX socket that bound no path is called (peer() of a client). */
+#define XCS_UNNAMED "(unnamed)"
+
 typedef struct xcs_listener xcs_listener;
 typedef struct xcs_resolve xcs_resolve;
 
@@ -58,7 +67,12 @@ typedef struct xcs_conn_opts {
 
 typedef struct xcs_conn {
   xcs_handle h;
-  uv_tcp_t tcp;
+  union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
   uv_connect_t connect;
   uv_shutdown_t shutdown;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
@@ -90,13 +104,15 @@ typedef struct xcs_conn {
   unsigned recycling : 1; /* closing the socket of a failed connect attempt */
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
-  char local[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
+  unsigned is_unix : 1;  /* a UNIX stream socket */
+  char local[XCS_NAMESTRLEN], peer[XCS_NAMESTRLEN];
 } xcs_conn;
 
 extern const xcs_handle_type xcs_conn_type;
 
-/* A new, unconnected connection of m with default settings; pushes its box. */
-xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m);
+/* A new, unconnected connection of m with default settings, over TCP or
+ * (is_unix) a UNIX socket; pushes its box. */
+xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
 /* Connected (accepted, or connect succeeded): note addresses, apply the
  * socket options, start reading. */
 void xcs_conn_started(xcs_conn *c);

@@ -1,6 +1,6 @@
 /*
- * tcp.c — listening (port-keyed reads over all clients, or accept() one
- * connection at a time) and connecting.
+ * tcp.c — listening on a TCP port or a UNIX path (port-keyed reads over all
+ * clients, or accept() one connection at a time) and connecting over TCP.
  */
 #include "bindings/tcp.h"
 
@@ -14,6 +14,17 @@
 #include "host/limits.h"
 #include "host/log.h"
 #include "host/reload.h"
+
+/* What the log and socket.list() call the listener's protocol. */
+static const char *proto_of(const xcs_listener *l) { return l->is_unix ? "UNIX" : "TCP"; }
+
+/* "port 7000", or the path, for messages. */
+static const char *where(xcs_listener *l) {
+  static char buf[XCS_NAMESTRLEN + 8];
+  if (l->is_unix) return l->addr;
+  snprintf(buf, sizeof buf, "port %d", l->port);
+  return buf;
+}
 
 struct xcs_resolve {
   uv_getaddrinfo_t req;
@@ -41,9 +52,9 @@ static int accept_client(lua_State *L) {
   if (xcs_limits_admit(l->h.m, 1, -1) != 0)
     return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
                       l->h.m->host->opt.max_connections);
-  xcs_conn *c = xcs_conn_new(L, l->h.m);
+  xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix);
   xcs_limits_count(&c->h, 1);
-  int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
+  int r = uv_accept(&l->io.stream, &c->io.stream);
   if (r != 0) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
@@ -60,10 +71,16 @@ static void refuse_close_cb(uv_handle_t *h) { free(h); }
 /* Takes the pending connection and closes it: better a clear close for the
  * client than a connection left hanging in the backlog. */
 static void refuse(xcs_listener *l) {
-  uv_tcp_t *t = malloc(sizeof *t);
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } *t = malloc(sizeof *t);
   if (t == NULL) return;
-  uv_tcp_init(&l->h.m->host->loop, t);
-  uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)t);
+  if (l->is_unix)
+    uv_pipe_init(&l->h.m->host->loop, &t->pipe, 0);
+  else
+    uv_tcp_init(&l->h.m->host->loop, &t->tcp);
+  uv_accept(&l->io.stream, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, refuse_close_cb);
 }
 
@@ -100,14 +117,15 @@ static void connection_cb(uv_stream_t *server, int status) {
 static void listener_close(xcs_handle *h, int graceful) {
   xcs_listener *l = (xcs_listener *)h;
   xcs_module *m = h->m;
-  if (l->listening) xcs_log(m->host, m->name, "closed %s (TCP)", l->addr);
+  if (l->listening) xcs_log(m->host, m->name, "closed %s (%s)", l->addr, proto_of(l));
+  if (l->is_unix) xcs_unix_release(h, &l->file);
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
   if (l->stopped)
     uv_close((uv_handle_t *)&l->anchor, xcs_handle_close_cb); /* its hold on h */
   else
-    xcs_handle_uv_close(h, (uv_handle_t *)&l->tcp);
+    xcs_handle_uv_close(h, &l->io.handle);
 }
 
 void xcs_listener_stop(xcs_handle *h) {
@@ -120,8 +138,9 @@ void xcs_listener_stop(xcs_handle *h) {
   l->anchor.data = h;
   h->nuv++;
   h->bound = NULL;
-  xcs_handle_uv_close(h, (uv_handle_t *)&l->tcp);
-  xcs_log(h->m->host, h->m->name, "stopped accepting on %s (TCP)", l->addr);
+  xcs_handle_uv_close(h, &l->io.handle);
+  if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
+  xcs_log(h->m->host, h->m->name, "stopped accepting on %s (%s)", l->addr, proto_of(l));
 }
 
 void xcs_tcp_stop_accepting(xcs_module *m) {
@@ -159,8 +178,8 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     }
   }
   if (l->h.reader)
-    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading port %d)",
-                               l->port);
+    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
+                               where(l));
   xcs_task_check(L, "read");
   return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
 }
@@ -187,10 +206,10 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       lua_pushliteral(L, "EMFILE");
       return 3;
     }
-    xcs_conn *c = xcs_conn_new(L, l->h.m); /* 3 */
+    xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix); /* 3 */
     xcs_limits_count(&c->h, 1);
     l->pending = 0;
-    int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp);
+    int r = uv_accept(&l->io.stream, &c->io.stream);
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
@@ -213,8 +232,8 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
   }
   if (!again) {
     if (l->h.reader)
-      return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on port %d)",
-                                 l->port);
+      return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on %s)",
+                                 where(l));
     xcs_task_check(L, "accept");
     deadline = xcs_deadline(l->h.m, deadline); /* slot 2 held the seconds */
     lua_pushnumber(L, deadline);
@@ -269,8 +288,13 @@ static int listener_write(lua_State *L) {
   return xcs_conn_write(L);
 }
 
+/* The port, or for a UNIX listener its path: what the port-keyed calls take. */
 static int listener_port(lua_State *L) {
-  lua_pushinteger(L, ((xcs_listener *)xcs_handle_check(L, 1, &xcs_listener_type))->port);
+  xcs_listener *l = (xcs_listener *)xcs_handle_check(L, 1, &xcs_listener_type);
+  if (l->is_unix)
+    lua_pushstring(L, l->addr);
+  else
+    lua_pushinteger(L, l->port);
   return 1;
 }
 
@@ -298,7 +322,7 @@ static const luaL_Reg listener_methods[] = {
 
 static void listener_info(xcs_handle *h, lua_State *L) {
   xcs_listener *l = (xcs_listener *)h;
-  xcs_info_str(L, "protocol", "TCP");
+  xcs_info_str(L, "protocol", proto_of(l));
   xcs_info_str(L, "kind", "listener");
   xcs_info_str(L, "local", l->addr);
   xcs_info_int(L, "clients", (uint64_t)l->nclients);
@@ -308,54 +332,95 @@ const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", liste
                                            listener_describe, listener_methods,
                                            listener_info};
 
-/* core.tcp_listen(port [, opts, accepting]) -> listener | nil, err, code */
+/* Binds l's socket: a TCP port at sa (or the running version's socket on
+ * that port, on a reload). Returns 0 or a libuv error. */
+static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa) {
+  xcs_module *m = l->h.m;
+  uv_os_sock_t fd;
+  int r;
+  uv_tcp_init(&m->host->loop, &l->io.tcp);
+  l->io.handle.data = &l->h;
+  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
+    if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
+  } else {
+    r = uv_tcp_bind(&l->io.tcp, sa, 0);
+  }
+  return r;
+}
+
+/* Once listening: the port it got, for the log and for reloads. */
+static void tcp_listening(xcs_listener *l, int port) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  uv_tcp_getsockname(&l->io.tcp, (struct sockaddr *)&sa, &len);
+  l->port = xcs_addr_port((struct sockaddr *)&sa);
+  xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
+  if (l->h.m->first_port == 0) l->h.m->first_port = l->port;
+  if (port != 0) {
+    l->h.bound = &l->io.handle;
+    l->h.port = port;
+  }
+}
+
+/* core.tcp_listen(port | path [, opts, accepting]) -> listener | nil, err,
+ * code. A path (a string) listens on a UNIX socket there. */
 static int l_listen(lua_State *L) {
-  int port = (int)luaL_checkinteger(L, 1);
+  int is_unix = lua_type(L, 1) == LUA_TSTRING;
+  int port = is_unix ? 0 : (int)luaL_checkinteger(L, 1);
   int accepting = lua_toboolean(L, 3);
   const char *fname = accepting ? "socket.listen" : "socket.open";
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
   int backlog = SOMAXCONN;
+  if (is_unix) xcs_unix_check_opts(L, 2, fname);
   xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
-  lua_settop(L, 1);
   xcs_module *m = xcs_module_of(L);
+  char path[XCS_UNIX_PATHMAX];
   struct sockaddr_storage sa;
-  if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0)
+  if (is_unix) {
+    int n = xcs_unix_path(L, fname, 1, path);
+    if (n) return n;
+  } else if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0) {
     return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
-  int refused = xcs_limits_admit(m, 0, port);
+  }
+  lua_settop(L, 1);
+  int refused = xcs_limits_admit(m, 0, is_unix ? -1 : port);
   if (refused) return xcs_limits_refused(L, m, refused, port);
-  xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type);
+  xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type); /* 2 */
   xcs_limits_count(&l->h, 0);
   l->accepting = accepting;
   l->opts = opts;
+  l->is_unix = is_unix;
   xcs_list_init(&l->clients);
   xcs_list_init(&l->ready);
-  uv_tcp_init(&m->host->loop, &l->tcp);
-  l->tcp.data = &l->h;
-  xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-  uv_os_sock_t fd;
   int r;
-  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
-    if ((r = uv_tcp_open(&l->tcp, fd)) != 0) close(fd);
+  if (is_unix) {
+    uv_pipe_init(&m->host->loop, &l->io.pipe, 0);
+    l->io.handle.data = &l->h;
+    snprintf(l->file.path, sizeof l->file.path, "%s", path);
+    snprintf(l->addr, sizeof l->addr, "%s", path);
+    uv_os_sock_t fd;
+    int n = xcs_unix_bind(L, &l->h, &xcs_listener_type, SOCK_STREAM, &l->file, &fd);
+    if (n) {
+      xcs_handle_close(&l->h, 0);
+      return n;
+    }
+    if ((r = uv_pipe_open(&l->io.pipe, fd)) != 0) close(fd);
   } else {
-    r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+    xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
+    r = bind_tcp(l, port, (struct sockaddr *)&sa);
   }
-  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, backlog, connection_cb);
+  if (r == 0) r = uv_listen(&l->io.stream, backlog, connection_cb);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);
   }
-  int len = sizeof sa;
-  uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sa, &len);
-  l->port = xcs_addr_port((struct sockaddr *)&sa);
-  xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-  if (m->first_port == 0) m->first_port = l->port;
-  if (port != 0) {
-    l->h.bound = (uv_handle_t *)&l->tcp;
-    l->h.port = port;
-  }
+  if (is_unix)
+    l->h.bound = &l->io.handle; /* a path is always asked for by name */
+  else
+    tcp_listening(l, port);
   l->listening = 1;
-  xcs_log(m->host, m->name, "listening on %s (TCP)", l->addr);
+  xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
   return 1;
 }
 
@@ -380,8 +445,8 @@ static void recycled_cb(uv_handle_t *uvh) {
     return;
   }
   c->h.nuv--;
-  uv_tcp_init(&c->h.m->host->loop, &c->tcp);
-  c->tcp.data = &c->h;
+  uv_tcp_init(&c->h.m->host->loop, &c->io.tcp);
+  c->io.handle.data = &c->h;
   attempt(c);
 }
 
@@ -391,8 +456,8 @@ static void next_or_fail(xcs_conn *c) {
   if (c->next_addr < c->naddrs) {
     c->recycling = 1;
     c->h.nuv++;
-    c->tcp.data = &c->h;
-    uv_close((uv_handle_t *)&c->tcp, recycled_cb);
+    c->io.handle.data = &c->h;
+    uv_close(&c->io.handle, recycled_cb);
     return;
   }
   drop_addrs(c);
@@ -415,7 +480,7 @@ static void connect_cb(uv_connect_t *req, int status) {
 
 static void attempt(xcs_conn *c) {
   struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
-  int r = uv_tcp_connect(&c->connect, &c->tcp, sa, connect_cb);
+  int r = uv_tcp_connect(&c->connect, &c->io.tcp, sa, connect_cb);
   if (r == 0) return;
   c->err = r;
   next_or_fail(c);
@@ -514,7 +579,7 @@ static int l_connect(lua_State *L) {
   int literal = xcs_addr_from(host, port, &sa) == 0;
   int refused = xcs_limits_admit(m, 0, -1);
   if (refused) return xcs_limits_refused(L, m, refused, port);
-  xcs_conn *c = xcs_conn_new(L, m); /* 4; raises before anything is malloc'd */
+  xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_limits_count(&c->h, 0);
   c->opts = opts;
   if (literal) {

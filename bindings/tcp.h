@@ -1,5 +1,6 @@
 /*
- * tcp.h — TCP listeners ("xcs.listener") and outgoing connections.
+ * tcp.h — stream listeners ("xcs.listener", on a TCP port or a UNIX path)
+ * and outgoing TCP connections.
  *
  * A listener opened by socket.open(PORT, "TCP") accepts clients as they come
  * and reads from all of them; listener:read() returns the next chunk any of
@@ -16,16 +17,28 @@
  * socket.connect resolves a name without blocking the loop and tries each
  * address it got (IPv4 first) until one connects, within the connect
  * timeout.
+ *
+ * A listener on a UNIX path (bindings/unix.h) is the same listener over a
+ * uv_pipe_t: its connections are UNIX stream connections, its port() is
+ * its path, and closing it removes its socket file.
  */
 #ifndef XCS_TCP_H
 #define XCS_TCP_H
 
 #include "bindings/handle.h"
 #include "bindings/stream.h"
+#include "bindings/unix.h"
 
 struct xcs_listener {
   xcs_handle h;
-  uv_tcp_t tcp;
+  union {             /* a uv_tcp_t, or a uv_pipe_t if is_unix */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
+  int is_unix;
+  xcs_unix_file file; /* is_unix: the socket file it bound */
   xcs_list clients;   /* xcs_conn.peers */
   xcs_list ready;     /* xcs_conn.ready: clients with data or news to read */
   int nclients;
@@ -37,7 +50,7 @@ struct xcs_listener {
   int pending;        /* a connection waits in libuv for accept() */
   int accept_err;     /* a failed accept, for the task waiting in accept() */
   xcs_conn_opts opts; /* what each accepted connection starts with */
-  char addr[XCS_ADDRSTRLEN];
+  char addr[XCS_NAMESTRLEN]; /* "ip:port", or the path */
 };
 
 /* Most clients one listener holds at once; more are refused. */
@@ -57,8 +70,8 @@ void xcs_listener_stop(xcs_handle *h);
 /* c closes while its name is being looked up. */
 void xcs_tcp_cancel_resolve(xcs_conn *c);
 
-/* core.tcp_listen(port [, opts, accepting]), core.tcp_connect(host, port
- * [, opts]), the metatables. */
+/* core.tcp_listen(port | path [, opts, accepting]), core.tcp_connect(host,
+ * port [, opts]), the metatables. */
 void xcs_tcp_open(lua_State *L);
 
 #endif

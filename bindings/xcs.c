@@ -491,8 +491,8 @@ static int l_logs(lua_State *L) {
 }
 
 /* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
- * udp_dup=, udp_reorder=, delay_ms=, seed= }: host options for the modules
- * loaded from now on. */
+ * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir= }: host options for
+ * the modules loaded from now on (unix_dir = false: none again). */
 static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   xcs_test *x = test_of(L);
@@ -517,6 +517,16 @@ static int l_configure(lua_State *L) {
     return luaL_error(L, "xcs.configure: ports must be a list such as \"0,1024-65535\"");
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o->linger_ms = (unsigned)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "unix_dir") != LUA_TNIL) {
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      o->unix_dir = NULL;
+    } else {
+      luaL_checktype(L, -1, LUA_TSTRING);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &o->unix_dir); /* keeps the string alive */
+      o->unix_dir = lua_tostring(L, -1);
+    }
+  }
   xcs_fault_options faults = o->faults;
   if (read_faults(L, 1, "xcs.configure", &faults)) {
     o->faults = faults;

@@ -32,6 +32,8 @@ const char xcs_cli_usage[] =
     "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
     "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+    "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
+    "                       (default: none; a relative path is relative to DIR)\n"
   "\n"
   "fault injection, into what modules receive (default: none):\n"
   "  --udp-loss P         drop each UDP datagram with probability P (0 to 1)\n"
@@ -146,6 +148,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--stop-timeout", argc, argv, &i))) {
         if (number(v, 0, 3600, &d)) goto bad;
         cli->opt.stop_timeout = d;
+      } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.unix_dir = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

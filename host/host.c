@@ -27,6 +27,7 @@ void xcs_options_default(xcs_options *o) {
   o->max_connections = XCS_DEFAULT_MAX_CONNECTIONS;
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
+  o->unix_dir = NULL;
 }
 
 int xcs_ports_parse(const char *spec, xcs_options *o) {

@@ -47,6 +47,7 @@ typedef struct xcs_options {
   int max_connections;   /* connections its listeners hold at once */
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
+  const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
   xcs_fault_options faults; /* all zero: none */
 } xcs_options;
 

@@ -47,19 +47,25 @@ void xcs_reload_all(xcs_host *h) {
   }
 }
 
-int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
-                        uv_os_sock_t *fd) {
+/* The old version's open socket of `type` bound to port (path NULL) or to
+ * path; closes that handle and returns 1 with a duplicate of its descriptor
+ * in *fd, or returns 0. */
+static int takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
+                    const char *path, uv_os_sock_t *fd) {
   xcs_module *old = m->replaces;
-  if (old == NULL || port == 0) return 0;
+  if (old == NULL || (path == NULL && port == 0)) return 0;
   for (xcs_list *n = old->handles.next; n != &old->handles; n = n->next) {
     xcs_handle *oh = xcs_container_of(n, xcs_handle, link);
     uv_os_fd_t ofd;
-    if (oh->type != type || oh->port != port || oh->closing || oh->bound == NULL ||
+    if (oh->type != type || oh->closing || oh->bound == NULL ||
+        (path ? oh->path == NULL || strcmp(oh->path, path) != 0 : oh->port != port) ||
         uv_fileno(oh->bound, &ofd) != 0)
       continue;
     int dupfd = dup(ofd);
     if (dupfd < 0) return 0;
     *fd = dupfd;
+    /* The socket file now belongs to the new version's handle. */
+    oh->path = NULL;
     /* The socket lives on in dupfd; the old handle goes now, so only the new
      * version accepts from the backlog. A listener's clients stay with the
      * old version until it is unloaded. */
@@ -67,10 +73,23 @@ int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int p
       xcs_listener_stop(oh);
     else
       xcs_handle_close(oh, 1);
-    xcs_log(m->host, m->name, "took over port %d from the running version", port);
+    if (path)
+      xcs_log(m->host, m->name, "took over %s from the running version", path);
+    else
+      xcs_log(m->host, m->name, "took over port %d from the running version", port);
     return 1;
   }
   return 0;
+}
+
+int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
+                        uv_os_sock_t *fd) {
+  return takeover(m, type, port, NULL, fd);
+}
+
+int xcs_reload_takeover_path(xcs_module *m, const struct xcs_handle_type *type,
+                             const char *path, uv_os_sock_t *fd) {
+  return takeover(m, type, 0, path, fd);
 }
 
 void xcs_reload_started(xcs_module *m) {

@@ -5,6 +5,7 @@
  * The new version is compiled first: if that fails, the old one keeps
  * running and the log says why. Otherwise it starts beside the old one.
  * When it opens a port the old version holds (by number, same protocol),
+ * or a UNIX path it holds (same path, same kind of socket),
  * it is handed the old version's socket itself — a dup of the descriptor,
  * its backlog included — and the old handle is closed: no connection
  * attempt made during the reload is refused. Once the new version's first
@@ -31,6 +32,10 @@ void xcs_reload_all(xcs_host *h);
  * duplicate of its descriptor in *fd; else returns 0. */
 int xcs_reload_takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
                         uv_os_sock_t *fd);
+/* The same for a UNIX socket bound to `path`: the socket file goes with the
+ * socket (the old handle no longer removes it when it closes). */
+int xcs_reload_takeover_path(xcs_module *m, const struct xcs_handle_type *type,
+                             const char *path, uv_os_sock_t *fd);
 /* The new version's first step is over: unload the old one, or keep it if
  * the new one failed. */
 void xcs_reload_started(xcs_module *m);

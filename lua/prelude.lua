@@ -1,7 +1,8 @@
 -- prelude.lua: the Lua face of the host, run once in every module's state
 -- (and in the `xcs` test module). It builds, over the C core:
 --
---   socket.open/read/write/close keyed by port, socket.connect, socket.listen
+--   socket.open/read/write/close keyed by port (or by UNIX socket path),
+--   socket.connect, socket.listen
 --   request(...)  the XCS request form, as a call or as one string
 --   spawn, sleep, now, log, print, exit
 --   coroutine.resume/wrap/yield that let socket calls wait from inside a
@@ -68,9 +69,31 @@ local function check_proto(fname, i, proto)
   return p
 end
 
+local function is_unix(p) return p == "UNIX" or p == "UNIX-DGRAM" end
+
+-- The protocol string at i if it names a UNIX socket ("UNIX" or
+-- "UNIX-DGRAM", any case), else nil.
+local function unix_proto(proto)
+  local p = type(proto) == "string" and upper(proto)
+  return is_unix(p) and p or nil
+end
+
 -- Ports this module opened ----------------------------------------------------
 
-local open = { TCP = {}, UDP = {} }
+-- UNIX sockets are keyed by their canonical path (handle:port() tells it);
+-- `named` maps each spelling a module used for one to that path, so a
+-- port-keyed call with the same spelling costs no look-up of the disk.
+local open = { TCP = {}, UDP = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local named = {}
+
+-- The canonical path a port-keyed call's string means (raising on misuse:
+-- no --unix-dir, a path outside it), or nil when there can be no such
+-- socket (its directory does not exist).
+local function unix_key(fname, i, what, argname)
+  local path = named[what]
+  if path then return path end
+  return core.unix_path(what, fname, i, argname)
+end
 
 -- The handle on `port` of one protocol, forgetting it if it was closed.
 local function held(p, port)
@@ -89,6 +112,14 @@ local function lookup(fname, what)
     local kind = core.kind(what)
     if kind == nil then raise(fname .. ": attempt to use a closed socket") end
     if kind then return what, kind end
+  end
+  if type(what) == "string" then
+    local path = unix_key(fname, 1, what, "port")
+    local h = path and (held("UNIX", path) or held("UNIX-DGRAM", path))
+    if not h then
+      raise(format("%s: UNIX socket %s is not open in this module", fname, path or what))
+    end
+    return h, core.kind(h)
   end
   local port = check_port(fname, 1, what)
   local t, u = held("TCP", port), held("UDP", port)
@@ -144,7 +175,37 @@ local function udp_address(opts)
   return a
 end
 
+-- socket.open(path, "UNIX" | "UNIX-DGRAM"): a UNIX stream listener (as
+-- "TCP" is) or a bound datagram socket (as "UDP" is) at path.
+local function open_unix(path, p)
+  if type(path) ~= "string" then
+    argerror("socket.open", 1, "path", "the path of a socket file (a string)", path)
+  end
+  local key, err, code = unix_key("socket.open", 1, path, "path")
+  if not key then return nil, err, code end
+  if held(p, key) then
+    raise(format("socket.open: %s (%s) is already open in this module", key, p))
+  end
+  local h
+  if p == "UNIX" then
+    h, err, code = core.tcp_listen(path)
+  else
+    h, err, code = core.unixdgram_open(path)
+  end
+  if not h then return nil, err, code end
+  key = h:port()
+  open[p][key] = h
+  named[path], named[key] = key, key
+  return h
+end
+
 function socket.open(port, protocol, opts)
+  local up = unix_proto(protocol)
+  if up then return open_unix(port, up) end
+  if type(port) == "string" and match(port, "/") then
+    argerror("socket.open", 1, "port", 'an integer from 0 to 65535 (a path opens a UNIX ' ..
+      'socket: socket.open(path, "UNIX"))', port)
+  end
   port = check_port("socket.open", 1, port)
   local p = check_proto("socket.open", 2, protocol)
   if port ~= 0 and held(p, port) then
@@ -182,6 +243,16 @@ function socket.write(what, data, to)
         raise("socket.write: bad argument #3 (to): nothing was read from this socket " ..
           "in this task, so there is no peer to reply to; pass `to`")
       end
+    elseif kind == "unixdgram" then
+      to = recall(h)
+      if to == nil then
+        raise("socket.write: bad argument #3 (to): nothing was read from this socket " ..
+          "in this task, so there is no peer to reply to; pass `to`")
+      end
+      if to == "" then
+        raise("socket.write: bad argument #3 (to): the sender of the last datagram " ..
+          "bound no path, so it cannot be answered")
+      end
     end
   elseif kind == "listener" then
     if to ~= "*" and type(to) ~= "userdata" then
@@ -191,6 +262,11 @@ function socket.write(what, data, to)
     if not core.isaddress(to) then
       argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000"', to)
     end
+  elseif kind == "unixdgram" then
+    if type(to) ~= "string" then
+      argerror("socket.write", 3, "to", "the path of a socket file", to)
+    end
+    core.unix_path(to, "socket.write", 3, "to") -- raises on misuse
   else
     argerror("socket.write", 3, "to", "nothing (this socket has one peer)", to)
   end
@@ -203,15 +279,43 @@ function socket.close(what)
   local h = lookup("socket.close", what)
   for _, ports in pairs(open) do
     for port, held in pairs(ports) do
-      if rawequal(held, h) then ports[port] = nil end
+      if rawequal(held, h) then
+        ports[port] = nil
+        if type(port) == "string" then
+          for spelling, path in pairs(named) do
+            if path == port then named[spelling] = nil end
+          end
+        end
+      end
     end
   end
   return h:close()
 end
 
+-- socket.connect(path, "UNIX" | "UNIX-DGRAM" [, opts]), or with the
+-- protocol in its usual place: socket.connect(path, nil, "UNIX" [, opts]).
+local function connect_unix(path, p, opts)
+  if type(path) ~= "string" then
+    argerror("socket.connect", 1, "path", "the path of a socket file (a string)", path)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror("socket.connect", 3, "opts", "a table of options", opts)
+  end
+  if p == "UNIX" then return core.unix_connect(path, opts) end
+  return core.unixdgram_connect(path)
+end
+
 function socket.connect(host, port, protocol, opts)
+  local up = unix_proto(port)
+  if up then return connect_unix(host, up, protocol) end
+  up = port == nil and unix_proto(protocol)
+  if up then return connect_unix(host, up, opts) end
   if type(host) ~= "string" or host == "" then
     argerror("socket.connect", 1, "host", "a host name or IP address", host)
+  end
+  if port == nil and match(host, "/") then
+    argerror("socket.connect", 2, "port", 'an integer from 1 to 65535 (for a UNIX socket: ' ..
+      'socket.connect(path, "UNIX"))', port)
   end
   port = check_port("socket.connect", 2, port, 1)
   local p = check_proto("socket.connect", 3, protocol == nil and "TCP" or protocol)
@@ -225,6 +329,12 @@ end
 -- A listener that hands out each client as its own connection, through
 -- listener:accept(), for one task per connection.
 function socket.listen(port, opts)
+  if type(port) == "string" then -- a UNIX socket path
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.listen", 2, "opts", "a table of options", opts)
+    end
+    return core.tcp_listen(port, opts, true)
+  end
   port = check_port("socket.listen", 1, port)
   if opts ~= nil and type(opts) ~= "table" then
     argerror("socket.listen", 2, "opts", "a table of options", opts)

@@ -115,5 +115,22 @@ int main(void) {
   CHECK(strstr(xcs_cli_usage, "--udp-loss P") && strstr(xcs_cli_usage, "--udp-dup P") &&
         strstr(xcs_cli_usage, "--udp-reorder P") && strstr(xcs_cli_usage, "--delay MS") &&
         strstr(xcs_cli_usage, "--seed N"));
+
+  /* --unix-dir: none unless given; both spellings; a value is required. */
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0 && cli.opt.unix_dir == NULL);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--unix-dir", "/run/xcs", "a.lua")) == 0);
+  CHECK_STR(cli.opt.unix_dir, "/run/xcs");
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--unix-dir=run", "a.lua")) == 0);
+  CHECK_STR(cli.opt.unix_dir, "run");
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--unix-dir=", "a.lua")) == -1);
+  CHECK(strstr(err, "option '--unix-dir=' needs a value") != NULL);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("a.lua", "--unix-dir")) == -1);
+  CHECK(strstr(err, "needs a value") != NULL);
+  xcs_cli_free(&cli);
+  CHECK(strstr(xcs_cli_usage, "--unix-dir DIR") != NULL);
   return check_report("cli");
 }
