@@ -67,16 +67,14 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);
-  lua_pushcfunction(L, l_log);
-  lua_setfield(L, -2, "log");
-  lua_pushcfunction(L, l_kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushcfunction(L, xcs_module_l_on_unload);
-  lua_setfield(L, -2, "on_unload");
-  lua_pushcfunction(L, xcs_handle_list);
-  lua_setfield(L, -2, "list");
-  lua_pushcfunction(L, l_isaddress);
-  lua_setfield(L, -2, "isaddress");
+  static const luaL_Reg core_fns[] = {
+      {"log", l_log},
+      {"kind", l_kind},
+      {"on_unload", xcs_module_l_on_unload},
+      {"list", xcs_handle_list},
+      {"isaddress", l_isaddress},
+      {NULL, NULL}};
+  luaL_setfuncs(L, core_fns, 0);
 
   if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
     lua_error(L);

@@ -69,8 +69,6 @@ static int l_now(lua_State *L) {
 
 void xcs_timer_open(lua_State *L) {
   xcs_handle_register(L, &timer_type);
-  lua_pushcfunction(L, l_sleep);
-  lua_setfield(L, -2, "sleep");
-  lua_pushcfunction(L, l_now);
-  lua_setfield(L, -2, "now");
+  static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }

@@ -84,26 +84,17 @@ char *xcs_control_status(xcs_host *h) {
   return t.s;
 }
 
+static void reported(void *ud, xcs_module *m, xcs_module *next, const char *err) {
+  if (next)
+    add(ud, "reloading %s\n", m->name);
+  else
+    add(ud, "error: %s: %s\n", m->name, err ? err : "cannot reload");
+}
+
 static char *reload(xcs_host *h, const char *name) {
   text t = {0};
-  int found = 0;
-  int n = 0;
-  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
-  xcs_list *l = h->modules.next;
-  for (int i = 0; i < n; i++) {
-    xcs_module *m = xcs_container_of(l, xcs_module, link);
-    l = l->next;
-    if (m->phase != XCS_RUNNING || !m->owns_state || m->replaces) continue;
-    if (*name && strcmp(name, m->name) != 0) continue;
-    found++;
-    char *err = NULL;
-    if (xcs_reload(m, &err))
-      add(&t, "reloading %s\n", m->name);
-    else
-      add(&t, "error: %s: %s\n", m->name, err ? err : "cannot reload");
-    free(err);
-  }
-  if (!found) add(&t, "error: no running module named '%s'\n", name);
+  if (xcs_reload_named(h, name, reported, &t) == 0)
+    add(&t, "error: no running module named '%s'\n", name);
   return t.s;
 }
 

@@ -34,17 +34,24 @@ xcs_module *xcs_reload(xcs_module *m, char **err) {
   return next;
 }
 
-void xcs_reload_all(xcs_host *h) {
+int xcs_reload_named(xcs_host *h, const char *name, xcs_reload_report report, void *ud) {
   /* Only the modules running now: the new versions join the list as it is
    * walked, so count first. */
-  int n = 0;
+  int n = 0, found = 0;
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
   xcs_list *l = h->modules.next;
   for (int i = 0; i < n; i++) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     l = l->next;
-    if (m->replaces == NULL) xcs_reload(m, NULL);
+    if (m->phase != XCS_RUNNING || !m->owns_state || m->replaces) continue;
+    if (name && *name && strcmp(name, m->name) != 0) continue;
+    found++;
+    char *err = NULL;
+    xcs_module *next = xcs_reload(m, &err);
+    if (report) report(ud, m, next, err);
+    free(err);
   }
+  return found;
 }
 
 /* The old version's open socket of `type` bound to port (path NULL) or to

@@ -25,8 +25,11 @@ struct xcs_handle_type;
 /* Starts reloading m: returns the new version, or NULL when it cannot be
  * loaded (the reason is logged, and in *err if err is not NULL: free it). */
 xcs_module *xcs_reload(xcs_module *m, char **err);
-/* Reloads every running module (SIGHUP). */
-void xcs_reload_all(xcs_host *h);
+/* Reloads every running module called name ("" or NULL: every one), and
+ * tells report about each (next NULL: it failed, err says why). Returns how
+ * many were found. SIGHUP and the control socket's reload both come here. */
+typedef void (*xcs_reload_report)(void *ud, xcs_module *m, xcs_module *next, const char *err);
+int xcs_reload_named(xcs_host *h, const char *name, xcs_reload_report report, void *ud);
 /* For a module opening `port` with a handle of `type`: if the version it
  * replaces holds such a socket, closes that handle and returns 1 with a
  * duplicate of its descriptor in *fd; else returns 0. */

@@ -26,7 +26,7 @@ static void reload_cb(uv_signal_t *s, int signum) {
   xcs_host *h = s->data;
   if (h->stopping) return;
   xcs_log(h, "xcshost", "SIGHUP: reloading every module from disk");
-  xcs_reload_all(h);
+  xcs_reload_named(h, NULL, NULL, NULL);
 }
 
 static void watch(xcs_host *h, uv_signal_t *s, int signum, uv_signal_cb cb) {
