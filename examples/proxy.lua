@@ -2,7 +2,7 @@
 -- upstream_host:upstream_port, and bytes flow both ways unchanged, one task
 -- per direction. Backpressure holds both ways: a write waits while the
 -- receiving side is slow, and meanwhile its task reads no more, so the proxy
--- holds at most a few hundred KiB per direction whatever the traffic.
+-- holds about 1 MiB per direction at most, whatever the traffic.
 -- A half close is passed on (a FIN from one side becomes shutdown() of the
 -- other); the pair is closed once both directions have ended. An error on
 -- either side (a reset, a peer taking nothing for the 60 s send timeout)
@@ -17,6 +17,8 @@
 local port = tonumber(arg.port) or 7002
 local up_host = arg.upstream_host or "127.0.0.1"
 local up_port = tonumber(arg.upstream_port) or 7000
+local upstream_name = (up_host:find(":", 1, true) and not up_host:find("^%[") and "[%s]:%d"
+  or "%s:%d"):format(up_host, up_port) -- "[::1]:7000", as addresses are shown
 local CHUNK = 64 * 1024
 
 -- No read timeout: a relayed connection may stay idle as long as its ends
@@ -24,7 +26,7 @@ local CHUNK = 64 * 1024
 local opts = { read_timeout = math.huge }
 
 local listener = assert(socket.listen(port, opts))
-log("relaying %s to %s:%d", listener:address(), up_host, up_port)
+log("relaying %s to %s", listener:address(), upstream_name)
 local pairs_open = 0
 
 -- Copies `from` to `to` until `from` ends; false if either side failed.
@@ -35,8 +37,9 @@ local function pipe(from, to)
       to:shutdown()
       return true
     end
-    if data then data, err = to:write(data) end -- waits while `to` is slow
-    if not data then return false, err end
+    if not data then return false, err end -- a reset, or the pair was closed
+    local ok, werr = to:write(data) -- waits while `to` is slow
+    if not ok then return false, werr end
   end
 end
 
@@ -44,7 +47,7 @@ local function relay(client)
   local who = client:peer()
   local upstream, err = socket.connect(up_host, up_port, "TCP", opts)
   if not upstream then
-    log("%s: upstream %s:%d: %s", who, up_host, up_port, err)
+    log("%s: upstream %s: %s", who, upstream_name, err)
     client:close()
     return
   end
