@@ -40,12 +40,12 @@ end
 
 -- Reads one request and answers it; true to keep the connection open.
 local function serve_one(c)
-  local line, err, code, partial
+  local line, code, partial, _
   for _ = 1, 3 do -- a client may send empty lines between requests: skip a few
-    line, err, code, partial = c:read("*l", idle)
+    line, _, code, partial = c:read("*l", idle)
     if line ~= "" then break end
   end
-  if not line then -- timed out or closed while idle: close quietly
+  if not line then -- closed, or idle too long: close quietly unless a request began
     if code == "ETIMEDOUT" and partial ~= "" then return fail(c, 408, "Request Timeout") end
     if code == "EMSGSIZE" then return fail(c, 431, "Request line too long") end
     return false
@@ -55,7 +55,7 @@ local function serve_one(c)
 
   local headers = {} -- lower-case name -> value (repeats joined with ", ")
   for i = 1, MAX_HEADERS + 1 do
-    line, err, code = c:read("*l")
+    line, _, code = c:read("*l")
     if not line then
       if code == "ETIMEDOUT" then return fail(c, 408, "Request Timeout") end
       if code == "EMSGSIZE" then return fail(c, 431, "Header line too long") end
