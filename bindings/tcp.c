@@ -560,14 +560,8 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
 
 /* core.tcp_connect(host, port [, opts]) -> conn | nil, err, code */
 static int l_connect(lua_State *L) {
-  size_t hlen;
-  const char *host = luaL_checklstring(L, 1, &hlen);
+  const char *host = luaL_checkstring(L, 1); /* brackets were taken off by the prelude */
   int port = (int)luaL_checkinteger(L, 2);
-  if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') { /* as addresses are shown */
-    lua_pushlstring(L, host + 1, hlen - 2);
-    lua_replace(L, 1);
-    host = lua_tostring(L, 1);
-  }
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
   xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL);

@@ -322,6 +322,8 @@ function socket.connect(host, port, protocol, opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror("socket.connect", 4, "opts", "a table of options", opts)
   end
+  -- "[::1]", as addresses are shown, is the IPv6 literal ::1
+  host = match(host, "^%[(.+)%]$") or host
   if p == "TCP" then return core.tcp_connect(host, port, opts) end
   return core.udp_connect(host, port)
 end
