@@ -562,8 +562,9 @@ static void conn_close(xcs_handle *h, int graceful) {
 
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_conn *c = (xcs_conn *)h;
-  snprintf(buf, size, "%s -> %s (%s)", c->local, c->peer,
-           c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open");
+  snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued)", c->local, c->peer,
+           c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
+           (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
 }
 
 /* conn:close([how]): graceful (flush, FIN), or with "reset" an abort (RST,

@@ -143,8 +143,9 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
     snprintf(buf, size, "(resolving %s)", u->peer);
     return;
   }
-  snprintf(buf, size, "%s%s%s (%d datagrams waiting)", u->addr,
-           u->connected ? " -> " : "", u->connected ? u->peer : "", u->queued);
+  snprintf(buf, size, "%s%s%s (%d datagrams waiting; %llu bytes in, %llu out)", u->addr,
+           u->connected ? " -> " : "", u->connected ? u->peer : "", u->queued,
+           (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
 /* read([timeout]) -> data, from  (a third value "truncated" if the datagram

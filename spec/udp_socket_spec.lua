@@ -22,7 +22,7 @@ end
 
 -- How many datagrams the socket holds for read(), as tostring tells.
 local function waiting(u)
-  return tonumber(tostring(u):match("%((%d+) datagrams waiting%)"))
+  return tonumber(tostring(u):match("%((%d+) datagrams waiting"))
 end
 
 describe("a UDP socket", function()
