@@ -34,6 +34,18 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   c->owner = NULL;
 }
 
+/* Whether l's gate admits the connection c was just accepted into; if not,
+ * c is closed at once. */
+static int admit(xcs_listener *l, xcs_conn *c) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) != 0)
+    sa.ss_family = AF_UNSPEC; /* gone already: counted under no address */
+  if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) return 1;
+  xcs_handle_close(&c->h, 0);
+  return 0;
+}
+
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
@@ -43,6 +55,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
+  if (!admit(l, c)) return 0;
   c->owner = l;
   xcs_list_push(&l->clients, &c->peers);
   l->nclients++;
@@ -81,7 +94,7 @@ static void connection_cb(uv_stream_t *server, int status) {
     xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
     return;
   }
-  if (l->nclients >= XCS_MAX_CLIENTS) {
+  if (xcs_gate_full(l->gate)) { /* refused before a connection is made for it */
     refuse(l);
     return;
   }
@@ -96,6 +109,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   xcs_listener *l = (xcs_listener *)h;
   xcs_module *m = h->m;
   if (l->listening) xcs_log(m->host, m->name, "closed %s (TCP)", l->addr);
+  xcs_gate_release(l->gate);
+  l->gate = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
@@ -182,9 +197,12 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
     }
-    c->opts = l->opts;
-    xcs_conn_started(c);
-    return 1;
+    if (admit(l, c)) {
+      c->opts = l->opts;
+      xcs_conn_started(c);
+      return 1;
+    }
+    lua_settop(L, 2); /* refused: wait for the next one */
   }
   if (l->accept_err) {
     int err = l->accept_err;
@@ -228,14 +246,15 @@ static int broadcast(lua_State *L, xcs_listener *l) {
   for (n = l->clients.next; n != &l->clients; n = next) {
     next = n->next;
     xcs_conn *c = xcs_container_of(n, xcs_conn, peers);
-    if (c->eof_told || xcs_conn_queue(c, L, 2) != 0) continue;
-    if (c->queued > XCS_WRITE_CAP) {
-      xcs_log(l->h.m->host, l->h.m->name,
-              "dropping client %s of %s: it stopped reading (%zu bytes queued)",
-              c->peer, l->addr, c->queued);
+    if (c->eof_told) continue;
+    /* A broadcast never waits: a client it would queue too much to has
+     * stopped reading, and is dropped rather than hold memory. */
+    if (xcs_guard_over_queue(l->h.m->host, c->queued, lua_rawlen(L, 2))) {
+      xcs_gate_dropped(l->gate, c->peer);
       xcs_handle_close(&c->h, 0);
       continue;
     }
+    if (xcs_conn_queue(c, L, 2) != 0) continue;
     sent++;
   }
   lua_pushinteger(L, sent);
@@ -337,6 +356,10 @@ static int l_listen(lua_State *L) {
   if (port != 0) {
     l->h.bound = (uv_handle_t *)&l->tcp;
     l->h.port = port;
+  }
+  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {
+    xcs_handle_close(&l->h, 0);
+    return xcs_push_fail(L, UV_ENOMEM);
   }
   l->listening = 1;
   xcs_log(m->host, m->name, "listening on %s (TCP)", l->addr);

@@ -25,6 +25,7 @@
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
+#include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
@@ -491,8 +492,10 @@ static int l_logs(lua_State *L) {
 }
 
 /* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
- * udp_dup=, udp_reorder=, delay_ms=, seed= }: host options for the modules
- * loaded from now on. */
+ * udp_dup=, udp_reorder=, delay_ms=, seed=, and the guard's (guard.h):
+ * max_clients=, max_per_address=, accept_rate=, accept_burst=,
+ * first_data_timeout=, idle_timeout=, max_queued=, report_interval= }: host
+ * options for the modules loaded from now on. */
 static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   xcs_test *x = test_of(L);
@@ -511,6 +514,7 @@ static int l_configure(lua_State *L) {
   if (lua_getfield(L, 1, "cpu_limit") != LUA_TNIL) o->cpu_limit = luaL_checknumber(L, -1);
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o->linger_ms = (unsigned)luaL_checkinteger(L, -1);
+  xcs_guard_options_read(L, 1, "xcs.configure", &o->guard);
   xcs_fault_options faults = o->faults;
   if (read_faults(L, 1, "xcs.configure", &faults)) {
     o->faults = faults;

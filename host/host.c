@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "host/limits.h"
@@ -22,6 +23,7 @@ void xcs_options_default(xcs_options *o) {
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
   o->stop_timeout = XCS_DEFAULT_STOP_TIMEOUT;
   o->faults = (xcs_fault_options){0};
+  xcs_guard_options_default(&o->guard);
 }
 
 static void tick_cb(uv_idle_t *idle) {

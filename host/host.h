@@ -31,6 +31,19 @@ typedef struct xcs_fault_options {
   int seed_set;          /* 0: a seed is picked at start, and logged */
 } xcs_fault_options;
 
+/* Defence against clients that flood or dawdle (bindings/guard.c). Each
+ * limit is on by default; 0 turns it off. */
+typedef struct xcs_guard_options {
+  int max_clients;       /* connections open at once, per listener */
+  int max_per_address;   /* ... from one remote address (IPv6: its /64), host-wide */
+  double accept_rate;    /* connections admitted per second, per listener */
+  int accept_burst;      /* ... of which this many at once (the token bucket) */
+  double first_data_timeout; /* s: a socket.open client with no byte either way */
+  double idle_timeout;   /* s: ... with no byte either way since the last one */
+  size_t max_queued;     /* bytes queued toward one connection */
+  double report_interval; /* s: repeated events are summed up in one log line */
+} xcs_guard_options;
+
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
@@ -38,6 +51,7 @@ typedef struct xcs_options {
   unsigned linger_ms;    /* how long closing connections may flush */
   double stop_timeout;   /* how long unload hooks may run on a graceful stop */
   xcs_fault_options faults; /* all zero: none */
+  xcs_guard_options guard;
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"
@@ -45,6 +59,14 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_CPU_LIMIT 10.0
 #define XCS_DEFAULT_LINGER_MS 2000
 #define XCS_DEFAULT_STOP_TIMEOUT 5.0
+#define XCS_DEFAULT_MAX_CLIENTS 4096
+#define XCS_DEFAULT_MAX_PER_ADDRESS 64
+#define XCS_DEFAULT_ACCEPT_RATE 1000.0
+#define XCS_DEFAULT_ACCEPT_BURST 1000
+#define XCS_DEFAULT_FIRST_DATA_TIMEOUT 10.0
+#define XCS_DEFAULT_IDLE_TIMEOUT 60.0
+#define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
+#define XCS_DEFAULT_REPORT_INTERVAL 5.0
 
 struct xcs_host {
   uv_loop_t loop;
@@ -63,6 +85,7 @@ struct xcs_host {
 
   uv_signal_t sigint, sigterm, sighup;
   uv_pipe_t control;  /* the operator's socket (--control), if any */
+  struct xcs_guard *guard; /* connections per remote address, while any */
   const char *control_path;
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */
