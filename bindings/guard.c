@@ -15,7 +15,7 @@
 #include "host/log.h"
 
 /* Kinds of event, each reported on its own. */
-enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_N };
+enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_N };
 
 /* One kind's window: the first event was logged when it opened; the ones
  * after it are counted, and summed up when it is due. */
@@ -171,9 +171,13 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
                  double elapsed) {
   const xcs_guard_options *o = opts(g);
   char why[96], from[96] = "", last[48] = "";
-  const char *verb = kind <= EV_RATE ? "refused" : kind == EV_DROPPED ? "dropped" : "closed";
-  const char *noun = kind <= EV_RATE ? "connection" : "client";
-  const char *to = kind <= EV_RATE ? "to" : "of";
+  int refusal = kind <= EV_RATE || kind == EV_FAILED;
+  const char *verb = kind <= EV_RATE     ? "refused"
+                     : kind == EV_FAILED ? "failed to accept"
+                     : kind == EV_DROPPED ? "dropped"
+                                          : "closed";
+  const char *noun = refusal ? "connection" : "client";
+  const char *to = refusal ? "to" : "of";
   switch (kind) {
     case EV_FULL:
       snprintf(why, sizeof why, "over the per-listener limit (%d)", o->max_clients);
@@ -192,9 +196,13 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
     case EV_IDLE:
       snprintf(why, sizeof why, "idle for %g s", o->idle_timeout);
       break;
-    default:
+    case EV_DROPPED:
       snprintf(why, sizeof why, "that stopped reading (over the queue limit, %zu bytes)",
                o->max_queued);
+      break;
+    default: /* addr is the error's name: the same kind, whatever the error */
+      snprintf(why, sizeof why, "(%s%s)", addr, others ? " and others" : "");
+      addr = NULL;
       break;
   }
   if (addr && addr[0])
@@ -437,6 +445,10 @@ static void sweep_cb(uv_timer_t *t) {
 int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len) {
   size_t max = h->opt.guard.max_queued;
   return max > 0 && queued > 0 && (queued > max || len > max - queued);
+}
+
+void xcs_gate_accept_failed(xcs_gate *g, int status) {
+  event(g, EV_FAILED, uv_err_name(status));
 }
 
 void xcs_gate_dropped(xcs_gate *g, const char *peer) {

@@ -27,8 +27,9 @@
  * cannot wait and would pass the cap fails with ENOBUFS (a "*" broadcast
  * drops that client instead).
  *
- * The first event of a kind on a listener is logged at once; the next ones
- * are counted and summed up every --report-interval seconds:
+ * The first event of a kind on a listener (a refusal, a client ended, a
+ * failed accept) is logged at once; the next ones are counted and summed
+ * up every --report-interval seconds:
  *     echo: refused 1234 connections from 127.0.0.1 to 127.0.0.1:7000 over
  *     the per-address limit (64) in the last 5 s
  */
@@ -75,6 +76,8 @@ void xcs_guard_leave(xcs_guard_slot *s);
  * queued would pass --max-queued. A connection with nothing queued always
  * takes a write, so every write can be sent somehow. */
 int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len);
+/* Accepting a client failed (EMFILE: out of descriptors, say). */
+void xcs_gate_accept_failed(xcs_gate *g, int status);
 /* A broadcast dropped a client of g's listener that stopped reading. */
 void xcs_gate_dropped(xcs_gate *g, const char *peer);
 

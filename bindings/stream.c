@@ -131,13 +131,6 @@ static void notify(xcs_conn *c) {
   }
 }
 
-void xcs_conn_expire(xcs_conn *c, int status) {
-  if (c->err || c->h.closing) return;
-  c->err = status;
-  stop_reading(c);
-  notify(c);
-}
-
 static void hard_close(xcs_conn *c) {
   if (c->uv_closed) return;
   c->uv_closed = 1;
@@ -516,6 +509,17 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
     hard_close(c);
   else
     start_reading(c); /* our FIN is out; wait for the peer's, dropping data */
+}
+
+void xcs_conn_expire(xcs_conn *c, int status) {
+  if (c->err || c->h.closing || !c->connected) return;
+  c->err = status;
+  stop_reading(c);
+  /* The peer hears of it now (FIN after what is queued), even while the
+   * module is busy elsewhere; the socket goes when the module reads "". */
+  if (!c->shut && uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) == 0)
+    c->shut = 1;
+  notify(c);
 }
 
 static void conn_close(xcs_handle *h, int graceful) {

@@ -86,12 +86,12 @@ static void connection_cb(uv_stream_t *server, int status) {
     else if (l->h.reader)
       l->accept_err = status;
     else
-      xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
+      xcs_gate_accept_failed(l->gate, status);
     xcs_task_wake_now(&l->h.reader, 0);
     return;
   }
-  if (status < 0) {
-    xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
+  if (status < 0) { /* EMFILE comes once per client libuv had to drop */
+    xcs_gate_accept_failed(l->gate, status);
     return;
   }
   if (xcs_gate_full(l->gate)) { /* refused before a connection is made for it */

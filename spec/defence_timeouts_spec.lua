@@ -95,6 +95,21 @@ describe("a socket.open client", function()
     end)
   end)
 
+  it("is closed on time even while the module is busy elsewhere", function()
+    H.configure { first_data_timeout = 0.2, idle_timeout = 0.3 }
+    run(function()
+      local m = assert(xcs.load(ECHO, { port = 0, nap = 3 })) -- naps after the first echo
+      local c = assert(S.connect("127.0.0.1", m:port()))
+      c:write("a")
+      assert.are.equal("a", c:read())
+      local got, secs = until_closed(c)
+      assert.are.equal("", got)
+      assert.is_true(secs < 2, "closed after " .. secs .. " s") -- not when the nap ends
+      assert.are.same({}, H.lines(m:logs(), "gone")) -- the module has not read it yet
+      c:close()
+    end)
+  end)
+
   it("is watched no more at 0", function()
     H.configure { first_data_timeout = 0, idle_timeout = 0 }
     run(function()
