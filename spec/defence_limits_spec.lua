@@ -73,6 +73,27 @@ describe("the per-address limit", function()
     end)
   end)
 
+  it("counts an IPv6 client by its /64", function()
+    H.configure { max_per_address = 1 }
+    xcs.configure { bind = "::1" }
+    local ok, err = pcall(run, function()
+      local m = assert(xcs.load(ECHO, { port = 0 }))
+      local c = assert(S.connect("::1", m:port()))
+      c:write("six\n")
+      assert.are.equal("six\n", c:read())
+      local d = assert(S.connect("::1", m:port()))
+      d:write("seven\n")
+      local got = d:read()
+      assert.is_true(got == "" or got == nil, tostring(got))
+      assert.are.same({ ("refused a connection from ::/64 to [::1]:%d over the per-address "
+        .. "limit (1)"):format(m:port()) }, H.lines(m:logs(), "refused"))
+      c:close()
+      d:close()
+    end)
+    xcs.configure { bind = "127.0.0.1" }
+    assert(ok, err)
+  end)
+
   it("is off at 0", function()
     H.configure { max_per_address = 0 }
     run(function()
