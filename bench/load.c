@@ -53,6 +53,7 @@ struct conn {
 
 struct options {
     const char *host;
+    const char *source; /* local address to connect from, or NULL */
     int port;
     int connections;
     size_t size;
@@ -63,6 +64,7 @@ struct options {
 
 static struct options opt = {
     .host = "127.0.0.1",
+    .source = NULL,
     .port = -1,
     .connections = 1,
     .size = 64,
@@ -312,8 +314,8 @@ static void on_phase(uv_timer_t *timer)
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s --port N [--host 127.0.0.1] [--connections 1] [--size 64]\n"
-            "       [--seconds 5] [--warmup 1] [--max-roundtrips 50000000]\n",
+            "usage: %s --port N [--host 127.0.0.1] [--source ADDR] [--connections 1]\n"
+            "       [--size 64] [--seconds 5] [--warmup 1] [--max-roundtrips 50000000]\n",
             argv0);
 }
 
@@ -348,6 +350,8 @@ static int parse_args(int argc, char **argv)
         long v;
         if (strcmp(name, "--host") == 0) {
             opt.host = value;
+        } else if (strcmp(name, "--source") == 0) {
+            opt.source = value;
         } else if (strcmp(name, "--port") == 0) {
             if (parse_long(value, 1, 65535, &v) < 0)
                 return -1;
@@ -377,7 +381,7 @@ static int parse_args(int argc, char **argv)
     return opt.port > 0 ? 0 : -1;
 }
 
-static int start_connections(const struct sockaddr_in *addr)
+static int start_connections(const struct sockaddr_in *addr, const struct sockaddr_in *source)
 {
     for (int i = 0; i < opt.connections; i++) {
         struct conn *c = &conns[i];
@@ -392,6 +396,13 @@ static int start_connections(const struct sockaddr_in *addr)
         c->tcp.data = c;
         c->connect.data = c;
         c->write.data = c;
+        /* Another loopback address (127.0.0.2) looks like another client
+         * to a server that counts connections per address. */
+        if (source != NULL && (r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)source, 0)) < 0) {
+            fail(c, "bind", r);
+            close_conn(c);
+            continue;
+        }
         r = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)addr, on_connect);
         if (r < 0) {
             fail(c, "connect", r);
@@ -422,6 +433,11 @@ int main(int argc, char **argv)
     struct sockaddr_in addr;
     if (uv_ip4_addr(opt.host, opt.port, &addr) < 0) {
         fprintf(stderr, "load: bad IPv4 address '%s'\n", opt.host);
+        return 2;
+    }
+    struct sockaddr_in source;
+    if (opt.source != NULL && uv_ip4_addr(opt.source, 0, &source) < 0) {
+        fprintf(stderr, "load: bad IPv4 source address '%s'\n", opt.source);
         return 2;
     }
 
@@ -462,7 +478,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "load: timer: %s\n", uv_strerror(r));
         errors++;
         stop();
-    } else if (start_connections(&addr) < 0) {
+    } else if (start_connections(&addr, opt.source ? &source : NULL) < 0) {
         stop();
     }
 

@@ -165,6 +165,7 @@ static void free_addrs(xcs_conn *c) {
  * A port-keyed listener's client is left to its listener. */
 static void release_socket(xcs_conn *c) {
   if (c->released || c->uv_closed || c->owner || !c->connected) return;
+  xcs_guard_leave(&c->guard);
   c->released = 1;
   c->uv_closed = 1;
   c->reading = 0;
@@ -520,12 +521,24 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
     start_reading(c); /* our FIN is out; wait for the peer's, dropping data */
 }
 
+void xcs_conn_expire(xcs_conn *c, int status) {
+  if (c->err || c->h.closing || !c->connected) return;
+  c->err = status;
+  stop_reading(c);
+  /* The peer hears of it now (FIN after what is queued), even while the
+   * module is busy elsewhere; the socket goes when the module reads "". */
+  if (!c->shut && uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) == 0)
+    c->shut = 1;
+  notify(c);
+}
+
 static void conn_close(xcs_handle *h, int graceful) {
   xcs_conn *c = (xcs_conn *)h;
   /* Closed by the module: what it has not read is dropped, held back or not;
    * an end that was held back did come, so the peer's FIN is not awaited. */
   xcs_inflow_close(&c->in);
   if (c->in.ended && !c->err) c->eof = 1;
+  xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   free_addrs(c);
@@ -791,8 +804,9 @@ static int conn_readuntil(lua_State *L) {
 /* Writes ---------------------------------------------------------------------------- */
 
 /* Stack: conn, data, deadline|timeout|nil. A write waits while more than
- * XCS_WRITE_HIGH bytes are queued, and only then queues its data: a send
- * timeout leaves nothing of it queued. */
+ * XCS_WRITE_HIGH bytes are queued, or while its data would pass the queue
+ * cap, and only then queues its data: a send timeout leaves nothing of it
+ * queued. A write that cannot wait does not pass the cap: ENOBUFS. */
 static int write_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
@@ -800,7 +814,8 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   if (c->err) return fail_fatal(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   xcs_module *m = c->h.m;
-  if (c->queued > XCS_WRITE_HIGH && c->h.writer == NULL &&
+  int over = xcs_guard_over_queue(m->host, c->queued, lua_rawlen(L, 2));
+  if ((c->queued > XCS_WRITE_HIGH || over) && c->h.writer == NULL &&
       (again || (m->current && lua_isyieldable(L)))) {
     if (!again) { /* the deadline replaces the timeout argument */
       lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
@@ -809,6 +824,14 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
     double deadline = lua_tonumber(L, 3);
     if (again && xcs_timed_out(L, deadline)) return push_code(L, UV_ETIMEDOUT, "send timed out");
     return xcs_wait_until(L, &c->h.writer, write_k, deadline);
+  }
+  if (over) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "ENOBUFS: %I bytes are queued to this connection and %I more would "
+                       "pass the limit (--max-queued %I)", (lua_Integer)c->queued,
+                    (lua_Integer)lua_rawlen(L, 2), (lua_Integer)m->host->opt.guard.max_queued);
+    lua_pushliteral(L, "ENOBUFS");
+    return 3;
   }
   size_t len = lua_rawlen(L, 2);
   int r = xcs_conn_queue(c, L, 2);

@@ -9,8 +9,10 @@
  * to be read, or more than a framed read in progress needs (read(n) up to n,
  * "*l" up to maxline, "*a" up to maxall), so a buffer never grows past what
  * a reader asked for. A write waits (yields) while more than XCS_WRITE_HIGH
- * bytes are queued, and only then queues its data, so a send timeout means
- * none of that write was queued.
+ * bytes are queued, or while its data would take the queue past the host's
+ * --max-queued (guard.h), and only then queues its data, so a send timeout
+ * means none of that write was queued. A write that cannot wait fails with
+ * ENOBUFS rather than pass the cap.
  *
  * Reads and writes wait at most the connection's timeouts (settimeouts, or
  * a per-call argument). A timeout, the peer closing part-way or a line too
@@ -31,13 +33,11 @@
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
+#include "bindings/guard.h"
 #include "bindings/handle.h"
 
 #define XCS_READ_HIGH (256 * 1024)
 #define XCS_WRITE_HIGH (1024 * 1024)
-/* A broadcast never waits, so a client that stops reading is dropped once
- * this much is queued to it rather than holding memory without bound. */
-#define XCS_WRITE_CAP (16 * 1024 * 1024)
 
 /* Defaults of the per-connection settings (seconds, bytes). */
 #define XCS_CONNECT_TIMEOUT 10.0
@@ -84,6 +84,7 @@ typedef struct xcs_conn {
   xcs_linger linger;
   xcs_inflow in;         /* --delay: data held back before it counts as read */
   xcs_conn_opts opts;
+  xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len) */
   size_t off, len, cap;
   size_t scan;           /* bytes of buf known to hold no delimiter */
@@ -118,6 +119,10 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
 void xcs_conn_started(xcs_conn *c);
 /* Queues the string at idx; 0 or a libuv error. Never waits. */
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
+/* The host ends c (guard.c: a client that dawdled): its reads and writes
+ * fail with status from now on, and a port-keyed read returns "" for it as
+ * if the peer had closed. The socket closes with the handle. */
+void xcs_conn_expire(xcs_conn *c, int status);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
 /* conn:write's body for the connection at index 1 and data at 2 (and an

@@ -46,6 +46,19 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   c->owner = NULL;
 }
 
+/* Whether l's gate admits the connection c was just accepted into; if not,
+ * c is closed at once. */
+static int admit(xcs_listener *l, xcs_conn *c) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  /* A UNIX peer has no address to count; one gone already neither. */
+  if (c->is_unix || uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) != 0)
+    sa.ss_family = AF_UNSPEC;
+  if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) return 1;
+  xcs_handle_close(&c->h, 0);
+  return 0;
+}
+
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
@@ -59,6 +72,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
+  if (!admit(l, c)) return 0;
   c->owner = l;
   xcs_list_push(&l->clients, &c->peers);
   l->nclients++;
@@ -95,15 +109,15 @@ static void connection_cb(uv_stream_t *server, int status) {
     else if (l->h.reader)
       l->accept_err = status;
     else
-      xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
+      xcs_gate_accept_failed(l->gate, status);
     xcs_task_wake_now(&l->h.reader, 0);
     return;
   }
-  if (status < 0) {
-    xcs_log(m->host, m->name, "accept on %s failed: %s", l->addr, uv_strerror(status));
+  if (status < 0) { /* EMFILE comes once per client libuv had to drop */
+    xcs_gate_accept_failed(l->gate, status);
     return;
   }
-  if (l->nclients >= XCS_MAX_CLIENTS) {
+  if (xcs_gate_full(l->gate)) { /* refused before a connection is made for it */
     refuse(l);
     return;
   }
@@ -119,6 +133,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   xcs_module *m = h->m;
   if (l->listening) xcs_log(m->host, m->name, "closed %s (%s)", l->addr, proto_of(l));
   if (l->is_unix) xcs_unix_release(h, &l->file);
+  xcs_gate_release(l->gate);
+  l->gate = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
@@ -214,9 +230,12 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
     }
-    c->opts = l->opts;
-    xcs_conn_started(c);
-    return 1;
+    if (admit(l, c)) {
+      c->opts = l->opts;
+      xcs_conn_started(c);
+      return 1;
+    }
+    lua_settop(L, 2); /* refused: wait for the next one */
   }
   if (l->accept_err) {
     int err = l->accept_err;
@@ -260,14 +279,15 @@ static int broadcast(lua_State *L, xcs_listener *l) {
   for (n = l->clients.next; n != &l->clients; n = next) {
     next = n->next;
     xcs_conn *c = xcs_container_of(n, xcs_conn, peers);
-    if (c->eof_told || xcs_conn_queue(c, L, 2) != 0) continue;
-    if (c->queued > XCS_WRITE_CAP) {
-      xcs_log(l->h.m->host, l->h.m->name,
-              "dropping client %s of %s: it stopped reading (%zu bytes queued)",
-              c->peer, l->addr, c->queued);
+    if (c->eof_told) continue;
+    /* A broadcast never waits: a client it would queue too much to has
+     * stopped reading, and is dropped rather than hold memory. */
+    if (xcs_guard_over_queue(l->h.m->host, c->queued, lua_rawlen(L, 2))) {
+      xcs_gate_dropped(l->gate, c->peer);
       xcs_handle_close(&c->h, 0);
       continue;
     }
+    if (xcs_conn_queue(c, L, 2) != 0) continue;
     sent++;
   }
   lua_pushinteger(L, sent);
@@ -419,6 +439,10 @@ static int l_listen(lua_State *L) {
     l->h.bound = &l->io.handle; /* a path is always asked for by name */
   else
     tcp_listening(l, port);
+  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {
+    xcs_handle_close(&l->h, 0);
+    return xcs_push_fail(L, UV_ENOMEM);
+  }
   l->listening = 1;
   xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
   return 1;

@@ -50,11 +50,9 @@ struct xcs_listener {
   int pending;        /* a connection waits in libuv for accept() */
   int accept_err;     /* a failed accept, for the task waiting in accept() */
   xcs_conn_opts opts; /* what each accepted connection starts with */
+  xcs_gate *gate;     /* admits clients (guard.h) */
   char addr[XCS_NAMESTRLEN]; /* "ip:port", or the path */
 };
-
-/* Most clients one listener holds at once; more are refused. */
-#define XCS_MAX_CLIENTS 4096
 
 extern const xcs_handle_type xcs_listener_type;
 

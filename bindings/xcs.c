@@ -25,6 +25,7 @@
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
+#include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
@@ -491,8 +492,10 @@ static int l_logs(lua_State *L) {
 }
 
 /* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
- * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir= }: host options for
- * the modules loaded from now on (unix_dir = false: none again). */
+ * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir=, and the guard's
+ * (guard.h): max_clients=, max_per_address=, accept_rate=, accept_burst=,
+ * first_data_timeout=, idle_timeout=, max_queued=, report_interval= }: host
+ * options for the modules loaded from now on (unix_dir = false: none again). */
 static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   xcs_test *x = test_of(L);
@@ -527,6 +530,7 @@ static int l_configure(lua_State *L) {
       o->unix_dir = lua_tostring(L, -1);
     }
   }
+  xcs_guard_options_read(L, 1, "xcs.configure", &o->guard);
   xcs_fault_options faults = o->faults;
   if (read_faults(L, 1, "xcs.configure", &faults)) {
     o->faults = faults;

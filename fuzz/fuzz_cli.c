@@ -9,7 +9,7 @@
  *   - on failure: a terminated message starting as main.c prints it;
  *   - on success: at least one module unless -h/-V; every module path and
  *     argument is one of the argv words, in order; arguments are key=value
- *     words; the numbers are in the ranges --help promises;
+ *     words; the numbers (the defence's too) are in the ranges --help promises;
  *   - then, as main.c does next, --bind goes through xcs_addr_from.
  */
 #include <stdint.h>
@@ -69,6 +69,17 @@ static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
   if (o->memory_limit > ((size_t)1 << 40)) FAIL("memory limit %zu", o->memory_limit);
   if (!(o->cpu_limit >= 0 && o->cpu_limit <= 86400)) FAIL("cpu limit %g", o->cpu_limit);
   if (o->linger_ms > 600000) FAIL("linger %u", o->linger_ms);
+  const xcs_guard_options *g = &o->guard;
+  if (g->max_clients < 0 || g->max_clients > 1 << 24) FAIL("max clients %d", g->max_clients);
+  if (g->max_per_address < 0 || g->max_per_address > 1 << 24)
+    FAIL("max per address %d", g->max_per_address);
+  if (!(g->accept_rate >= 0 && g->accept_rate <= 1e6)) FAIL("accept rate %g", g->accept_rate);
+  if (g->accept_burst < 1 || g->accept_burst > 1 << 24) FAIL("accept burst %d", g->accept_burst);
+  if (!(g->first_data_timeout >= 0 && g->first_data_timeout <= 86400) ||
+      !(g->idle_timeout >= 0 && g->idle_timeout <= 86400) ||
+      !(g->report_interval >= 0 && g->report_interval <= 86400))
+    FAIL("a defence timeout out of range");
+  if (g->max_queued > (size_t)1 << 40) FAIL("max queued %zu", g->max_queued);
 
   struct sockaddr_storage sa;
   (void)xcs_addr_from(o->bind, 0, &sa);

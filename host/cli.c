@@ -35,6 +35,22 @@ const char xcs_cli_usage[] =
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
   "\n"
+  "defence against clients that flood or dawdle (each on by default; 0 turns it off):\n"
+  "  --max-clients N      clients open at once per listener (default 4096)\n"
+  "  --max-per-address N  connections open at once from one remote address, across\n"
+  "                       the host; IPv6 counts by /64 (default 64)\n"
+  "  --accept-rate N      clients admitted per second per listener (default 1000)\n"
+  "  --accept-burst N     ... of which N may come at once (default 1000; at least 1)\n"
+  "                       clients over a limit are accepted and closed at once\n"
+  "  --first-data-timeout S  close a socket.open client when no byte passed either\n"
+  "                       way within S seconds of connecting (default 10)\n"
+  "  --idle-timeout S     ... or within S seconds of the last byte (default 60)\n"
+  "  --max-queued BYTES   bytes queued toward one connection; a write that cannot\n"
+  "                       wait fails with ENOBUFS past it, a \"*\" broadcast drops\n"
+  "                       the client (default 16M; K, M, G suffixes)\n"
+  "  --report-interval S  repeated defence events are logged once, then summed up\n"
+  "                       every S seconds (default 5; 0: every event)\n"
+  "\n"
   "fault injection, into what modules receive (default: none):\n"
   "  --udp-loss P         drop each UDP datagram with probability P (0 to 1)\n"
   "  --udp-dup P          deliver each UDP datagram twice with probability P\n"
@@ -64,6 +80,30 @@ static int number(const char *s, double lo, double hi, double *out) {
   double v = strtod(s, &end);
   if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1; /* NaN too */
   *out = v;
+  return 0;
+}
+
+/* A whole number from 0 to hi, nothing else. */
+static int count(const char *s, long hi, int *out) {
+  double d;
+  if (number(s, 0, (double)hi, &d) || d != (long)d) return -1;
+  *out = (int)d;
+  return 0;
+}
+
+/* Bytes: a whole number, with an optional K, M or G (KiB, MiB, GiB). */
+static int bytes(const char *s, size_t *out) {
+  char *end;
+  if (*s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  int shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  if (*end == 'M' || *end == 'm') shift = 20;
+  if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift) end++;
+  if (errno || *end || v > (1ull << 40) >> shift) return -1;
+  *out = (size_t)(v << shift);
   return 0;
 }
 
@@ -157,6 +197,28 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;
+      } else if ((v = value_of("--max-clients", argc, argv, &i))) {
+        if (count(v, 1 << 24, &cli->opt.guard.max_clients)) goto bad;
+      } else if ((v = value_of("--max-per-address", argc, argv, &i))) {
+        if (count(v, 1 << 24, &cli->opt.guard.max_per_address)) goto bad;
+      } else if ((v = value_of("--accept-rate", argc, argv, &i))) {
+        size_t n = strlen(v); /* "100/s" reads as it is meant */
+        char rate[32];
+        if (n >= sizeof rate) goto bad;
+        memcpy(rate, v, n + 1);
+        if (n > 2 && strcmp(rate + n - 2, "/s") == 0) rate[n - 2] = '\0';
+        if (number(rate, 0, 1e6, &cli->opt.guard.accept_rate)) goto bad;
+      } else if ((v = value_of("--accept-burst", argc, argv, &i))) {
+        if (count(v, 1 << 24, &cli->opt.guard.accept_burst) || cli->opt.guard.accept_burst < 1)
+          goto bad;
+      } else if ((v = value_of("--first-data-timeout", argc, argv, &i))) {
+        if (number(v, 0, 86400, &cli->opt.guard.first_data_timeout)) goto bad;
+      } else if ((v = value_of("--idle-timeout", argc, argv, &i))) {
+        if (number(v, 0, 86400, &cli->opt.guard.idle_timeout)) goto bad;
+      } else if ((v = value_of("--max-queued", argc, argv, &i))) {
+        if (bytes(v, &cli->opt.guard.max_queued)) goto bad;
+      } else if ((v = value_of("--report-interval", argc, argv, &i))) {
+        if (number(v, 0, 86400, &cli->opt.guard.report_interval)) goto bad;
       } else if ((v = value_of("--udp-loss", argc, argv, &i))) {
         if (number(v, 0, 1, &cli->opt.faults.udp_loss)) goto bad;
       } else if ((v = value_of("--udp-dup", argc, argv, &i))) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "host/limits.h"
@@ -28,6 +29,7 @@ void xcs_options_default(xcs_options *o) {
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
+  xcs_guard_options_default(&o->guard);
 }
 
 int xcs_ports_parse(const char *spec, xcs_options *o) {

@@ -36,6 +36,18 @@ typedef struct xcs_fault_options {
 typedef struct xcs_port_range {
   int lo, hi;
 } xcs_port_range;
+/* Defence against clients that flood or dawdle (bindings/guard.c). Each
+ * limit is on by default; 0 turns it off. */
+typedef struct xcs_guard_options {
+  int max_clients;       /* connections open at once, per listener */
+  int max_per_address;   /* ... from one remote address (IPv6: its /64), host-wide */
+  double accept_rate;    /* connections admitted per second, per listener */
+  int accept_burst;      /* ... of which this many at once (the token bucket) */
+  double first_data_timeout; /* s: a socket.open client with no byte either way */
+  double idle_timeout;   /* s: ... with no byte either way since the last one */
+  size_t max_queued;     /* bytes queued toward one connection */
+  double report_interval; /* s: repeated events are summed up in one log line */
+} xcs_guard_options;
 
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
@@ -49,6 +61,7 @@ typedef struct xcs_options {
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
   xcs_fault_options faults; /* all zero: none */
+  xcs_guard_options guard;
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"
@@ -59,6 +72,14 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_MAX_SOCKETS 256
 #define XCS_DEFAULT_MAX_CONNECTIONS 4096
 #define XCS_DEFAULT_PORTS "0,1024-65535" /* ephemeral and unprivileged */
+#define XCS_DEFAULT_MAX_CLIENTS 4096
+#define XCS_DEFAULT_MAX_PER_ADDRESS 64
+#define XCS_DEFAULT_ACCEPT_RATE 1000.0
+#define XCS_DEFAULT_ACCEPT_BURST 1000
+#define XCS_DEFAULT_FIRST_DATA_TIMEOUT 10.0
+#define XCS_DEFAULT_IDLE_TIMEOUT 60.0
+#define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
+#define XCS_DEFAULT_REPORT_INTERVAL 5.0
 
 struct xcs_host {
   uv_loop_t loop;
@@ -77,6 +98,7 @@ struct xcs_host {
 
   uv_signal_t sigint, sigterm, sighup;
   uv_pipe_t control;  /* the operator's socket (--control), if any */
+  struct xcs_guard *guard; /* connections per remote address, while any */
   const char *control_path;
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */

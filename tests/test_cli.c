@@ -132,5 +132,51 @@ int main(void) {
   CHECK(strstr(err, "needs a value") != NULL);
   xcs_cli_free(&cli);
   CHECK(strstr(xcs_cli_usage, "--unix-dir DIR") != NULL);
+  /* Defence: every limit on by default, each settable, 0 turning it off. */
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
+  CHECK(cli.opt.guard.max_clients == 4096 && cli.opt.guard.max_per_address == 64);
+  CHECK(cli.opt.guard.accept_rate == 1000 && cli.opt.guard.accept_burst == 1000);
+  CHECK(cli.opt.guard.first_data_timeout == 10 && cli.opt.guard.idle_timeout == 60);
+  CHECK(cli.opt.guard.max_queued == 16u << 20 && cli.opt.guard.report_interval == 5);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--max-clients", "10", "--max-per-address=0", "--accept-rate",
+                              "50/s", "--accept-burst", "5", "--first-data-timeout", "0.5",
+                              "--idle-timeout=2", "--max-queued", "64K", "--report-interval",
+                              "0", "a.lua")) == 0);
+  CHECK(cli.opt.guard.max_clients == 10 && cli.opt.guard.max_per_address == 0);
+  CHECK(cli.opt.guard.accept_rate == 50 && cli.opt.guard.accept_burst == 5);
+  CHECK(cli.opt.guard.first_data_timeout == 0.5 && cli.opt.guard.idle_timeout == 2);
+  CHECK(cli.opt.guard.max_queued == 65536 && cli.opt.guard.report_interval == 0);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--max-queued", "3m", "--accept-rate", "0.5", "a.lua")) == 0);
+  CHECK(cli.opt.guard.max_queued == 3u << 20 && cli.opt.guard.accept_rate == 0.5);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--max-queued", "1048576", "a.lua")) == 0);
+  CHECK(cli.opt.guard.max_queued == 1048576);
+  xcs_cli_free(&cli);
+  static const char *bad_guard[][2] = {
+      {"--max-clients", "-1"},        {"--max-clients", "2.5"},
+      {"--max-clients", "99999999"},  {"--max-per-address", "many"},
+      {"--accept-rate", "-3"},        {"--accept-rate", "10/m"},
+      {"--accept-rate", "nan"},       {"--accept-burst", "0"},
+      {"--first-data-timeout", "-1"}, {"--idle-timeout", "inf"},
+      {"--max-queued", "16X"},        {"--max-queued", "-5"},
+      {"--max-queued", "2000G"},      {"--max-queued", ""},
+      {"--report-interval", "soon"},
+  };
+  for (size_t i = 0; i < sizeof bad_guard / sizeof bad_guard[0]; i++) {
+    CHECK(parse(&cli, err, ARGS(bad_guard[i][0], bad_guard[i][1], "a.lua")) == -1);
+    char want[80];
+    snprintf(want, sizeof want, "bad value '%s' for option %s", bad_guard[i][1],
+             bad_guard[i][0]);
+    CHECK(strstr(err, want) != NULL);
+    xcs_cli_free(&cli);
+  }
+  static const char *const shown[] = {"--max-clients N", "--max-per-address N",
+                                      "--accept-rate N", "--accept-burst N",
+                                      "--first-data-timeout S", "--idle-timeout S",
+                                      "--max-queued BYTES", "--report-interval S"};
+  for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
+    CHECK(strstr(xcs_cli_usage, shown[i]) != NULL);
   return check_report("cli");
 }

@@ -1,0 +1,495 @@
+/*
+ * guard.c — the defence: admission at each listener's gate, connections
+ * counted per remote address, the idle watch over port-keyed clients, the
+ * queue cap, and the log that sums repeated events up.
+ */
+#include "bindings/guard.h"
+
+#include <arpa/inet.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/stream.h"
+#include "host/log.h"
+
+/* Kinds of event, each reported on its own. */
+enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_N };
+
+/* One kind's window: the first event was logged when it opened; the ones
+ * after it are counted, and summed up when it is due. */
+typedef struct report {
+  int open;
+  uint64_t count;   /* events not logged yet */
+  uint64_t since;   /* uv_now of the last line about this kind */
+  uint64_t due;     /* when the count is logged */
+  char addr[64];    /* the address of the first counted event */
+  int others;       /* counted events came from other addresses too */
+} report;
+
+struct xcs_gate {
+  xcs_module *m;
+  int refs;            /* the listener and each admitted client */
+  int nclients;
+  int watch;           /* clients are port-keyed: watch them for idling */
+  double tokens;       /* the accept rate's bucket */
+  uint64_t refill;     /* uv_now when tokens were last added */
+  xcs_list watched;    /* xcs_guard_slot.watched */
+  uv_timer_t sweep;    /* looks at the watched clients */
+  uv_timer_t tick;     /* logs the reports that are due */
+  int uv_open;         /* of the two timers, not through their close */
+  report reports[EV_N];
+  char addr[XCS_ADDRSTRLEN];
+};
+
+/* Per-address counts: a hash table of the addresses with a connection
+ * open, made with the first one and freed with the last. */
+#define NBUCKETS 1024
+#define KEYLEN 9 /* family, then 4 bytes of IPv4 or 8 of an IPv6 /64 */
+
+struct xcs_peer {
+  xcs_peer *next;
+  unsigned char key[KEYLEN];
+  int count;
+};
+
+typedef struct xcs_guard {
+  xcs_peer *buckets[NBUCKETS];
+  size_t n;
+} xcs_guard;
+
+void xcs_guard_options_default(xcs_guard_options *o) {
+  o->max_clients = XCS_DEFAULT_MAX_CLIENTS;
+  o->max_per_address = XCS_DEFAULT_MAX_PER_ADDRESS;
+  o->accept_rate = XCS_DEFAULT_ACCEPT_RATE;
+  o->accept_burst = XCS_DEFAULT_ACCEPT_BURST;
+  o->first_data_timeout = XCS_DEFAULT_FIRST_DATA_TIMEOUT;
+  o->idle_timeout = XCS_DEFAULT_IDLE_TIMEOUT;
+  o->max_queued = XCS_DEFAULT_MAX_QUEUED;
+  o->report_interval = XCS_DEFAULT_REPORT_INTERVAL;
+}
+
+static const xcs_guard_options *opts(const xcs_gate *g) { return &g->m->host->opt.guard; }
+
+static uint64_t now_of(const xcs_gate *g) { return uv_now(&g->m->host->loop); }
+
+/* Addresses ------------------------------------------------------------------ */
+
+/* The key an address counts under, and the text the log shows for it. An
+ * IPv4-mapped IPv6 address is the IPv4 address it maps; any other IPv6
+ * address counts by its /64. */
+static void key_of(const struct sockaddr *sa, unsigned char key[KEYLEN], char *text,
+                   size_t size) {
+  memset(key, 0, KEYLEN);
+  const unsigned char *v4 = NULL;
+  if (sa->sa_family == AF_INET) {
+    v4 = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+  } else if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+      v4 = a->s6_addr + 12;
+    } else {
+      struct in6_addr net = *a;
+      memset(net.s6_addr + 8, 0, 8);
+      key[0] = 6;
+      memcpy(key + 1, net.s6_addr, 8);
+      if (text) {
+        inet_ntop(AF_INET6, &net, text, (socklen_t)size);
+        strncat(text, "/64", size - strlen(text) - 1);
+      }
+      return;
+    }
+  }
+  if (v4 == NULL) {
+    if (text) snprintf(text, size, "?");
+    return;
+  }
+  key[0] = 4;
+  memcpy(key + 1, v4, 4);
+  if (text) inet_ntop(AF_INET, v4, text, (socklen_t)size);
+}
+
+static unsigned hash(const unsigned char key[KEYLEN]) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (int i = 0; i < KEYLEN; i++) h = (h ^ key[i]) * 16777619u;
+  return h % NBUCKETS;
+}
+
+static xcs_peer *peer_find(xcs_host *h, const unsigned char key[KEYLEN]) {
+  if (h->guard == NULL) return NULL;
+  for (xcs_peer *p = h->guard->buckets[hash(key)]; p; p = p->next)
+    if (memcmp(p->key, key, KEYLEN) == 0) return p;
+  return NULL;
+}
+
+/* The entry for key, made if need be; NULL when out of memory. */
+static xcs_peer *peer_get(xcs_host *h, const unsigned char key[KEYLEN]) {
+  xcs_peer *p = peer_find(h, key);
+  if (p) return p;
+  if (h->guard == NULL && (h->guard = calloc(1, sizeof *h->guard)) == NULL) return NULL;
+  if ((p = calloc(1, sizeof *p)) == NULL) {
+    if (h->guard->n == 0) {
+      free(h->guard);
+      h->guard = NULL;
+    }
+    return NULL;
+  }
+  memcpy(p->key, key, KEYLEN);
+  unsigned b = hash(key);
+  p->next = h->guard->buckets[b];
+  h->guard->buckets[b] = p;
+  h->guard->n++;
+  return p;
+}
+
+static void peer_put(xcs_host *h, xcs_peer *p) {
+  if (--p->count > 0) return;
+  xcs_peer **pp = &h->guard->buckets[hash(p->key)];
+  while (*pp != p) pp = &(*pp)->next;
+  *pp = p->next;
+  free(p);
+  if (--h->guard->n == 0) { /* nothing open: nothing held */
+    free(h->guard);
+    h->guard = NULL;
+  }
+}
+
+/* The IP of "ip:port" or "[ip]:port", for the log. */
+static void ip_of(const char *peer, char *out, size_t size) {
+  const char *end = peer[0] == '[' ? strchr(peer, ']') : strrchr(peer, ':');
+  if (peer[0] == '[') peer++;
+  size_t n = end ? (size_t)(end - peer) : strlen(peer);
+  if (n >= size) n = size - 1;
+  memcpy(out, peer, n);
+  out[n] = '\0';
+}
+
+/* The log ------------------------------------------------------------------------- */
+
+static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others,
+                 double elapsed) {
+  const xcs_guard_options *o = opts(g);
+  char why[96], from[96] = "", last[48] = "";
+  int refusal = kind <= EV_RATE || kind == EV_FAILED;
+  const char *verb = kind <= EV_RATE     ? "refused"
+                     : kind == EV_FAILED ? "failed to accept"
+                     : kind == EV_DROPPED ? "dropped"
+                                          : "closed";
+  const char *noun = refusal ? "connection" : "client";
+  const char *to = refusal ? "to" : "of";
+  switch (kind) {
+    case EV_FULL:
+      snprintf(why, sizeof why, "over the per-listener limit (%d)", o->max_clients);
+      break;
+    case EV_ADDRESS:
+      snprintf(why, sizeof why, "over the per-address limit (%d)", o->max_per_address);
+      break;
+    case EV_RATE:
+      snprintf(why, sizeof why, "over the accept rate (%g/s, burst %d)", o->accept_rate,
+               o->accept_burst);
+      break;
+    case EV_FIRST:
+      snprintf(why, sizeof why, "that sent nothing within %g s of connecting",
+               o->first_data_timeout);
+      break;
+    case EV_IDLE:
+      snprintf(why, sizeof why, "idle for %g s", o->idle_timeout);
+      break;
+    case EV_DROPPED:
+      snprintf(why, sizeof why, "that stopped reading (over the queue limit, %zu bytes)",
+               o->max_queued);
+      break;
+    default: /* addr is the error's name: the same kind, whatever the error */
+      snprintf(why, sizeof why, "(%s%s)", addr, others ? " and others" : "");
+      addr = NULL;
+      break;
+  }
+  if (addr && addr[0])
+    snprintf(from, sizeof from, " from %s%s", addr, others ? " and other addresses" : "");
+  if (elapsed >= 0) /* a window closed early (the listener went) is at least 1 ms */
+    snprintf(last, sizeof last, " in the last %.3g s", elapsed < 0.001 ? 0.001 : elapsed);
+  if (n == 1)
+    xcs_log(g->m->host, g->m->name, "%s a %s%s %s %s %s%s", verb, noun, from, to, g->addr, why,
+            last);
+  else
+    xcs_log(g->m->host, g->m->name, "%s %llu %ss%s %s %s %s%s", verb, (unsigned long long)n,
+            noun, from, to, g->addr, why, last);
+}
+
+static void tick_cb(uv_timer_t *t);
+
+/* (Re)arms the tick for the earliest report due. */
+static void schedule(xcs_gate *g) {
+  uint64_t due = 0;
+  for (int k = 0; k < EV_N; k++)
+    if (g->reports[k].open && (due == 0 || g->reports[k].due < due)) due = g->reports[k].due;
+  if (due == 0) {
+    uv_timer_stop(&g->tick);
+    return;
+  }
+  uint64_t now = now_of(g);
+  uv_timer_start(&g->tick, tick_cb, due > now ? due - now : 0, 0);
+}
+
+/* Logs what a report counted (if anything) and starts its next window, or
+ * closes it when nothing came. */
+static void report_flush(xcs_gate *g, int kind, uint64_t now, int reopen) {
+  report *r = &g->reports[kind];
+  if (!r->open) return;
+  if (r->count == 0 || !reopen) {
+    if (r->count) line(g, kind, r->count, r->addr, r->others, (double)(now - r->since) / 1000);
+    r->open = 0;
+    return;
+  }
+  line(g, kind, r->count, r->addr, r->others, (double)(now - r->since) / 1000);
+  r->count = 0;
+  r->others = 0;
+  r->since = now;
+  r->due = now + (uint64_t)(opts(g)->report_interval * 1000);
+}
+
+static void tick_cb(uv_timer_t *t) {
+  xcs_gate *g = t->data;
+  uint64_t now = now_of(g);
+  for (int k = 0; k < EV_N; k++)
+    if (g->reports[k].open && g->reports[k].due <= now) report_flush(g, k, now, 1);
+  schedule(g);
+}
+
+/* One event of a kind, from addr (NULL: none to tell). */
+static void event(xcs_gate *g, int kind, const char *addr) {
+  report *r = &g->reports[kind];
+  double every = opts(g)->report_interval;
+  if (!r->open || every <= 0) {
+    line(g, kind, 1, addr, 0, -1);
+    if (every <= 0) return;
+    uint64_t now = now_of(g);
+    r->open = 1;
+    r->count = 0;
+    r->others = 0;
+    r->since = now;
+    r->due = now + (uint64_t)(every * 1000);
+    schedule(g);
+    return;
+  }
+  if (r->count++ == 0)
+    snprintf(r->addr, sizeof r->addr, "%s", addr ? addr : "");
+  else if (addr && strcmp(addr, r->addr) != 0)
+    r->others = 1;
+}
+
+/* Gates ---------------------------------------------------------------------------- */
+
+static void timer_closed_cb(uv_handle_t *h) {
+  xcs_gate *g = h->data;
+  if (--g->uv_open == 0) free(g);
+}
+
+xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
+  xcs_gate *g = calloc(1, sizeof *g);
+  if (g == NULL) return NULL;
+  g->m = m;
+  g->refs = 1;
+  g->watch = watch;
+  g->tokens = opts(g)->accept_burst;
+  g->refill = now_of(g);
+  xcs_list_init(&g->watched);
+  snprintf(g->addr, sizeof g->addr, "%s", addr);
+  uv_timer_init(&m->host->loop, &g->sweep);
+  uv_timer_init(&m->host->loop, &g->tick);
+  g->sweep.data = g->tick.data = g;
+  /* Neither keeps the host running: the listener and its clients do. */
+  uv_unref((uv_handle_t *)&g->sweep);
+  uv_unref((uv_handle_t *)&g->tick);
+  g->uv_open = 2;
+  return g;
+}
+
+static void gate_unref(xcs_gate *g) {
+  if (--g->refs > 0) return;
+  uint64_t now = now_of(g);
+  for (int k = 0; k < EV_N; k++) report_flush(g, k, now, 0); /* the last word */
+  uv_close((uv_handle_t *)&g->sweep, timer_closed_cb);
+  uv_close((uv_handle_t *)&g->tick, timer_closed_cb);
+}
+
+void xcs_gate_release(xcs_gate *g) {
+  if (g) gate_unref(g);
+}
+
+int xcs_gate_full(xcs_gate *g) {
+  int max = opts(g)->max_clients;
+  if (max <= 0 || g->nclients < max) return 0;
+  event(g, EV_FULL, NULL);
+  return 1;
+}
+
+static int take_token(xcs_gate *g, const xcs_guard_options *o) {
+  uint64_t now = now_of(g);
+  double burst = o->accept_burst > 0 ? o->accept_burst : 1;
+  g->tokens += (double)(now - g->refill) * o->accept_rate / 1000;
+  if (g->tokens > burst) g->tokens = burst;
+  g->refill = now;
+  if (g->tokens < 1) return 0;
+  g->tokens -= 1;
+  return 1;
+}
+
+/* How often the watched clients are looked at (ms): a quarter of the
+ * shortest timeout, between 10 ms and 1 s; 0 when neither is on. */
+static uint64_t sweep_every(const xcs_guard_options *o) {
+  double t = o->first_data_timeout;
+  if (t <= 0 || (o->idle_timeout > 0 && o->idle_timeout < t)) t = o->idle_timeout;
+  if (t <= 0) return 0;
+  double ms = t * 1000 / 4;
+  return ms < 10 ? 10 : ms > 1000 ? 1000 : (uint64_t)ms;
+}
+
+static void sweep_cb(uv_timer_t *t);
+
+int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
+  const xcs_guard_options *o = opts(g);
+  xcs_host *h = g->m->host;
+  char text[64];
+  unsigned char key[KEYLEN];
+  key_of(sa, key, text, sizeof text);
+  if (o->max_clients > 0 && g->nclients >= o->max_clients) {
+    event(g, EV_FULL, NULL);
+    return 0;
+  }
+  xcs_peer *p = NULL;
+  if (o->max_per_address > 0 && key[0]) {
+    p = peer_find(h, key);
+    if (p && p->count >= o->max_per_address) {
+      event(g, EV_ADDRESS, text);
+      return 0;
+    }
+  }
+  if (o->accept_rate > 0 && !take_token(g, o)) {
+    event(g, EV_RATE, text);
+    return 0;
+  }
+  /* Out of memory for the count: admitted uncounted rather than refused. */
+  if (o->max_per_address > 0 && key[0] && (p = peer_get(h, key)) != NULL) p->count++;
+  s->gate = g;
+  s->peer = p;
+  g->refs++;
+  g->nclients++;
+  xcs_list_init(&s->watched);
+  uint64_t every = sweep_every(o);
+  if (g->watch && every) {
+    s->seen = 0;
+    s->since = now_of(g);
+    s->active = 0;
+    xcs_list_push(&g->watched, &s->watched);
+    if (!uv_is_active((uv_handle_t *)&g->sweep)) uv_timer_start(&g->sweep, sweep_cb, every, every);
+  }
+  return 1;
+}
+
+void xcs_guard_leave(xcs_guard_slot *s) {
+  xcs_gate *g = s->gate;
+  if (g == NULL) return;
+  s->gate = NULL;
+  xcs_list_remove(&s->watched);
+  if (s->peer) {
+    peer_put(g->m->host, s->peer);
+    s->peer = NULL;
+  }
+  g->nclients--;
+  gate_unref(g);
+}
+
+/* The idle watch --------------------------------------------------------------------- */
+
+static void sweep_cb(uv_timer_t *t) {
+  xcs_gate *g = t->data;
+  const xcs_guard_options *o = opts(g);
+  uint64_t now = now_of(g);
+  /* Those to end are moved out first: ending one wakes the module's reader,
+   * which may close any of the others before this loop gets to them. */
+  xcs_list ending;
+  xcs_list_init(&ending);
+  xcs_list *n, *next;
+  for (n = g->watched.next; n != &g->watched; n = next) {
+    next = n->next;
+    xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
+    xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
+    uint64_t seen = c->bytes_in + c->bytes_out;
+    if (seen != s->seen || c->len > 0 || c->in.bytes > 0) {
+      /* Bytes passed, or the module has not read what came: not idle. */
+      s->active |= seen != 0;
+      s->seen = seen;
+      s->since = now;
+      continue;
+    }
+    double limit = s->active ? o->idle_timeout : o->first_data_timeout;
+    if (limit <= 0 || (double)(now - s->since) < limit * 1000) continue;
+    xcs_list_remove(n);
+    xcs_list_push(&ending, n);
+  }
+  while ((n = xcs_list_shift(&ending)) != NULL) {
+    xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
+    xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
+    char ip[64];
+    ip_of(c->peer, ip, sizeof ip);
+    event(g, s->active ? EV_IDLE : EV_FIRST, ip);
+    xcs_conn_expire(c, UV_ETIMEDOUT);
+  }
+  if (xcs_list_empty(&g->watched)) uv_timer_stop(t);
+}
+
+/* The queue cap ------------------------------------------------------------------------ */
+
+int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len) {
+  size_t max = h->opt.guard.max_queued;
+  return max > 0 && queued > 0 && (queued > max || len > max - queued);
+}
+
+void xcs_gate_accept_failed(xcs_gate *g, int status) {
+  event(g, EV_FAILED, uv_err_name(status));
+}
+
+void xcs_gate_dropped(xcs_gate *g, const char *peer) {
+  char ip[64];
+  ip_of(peer, ip, sizeof ip);
+  event(g, EV_DROPPED, ip);
+}
+
+/* Options from Lua (xcs.configure) ------------------------------------------------------ */
+
+void xcs_guard_options_read(lua_State *L, int idx, const char *fname, xcs_guard_options *o) {
+  static const char *const ints[] = {"max_clients", "max_per_address", "accept_burst",
+                                     "max_queued", NULL};
+  static const char *const secs[] = {"accept_rate", "first_data_timeout", "idle_timeout",
+                                     "report_interval", NULL};
+  for (int i = 0; ints[i]; i++) {
+    if (lua_getfield(L, idx, ints[i]) != LUA_TNIL) {
+      int isint;
+      lua_Integer v = lua_tointegerx(L, -1, &isint);
+      lua_Integer top = i == 3 ? (lua_Integer)1 << 40 : 1 << 24;
+      if (!isint || v < (i == 2) || v > top)
+        luaL_error(L, "%s: %s must be an integer from %d to %I, got %s", fname, ints[i], i == 2,
+                   top, luaL_tolstring(L, -1, NULL));
+      if (i == 0) o->max_clients = (int)v;
+      if (i == 1) o->max_per_address = (int)v;
+      if (i == 2) o->accept_burst = (int)v;
+      if (i == 3) o->max_queued = (size_t)v;
+    }
+    lua_pop(L, 1);
+  }
+  double *dst[] = {&o->accept_rate, &o->first_data_timeout, &o->idle_timeout,
+                   &o->report_interval};
+  for (int i = 0; secs[i]; i++) {
+    if (lua_getfield(L, idx, secs[i]) != LUA_TNIL) {
+      int isnum;
+      lua_Number v = lua_tonumberx(L, -1, &isnum);
+      if (!isnum || !(v >= 0 && v <= 1e6))
+        luaL_error(L, "%s: %s must be a number from 0 to 1e6, got %s", fname, secs[i],
+                   luaL_tolstring(L, -1, NULL));
+      *dst[i] = v;
+    }
+    lua_pop(L, 1);
+  }
+}
