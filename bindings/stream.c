@@ -139,6 +139,7 @@ static void hard_close(xcs_conn *c) {
   xcs_linger_stop(&c->linger);
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
+  release_buffer(c); /* nothing reads it once the socket is closing */
   if (c->recycling) return; /* the failed attempt's close callback frees it */
   if (c->reset && !c->is_unix) {
     /* SO_LINGER 0: the peer gets RST. Refused while a shutdown is pending,
