@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PORT ?= 7000
 FUZZ_TIME ?= 60
 
-.PHONY: all deps build run test sanitize fuzz bench clean
+.PHONY: all deps build run test sanitize valgrind fuzz bench clean
 
 all: build
 
@@ -31,6 +31,12 @@ sanitize: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
 
+# The same suite under valgrind memcheck, on a RelWithDebInfo build of its
+# own: the in-process host and every xcshost a spec starts (scripts/valgrind).
+valgrind:
+	@scripts/deps valgrind
+	scripts/valgrind -b $(BUILD)-valgrind -j $(JOBS)
+
 # The libFuzzer harnesses in fuzz/ (clang): replays fuzz/corpus/, then fuzzes
 # each harness for FUZZ_TIME seconds (see fuzz/README.md).
 fuzz:
@@ -41,4 +47,4 @@ bench: build
 	bench/run $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-valgrind $(BUILD)-fuzz

@@ -206,7 +206,12 @@ static int l_process(lua_State *L) {
   char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
   for (int i = 1; i <= n; i++) {
     lua_geti(L, 1, i);
-    argv[i - 1] = (char *)luaL_checkstring(L, -1); /* table 1 keeps it alive */
+    /* Strings only: a number converted here would live only on the stack,
+     * and be collected before uv_spawn reads it. Table 1 keeps strings. */
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "process: argument %d must be a string, not a %s", i,
+                        luaL_typename(L, -1));
+    argv[i - 1] = (char *)lua_tostring(L, -1);
     lua_pop(L, 1);
   }
   argv[n] = NULL;

@@ -701,6 +701,9 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   int mode = (int)lua_tointeger(L, 2);
   int framed = mode != RD_ANY && mode != RD_UPTO; /* failures return `partial` */
+  /* After a fatal error every read answers with it, even one that needs no
+   * byte (read(0)). */
+  if (c->released) return fail_fatal(L, c, framed);
   c->want = 0;
   int n = try_read(L, c, mode);
   size_t want = c->want;
