@@ -1,24 +1,22 @@
--- helpers.lua: what several specs need, in one place, so each thing is done
--- one way: assertions on errors and network outcomes, finding log lines,
--- reading from connections, running modules and the real xcshost, ports,
--- temporary files and directories. Required as `local H = require "helpers"`
--- (busted runs every spec with --lpath=spec/?.lua). Helpers that wait or do
--- I/O are called inside xcs.run; the rest anywhere.
+-- helpers.lua: what more than one spec needs, done one way: assertions on
+-- errors and network outcomes, log-line finders, reads, ports, running
+-- modules and the real xcshost, temporary files. Every spec (spec/ and
+-- examples/) gets it as `local H = require "helpers"`: busted runs them with
+-- --lpath=spec/?.lua. Helpers that wait or do I/O are called inside xcs.run.
 --
--- A spec-only helper stays in its spec; one goes here once a second spec
--- needs it. socket_helpers.lua and host_helpers.lua are shims that return
--- this module, for specs written before it.
+-- A helper one spec needs stays in that spec; it moves here when a second
+-- needs it. socket_helpers.lua and host_helpers.lua return this module, so
+-- specs that still require those names keep working.
 local xcs = require "xcs"
-local luassert = require "luassert" -- busted's assert: failures, not errors
+local luassert = require "luassert" -- busted's assert: a miss is a failure, not an error
 local busted = require "busted"
 local S = xcs.socket
 
 local H = {}
 
--- Assertions -----------------------------------------------------------------
+-- Assertions ------------------------------------------------------------------
 
--- Calls f(...) and asserts that it raised an error containing each of texts
--- (plain text); returns the error message.
+-- Asserts that f(...) raises an error containing each of texts (plain); returns it.
 function H.raises(texts, f, ...)
   local ok, err = pcall(f, ...)
   luassert.is_false(ok, "expected an error containing: " .. table.concat(texts, " | "))
@@ -29,8 +27,7 @@ function H.raises(texts, f, ...)
   return err
 end
 
--- Asserts a network outcome, nil, "CODE: text", "CODE" (pass the call's
--- results after code); returns the message.
+-- Asserts that a call returned the network outcome nil, "CODE: text", "CODE"; returns the text.
 function H.outcome(code, ok, msg, got)
   luassert.is_nil(ok)
   luassert.are.equal(code, got)
@@ -39,8 +36,7 @@ function H.outcome(code, ok, msg, got)
   return msg
 end
 
--- Asserts a failed read: the outcome `code`, then what arrived before it
--- (`partial`, nil for none), and nothing more; returns the message.
+-- Asserts a failed read: H.outcome, then exactly `partial` (nil: none) and nothing more.
 function H.failed_read(code, partial, ok, msg, got, rest, ...)
   H.outcome(code, ok, msg, got)
   luassert.are.equal(partial, rest)
@@ -48,7 +44,7 @@ function H.failed_read(code, partial, ok, msg, got, rest, ...)
   return msg
 end
 
--- Asserts that the echo module m still answers a new connection, and runs.
+-- Asserts that the echo module m still answers a new connection, and still runs.
 function H.assert_serves(m)
   local c = assert(S.connect("127.0.0.1", m:port()))
   luassert.are.equal(8, c:write("still up"))
@@ -57,7 +53,7 @@ function H.assert_serves(m)
   luassert.are.equal("running", m:status())
 end
 
--- Log lines (m:logs(), xcs.logs(), p:output() split) ---------------------------
+-- Log lines (m:logs(), xcs.logs()) -----------------------------------------------
 
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
@@ -74,8 +70,7 @@ function H.find_line(lines, text)
   end
 end
 
--- The first of lines matching the Lua pattern: its captures if the pattern
--- has any, else the whole line; nil if none matches.
+-- The first of lines matching a Lua pattern: its captures, or the line if it has none.
 function H.match_line(lines, pattern)
   for _, line in ipairs(lines) do
     local found = table.pack(line:find(pattern))
@@ -86,15 +81,14 @@ function H.match_line(lines, pattern)
   end
 end
 
--- s as a Lua pattern that matches it literally (for a path in a pattern).
+-- s as a Lua pattern that matches it literally (a path, say).
 function H.plain(s)
   return (s:gsub("%p", "%%%0"))
 end
 
 -- Reading ---------------------------------------------------------------------
 
--- Reads a connection until n bytes have arrived or the peer closed (TCP may
--- split or join chunks); returns what arrived. Fails on a read error.
+-- Reads until n bytes came (TCP may split or join them) or the peer closed; fails on an error.
 function H.read_n(conn, n)
   local parts, len = {}, 0
   for _ = 1, 10000 do
@@ -108,8 +102,7 @@ function H.read_n(conn, n)
   return table.concat(parts)
 end
 
--- Reads a connection until the peer's orderly close ("" from read), failing
--- on an error such as a reset. Returns what arrived before the close.
+-- Reads until the peer's orderly close ("" from read) and returns what came; fails on an error.
 function H.read_to_end(c, max_reads)
   local parts = {}
   for _ = 1, max_reads or 10000 do
@@ -121,8 +114,7 @@ function H.read_to_end(c, max_reads)
   error("the peer never closed")
 end
 
--- Connects with socket.connect(...), sends `what`, and returns the reply (""
--- if the peer closed first), or the connect's nil, message, code.
+-- Connects with socket.connect(...), sends `what`, returns one reply (or connect's nil, msg, code).
 function H.ask(what, ...)
   local c, err, code = S.connect(...)
   if not c then return nil, err, code end
@@ -134,8 +126,7 @@ end
 
 -- Sockets ---------------------------------------------------------------------
 
--- A connected TCP pair on loopback: the client `c` and the server side `s`,
--- accepted from a socket.listen listener given `opts`.
+-- A connected TCP pair on loopback: client c and server side s, from a socket.listen(0, opts).
 function H.pair(opts)
   local l = assert(S.listen(0, opts))
   local c = assert(S.connect("127.0.0.1", l:port()))
@@ -144,8 +135,7 @@ function H.pair(opts)
   return c, s
 end
 
--- A TCP listener and a UDP socket on one port number (a few tries, in case
--- the number the system gave for TCP is taken for UDP).
+-- A TCP listener and a UDP socket on one port number, and the number (tried a few times).
 function H.open_both()
   for _ = 1, 20 do
     local t = assert(S.open(0, "TCP"))
@@ -156,8 +146,7 @@ function H.open_both()
   error("no port number free for both TCP and UDP")
 end
 
--- A port number nobody listens on now, for TCP nor UDP, and that this
--- module's port-keyed table holds nothing for.
+-- A port number nobody listens on now, for TCP nor UDP, and none of this module's.
 function H.closed_port()
   local t, u, p = H.open_both()
   S.close(t)
@@ -165,10 +154,8 @@ function H.closed_port()
   return p
 end
 
--- Opens `proto` on port number p and closes it with socket.close, if it
--- can: afterwards this module's port-keyed table holds nothing stale for it
--- (a handle closed by handle:close() or by the end of a run leaves an entry
--- behind: see the pending core-bug spec in errors_spec).
+-- Opens and socket.closes `proto` on port p if it can, leaving no stale port-keyed entry
+-- (handle:close() leaves one behind: see the pending core-bug spec in errors_spec).
 function H.scrub(p, proto)
   local h = S.open(p, proto)
   if h then S.close(h) end
@@ -176,8 +163,7 @@ end
 
 -- Modules ---------------------------------------------------------------------
 
--- Loads the module at path with args and waits for its end, in an xcs.run of
--- its own (given opts); returns its log lines, status and error.
+-- Runs the module at path to its end in an xcs.run of its own: its log lines, status, error.
 function H.run_module(path, args, opts)
   return xcs.run(function()
     local m = assert(xcs.load(path, args))
@@ -186,8 +172,7 @@ function H.run_module(path, args, opts)
   end, opts)
 end
 
--- Waits (a bounded number of turns of the loop) until m has received n
--- datagrams, counted before any fault.
+-- Waits (a bounded number of loop turns) until m received n datagrams, counted before faults.
 function H.until_received(m, n)
   for _ = 1, 2000 do
     if m:faults().received >= n then return end
@@ -196,9 +181,10 @@ function H.until_received(m, n)
   error("the module received " .. m:faults().received .. " of " .. n .. " datagrams")
 end
 
--- A real binary chunk, made here (specs run in plain Lua 5.4), and hex(s),
--- for handing bytes to a module as a key=value argument.
+-- A real binary chunk, made here (specs run in plain Lua 5.4).
 H.BINARY_CHUNK = string.dump(function() return "ran a binary chunk" end)
+
+-- s in hex, to hand bytes to a module as a key=value argument.
 function H.hex(s)
   return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
@@ -212,7 +198,7 @@ function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
 end
 
--- Runs xcshost to its end: exit status and everything it printed.
+-- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)
   local code, signal = p:wait(10)
@@ -221,8 +207,7 @@ function H.run(...)
   return code, p:output()
 end
 
--- Waits for a line matching pattern; raises with the output so far if none
--- comes. Returns the captures (or the line).
+-- Waits for a line of p matching pattern: its captures, or the line; raises with the output.
 function H.expect(p, pattern, timeout)
   local res = table.pack(p:expect(pattern, timeout or 5))
   if res[1] == nil then
@@ -233,9 +218,7 @@ function H.expect(p, pattern, timeout)
   return res[1]
 end
 
--- Starts xcshost with the given words and waits for its line matching
--- pattern, whose capture is the port it serves; returns the process and
--- that port number.
+-- Starts xcshost and waits for the line whose capture is the port it serves: process, port.
 function H.start_serving(pattern, ...)
   local p = H.start(...)
   return p, tonumber(H.expect(p, pattern))
@@ -247,7 +230,7 @@ local function sh(cmd) return os.execute(cmd) == true end
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- A new empty directory (os.tmpname-based).
+-- A new empty directory under /tmp.
 function H.tmpdir()
   local d = os.tmpname()
   os.remove(d)
@@ -255,7 +238,7 @@ function H.tmpdir()
   return d
 end
 
--- Removes a directory H.tmpdir made, and everything in it.
+-- Removes a directory H.tmpdir made, with everything in it.
 function H.rmdir(d)
   if d and d:match("^/tmp/") then sh("rm -rf " .. quote(d)) end
 end
@@ -263,23 +246,20 @@ end
 -- Makes a directory (and its parents).
 function H.mkdir(path) assert(sh("mkdir -p " .. quote(path))) end
 
--- Writes text to the file at path, replacing it.
+-- Writes text to the file at path, replacing what was there.
 function H.write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
 end
 
--- Whether something (a socket file, say) is at path; renaming a file onto
--- itself succeeds exactly when it exists, with no shell.
+-- Whether something is at path (renaming a file onto itself works exactly when it exists).
 function H.exists(path) return os.rename(path, path) ~= nil end
 
 -- Whether path is a socket file.
 function H.is_socket(path) return sh("test -S " .. quote(path)) end
 
--- Gives each test of the enclosing block a new empty --unix-dir
--- (xcs.configure), handed to set(dir) before it; after it the host allows
--- no UNIX sockets again and the directory is removed.
+-- Gives each test of the enclosing block a new --unix-dir (handed to set), removed after it.
 function H.fresh_unix_dir(set)
   local dir
   busted.before_each(function()
@@ -293,13 +273,11 @@ function H.fresh_unix_dir(set)
   end)
 end
 
--- Leaves a stale socket file at path (a socket file nobody listens on, as a
--- crashed server leaves): a listener's file renamed away before it closes.
--- Call inside xcs.run, with --unix-dir (xcs.configure) the directory of path.
+-- Leaves a stale socket file at path, as a crashed server does (path's directory is --unix-dir).
 function H.make_stale(path)
   local tmp = path:match("^(.*)/") .. "/.making-stale.sock"
   local l = assert(S.listen(tmp))
-  assert(os.rename(tmp, path))
+  assert(os.rename(tmp, path)) -- a listener's file renamed away before it closes
   l:close() -- its own file is gone: nothing is removed
   assert(H.is_socket(path))
 end
