@@ -1,5 +1,6 @@
 -- chat_spec.lua: examples/chat.lua, in-process and end to end.
 local xcs = require "xcs"
+local H = require "helpers"
 
 -- A chat client that reads whole lines, whatever chunks they arrive in.
 local function client(port)
@@ -50,11 +51,7 @@ describe("examples/chat.lua", function()
   it("says where it listens", function()
     xcs.run(function()
       local m, port = start()
-      local found = false
-      for _, l in ipairs(m:logs()) do
-        found = found or l == "listening on 127.0.0.1:" .. port .. " (TCP)"
-      end
-      assert.is_true(found)
+      assert.is_true(H.has_line(m:logs(), "listening on 127.0.0.1:" .. port .. " (TCP)"))
     end)
   end)
 
@@ -169,10 +166,8 @@ describe("examples/chat.lua", function()
 
   it("runs under xcshost, and stops cleanly on SIGTERM", function()
     xcs.run(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/chat.lua", "port=0" })
-      local line, port = p:expect("chat: listening on 127%.0%.0%.1:(%d+) %(TCP%)", 5)
-      assert(line, port)
-      port = tonumber(port)
+      local p, port = H.start_serving("chat: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
+        "examples/chat.lua", "port=0")
       local room = {}
       local a, b = join(port, room), join(port, room)
       a.send("over the wire\n")

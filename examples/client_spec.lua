@@ -1,6 +1,7 @@
 -- client_spec.lua: examples/client.lua against examples/echo.lua, against
 -- servers written here, and run by the real xcshost.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
@@ -90,9 +91,7 @@ describe("examples/client.lua", function()
 
   it("fails, saying so, when nobody listens", function()
     run(function()
-      local l = assert(S.listen(0))
-      local port = l:port()
-      l:close()
+      local port = H.closed_port()
       local m = assert(xcs.load("examples/client.lua", { port = port }))
       local status, err = m:wait()
       assert.are.equal("failed", status)
@@ -109,15 +108,13 @@ describe("examples/client.lua", function()
           c:write("<" .. line .. ">\n")
         end
       end)
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/client.lua",
-        "port=" .. port, "lines=ping|pong" })
-      assert(p:expect("^client: <ping>$", 5))
-      assert(p:expect("^client: <pong>$", 5))
+      local p = H.start("examples/client.lua", "port=" .. port, "lines=ping|pong")
+      H.expect(p, "^client: <ping>$")
+      H.expect(p, "^client: <pong>$")
       assert.are.equal(0, p:wait(5))
 
-      local q = assert(xcs.process{ os.getenv("XCSHOST"), "examples/client.lua",
-        "port=" .. port, "host=no-such-host.invalid" })
-      assert(q:expect("^client: failed: cannot connect to no%-such%-host%.invalid:%d+: EAI_NONAME", 5))
+      local q = H.start("examples/client.lua", "port=" .. port, "host=no-such-host.invalid")
+      H.expect(q, "^client: failed: cannot connect to no%-such%-host%.invalid:%d+: EAI_NONAME")
       assert.are.equal(1, q:wait(5))
     end)
   end)

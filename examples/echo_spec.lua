@@ -1,30 +1,9 @@
 -- echo_spec.lua: examples/echo.lua, in-process and end to end.
 local xcs = require "xcs"
+local H = require "helpers"
 
 local function connect(port)
   return assert(xcs.socket.connect("127.0.0.1", port, "TCP"))
-end
-
--- Reads from c until n bytes have come (TCP may split or join chunks).
-local function read_bytes(c, n)
-  local parts, len = {}, 0
-  for _ = 1, 10000 do
-    if len >= n then break end
-    local s, err = c:read()
-    assert(s, err)
-    if s == "" then break end
-    parts[#parts + 1] = s
-    len = len + #s
-  end
-  return table.concat(parts)
-end
-
--- Whether m logged exactly this line.
-local function logged(m, line)
-  for _, l in ipairs(m:logs()) do
-    if l == line then return true end
-  end
-  return false
 end
 
 describe("examples/echo.lua", function()
@@ -33,7 +12,7 @@ describe("examples/echo.lua", function()
       local m = assert(xcs.load("examples/echo.lua", { port = 0 }))
       local port = m:port()
       assert.is_true(port > 0)
-      assert.is_true(logged(m, "listening on 127.0.0.1:" .. port .. " (TCP)"))
+      assert.is_true(H.has_line(m:logs(), "listening on 127.0.0.1:" .. port .. " (TCP)"))
       assert.are.equal("running", m:status())
     end)
   end)
@@ -49,7 +28,7 @@ describe("examples/echo.lua", function()
         sent[#sent + 1] = chunk
       end
       local all = table.concat(sent)
-      assert.are.equal(all, read_bytes(c, #all))
+      assert.are.equal(all, H.read_n(c, #all))
     end)
   end)
 
@@ -63,7 +42,7 @@ describe("examples/echo.lua", function()
       -- Write from another task while this one reads, as a real client would.
       local wrote
       xcs.spawn(function() wrote = c:write(big) end)
-      local got = read_bytes(c, #big)
+      local got = H.read_n(c, #big)
       assert.are.equal(#big, wrote)
       assert.are.equal(#big, #got)
       assert.is_true(got == big)
@@ -82,7 +61,7 @@ describe("examples/echo.lua", function()
       for i, c in ipairs(clients) do
         local want = ""
         for round = 1, 3 do want = want .. ("client %d round %d\n"):format(i, round) end
-        assert.are.equal(want, read_bytes(c, #want))
+        assert.are.equal(want, H.read_n(c, #want))
       end
     end)
   end)
@@ -93,14 +72,14 @@ describe("examples/echo.lua", function()
       local a, b = connect(m:port()), connect(m:port())
       a:write("a1")
       b:write("b1")
-      assert.are.equal("a1", read_bytes(a, 2))
-      assert.are.equal("b1", read_bytes(b, 2))
+      assert.are.equal("a1", H.read_n(a, 2))
+      assert.are.equal("b1", H.read_n(b, 2))
       a:close()
       b:write("b2")
-      assert.are.equal("b2", read_bytes(b, 2))
+      assert.are.equal("b2", H.read_n(b, 2))
       local c = connect(m:port())
       c:write("c1")
-      assert.are.equal("c1", read_bytes(c, 2))
+      assert.are.equal("c1", H.read_n(c, 2))
       assert.are.equal("running", m:status())
     end)
   end)
@@ -111,7 +90,7 @@ describe("examples/echo.lua", function()
       local c = connect(m:port())
       c:write("last words")
       assert.is_true(c:shutdown())
-      assert.are.equal("last words", read_bytes(c, 10))
+      assert.are.equal("last words", H.read_n(c, 10))
       assert.are.equal("", c:read()) -- the host closed the connection: FIN
       assert.are.equal("running", m:status())
     end)
@@ -123,27 +102,26 @@ describe("examples/echo.lua", function()
       local port = m:port()
       local c = connect(port)
       c:write("hi")
-      assert.are.equal("hi", read_bytes(c, 2))
+      assert.are.equal("hi", H.read_n(c, 2))
       m:unload()
       assert.are.equal("", c:read())
       c:close()
       assert.are.equal("unloaded", (m:wait()))
-      assert.is_true(logged(m, "closed 127.0.0.1:" .. port .. " (TCP)"))
+      assert.is_true(H.has_line(m:logs(), "closed 127.0.0.1:" .. port .. " (TCP)"))
     end)
   end)
 
   it("runs under xcshost: echoes, and stops cleanly on SIGTERM", function()
     xcs.run(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/echo.lua", "port=0" })
-      local line, port = p:expect("echo: listening on 127%.0%.0%.1:(%d+) %(TCP%)", 5)
-      assert(line, port)
-      local a = connect(tonumber(port))
-      local b = connect(tonumber(port))
+      local p, port = H.start_serving("echo: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
+        "examples/echo.lua", "port=0")
+      local a = connect(port)
+      local b = connect(port)
       a:write("one ")
       b:write("two ")
       a:write("three")
-      assert.are.equal("one three", read_bytes(a, 9))
-      assert.are.equal("two ", read_bytes(b, 4))
+      assert.are.equal("one three", H.read_n(a, 9))
+      assert.are.equal("two ", H.read_n(b, 4))
       p:kill("TERM")
       assert.are.equal("", a:read()) -- an orderly close: FIN, not a reset
       assert.are.equal("", b:read())

@@ -3,6 +3,7 @@
 -- oversized requests, timeouts), then run by the real xcshost for curl and
 -- wrk (those two are optional: without them their specs are pending).
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 9 }) end
@@ -190,9 +191,8 @@ describe("examples/http_hello.lua", function()
 
   describe("under xcshost", function()
     local function start()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/http_hello.lua", "port=0" })
-      local _, port = p:expect("^http_hello: listening on 127%.0%.0%.1:(%d+) %(TCP%)", 5)
-      return p, assert(port)
+      return H.start_serving("^http_hello: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
+        "examples/http_hello.lua", "port=0")
     end
 
     local function stop(p)

@@ -2,6 +2,7 @@
 -- upstreams written here: byte-exact both ways, half close, backpressure
 -- with bounded memory, a refused or resetting upstream, many clients.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 9 }) end
@@ -23,17 +24,11 @@ local function connect(port, opts)
   return assert(S.connect("127.0.0.1", port, "TCP", opts))
 end
 
-local function find_line(m, pattern)
-  for _, l in ipairs(m:logs()) do
-    if l:find(pattern) then return l end
-  end
-end
-
 describe("examples/proxy.lua", function()
   it("says where it listens and where it relays to", function()
     run(function()
       local m = proxy_to(7000)
-      assert.truthy(find_line(m, "^relaying 127%.0%.0%.1:" .. m:port() .. " to 127%.0%.0%.1:7000$"))
+      assert.truthy(H.match_line(m:logs(), "^relaying 127%.0%.0%.1:" .. m:port() .. " to 127%.0%.0%.1:7000$"))
     end)
   end)
 
@@ -132,51 +127,33 @@ describe("examples/proxy.lua", function()
 
   it("closes the client in an orderly way when the upstream refuses", function()
     run(function()
-      local l = assert(S.listen(0))
-      local port = l:port()
-      l:close()
+      local port = H.closed_port()
       local m = proxy_to(port)
       local c = connect(m:port())
       assert.are.equal("", c:read()) -- FIN, not a reset
       c:close()
-      assert.truthy(find_line(m, ": upstream 127%.0%.0%.1:" .. port .. ": ECONNREFUSED"))
+      assert.truthy(H.match_line(m:logs(), ": upstream 127%.0%.0%.1:" .. port .. ": ECONNREFUSED"))
       assert.are.equal("running", m:status())
     end)
   end)
 
-  it("resets the client when the upstream resets", function()
-    run(function()
-      local l = assert(S.listen(0))
-      local m = proxy_to(l:port())
-      local c = connect(m:port())
-      local u = assert(l:accept(5))
-      c:write("hello")
-      assert.are.equal("hello", u:read(5))
-      u:close("reset")
-      local ok, _, code = c:read()
-      assert.is_nil(ok)
-      assert.are.equal("ECONNRESET", code)
-      assert.truthy(find_line(m, ": upstream to client: ECONNRESET"))
-      assert.are.equal("running", m:status())
+  for _, dir in ipairs { "upstream to client", "client to upstream" } do
+    local from, to = dir:match("^(%a+) to (%a+)$")
+    it("resets the " .. to .. " when the " .. from .. " resets", function()
+      run(function()
+        local l = assert(S.listen(0))
+        local m = proxy_to(l:port())
+        local c = connect(m:port())
+        local ends = { client = c, upstream = assert(l:accept(5)) }
+        ends[to]:write("hello")
+        assert.are.equal("hello", ends[from]:read(5))
+        ends[from]:close("reset")
+        H.outcome("ECONNRESET", ends[to]:read())
+        assert.truthy(H.match_line(m:logs(), ": " .. dir .. ": ECONNRESET"))
+        assert.are.equal("running", m:status())
+      end)
     end)
-  end)
-
-  it("resets the upstream when the client resets", function()
-    run(function()
-      local l = assert(S.listen(0))
-      local m = proxy_to(l:port())
-      local c = connect(m:port())
-      local u = assert(l:accept(5))
-      u:write("hello")
-      assert.are.equal("hello", c:read(5))
-      c:close("reset")
-      local ok, _, code = u:read()
-      assert.is_nil(ok)
-      assert.are.equal("ECONNRESET", code)
-      assert.truthy(find_line(m, ": client to upstream: ECONNRESET"))
-      assert.are.equal("running", m:status())
-    end)
-  end)
+  end
 
   it("relays many clients at once, each getting only its own bytes", function()
     -- 50 clients and the proxy's 50 upstream connections all come from
@@ -202,11 +179,9 @@ describe("examples/proxy.lua", function()
   it("runs under xcshost and stops cleanly on SIGTERM", function()
     run(function()
       local l = assert(S.listen(0))
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/proxy.lua", "port=0",
-        "upstream_port=" .. l:port() })
-      local _, port = p:expect("^proxy: relaying 127%.0%.0%.1:(%d+) to ", 5)
-      assert(port)
-      local c = connect(tonumber(port))
+      local p, port = H.start_serving("^proxy: relaying 127%.0%.0%.1:(%d+) to ",
+        "examples/proxy.lua", "port=0", "upstream_port=" .. l:port())
+      local c = connect(port)
       local u = assert(l:accept(5))
       c:write("ping")
       assert.are.equal("ping", u:read(4))

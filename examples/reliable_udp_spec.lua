@@ -2,9 +2,9 @@
 -- in order and exactly once, through injected loss, duplicates and
 -- reordering; and a fixed seed repeats the same faults.
 local xcs = require "xcs"
+local H = require "helpers"
 
 local EXAMPLE = "examples/reliable_udp.lua"
-local XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 local FAULTS = { udp_loss = 0.3, udp_dup = 0.1, udp_reorder = 0.1 }
 
 local function with_seed(seed)
@@ -23,17 +23,6 @@ local function summary(m, count)
   error("no summary in the client's log:\n" .. table.concat(m:logs(), "\n"))
 end
 
--- Waits (a bounded number of turns of the loop) until the server has
--- received n datagrams: the client may conclude while a resend of its last
--- request is still on its way.
-local function until_received(m, n)
-  for _ = 1, 2000 do
-    if m:faults().received >= n then return end
-    xcs.sleep(0)
-  end
-  error("the server received " .. m:faults().received .. " of " .. n .. " datagrams")
-end
-
 -- A server with server_faults, a client with client_faults (or none); runs
 -- the client to its end and returns the server's fault counts and sends.
 local function exchange(count, retry, server_faults, client_faults)
@@ -43,7 +32,8 @@ local function exchange(count, retry, server_faults, client_faults)
   local status, err = client:wait()
   assert.are.equal("concluded", status, err)
   local sends = summary(client, count)
-  until_received(server, sends)
+  -- the client may conclude while a resend of its last request is still on its way
+  H.until_received(server, sends)
   local f = server:faults()
   server:unload()
   return f, sends, client
@@ -87,12 +77,10 @@ describe("examples/reliable_udp.lua", function()
 
   it("runs under xcshost: a lossy server and a client in another host", function()
     xcs.run(function()
-      local server = assert(xcs.process { XCSHOST, "--udp-loss", "0.3", "--udp-dup", "0.1",
-        "--udp-reorder", "0.1", "--seed", "42", EXAMPLE, "port=0" })
-      local line, port = server:expect("reliable_udp: bound to 127%.0%.0%.1:(%d+) %(UDP%)", 5)
-      assert(line, port)
-      local client = assert(xcs.process { XCSHOST, EXAMPLE, "server=127.0.0.1:" .. port,
-        "count=20", "retry=0.02" })
+      local server, port = H.start_serving("reliable_udp: bound to 127%.0%.0%.1:(%d+) %(UDP%)",
+        "--udp-loss", "0.3", "--udp-dup", "0.1", "--udp-reorder", "0.1", "--seed", "42",
+        EXAMPLE, "port=0")
+      local client = H.start(EXAMPLE, "server=127.0.0.1:" .. port, "count=20", "retry=0.02")
       assert.are.equal(0, client:wait(5))
       assert.truthy(client:output():find("reliable_udp: delivered 20 of 20 requests in order, "
         .. "exactly once", 1, true), client:output())

@@ -1,17 +1,10 @@
 -- udp_echo_spec.lua: examples/udp_echo.lua, in-process and end to end.
 local xcs = require "xcs"
+local H = require "helpers"
 
 -- A client socket whose writes go to the echo on port.
 local function sender(port)
   return assert(xcs.socket.connect("127.0.0.1", port, "UDP"))
-end
-
--- Whether m logged exactly this line.
-local function logged(m, line)
-  for _, l in ipairs(m:logs()) do
-    if l == line then return true end
-  end
-  return false
 end
 
 describe("examples/udp_echo.lua", function()
@@ -20,7 +13,7 @@ describe("examples/udp_echo.lua", function()
       local m = assert(xcs.load("examples/udp_echo.lua", { port = 0 }))
       local port = m:port()
       assert.is_true(port > 0)
-      assert.is_true(logged(m, "bound to 127.0.0.1:" .. port .. " (UDP)"))
+      assert.is_true(H.has_line(m:logs(), "bound to 127.0.0.1:" .. port .. " (UDP)"))
       assert.are.equal("running", m:status())
     end)
   end)
@@ -82,16 +75,15 @@ describe("examples/udp_echo.lua", function()
       a:write("2")
       assert.are.equal("2", (a:read()))
       assert.are.equal("concluded", (m:wait()))
-      assert.is_true(logged(m, "closed 127.0.0.1:" .. port .. " (UDP)"))
+      assert.is_true(H.has_line(m:logs(), "closed 127.0.0.1:" .. port .. " (UDP)"))
     end)
   end)
 
   it("runs under xcshost: two senders, then stops cleanly on SIGTERM", function()
     xcs.run(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/udp_echo.lua", "port=0" })
-      local line, port = p:expect("udp_echo: bound to 127%.0%.0%.1:(%d+) %(UDP%)", 5)
-      assert(line, port)
-      local a, b = sender(tonumber(port)), sender(tonumber(port))
+      local p, port = H.start_serving("udp_echo: bound to 127%.0%.0%.1:(%d+) %(UDP%)",
+        "examples/udp_echo.lua", "port=0")
+      local a, b = sender(port), sender(port)
       a:write("ping a")
       b:write("ping b")
       assert.are.equal("ping b", (b:read()))
@@ -104,11 +96,9 @@ describe("examples/udp_echo.lua", function()
 
   it("runs under xcshost with count=1: exits 0 by itself after one echo", function()
     xcs.run(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "examples/udp_echo.lua",
-        "port=0", "count=1" })
-      local line, port = p:expect("bound to 127%.0%.0%.1:(%d+)", 5)
-      assert(line, port)
-      local a = sender(tonumber(port))
+      local p, port = H.start_serving("bound to 127%.0%.0%.1:(%d+)",
+        "examples/udp_echo.lua", "port=0", "count=1")
+      local a = sender(port)
       a:write("only one")
       assert.are.equal("only one", (a:read()))
       assert.are.equal(0, p:wait(5))

@@ -9,39 +9,9 @@
 -- or crash it run in child xcshost processes, all at once, each bounded by
 -- a shared deadline and SIGKILL; see "beyond the watchdog" below.
 local xcs = require "xcs"
-local lfs = require "lfs"
+local H = require "helpers"
 
 local DIR = "spec/fixtures/"
-local XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
-
-local function find(lines, pattern)
-  for _, line in ipairs(lines) do
-    if line:find(pattern) then return line end
-  end
-end
-
-local function hex(s)
-  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
--- A real binary chunk, made here (the spec is plain Lua 5.4).
-local BIN = string.dump(function() return "ran a binary chunk" end)
-
--- Whether the neighbour echo answers a fresh connection.
-local function serves(echo)
-  local c = assert(xcs.socket.connect("127.0.0.1", echo:port(), "TCP"))
-  local msg = ("ping %.6f"):format(xcs.now())
-  c:write(msg)
-  local got = ""
-  for _ = 1, 10 do
-    local chunk = c:read()
-    if not chunk or chunk == "" then break end
-    got = got .. chunk
-    if #got >= #msg then break end
-  end
-  c:close()
-  return got == msg
-end
 
 -- Loads `file` beside the echo, lets `during(m)` act on it (unload it,
 -- say), waits until it has ended, and checks that the echo still serves.
@@ -52,8 +22,7 @@ local function attack(file, args, during)
     local m = assert(xcs.load(DIR .. file, args))
     if during then during(m) end
     local status, err = m:wait()
-    assert.is_true(serves(echo), "the neighbour stopped serving")
-    assert.are.equal("running", echo:status())
+    H.assert_serves(echo)
     return m:logs(), status, err
   end)
 end
@@ -62,12 +31,12 @@ end
 -- "error <message>", once the module showed it still computes and waits.
 local function probe(name, args)
   args = args or {}
-  args.probe, args.bin = name, hex(BIN)
+  args.probe, args.bin = name, H.hex(H.BINARY_CHUNK)
   local lines, status, err = attack("escape_probe.lua", args)
   assert.are.equal("concluded", status, err)
-  local line = find(lines, "^" .. name .. ": [oe]")
+  local line = H.match_line(lines, "^" .. name .. ": [oe]")
   assert(line, "no report from probe " .. name .. " in:\n" .. table.concat(lines, "\n"))
-  assert.truthy(find(lines, "^" .. name .. ": alive$"), table.concat(lines, "\n"))
+  assert.truthy(H.match_line(lines, "^" .. name .. ": alive$"), table.concat(lines, "\n"))
   return line:sub(#name + 3)
 end
 
@@ -113,26 +82,14 @@ describe("no way out:", function()
     describe("binary files", function()
       local dir
       before_each(function()
-        dir = os.tmpname()
-        os.remove(dir)
-        assert(lfs.mkdir(dir))
-        local function write(name, data)
-          local f = assert(io.open(dir .. "/" .. name, "wb"))
-          f:write(data)
-          f:close()
-        end
-        write("bin.lua", BIN)
-        write("binmain.lua", BIN)
-        write("main.lua", 'print("bin", pcall(require, "bin"))\n' ..
+        dir = H.tmpdir()
+        H.write(dir .. "/bin.lua", H.BINARY_CHUNK)
+        H.write(dir .. "/binmain.lua", H.BINARY_CHUNK)
+        H.write(dir .. "/main.lua", 'print("bin", pcall(require, "bin"))\n' ..
           'print("dir", pcall(require, "sub"))\n')
-        assert(lfs.mkdir(dir .. "/sub.lua"))
+        H.mkdir(dir .. "/sub.lua")
       end)
-      after_each(function()
-        for _, name in ipairs { "bin.lua", "binmain.lua", "main.lua", "sub.lua" } do
-          os.remove(dir .. "/" .. name)
-        end
-        os.remove(dir)
-      end)
+      after_each(function() H.rmdir(dir) end)
 
       it("a module file that is a binary chunk is not loaded", function()
         local m, err = xcs.run(function() return xcs.load(dir .. "/binmain.lua") end)
@@ -141,14 +98,11 @@ describe("no way out:", function()
       end)
 
       it("require of a binary file, or of a directory, fails", function()
-        local lines = xcs.run(function()
-          local m = assert(xcs.load(dir .. "/main.lua"))
-          assert.are.equal("concluded", (m:wait()))
-          return m:logs()
-        end)
-        assert.truthy(find(lines, "^bin\tfalse\t.*bin%.lua: a binary chunk, not Lua text"),
+        local lines, status = H.run_module(dir .. "/main.lua")
+        assert.are.equal("concluded", status)
+        assert.truthy(H.match_line(lines, "^bin\tfalse\t.*bin%.lua: a binary chunk, not Lua text"),
           table.concat(lines, "\n"))
-        assert.truthy(find(lines, "^dir\tfalse\tcannot read .*sub%.lua: Is a directory$"),
+        assert.truthy(H.match_line(lines, "^dir\tfalse\tcannot read .*sub%.lua: Is a directory$"),
           table.concat(lines, "\n"))
       end)
     end)
@@ -321,8 +275,8 @@ describe("no way out:", function()
     it("a __gc added to a metatable already set never runs", function()
       local lines, status, err = attack("escape_gc.lua", { how = "late" })
       assert.are.equal("concluded", status, err)
-      assert.truthy(find(lines, "^late gc set$"), table.concat(lines, "\n"))
-      assert.is_nil(find(lines, "^finalizer ran"))
+      assert.truthy(H.match_line(lines, "^late gc set$"), table.concat(lines, "\n"))
+      assert.is_nil(H.match_line(lines, "^finalizer ran"))
     end)
   end)
 
@@ -332,12 +286,12 @@ describe("no way out:", function()
     it("a handler that waits, raises or yields to the host when its block ends", function()
       local lines, status = attack("escape_close.lua", { how = "wait" })
       assert.are.equal("concluded", status)
-      assert.truthy(find(lines, "^handler waited$"))
-      assert.truthy(find(lines, "^wait: ok nil$"))
+      assert.truthy(H.match_line(lines, "^handler waited$"))
+      assert.truthy(H.match_line(lines, "^wait: ok nil$"))
       lines = attack("escape_close.lua", { how = "raise" })
-      assert.truthy(find(lines, "^raise: error .*raised by __close$"), table.concat(lines, "\n"))
+      assert.truthy(H.match_line(lines, "^raise: error .*raised by __close$"), table.concat(lines, "\n"))
       lines = attack("escape_close.lua", { how = "yield" })
-      assert.truthy(find(lines, "^yield: error .*a task cannot yield to the host"),
+      assert.truthy(H.match_line(lines, "^yield: error .*a task cannot yield to the host"),
         table.concat(lines, "\n"))
     end)
 
@@ -345,7 +299,7 @@ describe("no way out:", function()
       local lines, status, err = attack("escape_close.lua", { how = "loop" })
       assert.are.equal("failed", status)
       assert.matches("CPU limit", err)
-      assert.is_nil(find(lines, "^not reached$"))
+      assert.is_nil(H.match_line(lines, "^not reached$"))
     end)
 
     it("handlers run by an unload cannot wait, open or spawn, and their errors are dropped", function()
@@ -356,12 +310,12 @@ describe("no way out:", function()
         end)
         local all = table.concat(lines, "\n")
         assert.are.equal("unloaded", status)
-        assert.truthy(find(lines, "^handler runs$"), all)
+        assert.truthy(H.match_line(lines, "^handler runs$"), all)
         if how == "unload_wait" then
-          assert.truthy(find(lines, "^sleep: error sleep: "), all)
-          assert.truthy(find(lines, "^open: error .*the module is unloading$"), all)
-          assert.truthy(find(lines, "^read: error "), all)
-          assert.truthy(find(lines, "^spawn: error spawn: the module is not running$"), all)
+          assert.truthy(H.match_line(lines, "^sleep: error sleep: "), all)
+          assert.truthy(H.match_line(lines, "^open: error .*the module is unloading$"), all)
+          assert.truthy(H.match_line(lines, "^read: error "), all)
+          assert.truthy(H.match_line(lines, "^spawn: error spawn: the module is not running$"), all)
         end
       end
     end)
@@ -372,7 +326,7 @@ describe("no way out:", function()
         m:unload()
       end)
       assert.are.equal("unloaded", status)
-      assert.truthy(find(lines, "^handler runs$"))
+      assert.truthy(H.match_line(lines, "^handler runs$"))
       assert.is_true(xcs.now() - t0 < 5)
     end)
   end)
@@ -384,26 +338,26 @@ describe("no way out:", function()
       local lines, status, err = attack("escape_coro.lua", { how = "runaway" })
       assert.are.equal("failed", status)
       assert.matches("CPU limit", err)
-      assert.is_nil(find(lines, "^not reached$"))
+      assert.is_nil(H.match_line(lines, "^not reached$"))
     end)
 
     it("a task cannot be resumed or closed by module code", function()
       local lines, status = attack("escape_coro.lua", { how = "tasks" })
       assert.are.equal("concluded", status)
-      assert.truthy(find(lines, "^resume the main task: true false cannot resume a task"))
-      assert.truthy(find(lines, "^close the main task: true false cannot close a task"))
-      assert.truthy(find(lines, "^main task still runs$"))
+      assert.truthy(H.match_line(lines, "^resume the main task: true false cannot resume a task"))
+      assert.truthy(H.match_line(lines, "^close the main task: true false cannot close a task"))
+      assert.truthy(H.match_line(lines, "^main task still runs$"))
     end)
 
     it("a coroutine waiting on the host cannot be resumed or closed", function()
       local lines, status = attack("escape_coro.lua", { how = "parked" })
       local all = table.concat(lines, "\n")
       assert.are.equal("concluded", status)
-      assert.truthy(find(lines, "^resume a parked coroutine: true false cannot resume a coroutine " ..
+      assert.truthy(H.match_line(lines, "^resume a parked coroutine: true false cannot resume a coroutine " ..
         "that is waiting on the host$"), all)
-      assert.truthy(find(lines, "^close a parked coroutine: true false cannot close a coroutine " ..
+      assert.truthy(H.match_line(lines, "^close a parked coroutine: true false cannot close a coroutine " ..
         "that is waiting on the host$"), all)
-      assert.truthy(find(lines, "^the parked coroutine: true true for the parked one "), all)
+      assert.truthy(H.match_line(lines, "^the parked coroutine: true true for the parked one "), all)
     end)
 
     it("pcall around a coroutine stopped by the CPU limit does not save the module", function()
@@ -417,7 +371,7 @@ describe("no way out:", function()
       end
       assert.are.equal("failed", status)
       assert.matches("CPU limit", err)
-      assert.is_nil(find(lines, "^still running after the kill$"))
+      assert.is_nil(H.match_line(lines, "^still running after the kill$"))
     end)
   end)
 
@@ -453,8 +407,8 @@ describe("no way out:", function()
         local t0 = xcs.now()
         for _, name in ipairs(names) do
           local c = CASES[name]
-          procs[name] = assert(xcs.process { XCSHOST, "--cpu-limit", c[3], "--memory-limit", "16",
-            DIR .. "escape_echo.lua", DIR .. c[1], c[2] })
+          procs[name] = H.start("--cpu-limit", c[3], "--memory-limit", "16",
+            DIR .. "escape_echo.lua", DIR .. c[1], c[2])
         end
         local function left(until_) return math.max(0.01, until_ - xcs.now()) end
         -- A p:expect or p:wait right after one that timed out returns
@@ -615,17 +569,18 @@ describe("no way out:", function()
         local taint = assert(xcs.load(DIR .. "escape_taint.lua", { victim = echo:port() }))
         local clean = assert(xcs.load(DIR .. "escape_clean.lua"))
         assert.are.equal("concluded", (clean:wait()))
-        assert.is_true(serves(echo))
+        H.assert_serves(echo)
         assert.are.equal("running", taint:status())
         return taint:logs(), clean:logs()
       end)
       local all = table.concat(taint_lines, "\n")
-      assert.truthy(find(taint_lines, "^read: false socket.read: port %d+ is not open in this module$"), all)
-      assert.truthy(find(taint_lines, "^write: false socket.write: port %d+ is not open in this module$"), all)
-      assert.truthy(find(taint_lines, "^close: false socket.close: port %d+ is not open in this module$"), all)
-      assert.truthy(find(taint_lines, "^request close: false .*port %d+ is not open in this module$"), all)
-      assert.truthy(find(taint_lines, "^open: true nil EADDRINUSE"), all)
-      assert.truthy(find(taint_lines, "^tainted$"), all)
+      local NOT_OPEN = "port %d+ is not open in this module$"
+      assert.truthy(H.match_line(taint_lines, "^read: false socket.read: " .. NOT_OPEN), all)
+      assert.truthy(H.match_line(taint_lines, "^write: false socket.write: " .. NOT_OPEN), all)
+      assert.truthy(H.match_line(taint_lines, "^close: false socket.close: " .. NOT_OPEN), all)
+      assert.truthy(H.match_line(taint_lines, "^request close: false .*" .. NOT_OPEN), all)
+      assert.truthy(H.match_line(taint_lines, "^open: true nil EADDRINUSE"), all)
+      assert.truthy(H.match_line(taint_lines, "^tainted$"), all)
       assert.are.same({
         "upper ABC", "lower abc", "format 7", "add 11", "pi true", "sort function",
         "time integer", "wrap function", "lib pristine",
@@ -699,7 +654,7 @@ describe("no way out:", function()
       assert.are.same({}, others)
       assert.are.same({}, keys)
       assert.are.same({}, missing)
-      assert.truthy(find(lines, "^walked %d+$"))
+      assert.truthy(H.match_line(lines, "^walked %d+$"))
     end)
   end)
 end)

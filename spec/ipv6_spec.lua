@@ -3,6 +3,7 @@
 -- as "[addr]:port", and modules connect to "::1" and "[::1]". Pending on a
 -- machine without an IPv6 loopback.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
@@ -23,18 +24,12 @@ local function dual_stack(fn)
   run(fn)
 end
 
-local function logged(m, pattern)
-  for _, l in ipairs(m:logs()) do
-    if l:find(pattern) then return l end
-  end
-end
-
 describe("dual stack (bind ::)", function()
   it("serves a module's socket.open listener on 127.0.0.1 and on ::1", function()
     dual_stack(function()
       local m = assert(xcs.load("examples/echo.lua", { port = 0 }))
       local port = m:port()
-      assert.truthy(logged(m, "^listening on %[::%]:" .. port .. " %(TCP%)$"))
+      assert.truthy(H.match_line(m:logs(), "^listening on %[::%]:" .. port .. " %(TCP%)$"))
       for host, peer in pairs { ["127.0.0.1"] = "127.0.0.1", ["::1"] = "[::1]",
                                 ["[::1]"] = "[::1]", localhost = "127.0.0.1" } do
         local c = assert(S.connect(host, port))
@@ -79,7 +74,7 @@ describe("dual stack (bind ::)", function()
   it("echoes UDP to senders on 127.0.0.1 and on ::1, naming them", function()
     dual_stack(function()
       local m = assert(xcs.load("examples/udp_echo.lua", { port = 0 }))
-      assert.truthy(logged(m, "^bound to %[::%]:" .. m:port() .. " %(UDP%)$"))
+      assert.truthy(H.match_line(m:logs(), "^bound to %[::%]:" .. m:port() .. " %(UDP%)$"))
       for host, shown in pairs { ["127.0.0.1"] = "127.0.0.1", ["::1"] = "[::1]" } do
         local u = assert(S.connect(host, m:port(), "UDP"))
         assert.are.equal(shown .. ":" .. m:port(), u:peer())
@@ -121,11 +116,11 @@ describe("dual stack (bind ::)", function()
       for _, host in ipairs { "::1", "[::1]" } do
         local m = assert(xcs.load("examples/client.lua", { host = host, port = echo:port(), lines = "six|over four" }))
         assert.are.equal("concluded", (m:wait()))
-        assert.truthy(logged(m, "^six$") and logged(m, "^over four$"))
+        assert.truthy(H.match_line(m:logs(), "^six$") and H.match_line(m:logs(), "^over four$"))
       end
       local proxy = assert(xcs.load("examples/proxy.lua", { port = 0, upstream_host = "::1",
         upstream_port = echo:port() }))
-      assert.truthy(logged(proxy, "^relaying %[::%]:%d+ to %[::1%]:" .. echo:port() .. "$"))
+      assert.truthy(H.match_line(proxy:logs(), "^relaying %[::%]:%d+ to %[::1%]:" .. echo:port() .. "$"))
       local c = assert(S.connect("::1", proxy:port()))
       c:write("through the relay")
       assert.are.equal("through the relay", c:read(17, 5))
@@ -134,11 +129,10 @@ describe("dual stack (bind ::)", function()
 
   it("runs under xcshost --bind ::", function()
     dual_stack(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST"), "--bind", "::", "examples/echo.lua", "port=0" })
-      local _, port = p:expect("^echo: listening on %[::%]:(%d+) %(TCP%)$", 5)
-      assert(port)
+      local p, port = H.start_serving("^echo: listening on %[::%]:(%d+) %(TCP%)$",
+        "--bind", "::", "examples/echo.lua", "port=0")
       for _, host in ipairs { "127.0.0.1", "::1" } do
-        local c = assert(S.connect(host, tonumber(port)))
+        local c = assert(S.connect(host, port))
         c:write(host)
         assert.are.equal(host, c:read(#host, 5))
         c:close()
@@ -151,7 +145,7 @@ describe("dual stack (bind ::)", function()
   it("leaves the bind address as it was", function()
     run(function()
       local m = assert(xcs.load("examples/echo.lua", { port = 0 }))
-      assert.truthy(logged(m, "^listening on 127%.0%.0%.1:%d+ %(TCP%)$"))
+      assert.truthy(H.match_line(m:logs(), "^listening on 127%.0%.0%.1:%d+ %(TCP%)$"))
     end)
   end)
 end)

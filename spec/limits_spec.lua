@@ -1,24 +1,15 @@
 -- limits_spec.lua: what a module may hold and which ports it may open.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
-local function run_fixture(source, args)
+-- Runs a module made of `source` to its end: its log lines, status, error.
+local function run_source(source, args)
   local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(source)
-  f:close()
-  local lines, status, err
-  xcs.run(function()
-    local m = assert(xcs.load(path, args))
-    status, err = m:wait()
-    lines = m:logs()
-  end)
+  H.write(path, source)
+  local lines, status, err = H.run_module(path, args)
   os.remove(path)
   return lines, status, err
-end
-
-local function find(lines, pattern)
-  for _, l in ipairs(lines) do if l:match(pattern) then return l end end
 end
 
 describe("module limits", function()
@@ -28,7 +19,7 @@ describe("module limits", function()
 
   it("refuses a socket past --max-sockets with EMFILE, and counts closes", function()
     xcs.configure { max_sockets = 3 }
-    local lines, status, err = run_fixture([[
+    local lines, status, err = run_source([[
       local held = {}
       for i = 1, 3 do held[i] = assert(socket.open(0, i == 2 and "UDP" or "TCP")) end
       print("4th:", socket.open(0, "TCP"))
@@ -37,31 +28,33 @@ describe("module limits", function()
       print("after close:", socket.open(0, "UDP") ~= nil)
     ]])
     assert.are.equal("concluded", status, err)
-    assert.truthy(find(lines, "^4th:\tnil\tEMFILE: the module holds its limit of 3 sockets %(%-%-max%-sockets%)\tEMFILE$"))
-    assert.truthy(find(lines, "^connect:\tnil\tEMFILE"))
-    assert.truthy(find(lines, "^after close:\ttrue$"))
+    assert.truthy(H.match_line(lines,
+      "^4th:\tnil\tEMFILE: the module holds its limit of 3 sockets %(%-%-max%-sockets%)\tEMFILE$"))
+    assert.truthy(H.match_line(lines, "^connect:\tnil\tEMFILE"))
+    assert.truthy(H.match_line(lines, "^after close:\ttrue$"))
   end)
 
   it("keeps privileged ports for modules granted them with --ports", function()
-    local lines, status = run_fixture([[
+    local lines, status = run_source([[
       print("80:", socket.open(80, "TCP"))
       print("udp 53:", socket.open(53, "UDP"))
     ]])
     assert.are.equal("concluded", status)
-    assert.truthy(find(lines, "^80:\tnil\tEACCES: this host lets modules open ports 0,1024%-65535, not 80 %(%-%-ports%)\tEACCES$"))
-    assert.truthy(find(lines, "^udp 53:\tnil\tEACCES"))
+    assert.truthy(H.match_line(lines,
+      "^80:\tnil\tEACCES: this host lets modules open ports 0,1024%-65535, not 80 %(%-%-ports%)\tEACCES$"))
+    assert.truthy(H.match_line(lines, "^udp 53:\tnil\tEACCES"))
   end)
 
   it("opens only the ports --ports lists", function()
-    local l = assert(xcs.run(function() local l = S.open(0, "TCP"); local p = l:port(); S.close(l); return p end))
+    local l = xcs.run(H.closed_port)
     xcs.configure { ports = ("0,%d"):format(l) }
-    local lines, status = run_fixture(([[
+    local lines, status = run_source(([[
       print("listed:", socket.open(%d, "TCP") ~= nil)
       print("other:", socket.open(%d, "TCP"))
     ]]):format(l, l == 65535 and 65534 or l + 1))
     assert.are.equal("concluded", status)
-    assert.truthy(find(lines, "^listed:\ttrue$"))
-    assert.truthy(find(lines, "^other:\tnil\tEACCES"))
+    assert.truthy(H.match_line(lines, "^listed:\ttrue$"))
+    assert.truthy(H.match_line(lines, "^other:\tnil\tEACCES"))
   end)
 
   it("closes accepted clients past --max-connections, and takes new ones as others leave", function()

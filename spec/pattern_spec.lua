@@ -7,6 +7,7 @@
 -- string library and in a module with the host's; results are compared
 -- line by line, error messages without their "file:line:" positions.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local P = dofile("spec/fixtures/pattern_cases.lua")
@@ -19,14 +20,8 @@ local function split_tabs(s)
   return t
 end
 
--- Loads a fixture, waits for it to end; returns its log lines, status, error.
-local function run_fixture(file, args)
-  return xcs.run(function()
-    local m = assert(xcs.load("spec/fixtures/" .. file, args))
-    local status, err = m:wait()
-    return m:logs(), status, err
-  end, { timeout = 60 })
-end
+local DIR = "spec/fixtures/"
+local SLOW = { timeout = 60 } -- a run of thousands of cases
 
 local TOO_COMPLEX = "pattern too complex for this subject %(over %d+ steps%); " ..
   "the host bounds pattern matching %(see README%)"
@@ -35,7 +30,7 @@ describe("pattern matching in a module", function()
   it("gives what Lua's string library gives, case for case", function()
     local cases = P.cases()
     local want = P.run(cases)
-    local lines, status, err = run_fixture("pattern_run.lua")
+    local lines, status, err = H.run_module(DIR .. "pattern_run.lua", nil, SLOW)
     assert.are.equal("concluded", status, err)
     local got, done = {}, nil
     for _, line in ipairs(lines) do
@@ -61,7 +56,7 @@ describe("pattern matching in a module", function()
   end)
 
   it("stops a pathological pattern quickly, with an error pcall can catch", function()
-    local lines, status, err = run_fixture("pattern_budget.lua", { mode = "report" })
+    local lines, status, err = H.run_module(DIR .. "pattern_budget.lua", { mode = "report" }, SLOW)
     assert.are.equal("concluded", status, err)
     local seen = {}
     for _, line in ipairs(lines) do
@@ -89,7 +84,7 @@ describe("pattern matching in a module", function()
   end)
 
   it("fails a module that does not catch the error", function()
-    local lines, status, err = run_fixture("pattern_budget.lua", { mode = "raw" })
+    local lines, status, err = H.run_module(DIR .. "pattern_budget.lua", { mode = "raw" }, SLOW)
     assert.are.equal("failed", status)
     assert.matches("string%.find: " .. TOO_COMPLEX, err)
     for _, line in ipairs(lines) do assert.are_not.equal("not reached", line) end

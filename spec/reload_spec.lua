@@ -1,9 +1,7 @@
 -- reload_spec.lua: replacing a module with a new version while it serves:
 -- m:reload() in-process, SIGHUP and the control socket end to end.
 local xcs = require "xcs"
-local S = xcs.socket
-
-local XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
+local H = require "helpers"
 
 -- A module file in a temporary directory, rewritten for each version.
 local function module_file()
@@ -12,8 +10,7 @@ local function module_file()
   path = path .. "_reload.lua"
   local f = {}
   function f.write(version, extra)
-    local out = assert(io.open(path, "w"))
-    out:write(([[
+    H.write(path, ([[
 local port = tonumber(arg.port)
 %s
 socket.open(port, "TCP")
@@ -22,7 +19,6 @@ while true do
   if data ~= "" then socket.write(port, %q .. ":" .. data, from) end
 end
 ]]):format(extra or "", version))
-    out:close()
   end
   f.path = path
   f.name = path:match("([^/]+)%.lua$")
@@ -30,24 +26,8 @@ end
   return f
 end
 
--- A port number that was free a moment ago (modules open ports by number
--- to be taken over; port 0 would give each version a new one).
-local function free_port()
-  local l = assert(S.open(0, "TCP"))
-  local p = l:port()
-  S.close(l)
-  return p
-end
-
--- Connects, sends "x", returns the reply ("" if the peer closed first).
-local function ask(port)
-  local c, err, code = S.connect("127.0.0.1", port)
-  if not c then return nil, err, code end
-  c:write("x")
-  local reply = c:read()
-  c:close()
-  return reply
-end
+-- The modules here open a port by number (H.closed_port), to be taken
+-- over: port 0 would give each version a new one.
 
 describe("reloading a module", function()
   local f
@@ -56,35 +36,31 @@ describe("reloading a module", function()
 
   it("swaps in the new version on the same port", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       f.write("v1")
       local m = assert(xcs.load(f.path, { port = port }))
-      assert.are.equal("v1:x", ask(port))
+      assert.are.equal("v1:x", H.ask("x", "127.0.0.1", port))
       f.write("v2")
       local m2 = assert(m:reload())
       assert.are.equal("running", m2:status())
-      assert.are.equal("v2:x", ask(port))
+      assert.are.equal("v2:x", H.ask("x", "127.0.0.1", port))
       m:wait()
       assert.are.equal("unloaded", m:status())
-      assert.are.equal("v2:x", ask(port))
-      local took = false
-      for _, line in ipairs(m2:logs()) do
-        took = took or line == "took over port " .. port .. " from the running version"
-      end
-      assert.is_true(took)
+      assert.are.equal("v2:x", H.ask("x", "127.0.0.1", port))
+      assert.is_true(H.has_line(m2:logs(), "took over port " .. port .. " from the running version"))
     end)
   end)
 
   it("refuses no connection attempt made during reloads", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       f.write("v0")
       local m = assert(xcs.load(f.path, { port = port }))
       local refused, answered, tries, done = 0, 0, 0, false
       xcs.spawn(function()
         while not done and tries < 2000 do
           tries = tries + 1
-          local reply, _, code = ask(port)
+          local reply, _, code = H.ask("x", "127.0.0.1", port)
           if code == "ECONNREFUSED" then refused = refused + 1 end
           if reply and reply ~= "" then answered = answered + 1 end
         end
@@ -98,13 +74,13 @@ describe("reloading a module", function()
       done = true
       assert.are.equal(0, refused)
       assert.is_true(tries >= 10 and answered > 0, tries .. " tries, " .. answered .. " answered")
-      assert.are.equal("v10:x", ask(port))
+      assert.are.equal("v10:x", H.ask("x", "127.0.0.1", port))
     end, { timeout = 20 })
   end)
 
   it("keeps the running version when the new one does not compile", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       f.write("v1")
       local m = assert(xcs.load(f.path, { port = port }))
       f.write("v2", "x = = 1")
@@ -112,18 +88,14 @@ describe("reloading a module", function()
       assert.is_nil(m2)
       assert.matches(f.name .. "%.lua:2: unexpected symbol", err)
       assert.are.equal("running", m:status())
-      assert.are.equal("v1:x", ask(port))
-      local said = false
-      for _, line in ipairs(m:logs()) do
-        said = said or line:find("reload failed, the running version stays", 1, true) ~= nil
-      end
-      assert.is_true(said)
+      assert.are.equal("v1:x", H.ask("x", "127.0.0.1", port))
+      assert.truthy(H.find_line(m:logs(), "reload failed, the running version stays"))
     end)
   end)
 
   it("keeps the running version when the new one fails before opening its ports", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       f.write("v1")
       local m = assert(xcs.load(f.path, { port = port }))
       f.write("v2", "error('not today')")
@@ -131,7 +103,7 @@ describe("reloading a module", function()
       assert.are.equal("failed", m2:status())
       assert.matches("not today", m2:error())
       assert.are.equal("running", m:status())
-      assert.are.equal("v1:x", ask(port))
+      assert.are.equal("v1:x", H.ask("x", "127.0.0.1", port))
     end)
   end)
 end)
@@ -143,15 +115,15 @@ describe("the running host", function()
 
   it("reloads every module on SIGHUP", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       f.write("v1")
-      local p = assert(xcs.process { XCSHOST, f.path, "port=" .. port })
-      assert(p:expect("listening on", 5))
-      assert.are.equal("v1:x", ask(port))
+      local p = H.start(f.path, "port=" .. port)
+      H.expect(p, "listening on")
+      assert.are.equal("v1:x", H.ask("x", "127.0.0.1", port))
       f.write("v2")
       p:kill("HUP")
-      assert(p:expect("took over port " .. port, 5))
-      assert.are.equal("v2:x", ask(port))
+      H.expect(p, "took over port " .. port)
+      assert.are.equal("v2:x", H.ask("x", "127.0.0.1", port))
       p:kill("TERM")
       assert.are.equal(0, p:wait(5))
     end)
@@ -159,34 +131,29 @@ describe("the running host", function()
 
   it("answers status, reload and stop on its control socket", function()
     xcs.run(function()
-      local port = free_port()
+      local port = H.closed_port()
       local ctl = f.path .. ".ctl"
       f.write("v1")
-      local p = assert(xcs.process { XCSHOST, "--control", ctl, f.path, "port=" .. port })
-      assert(p:expect("listening on", 5))
-      local function ctl_run(...)
-        local c = assert(xcs.process { XCSHOST, "ctl", ctl, ... })
-        local code = c:wait(5)
-        return code, c:output()
-      end
-      local code, out = ctl_run("status")
+      local p = H.start("--control", ctl, f.path, "port=" .. port)
+      H.expect(p, "listening on")
+      local code, out = H.run("ctl", ctl, "status")
       assert.are.equal(0, code)
       assert.matches(f.name .. " running", out)
       assert.matches("xcs.listener 127.0.0.1:" .. port .. " %(listening, 0 clients%)", out)
       f.write("v2")
-      code, out = ctl_run("reload", f.name)
+      code, out = H.run("ctl", ctl, "reload", f.name)
       assert.are.equal(0, code)
       assert.are.equal("reloading " .. f.name .. "\n", out)
-      assert(p:expect("took over port " .. port, 5))
-      assert.are.equal("v2:x", ask(port))
-      code, out = ctl_run("reload", "nosuchmodule")
+      H.expect(p, "took over port " .. port)
+      assert.are.equal("v2:x", H.ask("x", "127.0.0.1", port))
+      code, out = H.run("ctl", ctl, "reload", "nosuchmodule")
       assert.are.equal(1, code)
       assert.matches("no running module named 'nosuchmodule'", out)
-      code = ctl_run("stop")
+      code = H.run("ctl", ctl, "stop")
       assert.are.equal(0, code)
       assert.are.equal(0, p:wait(5))
       assert.is_nil(io.open(ctl)) -- the socket file is gone
-      code, out = ctl_run("status")
+      code, out = H.run("ctl", ctl, "status")
       assert.are.equal(2, code)
     end)
   end)

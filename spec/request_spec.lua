@@ -1,21 +1,11 @@
 -- request_spec.lua: the XCS request form of the four socket commands, as a
 -- call and as one string of words.
 local xcs = require "xcs"
-local H = require "socket_helpers"
+local H = require "helpers"
 local S = xcs.socket
 local request = xcs.request
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
-local function raises(texts, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. table.concat(texts, " | "))
-  err = tostring(err)
-  for _, text in ipairs(texts) do
-    assert.truthy(err:find(text, 1, true), ("%q not in error: %s"):format(text, err))
-  end
-  return err
-end
 
 local UNKNOWN = "(expected socket_open, socket_read, socket_write or socket_close)"
 
@@ -35,7 +25,7 @@ describe("request as a call", function()
       assert.are.equal("answer", (c:read()))
       assert.are.equal("more", (c:read()))
       assert.is_true(request("socket_close", p))
-      raises({ "attempt to use a closed socket" }, h.port, h)
+      H.raises({ "attempt to use a closed socket" }, h.port, h)
     end)
   end)
 
@@ -73,18 +63,15 @@ describe("request as a call", function()
     run(function()
       local p = S.open(0, "TCP"):port()
       local m = assert(xcs.load("spec/fixtures/sock_open.lua", { port = 0, hold = true }))
-      local ok, msg, code = request("socket_open", m:port(), "TCP")
-      assert.is_nil(ok)
-      assert.are.equal("EADDRINUSE", code)
-      assert.truthy(msg:find("^EADDRINUSE: "))
+      H.outcome("EADDRINUSE", request("socket_open", m:port(), "TCP"))
       assert.truthy(p) -- the spec's own port is unaffected
     end)
   end)
 
   it("takes the port as a number, as the socket table does", function()
     run(function()
-      raises({ "socket.open: bad argument #1 (port)", 'got "0"' }, request, "socket_open", "0", "UDP")
-      raises({ "socket.open: bad argument #2 (protocol)", 'got "SCTP"' },
+      H.raises({ "socket.open: bad argument #1 (port)", 'got "0"' }, request, "socket_open", "0", "UDP")
+      H.raises({ "socket.open: bad argument #2 (protocol)", 'got "SCTP"' },
         request, "socket_open", 0, "SCTP")
     end)
   end)
@@ -105,7 +92,7 @@ describe("request as one string", function()
       assert.are.equal(11, request("socket_write " .. p .. " hello world"))
       assert.are.equal("hello world", (c:read()))
       assert.is_true(request("socket_close " .. p))
-      raises({ "socket.read: port " .. p .. " is not open in this module" },
+      H.raises({ "socket.read: port " .. p .. " is not open in this module" },
         request, "socket_read " .. p)
     end)
   end)
@@ -175,10 +162,7 @@ describe("request as one string", function()
   it("returns nil, message, code for network outcomes, like the socket table", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/sock_open.lua", { port = 0, proto = "UDP", hold = true }))
-      local ok, msg, code = request("socket_open " .. m:port() .. " UDP")
-      assert.is_nil(ok)
-      assert.are.equal("EADDRINUSE", code)
-      assert.truthy(msg:find("^EADDRINUSE: "))
+      H.outcome("EADDRINUSE", request("socket_open " .. m:port() .. " UDP"))
     end)
   end)
 
@@ -204,58 +188,58 @@ end)
 describe("request errors", function()
   it("an unknown command raises, naming it", function()
     run(function()
-      raises({ 'request: unknown command "socket_frobnicate"', UNKNOWN },
+      H.raises({ 'request: unknown command "socket_frobnicate"', UNKNOWN },
         request, "socket_frobnicate 80")
-      raises({ 'request: unknown command "socket_connect"' },
+      H.raises({ 'request: unknown command "socket_connect"' },
         request, "socket_connect", "127.0.0.1", 80)
-      raises({ 'request: unknown command "socket_connect"' }, request, "socket_connect 127.0.0.1 80")
-      raises({ 'request: unknown command "open"' }, request, "open 80 UDP")
-      raises({ 'request: unknown command "socket_opn"' }, request, "socket_opn 80 UDP")
-      raises({ 'request: unknown command "socket_open_80"' }, request, "socket_open_80")
-      raises({ 'request: empty command', UNKNOWN }, request, "")
+      H.raises({ 'request: unknown command "socket_connect"' }, request, "socket_connect 127.0.0.1 80")
+      H.raises({ 'request: unknown command "open"' }, request, "open 80 UDP")
+      H.raises({ 'request: unknown command "socket_opn"' }, request, "socket_opn 80 UDP")
+      H.raises({ 'request: unknown command "socket_open_80"' }, request, "socket_open_80")
+      H.raises({ 'request: empty command', UNKNOWN }, request, "")
     end)
   end)
 
   it("a command that is not a string raises", function()
     run(function()
       local want = 'request: bad argument #1 (command): expected a string such as "socket_open 80 UDP"'
-      raises({ want, "got nil" }, request)
-      raises({ want, "got 42" }, request, 42)
-      raises({ want, "got table" }, request, { "socket_open", 80, "UDP" })
+      H.raises({ want, "got nil" }, request)
+      H.raises({ want, "got 42" }, request, 42)
+      H.raises({ want, "got table" }, request, { "socket_open", 80, "UDP" })
     end)
   end)
 
   it("a one-string command followed by more values raises", function()
     run(function()
-      raises({ 'request: unknown command "socket_open 0 UDP"' }, request, "socket_open 0 UDP", "x")
+      H.raises({ 'request: unknown command "socket_open 0 UDP"' }, request, "socket_open 0 UDP", "x")
     end)
   end)
 
   it("a blank command raises a request error", function()
     run(function()
-      raises({ "request:" }, request, "   ")
+      H.raises({ "request:" }, request, "   ")
     end)
   end)
 
   it("bad words in the string raise as the socket table does", function()
     run(function()
       local open = "socket.open: bad argument #1 (port): expected an integer from 0 to 65535"
-      raises({ open, 'got "abc"' }, request, "socket_open abc UDP")
-      raises({ open, "got 70000" }, request, "socket_open 70000 UDP")
-      raises({ open, 'got "-1"' }, request, "socket_open -1 UDP")
-      raises({ open, 'got "1.5"' }, request, "socket_open 1.5 UDP")
-      raises({ open, "got nil" }, request, "socket_open")
-      raises({ 'socket.open: bad argument #2 (protocol): expected "TCP" or "UDP", got "SCTP"' },
+      H.raises({ open, 'got "abc"' }, request, "socket_open abc UDP")
+      H.raises({ open, "got 70000" }, request, "socket_open 70000 UDP")
+      H.raises({ open, 'got "-1"' }, request, "socket_open -1 UDP")
+      H.raises({ open, 'got "1.5"' }, request, "socket_open 1.5 UDP")
+      H.raises({ open, "got nil" }, request, "socket_open")
+      H.raises({ 'socket.open: bad argument #2 (protocol): expected "TCP" or "UDP", got "SCTP"' },
         request, "socket_open 0 SCTP")
-      raises({ "socket.open: bad argument #2 (protocol)", "got nil" }, request, "socket_open 0")
-      raises({ "socket.read: bad argument #1 (port)", "got nil" }, request, "socket_read")
-      raises({ "socket.read: bad argument #1 (port)", 'got "eighty"' }, request, "socket_read eighty")
-      raises({ "socket.write: bad argument #1 (port)", "got nil" }, request, "socket_write")
-      raises({ "socket.close: bad argument #1 (port)", "got 65536" }, request, "socket_close 65536")
+      H.raises({ "socket.open: bad argument #2 (protocol)", "got nil" }, request, "socket_open 0")
+      H.raises({ "socket.read: bad argument #1 (port)", "got nil" }, request, "socket_read")
+      H.raises({ "socket.read: bad argument #1 (port)", 'got "eighty"' }, request, "socket_read eighty")
+      H.raises({ "socket.write: bad argument #1 (port)", "got nil" }, request, "socket_write")
+      H.raises({ "socket.close: bad argument #1 (port)", "got 65536" }, request, "socket_close 65536")
       local p = H.closed_port()
-      raises({ "socket.close: port " .. p .. " is not open in this module" },
+      H.raises({ "socket.close: port " .. p .. " is not open in this module" },
         request, "socket_close " .. p)
-      raises({ "socket.write: port " .. p .. " is not open in this module" },
+      H.raises({ "socket.write: port " .. p .. " is not open in this module" },
         request, "socket_write " .. p .. " data")
     end)
   end)
@@ -263,7 +247,7 @@ describe("request errors", function()
   it("a string write with no peer to reply to raises", function()
     run(function()
       local p = request("socket_open 0 UDP"):port()
-      raises({ "socket.write: bad argument #3 (to)", "nothing was read from this socket" },
+      H.raises({ "socket.write: bad argument #3 (to)", "nothing was read from this socket" },
         request, "socket_write " .. p .. " hello")
     end)
   end)

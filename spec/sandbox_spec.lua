@@ -4,36 +4,16 @@
 -- which lands in the host's log tagged with the module's name (m:logs()), or
 -- fails with a message (m:error()).
 local xcs = require "xcs"
+local H = require "helpers"
 
 local DIR = "spec/fixtures/sandbox/"
 
--- Loads a fixture, waits for it to end; returns its log lines, status, error.
-local function run_fixture(file, args)
-  return xcs.run(function()
-    local m = assert(xcs.load(DIR .. file, args))
-    local status, err = m:wait()
-    return m:logs(), status, err
-  end)
-end
-
-local function find(lines, pattern)
-  for _, line in ipairs(lines) do
-    if line:find(pattern) then return line end
-  end
-end
-
-local function hex(s)
-  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
--- A real binary chunk, made here (the spec is plain Lua 5.4).
-local BIN = string.dump(function() return "ran a binary chunk" end)
-
 -- Runs one probe of sbx_probe.lua: returns "ok <values>" or "error <msg>".
 local function probe(name)
-  local lines, status, err = run_fixture("sbx_probe.lua", { probe = name, bin = hex(BIN) })
+  local lines, status, err = H.run_module(DIR .. "sbx_probe.lua",
+    { probe = name, bin = H.hex(H.BINARY_CHUNK) })
   assert.are.equal("concluded", status, err)
-  local line = find(lines, "^" .. name .. ": ")
+  local line = H.match_line(lines, "^" .. name .. ": ")
   assert(line, "no report from probe " .. name .. " in:\n" .. table.concat(lines, "\n"))
   return line:sub(#name + 3)
 end
@@ -91,16 +71,16 @@ describe("the sandbox", function()
       local clean = xcs.run(function()
         local taint = assert(xcs.load(DIR .. "sbx_taint.lua"))
         assert.are.equal("concluded", (taint:wait()))
-        assert.truthy(find(taint:logs(), "^tainted$"))
+        assert.truthy(H.match_line(taint:logs(), "^tainted$"))
         local m = assert(xcs.load(DIR .. "sbx_clean.lua"))
         assert.are.equal("concluded", (m:wait()))
         return m:logs()
       end)
-      assert.truthy(find(clean, "^upper\tABC$"))
-      assert.truthy(find(clean, "^lower\tabc$"))
-      assert.truthy(find(clean, "^pi\ttrue$"))
-      assert.truthy(find(clean, "^global\tfalse\t.*undefined global 'tainted_global'$"))
-      assert.truthy(find(clean, "^socket.open\ttrue$"))
+      assert.truthy(H.match_line(clean, "^upper\tABC$"))
+      assert.truthy(H.match_line(clean, "^lower\tabc$"))
+      assert.truthy(H.match_line(clean, "^pi\ttrue$"))
+      assert.truthy(H.match_line(clean, "^global\tfalse\t.*undefined global 'tainted_global'$"))
+      assert.truthy(H.match_line(clean, "^socket.open\ttrue$"))
     end)
   end)
 
@@ -135,21 +115,21 @@ describe("the sandbox", function()
   end)
 
   it("sends print and log to the host's log, tagged with the module's name", function()
-    local lines, status = run_fixture("sbx_print.lua")
+    local lines, status = H.run_module(DIR .. "sbx_print.lua")
     assert.are.equal("concluded", status)
-    assert.truthy(find(lines, "^hello\t42\tnil\ttrue\t1%.5$"))
-    assert.truthy(find(lines, "^custom tostring$"))
-    assert.truthy(find(lines, "^$"))
-    assert.truthy(find(lines, "^log 7 formatted$"))
-    assert.truthy(find(lines, "^plain %%d, no arguments$"))
+    assert.truthy(H.match_line(lines, "^hello\t42\tnil\ttrue\t1%.5$"))
+    assert.truthy(H.match_line(lines, "^custom tostring$"))
+    assert.truthy(H.match_line(lines, "^$"))
+    assert.truthy(H.match_line(lines, "^log 7 formatted$"))
+    assert.truthy(H.match_line(lines, "^plain %%d, no arguments$"))
     -- and in the whole log, the tag is the file name without .lua
     local all = xcs.logs()
-    assert.truthy(find(all, "^sbx_print: hello\t42\tnil\ttrue\t1%.5$"))
+    assert.truthy(H.match_line(all, "^sbx_print: hello\t42\tnil\ttrue\t1%.5$"))
   end)
 
   it("keeps a printed line whole when it holds a zero byte", function()
-    local lines = run_fixture("sbx_print.lua")
-    local line = find(lines, "^zero")
+    local lines = H.run_module(DIR .. "sbx_print.lua")
+    local line = H.match_line(lines, "^zero")
     assert.truthy(line)
     if not line:find("after the zero byte", 1, true) then
       pending("core bug: a log line is cut at a zero byte: print(\"zero\\0byte\", " ..
@@ -161,28 +141,28 @@ describe("the sandbox", function()
 
   describe("require", function()
     it("loads a sibling .lua file into the same sandbox, once", function()
-      local lines, status, err = run_fixture("sbx_require.lua")
+      local lines, status, err = H.run_module(DIR .. "sbx_require.lua")
       assert.are.equal("concluded", status, err)
       -- the library got its name as ..., saw the module's globals and socket
-      assert.truthy(find(lines, "^util\t42\tsbx_util\tset by the main module\tfunction$"))
+      assert.truthy(H.match_line(lines, "^util\t42\tsbx_util\tset by the main module\tfunction$"))
       -- the second require gave the same table without running the file again
-      assert.truthy(find(lines, "^same\ttrue\t1$"))
+      assert.truthy(H.match_line(lines, "^same\ttrue\t1$"))
       -- and what the library set is the module's global
-      assert.truthy(find(lines, "^util set\tyes$"))
+      assert.truthy(H.match_line(lines, "^util set\tyes$"))
     end)
 
     it("maps dots to folders", function()
-      local lines = run_fixture("sbx_require.lua")
-      assert.truthy(find(lines, "^deep\tdeep, required as sbx_lib%.deep$"))
+      local lines = H.run_module(DIR .. "sbx_require.lua")
+      assert.truthy(H.match_line(lines, "^deep\tdeep, required as sbx_lib%.deep$"))
     end)
 
     it("gives true for a file that returns nothing", function()
-      local lines = run_fixture("sbx_require.lua")
-      assert.truthy(find(lines, "^nothing\ttrue$"))
+      local lines = H.run_module(DIR .. "sbx_require.lua")
+      assert.truthy(H.match_line(lines, "^nothing\ttrue$"))
     end)
 
     it("detects a cycle and names the module", function()
-      local _, status, err = run_fixture("sbx_cycle.lua")
+      local _, status, err = H.run_module(DIR .. "sbx_cycle.lua")
       assert.are.equal("failed", status)
       assert.matches("loop requiring 'sbx_cyc_a'", err)
     end)
@@ -190,45 +170,45 @@ describe("the sandbox", function()
     for _, name in ipairs { "../sbx_util", "sbx_lib/deep", "/etc/passwd", "..", "sbx..util",
       ".sbx_util", "sbx_util.", "", "sbx util" } do
       it(("rejects the name %q"):format(name), function()
-        local lines, status = run_fixture("sbx_require_try.lua", { name = name })
+        local lines, status = H.run_module(DIR .. "sbx_require_try.lua", { name = name })
         assert.are.equal("concluded", status)
-        assert.truthy(find(lines, "^try 1: error .*expected a module name such as 'util'"),
+        assert.truthy(H.match_line(lines, "^try 1: error .*expected a module name such as 'util'"),
           table.concat(lines, "\n"))
       end)
     end
 
     it("rejects a name with a zero byte", function()
-      local lines = run_fixture("sbx_require_try.lua", { hex = hex("sbx_util\0.x") })
-      assert.truthy(find(lines, "^try 1: error .*expected a module name"),
+      local lines = H.run_module(DIR .. "sbx_require_try.lua", { hex = H.hex("sbx_util\0.x") })
+      assert.truthy(H.match_line(lines, "^try 1: error .*expected a module name"),
         table.concat(lines, "\n"))
     end)
 
     it("says clearly that a file is missing", function()
-      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_missing" })
-      assert.truthy(find(lines,
+      local lines = H.run_module(DIR .. "sbx_require_try.lua", { name = "sbx_missing" })
+      assert.truthy(H.match_line(lines,
         "^try 1: error cannot open spec/fixtures/sandbox/sbx_missing%.lua: No such file or directory$"),
         table.concat(lines, "\n"))
     end)
 
     it("names the file and line of a syntax error in a required file", function()
-      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_broken" })
-      assert.truthy(find(lines, "^try 1: error spec/fixtures/sandbox/sbx_broken%.lua:3: unexpected symbol"),
-        table.concat(lines, "\n"))
+      local lines = H.run_module(DIR .. "sbx_require_try.lua", { name = "sbx_broken" })
+      assert.truthy(H.match_line(lines,
+        "^try 1: error spec/fixtures/sandbox/sbx_broken%.lua:3: unexpected symbol"), table.concat(lines, "\n"))
     end)
 
     it("passes on an error raised by a required file", function()
-      local lines = run_fixture("sbx_require_try.lua", { name = "sbx_raises" })
-      assert.truthy(find(lines, "^try 1: error spec/fixtures/sandbox/sbx_raises%.lua:1: raised while loading"),
-        table.concat(lines, "\n"))
+      local lines = H.run_module(DIR .. "sbx_require_try.lua", { name = "sbx_raises" })
+      assert.truthy(H.match_line(lines,
+        "^try 1: error spec/fixtures/sandbox/sbx_raises%.lua:1: raised while loading"), table.concat(lines, "\n"))
     end)
 
     -- Lua's require does not remember a failure: asking again tries again.
     for _, name in ipairs { "sbx_missing", "sbx_raises" } do
       it("tries again after a failed require of " .. name .. " (no false 'loop')", function()
-        local lines = run_fixture("sbx_require_try.lua", { name = name, times = 2 })
-        assert.truthy(find(lines, "^try 1: error "))
-        local first = find(lines, "^try 1: ")
-        local second = find(lines, "^try 2: ")
+        local lines = H.run_module(DIR .. "sbx_require_try.lua", { name = name, times = 2 })
+        assert.truthy(H.match_line(lines, "^try 1: error "))
+        local first = H.match_line(lines, "^try 1: ")
+        local second = H.match_line(lines, "^try 2: ")
         assert.are.equal(first:sub(8), second and second:sub(8))
       end)
     end

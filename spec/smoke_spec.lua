@@ -1,4 +1,5 @@
 local xcs = require "xcs"
+local H = require "helpers"
 describe("xcs", function()
   it("echoes", function()
     local got = xcs.run(function()
@@ -18,10 +19,9 @@ describe("xcs", function()
   end)
   it("process", function()
     xcs.run(function()
-      local p = assert(xcs.process{ os.getenv("XCSHOST") or "build/xcshost", "examples/echo.lua", "port=0" })
-      local line, port = p:expect("listening on [%d.]+:(%d+)", 5)
+      local p, port = H.start_serving("listening on [%d.]+:(%d+)", "examples/echo.lua", "port=0")
       assert.truthy(port)
-      local c = assert(xcs.socket.connect("127.0.0.1", tonumber(port), "TCP"))
+      local c = assert(xcs.socket.connect("127.0.0.1", port, "TCP"))
       c:write("yo")
       assert.are.equal("yo", c:read())
       p:kill("TERM")

@@ -2,32 +2,17 @@
 -- stops accepting, runs its hook with --stop-timeout to finish, flushes what
 -- it wrote and closes; a second signal forces the stop.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
-local XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 local FIXTURE = "spec/fixtures/stop_hook.lua"
 
+-- Starts xcshost with the options given and the fixture in `mode`; returns
+-- the process and the port it serves.
 local function start(mode, ...)
-  local argv = { XCSHOST, ... }
-  for _, w in ipairs { FIXTURE, "port=0", "mode=" .. mode } do argv[#argv + 1] = w end
-  local p = assert(xcs.process(argv))
-  local _, port = p:expect("listening on 127%.0%.0%.1:(%d+)", 5)
-  assert(port, p:output())
-  return p, tonumber(port)
-end
-
--- Reads until the peer's orderly close; returns everything read.
-local function read_to_end(c)
-  local parts = {}
-  for _ = 1, 1000 do
-    local data = assert(c:read())
-    if data == "" then
-      c:close() -- as a polite client does: the host then need not linger
-      return table.concat(parts)
-    end
-    parts[#parts + 1] = data
-  end
-  error("no end")
+  local words = { ... }
+  for _, w in ipairs { FIXTURE, "port=0", "mode=" .. mode } do words[#words + 1] = w end
+  return H.start_serving("listening on 127%.0%.0%.1:(%d+)", table.unpack(words))
 end
 
 describe("a graceful stop", function()
@@ -38,10 +23,11 @@ describe("a graceful stop", function()
       c:write("hello\n")
       assert.are.equal("hello\n", c:read())
       p:kill("TERM")
-      assert(p:expect("stopped accepting on 127%.0%.0%.1:" .. port, 5))
+      H.expect(p, "stopped accepting on 127%.0%.0%.1:" .. port)
       local _, _, code = S.connect("127.0.0.1", port)
       assert.are.equal("ECONNREFUSED", code)
-      assert.are.equal("bye\n", read_to_end(c))
+      assert.are.equal("bye\n", H.read_to_end(c))
+      c:close() -- as a polite client does: the host then need not linger
       assert.are.equal(0, p:wait(5))
       assert.matches("unload hook: bye", p:output())
       assert.matches("stop_hook: concluded", p:output())
@@ -54,7 +40,8 @@ describe("a graceful stop", function()
       local c = assert(S.connect("127.0.0.1", port))
       local t0 = xcs.now()
       p:kill("TERM")
-      assert.are.equal("", read_to_end(c))
+      assert.are.equal("", H.read_to_end(c))
+      c:close()
       assert.are.equal(0, p:wait(5))
       assert.is_true(xcs.now() - t0 >= 0.25)
       assert.matches("unload hook still running after 0%.3 s", p:output())
@@ -66,7 +53,7 @@ describe("a graceful stop", function()
       local p = start("forever", "--stop-timeout", "60")
       local t0 = xcs.now()
       p:kill("TERM")
-      assert(p:expect("unload hook: forever", 5))
+      H.expect(p, "unload hook: forever")
       p:kill("INT")
       assert.are.equal(0, p:wait(5))
       assert.is_true(xcs.now() - t0 < 5)
@@ -76,15 +63,14 @@ describe("a graceful stop", function()
 
   it("runs the old version's hook when a reload replaces it", function()
     xcs.run(function()
-      local l = assert(S.open(0, "TCP"))
-      local port = l:port()
-      S.close(l)
+      local port = H.closed_port()
       local m = assert(xcs.load(FIXTURE, { port = port, mode = "bye" }))
       local c = assert(S.connect("127.0.0.1", port))
       c:write("x")
       assert.are.equal("x", c:read())
       local m2 = assert(m:reload())
-      assert.are.equal("bye\n", read_to_end(c)) -- the old version said goodbye
+      assert.are.equal("bye\n", H.read_to_end(c)) -- the old version said goodbye
+      c:close()
       assert.are.equal("concluded", (m:wait()))
       local c2 = assert(S.connect("127.0.0.1", port))
       c2:write("y")

@@ -1,26 +1,12 @@
 -- stream_write_spec.lua: writes on a TCP connection: backpressure with
 -- bounded memory, the send timeout, flush, and a peer resetting mid-write.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 9 }) end
 
-local function pair(opts)
-  local l = assert(S.listen(0, opts))
-  local c = assert(S.connect("127.0.0.1", l:port()))
-  local s = assert(l:accept(5))
-  l:close()
-  return c, s
-end
-
 local function chunk(i) return string.format("%08d", i) .. ("x"):rep(65536 - 8) end
-
-local function find(lines, pattern)
-  for _, line in ipairs(lines) do
-    local cap = line:match(pattern)
-    if cap then return cap end
-  end
-end
 
 describe("backpressure", function()
   it("keeps a module writing 64 MiB to a slow reader within bounded memory, in order", function()
@@ -37,7 +23,7 @@ describe("backpressure", function()
       end
       assert.are.equal("", c:read())
       assert.are.equal("concluded", (m:wait()))
-      local peak = tonumber(find(m:logs(), "^peak (%d+) KiB$"))
+      local peak = tonumber(H.match_line(m:logs(), "^peak (%d+) KiB$"))
       assert.is_number(peak)
       -- 1 MiB queued + the chunk being written + garbage not yet collected
       assert.is_true(peak < 12 * 1024, "peak " .. peak .. " KiB")
@@ -46,7 +32,7 @@ describe("backpressure", function()
 
   it("waits at most the send timeout; nothing of a timed-out write was sent", function()
     run(function()
-      local c, s = pair()
+      local c, s = H.pair()
       assert.is_true(s:settimeouts(nil, 0.1, nil))
       local n, msg, code
       for i = 1, 2000 do -- until the socket buffers and the 1 MiB queue are full
@@ -84,14 +70,12 @@ end)
 describe("conn:flush([timeout])", function()
   it("waits until everything written was sent", function()
     run(function()
-      local c, s = pair()
+      local c, s = H.pair()
       assert.is_true(s:flush()) -- nothing queued
       local data = ("f"):rep(8 * 1024 * 1024)
       assert.are.equal(#data, s:write(data))
-      local ok, msg, code = s:flush(0.05) -- nobody reads yet
-      assert.is_nil(ok)
-      assert.are.equal("ETIMEDOUT", code)
-      assert.are.equal("ETIMEDOUT: flush timed out", msg)
+      assert.are.equal("ETIMEDOUT: flush timed out",
+        H.outcome("ETIMEDOUT", s:flush(0.05))) -- nobody reads yet
       local flushed
       xcs.spawn(function()
         flushed = { s:flush(5) }
@@ -112,7 +96,7 @@ describe("a peer resetting mid-write", function()
       assert.are.equal(chunk(1), c:read(65536))
       assert.is_true(c:close("reset"))
       assert.are.equal("concluded", (m:wait()))
-      local code = find(m:logs(), "^failed: (%S+) after %d+ chunks$")
+      local code = H.match_line(m:logs(), "^failed: (%S+) after %d+ chunks$")
       -- the reset is seen as ECONNRESET (as here), or, should a write meet it
       -- before a read does, as the broken pipe after it
       assert.truthy(code == "ECONNRESET" or code == "closed", tostring(code))
@@ -123,16 +107,11 @@ end)
 describe("write misuse raises", function()
   it("for a destination or a bad timeout", function()
     run(function()
-      local _, s = pair()
-      local function raises(piece, f)
-        local ok, err = pcall(f)
-        assert.is_false(ok)
-        assert.truthy(tostring(err):find(piece, 1, true), tostring(err))
-      end
-      raises("a connection writes only to its peer", function() s:write("x", "127.0.0.1:9") end)
-      raises("expected a timeout in seconds", function() s:write("x", -1) end)
-      raises("bad argument #1 to 'flush'", function() s:flush("soon") end)
-      raises("bad argument #1 to 'close' (expected \"reset\" or nothing)",
+      local _, s = H.pair()
+      H.raises({ "a connection writes only to its peer" }, function() s:write("x", "127.0.0.1:9") end)
+      H.raises({ "expected a timeout in seconds" }, function() s:write("x", -1) end)
+      H.raises({ "bad argument #1 to 'flush'" }, function() s:flush("soon") end)
+      H.raises({ "bad argument #1 to 'close' (expected \"reset\" or nothing)" },
         function() s:close("now") end)
     end)
   end)

@@ -2,62 +2,40 @@
 -- concludes or fails, the module's own coroutines, and the CPU and memory
 -- limits.
 local xcs = require "xcs"
+local H = require "helpers"
 
 local DIR = "spec/fixtures/"
 
-local function find(lines, pattern)
-  for _, line in ipairs(lines) do
-    if line:find(pattern) then return line end
-  end
-end
-
+-- The position of the first of lines matching pattern, or nil.
 local function index(lines, pattern)
   for i, line in ipairs(lines) do
     if line:find(pattern) then return i end
   end
 end
 
--- Loads a fixture and waits for it to end: logs, status, error.
-local function run_fixture(file, args, opts)
-  return xcs.run(function()
-    local m = assert(xcs.load(DIR .. file, args))
-    local status, err = m:wait()
-    return m:logs(), status, err
-  end, opts)
-end
-
--- Inside xcs.run: the echo module beside still answers.
-local function assert_serves(echo)
-  local c = assert(xcs.socket.connect("127.0.0.1", echo:port()))
-  assert.are.equal(8, c:write("still up"))
-  assert.are.equal("still up", c:read())
-  c:close()
-  assert.are.equal("running", echo:status())
-end
-
 describe("tasks", function()
   it("run the module's top-level code as the main task", function()
-    local lines, status = run_fixture("tasks_spawn.lua")
+    local lines, status = H.run_module(DIR .. "tasks_spawn.lua")
     assert.are.equal("concluded", status)
-    assert.truthy(find(lines, "^right after spawn\tfalse$"))
+    assert.truthy(H.match_line(lines, "^right after spawn\tfalse$"))
   end)
 
   it("spawn passes its arguments (nils too) and runs the task after the current step", function()
-    local lines = run_fixture("tasks_spawn.lua")
+    local lines = H.run_module(DIR .. "tasks_spawn.lua")
     local right_after = index(lines, "^right after spawn\tfalse$")
     local spawned = index(lines, "^spawned\t3\ta\tnil\t3$")
     assert.truthy(right_after)
     assert.truthy(spawned, table.concat(lines, "\n"))
     assert.is_true(right_after < spawned)
-    assert.truthy(find(lines, "^after sleep\ttrue$"))
+    assert.truthy(H.match_line(lines, "^after sleep\ttrue$"))
   end)
 
   it("sleep waits, now is a monotonic number of seconds, log formats", function()
-    local lines, status = run_fixture("tasks_time.lua")
+    local lines, status = H.run_module(DIR .. "tasks_time.lua")
     assert.are.equal("concluded", status)
-    assert.truthy(find(lines, "^slept\ttrue\tfloat\t0$"), table.concat(lines, "\n"))
-    assert.truthy(find(lines, "^logged line 42$"))
-    assert.truthy(find(lines, "^sleep0\ttrue$"))
+    assert.truthy(H.match_line(lines, "^slept\ttrue\tfloat\t0$"), table.concat(lines, "\n"))
+    assert.truthy(H.match_line(lines, "^logged line 42$"))
+    assert.truthy(H.match_line(lines, "^sleep0\ttrue$"))
   end)
 
   it("spawn, sleep and exit check their arguments", function()
@@ -93,17 +71,17 @@ describe("tasks", function()
     } do
       for _, from in ipairs { "main", "spawned", "coroutine" } do
         it(("ends at once on exit (%s) from the %s task: %s"):format(case.how, from, case.status), function()
-          local lines, status, err = run_fixture("tasks_exit.lua", { how = case.how, from = from },
+          local lines, status, err = H.run_module(DIR .. "tasks_exit.lua", { how = case.how, from = from },
             { timeout = 5 })
           assert.are.equal(case.status, status)
-          assert.is_nil(find(lines, "not reached"))
-          assert.is_nil(find(lines, "^pcall returned"))
+          assert.is_nil(H.match_line(lines, "not reached"))
+          assert.is_nil(H.match_line(lines, "^pcall returned"))
           if case.err then
             assert.matches(case.err, err)
-            assert.truthy(find(lines, "^failed: "))
+            assert.truthy(H.match_line(lines, "^failed: "))
           else
             assert.is_nil(err)
-            assert.truthy(find(lines, "^concluded$"))
+            assert.truthy(H.match_line(lines, "^concluded$"))
           end
         end)
       end
@@ -118,12 +96,12 @@ describe("tasks", function()
         assert.are.equal("failed", status)
         assert.matches("^spec/fixtures/tasks_fail%.lua:%d+: boom in a task\nstack traceback:\n", err)
         assert.are.equal(err, m:error())
-        local line = find(xcs.logs(), "^tasks_fail: failed: ")
+        local line = H.match_line(xcs.logs(), "^tasks_fail: failed: ")
         assert.truthy(line)
         assert.matches("tasks_fail%.lua:%d+: boom in a task", line)
         assert.matches("stack traceback:", line)
         assert.matches("in %a+ 'boom'", line) -- names where it was raised
-        assert_serves(echo)
+        H.assert_serves(echo)
       end)
     end)
 
@@ -142,7 +120,7 @@ describe("tasks", function()
           assert.are.equal("failed", status)
           assert.matches(case.err, err)
           assert.matches("stack traceback:", err)
-          assert_serves(echo)
+          H.assert_serves(echo)
         end)
       end)
     end
@@ -151,7 +129,7 @@ describe("tasks", function()
   describe("coroutines", function()
     local lines, status, err
     lazy_setup(function()
-      lines, status, err = run_fixture("tasks_coroutines.lua")
+      lines, status, err = H.run_module(DIR .. "tasks_coroutines.lua")
     end)
 
     local expected = {
@@ -191,7 +169,7 @@ describe("tasks", function()
 
     for _, name in ipairs(names) do
       it("work as in Lua: " .. name, function()
-        local line = find(lines, "^" .. name:gsub("%p", "%%%0") .. ": ")
+        local line = H.match_line(lines, "^" .. name:gsub("%p", "%%%0") .. ": ")
         assert.truthy(line, "no line '" .. name .. "' in:\n" .. table.concat(lines, "\n"))
         assert.are.equal(expected[name], line:sub(#name + 3))
       end)
@@ -200,23 +178,24 @@ describe("tasks", function()
 
   for _, from in ipairs { "main", "spawned" } do
     it("a bare coroutine.yield from the " .. from .. " task fails the module clearly", function()
-      local lines, status, err = run_fixture("tasks_yield.lua", { from = from }, { timeout = 5 })
+      local lines, status, err = H.run_module(DIR .. "tasks_yield.lua", { from = from }, { timeout = 5 })
       assert.are.equal("failed", status)
       assert.matches("coroutine.yield: a task cannot yield to the host; wait with sleep%(%) " ..
         "or a socket call instead", err)
       assert.matches("tasks_yield%.lua:%d+", err)
-      assert.truthy(find(lines, "^isyieldable\tfalse$"))
-      assert.is_nil(find(lines, "not reached"))
+      assert.truthy(H.match_line(lines, "^isyieldable\tfalse$"))
+      assert.is_nil(H.match_line(lines, "not reached"))
     end)
   end
 
   it("a task can neither resume nor close another task's thread", function()
-    local lines, status, err = run_fixture("tasks_hijack.lua", nil, { timeout = 5 })
+    local lines, status, err = H.run_module(DIR .. "tasks_hijack.lua", nil, { timeout = 5 })
     assert.are.equal("concluded", status, err)
-    assert.truthy(find(lines, "^resume a task\tfalse\tcannot resume a task"), table.concat(lines, "\n"))
-    assert.truthy(find(lines, "^close a task\tfalse\tcannot close a task"), table.concat(lines, "\n"))
-    assert.truthy(find(lines, "^status of the task\tsuspended$"))
-    assert.truthy(find(lines, "^main woke$"))
+    local all = table.concat(lines, "\n")
+    assert.truthy(H.match_line(lines, "^resume a task\tfalse\tcannot resume a task"), all)
+    assert.truthy(H.match_line(lines, "^close a task\tfalse\tcannot close a task"), all)
+    assert.truthy(H.match_line(lines, "^status of the task\tsuspended$"))
+    assert.truthy(H.match_line(lines, "^main woke$"))
   end)
 
   -- The coroutine functions report misuse naming the function called, never
@@ -224,9 +203,9 @@ describe("tasks", function()
   -- ("coroutine.resume: bad argument #1 (co) ..."), the others in Lua's.
   for _, fname in ipairs { "resume", "close", "wrap", "status", "create" } do
     it("coroutine." .. fname .. " of a wrong argument names itself", function()
-      local lines, status = run_fixture("tasks_coroutine_misuse.lua")
+      local lines, status = H.run_module(DIR .. "tasks_coroutine_misuse.lua")
       assert.are.equal("concluded", status)
-      local line = find(lines, "^coroutine%." .. fname .. "%(42%): ")
+      local line = H.match_line(lines, "^coroutine%." .. fname .. "%(42%): ")
       assert.truthy(line)
       assert.is_nil(line:find("prelude", 1, true), line)
       assert.truthy(line:find(": coroutine." .. fname .. ": bad argument #1", 1, true) or
@@ -249,27 +228,26 @@ describe("tasks", function()
           assert.are.equal("failed", status)
           assert.matches("^CPU limit: ran 0%.5 s without waiting %(%-%-cpu%-limit%)", err)
           assert.matches("stack traceback:", err)
-          assert.truthy(find(xcs.logs(), "^tasks_cpu: failed: CPU limit"))
+          assert.truthy(H.match_line(xcs.logs(), "^tasks_cpu: failed: CPU limit"))
           assert.is_true(took >= 0.45 and took < 5, "took " .. took)
-          assert_serves(echo)
+          H.assert_serves(echo)
         end, { timeout = 8 })
       end)
     end
 
     it("does not stop bursts shorter than the limit with waits between them", function()
-      local lines, status, err = run_fixture("tasks_cpu.lua", { how = "bursts", burst = "0.2" },
+      local lines, status, err = H.run_module(DIR .. "tasks_cpu.lua", { how = "bursts", burst = "0.2" },
         { timeout = 8 })
       assert.are.equal("concluded", status, err)
-      assert.truthy(find(lines, "^survived$"))
+      assert.truthy(H.match_line(lines, "^survived$"))
     end)
 
     -- Run in a child process: if the limit does not hold, the loop is blocked
     -- for good, and only a SIGKILL ends it.
     it("fails a task that burns the CPU in fresh coroutines it resumes", function()
       xcs.run(function()
-        local p = assert(xcs.process { os.getenv("XCSHOST") or "build/xcshost", "--cpu-limit", "0.3",
-          DIR .. "tasks_cpu.lua", "how=coroutines" })
-        assert(p:expect("tasks_cpu: started", 5))
+        local p = H.start("--cpu-limit", "0.3", DIR .. "tasks_cpu.lua", "how=coroutines")
+        H.expect(p, "tasks_cpu: started")
         local code = p:wait(3)
         if code == nil then p:kill("KILL") end
         assert.are.equal(1, code, "the host was still running 3 s after its start")
@@ -290,8 +268,8 @@ describe("tasks", function()
         assert.are.equal("failed", status)
         assert.matches("^not enough memory %(memory limit: 16 MiB, %-%-memory%-limit%)", err)
         assert.matches("stack traceback:", err)
-        assert.truthy(find(m:logs(), "^started$"))
-        assert_serves(echo)
+        assert.truthy(H.match_line(m:logs(), "^started$"))
+        H.assert_serves(echo)
         -- and the host takes new modules afterwards
         local again = assert(xcs.load(DIR .. "tasks_conclude.lua"))
         assert.are.equal("concluded", (again:wait()))

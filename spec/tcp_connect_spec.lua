@@ -2,32 +2,10 @@
 -- IPv4 and IPv6, the connect timeout, socket options, and how connecting
 -- fails (refused, timed out, a name that does not resolve).
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
-local function outcome(code, ok, msg, got)
-  assert.is_nil(ok)
-  assert.are.equal(code, got)
-  assert.truthy(msg:find("^" .. code .. ": ."), msg)
-  return msg
-end
-
-local function raises(pieces, f)
-  local ok, err = pcall(f)
-  assert.is_false(ok)
-  for _, piece in ipairs(pieces) do
-    assert.truthy(tostring(err):find(piece, 1, true), tostring(err))
-  end
-end
-
--- A port nobody listens on.
-local function closed_port()
-  local l = assert(S.listen(0))
-  local p = l:port()
-  l:close()
-  return p
-end
 
 describe("socket.connect", function()
   it("connects to an IPv4 literal and to a name", function()
@@ -64,16 +42,16 @@ describe("socket.connect", function()
 
   it("returns nil, ECONNREFUSED when nobody listens", function()
     run(function()
-      local p = closed_port()
-      outcome("ECONNREFUSED", S.connect("127.0.0.1", p))
-      outcome("ECONNREFUSED", S.connect("localhost", p, "TCP", { timeout = 1 }))
-      outcome("ECONNREFUSED", S.connect("::1", p))
+      local p = H.closed_port()
+      H.outcome("ECONNREFUSED", S.connect("127.0.0.1", p))
+      H.outcome("ECONNREFUSED", S.connect("localhost", p, "TCP", { timeout = 1 }))
+      H.outcome("ECONNREFUSED", S.connect("::1", p))
     end)
   end)
 
   it("returns nil, EAI_NONAME for a name that does not resolve", function()
     run(function()
-      outcome("EAI_NONAME", S.connect("no-such-host.invalid", 80, "TCP", { timeout = 5 }))
+      H.outcome("EAI_NONAME", S.connect("no-such-host.invalid", 80, "TCP", { timeout = 5 }))
     end)
   end)
 
@@ -88,7 +66,7 @@ describe("socket.connect", function()
         local t0 = xcs.now()
         local c, m, code = S.connect("127.0.0.1", l:port(), "TCP", { timeout = 0.2 })
         if not c then
-          msg = outcome("ETIMEDOUT", c, m, code)
+          msg = H.outcome("ETIMEDOUT", c, m, code)
           local waited = xcs.now() - t0
           assert.is_true(waited >= 0.19 and waited < 3, tostring(waited))
           break
@@ -98,7 +76,7 @@ describe("socket.connect", function()
       assert.are.equal("ETIMEDOUT: connecting to 127.0.0.1:" .. l:port() .. " timed out", msg)
       assert.is_true(#held >= 1)
       -- a timeout of 0 gives up on the next turn of the loop
-      outcome("ETIMEDOUT", S.connect("127.0.0.1", l:port(), "TCP", { timeout = 0 }))
+      H.outcome("ETIMEDOUT", S.connect("127.0.0.1", l:port(), "TCP", { timeout = 0 }))
       -- the clients it did take are still there to accept
       assert.is_userdata(l:accept(1))
     end)
@@ -127,18 +105,18 @@ describe("socket options", function()
 
   it("raise for an unknown name or a bad value", function()
     run(function()
-      local p = closed_port()
-      raises({ "socket.connect: unknown option 'nodely'" },
+      local p = H.closed_port()
+      H.raises({ "socket.connect: unknown option 'nodely'" },
         function() S.connect("127.0.0.1", p, "TCP", { nodely = true }) end)
-      raises({ "socket.connect: bad option 'timeout': expected seconds", "got -1" },
+      H.raises({ "socket.connect: bad option 'timeout': expected seconds", "got -1" },
         function() S.connect("127.0.0.1", p, "TCP", { timeout = -1 }) end)
-      raises({ "socket.connect: bad option 'keepalive'", "got true" },
+      H.raises({ "socket.connect: bad option 'keepalive'", "got true" },
         function() S.connect("127.0.0.1", p, "TCP", { keepalive = true }) end)
-      raises({ "socket.connect: bad option 'sndbuf': expected bytes (an integer > 0), got 0" },
+      H.raises({ "socket.connect: bad option 'sndbuf': expected bytes (an integer > 0), got 0" },
         function() S.connect("127.0.0.1", p, "TCP", { sndbuf = 0 }) end)
-      raises({ "socket.connect: bad argument #4 (opts): expected a table of options, got 5" },
+      H.raises({ "socket.connect: bad argument #4 (opts): expected a table of options, got 5" },
         function() S.connect("127.0.0.1", p, "TCP", 5) end)
-      raises({ "socket.connect: bad option: names are strings, got number" },
+      H.raises({ "socket.connect: bad option: names are strings, got number" },
         function() S.connect("127.0.0.1", p, "TCP", { 1 }) end)
       -- the position is the caller's line, not the prelude's
       local ok, err = pcall(function() S.connect("127.0.0.1", p, "TCP", { nodely = 1 }) end)
@@ -147,11 +125,11 @@ describe("socket options", function()
 
       local l = assert(S.listen(0))
       local c = assert(S.connect("127.0.0.1", l:port()))
-      raises({ "bad argument #1 to 'setoption'", 'unknown option "linger"' },
+      H.raises({ "bad argument #1 to 'setoption'", 'unknown option "linger"' },
         function() c:setoption("linger", 0) end)
-      raises({ "setoption: bad option 'nodelay': expected true or false, got 1" },
+      H.raises({ "setoption: bad option 'nodelay': expected true or false, got 1" },
         function() c:setoption("nodelay", 1) end)
-      raises({ "setoption: bad option 'maxline': expected bytes (an integer > 0), got 0" },
+      H.raises({ "setoption: bad option 'maxline': expected bytes (an integer > 0), got 0" },
         function() c:setoption("maxline", 0) end)
     end)
   end)

@@ -2,30 +2,16 @@
 -- one task per connection, accept timeouts, listener options, and how the
 -- accept-mode listener differs from socket.open's.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
-local function raises(pieces, f)
-  local ok, err = pcall(f)
-  assert.is_false(ok)
-  for _, piece in ipairs(pieces) do
-    assert.truthy(tostring(err):find(piece, 1, true), tostring(err))
-  end
-end
-
-local function has_line(lines, text)
-  for _, line in ipairs(lines) do
-    if line == text then return true end
-  end
-  return false
-end
 
 describe("socket.listen", function()
   it("serves each client from its own task", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/stream_lines.lua", { port = 0 }))
-      assert.truthy(has_line(m:logs(), "listening on 127.0.0.1:" .. m:port() .. " (TCP)"))
+      assert.truthy(H.has_line(m:logs(), "listening on 127.0.0.1:" .. m:port() .. " (TCP)"))
       local cs = {}
       for i = 1, 3 do cs[i] = assert(S.connect("127.0.0.1", m:port())) end
       -- interleaved: each client's lines are counted on their own
@@ -44,7 +30,7 @@ describe("socket.listen", function()
       assert.are.equal("", cs[3]:read()) -- it logged before it closed
       cs[1]:close()
       m:unload()
-      assert.truthy(has_line(m:logs(), "bye " .. peer .. " after 3"))
+      assert.truthy(H.has_line(m:logs(), "bye " .. peer .. " after 3"))
     end)
   end)
 
@@ -69,10 +55,7 @@ describe("socket.listen", function()
     run(function()
       local l = assert(S.listen(0))
       local t0 = xcs.now()
-      local ok, msg, code = l:accept(0.05)
-      assert.is_nil(ok)
-      assert.are.equal("ETIMEDOUT", code)
-      assert.are.equal("ETIMEDOUT: accept timed out", msg)
+      assert.are.equal("ETIMEDOUT: accept timed out", H.outcome("ETIMEDOUT", l:accept(0.05)))
       assert.is_true(xcs.now() - t0 < 2)
       xcs.spawn(function() S.connect("127.0.0.1", l:port()) end)
       assert.is_userdata(l:accept(5))
@@ -83,10 +66,7 @@ describe("socket.listen", function()
     run(function()
       local l = assert(S.listen(0))
       xcs.spawn(function() l:close() end)
-      local ok, msg, code = l:accept()
-      assert.is_nil(ok)
-      assert.are.equal("closed", code)
-      assert.truthy(msg:find("^closed: "))
+      H.outcome("closed", l:accept())
     end)
   end)
 
@@ -97,10 +77,7 @@ describe("socket.listen", function()
       local c = assert(S.connect("127.0.0.1", l:port()))
       local s = assert(l:accept())
       c:write("12345\n")
-      local ok, _, code, partial = s:read("*l")
-      assert.is_nil(ok)
-      assert.are.equal("EMSGSIZE", code)
-      assert.are.equal("12345\n", partial)
+      H.failed_read("EMSGSIZE", "12345\n", s:read("*l"))
       assert.are.equal("12345\n", s:read(6))
       local _, _, code2 = s:read(1)
       assert.are.equal("ETIMEDOUT", code2)
@@ -110,10 +87,7 @@ describe("socket.listen", function()
   it("returns nil, EADDRINUSE for a port in use", function()
     run(function()
       local l = assert(S.listen(0))
-      local ok, msg, code = S.listen(l:port())
-      assert.is_nil(ok)
-      assert.are.equal("EADDRINUSE", code)
-      assert.truthy(msg:find("^EADDRINUSE: "))
+      H.outcome("EADDRINUSE", S.listen(l:port()))
     end)
   end)
 
@@ -134,12 +108,12 @@ describe("listener misuse raises", function()
   it("for accept on socket.open's listener, read on socket.listen's", function()
     run(function()
       local auto, manual = assert(S.open(0, "TCP")), assert(S.listen(0))
-      raises({ "accept: this listener (socket.open) accepts clients by itself" },
+      H.raises({ "accept: this listener (socket.open) accepts clients by itself" },
         function() auto:accept() end)
-      raises({ "read: this listener (socket.listen) hands out connections: use accept()" },
+      H.raises({ "read: this listener (socket.listen) hands out connections: use accept()" },
         function() manual:read() end)
       -- through socket.read too, positioned at the caller's line
-      raises({ "tcp_listen_spec.lua:", "use accept()" }, function() S.read(manual) end)
+      H.raises({ "tcp_listen_spec.lua:", "use accept()" }, function() S.read(manual) end)
     end)
   end)
 
@@ -159,18 +133,18 @@ describe("listener misuse raises", function()
 
   it("for bad arguments and options", function()
     run(function()
-      raises({ "socket.listen: bad argument #1 (port): expected an integer from 0 to 65535, got 70000" },
+      H.raises({ "socket.listen: bad argument #1 (port): expected an integer from 0 to 65535, got 70000" },
         function() S.listen(70000) end)
-      raises({ "socket.listen: bad argument #2 (opts): expected a table of options, got \"x\"" },
+      H.raises({ "socket.listen: bad argument #2 (opts): expected a table of options, got \"x\"" },
         function() S.listen(0, "x") end)
-      raises({ "socket.listen: unknown option 'timeout'" },
+      H.raises({ "socket.listen: unknown option 'timeout'" },
         function() S.listen(0, { timeout = 1 }) end)
-      raises({ "socket.listen: bad option 'backlog': expected an integer > 0, got 0" },
+      H.raises({ "socket.listen: bad option 'backlog': expected an integer > 0, got 0" },
         function() S.listen(0, { backlog = 0 }) end)
-      raises({ "socket.listen: bad option 'reuseaddr': expected true (listeners always reuse addresses), got false" },
+      H.raises({ "socket.listen: bad option 'reuseaddr': expected true (listeners always reuse addresses), got false" },
         function() S.listen(0, { reuseaddr = false }) end)
       local l = assert(S.listen(0))
-      raises({ "bad argument #1 to 'accept'", "expected a timeout in seconds" },
+      H.raises({ "bad argument #1 to 'accept'", "expected a timeout in seconds" },
         function() l:accept("soon") end)
     end)
   end)

@@ -2,21 +2,10 @@
 -- without blocking the loop, names that do not resolve, unloading during a
 -- look-up, and UDP over IPv6 on ::1.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
-local function outcome(code, ok, msg, got)
-  assert.is_nil(ok)
-  assert.are.equal(code, got)
-  assert.truthy(msg:find("^" .. code .. ": ."), msg)
-end
-
-local function find_line(lines, text)
-  for _, l in ipairs(lines) do
-    if l:find(text, 1, true) then return l end
-  end
-end
 
 describe("socket.connect(host, port, \"UDP\")", function()
   it("looks a name up without blocking the loop, then talks to what it found", function()
@@ -25,7 +14,7 @@ describe("socket.connect(host, port, \"UDP\")", function()
       local c = assert(S.connect("localhost", u:port(), "UDP"))
       assert.are.equal("127.0.0.1:" .. u:port(), c:peer())
       assert.truthy(c:address():find("^127%.0%.0%.1:%d+$"))
-      assert.truthy(find_line(xcs.logs("spec"),
+      assert.truthy(H.find_line(xcs.logs("spec"),
         "sending from " .. c:address() .. " to 127.0.0.1:" .. u:port() .. " (UDP)"))
       assert.are.equal(4, c:write("ping"))
       local data, from = u:read(5)
@@ -57,13 +46,13 @@ describe("socket.connect(host, port, \"UDP\")", function()
   it("returns nil, msg, \"EAI_NONAME\" for a name that does not resolve", function()
     run(function()
       local ok, msg, code = S.connect("no-such-host.invalid", 9, "UDP")
-      outcome("EAI_NONAME", ok, msg, code)
+      H.outcome("EAI_NONAME", ok, msg, code)
       assert.are.equal("EAI_NONAME: unknown node or service", msg)
       -- and inside a module
       local m = assert(xcs.load("spec/fixtures/udp_resolve.lua",
         { host = "no-such-host.invalid", port = 9 }))
       assert.are.equal("concluded", (m:wait()))
-      assert.truthy(find_line(m:logs(),
+      assert.truthy(H.find_line(m:logs(),
         "connect failed: EAI_NONAME: unknown node or service [EAI_NONAME]"))
     end)
   end)
@@ -76,8 +65,8 @@ describe("socket.connect(host, port, \"UDP\")", function()
       assert.are.equal("hello from a module", data)
       u:write("hi module", from)
       assert.are.equal("concluded", (m:wait()))
-      assert.truthy(find_line(m:logs(), "connected to 127.0.0.1:" .. u:port()))
-      assert.truthy(find_line(m:logs(), "reply: hi module"))
+      assert.truthy(H.find_line(m:logs(), "connected to 127.0.0.1:" .. u:port()))
+      assert.truthy(H.find_line(m:logs(), "reply: hi module"))
     end)
   end)
 
@@ -129,8 +118,8 @@ describe("UDP over IPv6", function()
       local big = ("v6"):rep(40000):sub(1, 65527)
       assert.are.equal(65527, c:write(big))
       assert.is_true(big == (u:read(5)))
-      outcome("EMSGSIZE", c:write(big .. "!"))
-      outcome("EMSGSIZE", u:write(big .. "!", c:address()))
+      H.outcome("EMSGSIZE", c:write(big .. "!"))
+      H.outcome("EMSGSIZE", u:write(big .. "!", c:address()))
     end)
   end)
 end)

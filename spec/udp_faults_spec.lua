@@ -3,32 +3,10 @@
 -- them, and how they are set: xcs.load's options, xcs.configure, xcshost's
 -- command line.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
-local XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 
 local function run(fn) return xcs.run(fn, { timeout = 9 }) end
-
-local function find_line(lines, text)
-  for _, l in ipairs(lines) do
-    if l:find(text, 1, true) then return l end
-  end
-end
-
-local function raises(text, f)
-  local ok, err = pcall(f)
-  assert.is_false(ok, "expected an error containing " .. text)
-  assert.truthy(tostring(err):find(text, 1, true), tostring(err))
-end
-
--- Waits (a bounded number of turns of the loop) until m has received n
--- datagrams, counted before any fault.
-local function until_received(m, n)
-  for _ = 1, 2000 do
-    if m:faults().received >= n then return end
-    xcs.sleep(0)
-  end
-  error("the module received " .. m:faults().received .. " of " .. n .. " datagrams")
-end
 
 -- Sends "1".."n" to examples/udp_echo.lua loaded with fault options opts,
 -- and collects the echoes: times[i] is how often i came back, order the
@@ -43,7 +21,7 @@ local function trial(opts, n)
   end
   local f = { dropped = 0, duplicated = 0 }
   if opts then
-    until_received(m, n)
+    H.until_received(m, n)
     f = m:faults()
   end
   local times, order = {}, {}
@@ -64,7 +42,7 @@ describe("fault injection", function()
       local times, _, f, m = trial(nil, 50)
       assert.is_nil(f)
       for i = 1, 50 do assert.are.equal(1, times[i]) end
-      assert.is_nil(find_line(m:logs(), "fault"))
+      assert.is_nil(H.find_line(m:logs(), "fault"))
     end)
   end)
 
@@ -81,8 +59,8 @@ describe("fault injection", function()
       assert.are.equal(0, f.duplicated)
       assert.is_true(lost >= 60 and lost <= 120, "lost " .. lost .. " of 300")
       assert.are.equal(7, f.seed)
-      assert.truthy(find_line(m:logs(), "injecting faults into what it receives: udp loss 0.3, seed 7"))
-      assert.truthy(find_line(m:logs(),
+      assert.truthy(H.find_line(m:logs(), "injecting faults into what it receives: udp loss 0.3, seed 7"))
+      assert.truthy(H.find_line(m:logs(),
         ("(UDP); faults injected: %d of 300 datagrams dropped, 0 duplicated, 0 reordered, 0 delayed")
           :format(lost)))
     end)
@@ -144,7 +122,7 @@ describe("fault injection", function()
       for i = 1, 20 do assert.are.equal(tostring(i), (c:read(5))) end
       assert.is_true(xcs.now() - t0 >= 0.095)
       assert.are.equal(20, m:faults().delayed)
-      assert.truthy(find_line(m:logs(), "injecting faults into what it receives: delay 100 ms, seed "))
+      assert.truthy(H.find_line(m:logs(), "injecting faults into what it receives: delay 100 ms, seed "))
     end)
   end)
 
@@ -180,7 +158,7 @@ describe("fault injection", function()
         local tc = assert(S.connect("127.0.0.1", t:port(), "TCP"))
         for i = 1, 50 do uc:write(tostring(i)) end
         tc:write(("held back\n"):rep(1000))
-        until_received(u, 50)
+        H.until_received(u, 50)
         u:unload()
         t:unload()
         assert.are.equal("unloaded", (u:wait()))
@@ -206,7 +184,7 @@ describe("fault injection", function()
   it("what faults hold back counts against the 1024 datagrams a socket may hold", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_hold.lua", {}, { delay_ms = 50 }))
-      local port = tonumber(find_line(m:logs(), "udp port"):match("(%d+)$"))
+      local port = tonumber(H.find_line(m:logs(), "udp port"):match("(%d+)$"))
       local u = assert(S.connect("127.0.0.1", port, "UDP"))
       for i = 1, 1500 do
         u:write(tostring(i))
@@ -226,11 +204,11 @@ describe("fault injection", function()
     end)
     run(function()
       xcs.configure { udp_loss = 1, seed = 3 }
-      assert.truthy(find_line(xcs.logs("xcshost"), "injecting faults: udp loss 1, seed 3"))
+      assert.truthy(H.find_line(xcs.logs("xcshost"), "injecting faults: udp loss 1, seed 3"))
       local m = assert(xcs.load("examples/udp_echo.lua", { port = 0 }))
       local c = assert(S.connect("127.0.0.1", m:port(), "UDP"))
       for i = 1, 5 do c:write(tostring(i)) end
-      until_received(m, 5)
+      H.until_received(m, 5)
       assert.are.equal(5, m:faults().dropped)
       assert.is_nil((c:read(0)))
       -- a module's own options are over the host's
@@ -252,26 +230,28 @@ describe("fault injection", function()
       local m = assert(xcs.load("examples/udp_echo.lua", { port = 0 }, { udp_loss = 0.5 }))
       local seed = m:faults().seed
       assert.is_true(math.type(seed) == "integer" and seed > 0)
-      assert.truthy(find_line(m:logs(), "injecting faults into what it receives: udp loss 0.5, seed " .. seed))
+      assert.truthy(H.find_line(m:logs(),
+        "injecting faults into what it receives: udp loss 0.5, seed " .. seed))
     end)
   end)
 
   it("misuse of the options raises, naming the option", function()
     run(function()
       local echo = "examples/udp_echo.lua"
-      raises("xcs.load: udp_loss must be a probability from 0 to 1, got 2",
+      H.raises({ "xcs.load: udp_loss must be a probability from 0 to 1, got 2" },
         function() return xcs.load(echo, {}, { udp_loss = 2 }) end)
-      raises("xcs.load: udp_dup must be a probability from 0 to 1, got half",
+      H.raises({ "xcs.load: udp_dup must be a probability from 0 to 1, got half" },
         function() return xcs.load(echo, {}, { udp_dup = "half" }) end)
-      raises("xcs.load: delay_ms must be an integer from 0 to 60000, got 1.5",
+      H.raises({ "xcs.load: delay_ms must be an integer from 0 to 60000, got 1.5" },
         function() return xcs.load(echo, {}, { delay_ms = 1.5 }) end)
-      raises("xcs.load: seed must be an integer from 0 to",
+      H.raises({ "xcs.load: seed must be an integer from 0 to" },
         function() return xcs.load(echo, {}, { seed = -1 }) end)
-      raises("xcs.load: unknown option delay (expected udp_loss, udp_dup, udp_reorder, delay_ms or seed)",
+      H.raises({ "xcs.load: unknown option delay " ..
+        "(expected udp_loss, udp_dup, udp_reorder, delay_ms or seed)" },
         function() return xcs.load(echo, {}, { delay = 5 }) end)
-      raises("bad argument #3 to 'load' (table expected, got number)",
+      H.raises({ "bad argument #3 to 'load' (table expected, got number)" },
         function() return xcs.load(echo, {}, 5) end)
-      raises("xcs.configure: udp_reorder must be a probability from 0 to 1, got -0.5",
+      H.raises({ "xcs.configure: udp_reorder must be a probability from 0 to 1, got -0.5" },
         function() return xcs.configure { udp_reorder = -0.5 } end)
     end)
   end)
@@ -281,10 +261,8 @@ describe("xcshost's fault options", function()
   -- Runs xcshost with udp_echo and the given options; sends "1".."n" in one
   -- burst and returns the set of echoes that came back, and its output.
   local function echo_run(n, ...)
-    local p = assert(xcs.process { XCSHOST, ... })
-    local line, port = p:expect("udp_echo: bound to 127%.0%.0%.1:(%d+) %(UDP%)", 5)
-    assert(line, port)
-    local c = assert(S.connect("127.0.0.1", tonumber(port), "UDP"))
+    local p, port = H.start_serving("udp_echo: bound to 127%.0%.0%.1:(%d+) %(UDP%)", ...)
+    local c = assert(S.connect("127.0.0.1", port, "UDP"))
     for i = 1, n do c:write(tostring(i)) end
     local got = {}
     for _ = 1, 2 * n do
@@ -322,14 +300,14 @@ describe("xcshost's fault options", function()
 
   it("--help shows them; a bad value is a usage error", function()
     run(function()
-      local p = assert(xcs.process { XCSHOST, "--help" })
-      assert.are.equal(0, p:wait(5))
+      local code, out = H.run("--help")
+      assert.are.equal(0, code)
       for _, opt in ipairs { "--udp-loss P", "--udp-dup P", "--udp-reorder P", "--delay MS", "--seed N" } do
-        assert.truthy(p:output():find(opt, 1, true), opt)
+        assert.truthy(out:find(opt, 1, true), opt)
       end
-      p = assert(xcs.process { XCSHOST, "--udp-loss", "1.5", "examples/udp_echo.lua" })
-      assert.are.equal(2, p:wait(5))
-      assert.truthy(p:output():find("xcshost: bad value '1.5' for option --udp-loss", 1, true))
+      code, out = H.run("--udp-loss", "1.5", "examples/udp_echo.lua")
+      assert.are.equal(2, code)
+      assert.truthy(out:find("xcshost: bad value '1.5' for option --udp-loss", 1, true))
     end)
   end)
 end)

@@ -2,21 +2,10 @@
 -- options that go with them. Where this network namespace does not deliver
 -- broadcasts or multicast on lo, the specs that need it say so as pending.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
-local function outcome(code, ok, msg, got)
-  assert.is_nil(ok)
-  assert.are.equal(code, got)
-  assert.truthy(msg:find("^" .. code .. ": ."), msg)
-end
-
-local function raises(text, f)
-  local ok, err = pcall(f)
-  assert.is_false(ok, "expected an error containing " .. text)
-  assert.truthy(tostring(err):find(text, 1, true), tostring(err))
-end
 
 local GROUP = "239.255.77.1"
 
@@ -55,7 +44,7 @@ describe("broadcast", function()
       assert.are.equal("127.255.255.255:" .. b1:port(), b1:address())
       local to = "127.255.255.255:" .. b1:port()
       local ok, err, code = u:write("hello all", to)
-      outcome("EACCES", ok, err, code)
+      H.outcome("EACCES", ok, err, code)
       assert.truthy(err:find('udp:setoption("broadcast", true)', 1, true), err)
       assert.is_true(u:setoption("broadcast", true))
       assert.are.equal(9, u:write("hello all", to))
@@ -68,7 +57,7 @@ describe("broadcast", function()
       assert.are.equal(u:address(), from)
       -- and it can be turned off again
       assert.is_true(u:setoption("broadcast", false))
-      outcome("EACCES", u:write("again", to))
+      H.outcome("EACCES", u:write("again", to))
     end)
   end)
 end)
@@ -97,7 +86,7 @@ describe("multicast", function()
       -- leave: nothing more arrives
       assert.is_true(m:leave(GROUP))
       s:write("after leave", GROUP .. ":" .. m:port())
-      outcome("ETIMEDOUT", m:read(0.2))
+      H.outcome("ETIMEDOUT", m:read(0.2))
       -- join again: it does
       assert.is_true(m:join(GROUP))
       s:write("joined again", GROUP .. ":" .. m:port())
@@ -119,8 +108,7 @@ describe("multicast", function()
       assert.are.equal("member got hello members", reply)
       -- a group address sends nothing: the reply leaves from loopback's own
       assert.are.equal("127.0.0.1:" .. mod:port(), from)
-      assert.truthy(table.concat(mod:logs(), "\n"):find("bound to " .. GROUP .. ":" .. mod:port()
-        .. " (UDP)", 1, true))
+      assert.truthy(H.find_line(mod:logs(), "bound to " .. GROUP .. ":" .. mod:port() .. " (UDP)"))
     end)
   end)
 end)
@@ -144,31 +132,31 @@ describe("UDP options and membership", function()
   it("misuse raises, naming what was wrong", function()
     run(function()
       local u = assert(S.open(0, "UDP"))
-      raises("invalid option 'nodelay'", function() return u:setoption("nodelay", true) end)
-      raises("boolean expected, got number", function() return u:setoption("broadcast", 1) end)
-      raises("expected an integer from 1 to 255, got 0", function() return u:setoption("ttl", 0) end)
-      raises("expected an integer from 0 to 255, got 300",
+      H.raises({ "invalid option 'nodelay'" }, function() return u:setoption("nodelay", true) end)
+      H.raises({ "boolean expected, got number" }, function() return u:setoption("broadcast", 1) end)
+      H.raises({ "expected an integer from 1 to 255, got 0" }, function() return u:setoption("ttl", 0) end)
+      H.raises({ "expected an integer from 0 to 255, got 300" },
         function() return u:setoption("multicast_ttl", 300) end)
-      raises('expected the IP address of an interface, such as "127.0.0.1", got "lo"',
+      H.raises({ 'expected the IP address of an interface, such as "127.0.0.1", got "lo"' },
         function() return u:setoption("multicast_interface", "lo") end)
-      raises('expected a multicast group address such as "239.1.2.3", got "10.0.0.1"',
+      H.raises({ 'expected a multicast group address such as "239.1.2.3", got "10.0.0.1"' },
         function() return u:join("10.0.0.1") end)
-      raises('expected a multicast group address such as "239.1.2.3", got "lo"',
+      H.raises({ 'expected a multicast group address such as "239.1.2.3", got "lo"' },
         function() return u:leave("lo") end)
       -- a socket bound to 127.0.0.1 would never see a group's datagrams
-      raises('join: this socket is bound to ' .. u:address() .. ' and never sees a group\'s datagrams; '
-        .. 'open it with socket.open(port, "UDP", { address = "' .. GROUP .. '" })',
+      H.raises({ 'join: this socket is bound to ' .. u:address() .. ' and never sees a group\'s datagrams; '
+        .. 'open it with socket.open(port, "UDP", { address = "' .. GROUP .. '" })' },
         function() return u:join(GROUP) end)
-      raises("socket.open: bad argument #3 (options): address must be a multicast group or a "
-        .. 'broadcast address (the host binds modules to 127.0.0.1), got "127.0.0.2"',
+      H.raises({ "socket.open: bad argument #3 (options): address must be a multicast group or a "
+        .. 'broadcast address (the host binds modules to 127.0.0.1), got "127.0.0.2"' },
         function() return S.open(0, "UDP", { address = "127.0.0.2" }) end)
-      raises('socket.open: bad argument #3 (options): unknown option "adress" (UDP takes: address)',
+      H.raises({ 'socket.open: bad argument #3 (options): unknown option "adress" (UDP takes: address)' },
         function() return S.open(0, "UDP", { adress = GROUP }) end)
-      raises('socket.open: bad argument #3 (options): expected a table, got "' .. GROUP .. '"',
+      H.raises({ 'socket.open: bad argument #3 (options): expected a table, got "' .. GROUP .. '"' },
         function() return S.open(0, "UDP", GROUP) end)
-      raises("address to be an IP address string, got 5",
+      H.raises({ "address to be an IP address string, got 5" },
         function() return S.open(0, "UDP", { address = 5 }) end)
-      raises("attempt to use a closed socket", function()
+      H.raises({ "attempt to use a closed socket" }, function()
         u:close()
         return u:setoption("ttl", 5)
       end)

@@ -2,23 +2,10 @@
 -- senders kept, any destination, read timeouts, oversized datagrams
 -- refused, and a receive queue that stays bounded.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local function run(fn) return xcs.run(fn, { timeout = 8 }) end
-
--- A network outcome: nil, "CODE: text", "CODE".
-local function outcome(code, ok, msg, got)
-  assert.is_nil(ok)
-  assert.are.equal(code, got)
-  assert.are.equal("string", type(msg))
-  assert.truthy(msg:find("^" .. code .. ": ."), msg)
-end
-
-local function raises(text, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing " .. text)
-  assert.truthy(tostring(err):find(text, 1, true), tostring(err))
-end
 
 -- How many datagrams the socket holds for read(), as tostring tells.
 local function waiting(u)
@@ -68,16 +55,16 @@ describe("a UDP socket", function()
       local u = assert(S.open(0, "UDP"))
       local c = assert(S.connect("127.0.0.1", r:port(), "UDP"))
       local ok, msg, code = u:write(("x"):rep(65508), r:address())
-      outcome("EMSGSIZE", ok, msg, code)
+      H.outcome("EMSGSIZE", ok, msg, code)
       assert.are.equal("EMSGSIZE: a UDP datagram over IPv4 carries at most 65507 bytes, not 65508", msg)
-      outcome("EMSGSIZE", c:write(("x"):rep(1000000)))
-      outcome("EMSGSIZE", S.write(u:port(), ("y"):rep(70000), r:address()))
+      H.outcome("EMSGSIZE", c:write(("x"):rep(1000000)))
+      H.outcome("EMSGSIZE", S.write(u:port(), ("y"):rep(70000), r:address()))
       -- the socket is fine, and the largest datagram goes through whole
       assert.are.equal(65507, c:write(("z"):rep(65507)))
       local data, from = r:read(5)
       assert.are.equal(65507, #data)
       assert.are.equal(c:address(), from)
-      outcome("ETIMEDOUT", r:read(0)) -- nothing of the refused ones came
+      H.outcome("ETIMEDOUT", r:read(0)) -- nothing of the refused ones came
     end)
   end)
 
@@ -86,10 +73,10 @@ describe("a UDP socket", function()
       local u = assert(S.open(0, "UDP"))
       local c = assert(S.connect("127.0.0.1", u:port(), "UDP"))
       local ok, msg, code = u:read(0)
-      outcome("ETIMEDOUT", ok, msg, code)
+      H.outcome("ETIMEDOUT", ok, msg, code)
       assert.are.equal("ETIMEDOUT: no datagram within 0 s", msg)
       local t0 = xcs.now()
-      outcome("ETIMEDOUT", u:read(0.05))
+      H.outcome("ETIMEDOUT", u:read(0.05))
       assert.is_true(xcs.now() - t0 >= 0.045)
       -- a datagram already waiting is returned at once, even with timeout 0
       c:write("one")
@@ -108,10 +95,10 @@ describe("a UDP socket", function()
   it("read(timeout) raises on a timeout that is not a number of seconds", function()
     run(function()
       local u = assert(S.open(0, "UDP"))
-      raises("expected a timeout in seconds from 0 to 1e9", function() return u:read(-1) end)
-      raises("bad argument #1 to 'read' (number expected, got string)",
+      H.raises({ "expected a timeout in seconds from 0 to 1e9" }, function() return u:read(-1) end)
+      H.raises({ "bad argument #1 to 'read' (number expected, got string)" },
         function() return u:read("soon") end)
-      raises("expected a timeout in seconds", function() return u:read(0 / 0) end)
+      H.raises({ "expected a timeout in seconds" }, function() return u:read(0 / 0) end)
     end)
   end)
 

@@ -3,29 +3,10 @@
 -- see an orderly close ("" from read, not an error), and what it wrote is
 -- delivered before that close.
 local xcs = require "xcs"
+local H = require "helpers"
 local S = xcs.socket
 
 local SERVER = "spec/fixtures/unload_server.lua"
-
-local function find(lines, pattern)
-  for _, line in ipairs(lines) do
-    local a, b, c = line:match(pattern)
-    if a then return a, b, c end
-  end
-end
-
--- Reads a connection until the peer's orderly close; returns everything it
--- sent. Fails on an error (a reset is not an orderly close).
-local function read_to_end(c, max_reads)
-  local parts = {}
-  for _ = 1, max_reads or 10000 do
-    local data, err, code = c:read()
-    assert(data, ("read failed: %s (%s)"):format(tostring(err), tostring(code)))
-    if data == "" then return table.concat(parts) end
-    parts[#parts + 1] = data
-  end
-  error("the peer never closed")
-end
 
 local function exchange(c, text)
   assert.are.equal(#text, c:write(text))
@@ -43,7 +24,7 @@ local function assert_ports_free(tcp, udp)
   local again = assert(xcs.load(SERVER, { port = tcp, udp = udp }))
   assert.are.equal("running", again:status(), again:error())
   assert.are.equal(tcp, again:port())
-  assert.are.equal(tostring(udp), find(again:logs(), "^udp port (%d+)$"))
+  assert.are.equal(tostring(udp), H.match_line(again:logs(), "^udp port (%d+)$"))
   again:unload()
 end
 
@@ -65,7 +46,7 @@ describe("unloading", function()
           local m = assert(xcs.load(SERVER, {
             how = ending.how == "unload" and "stay" or ending.how, connect = srv:port() }))
           local tcp = m:port()
-          local udp = tonumber(find(m:logs(), "^udp port (%d+)$"))
+          local udp = tonumber(H.match_line(m:logs(), "^udp port (%d+)$"))
           assert.truthy(udp)
           local hello, out = S.read(srv)
           assert.are.equal("hello from module", hello)
@@ -87,8 +68,8 @@ describe("unloading", function()
           end
 
           -- orderly close everywhere: "" and not an error
-          assert.are.equal("", read_to_end(c1))
-          assert.are.equal("", read_to_end(c2))
+          assert.are.equal("", H.read_to_end(c1))
+          assert.are.equal("", H.read_to_end(c2))
           local data, from = S.read(srv)
           assert.are.equal("", data)
           assert.are.equal(out, from)
@@ -114,12 +95,12 @@ describe("unloading", function()
           local first = assert(c:read())
           assert.is_true(#first > 0)
           if ending.how == "unload" then m:unload() end
-          local got = first .. read_to_end(c)
+          local got = first .. H.read_to_end(c)
           assert.are.equal(size, #got)
           assert.are.equal(("0123456789abcdef"):rep(size // 16), got)
           c:close()
           assert.are.equal(ending.status, (m:wait()))
-          assert.are.equal("writing " .. size, find(m:logs(), "^(writing %d+)$"))
+          assert.are.equal("writing " .. size, H.match_line(m:logs(), "^(writing %d+)$"))
         end)
       end)
 
@@ -141,12 +122,12 @@ describe("unloading", function()
           assert.are.equal("", data)
           assert.are.equal(out, from)
           assert.are_not.equal("running", m:status())
-          local got = read_to_end(c)
+          local got = H.read_to_end(c)
           assert.are.equal(size, #got)
           assert.are.equal(("0123456789abcdef"):rep(size // 16), got)
           c:close()
           assert.are.equal(ending.status, (m:wait()))
-          assert.truthy(find(m:logs(), "^(wrote to 1 clients)$"))
+          assert.truthy(H.match_line(m:logs(), "^(wrote to 1 clients)$"))
         end)
       end)
     end)
@@ -160,7 +141,7 @@ describe("unloading", function()
       assert.are.equal("ack", c:read()) -- accepted, and it will read no more
       assert.are.equal(1024 * 1024, c:write(("u"):rep(1024 * 1024)))
       m:unload()
-      assert.are.equal("", read_to_end(c))
+      assert.are.equal("", H.read_to_end(c))
       c:close()
       assert.are.equal("unloaded", (m:wait()))
     end)
@@ -179,9 +160,7 @@ describe("unloading", function()
 
   it("frees the ports of a module that failed on its first step", function()
     xcs.run(function()
-      local probe = assert(S.open(0, "TCP"))
-      local port = probe:port()
-      S.close(probe)
+      local port = H.closed_port()
       local m = assert(xcs.load("spec/fixtures/unload_first_step.lua", { port = port }))
       assert.are.equal("failed", (m:wait()))
       assert.matches("fails right after opening", m:error())
@@ -197,7 +176,7 @@ describe("unloading", function()
       local m = assert(xcs.load("spec/fixtures/unload_reopen.lua"))
       local status, err = m:wait()
       assert.are.equal("concluded", status, err)
-      assert.truthy(find(m:logs(), "^(reopened) %d+$"))
+      assert.truthy(H.match_line(m:logs(), "^(reopened) %d+$"))
     end)
   end)
 end)
