@@ -3,7 +3,7 @@
 -- the limits set on the command line taking effect, told on stderr.
 local xcs = require "xcs"
 local S = xcs.socket
-local HH = require "host_helpers"
+local HH = require "helpers"
 local H = require "defence_helpers"
 
 describe("xcshost's defence options", function()

@@ -3,7 +3,7 @@
 -- wrote to a live peer lost.
 local xcs = require "xcs"
 local S = xcs.socket
-local HH = require "host_helpers"
+local HH = require "helpers"
 local H = require "defence_helpers"
 
 local function run(fn, secs) return xcs.run(fn, { timeout = secs or 9 }) end

@@ -5,8 +5,7 @@
 -- --lpath=spec/?.lua. Helpers that wait or do I/O are called inside xcs.run.
 --
 -- A helper one spec needs stays in that spec; it moves here when a second
--- needs it. socket_helpers.lua and host_helpers.lua return this module, so
--- specs that still require those names keep working.
+-- needs it (defence_helpers.lua holds what only the defence specs share).
 local xcs = require "xcs"
 local luassert = require "luassert" -- busted's assert: a miss is a failure, not an error
 local busted = require "busted"

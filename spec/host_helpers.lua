@@ -1,2 +1,0 @@
--- host_helpers.lua: the name older specs require; everything is in helpers.lua.
-return require "helpers"
