@@ -98,11 +98,13 @@ end
 -- The handle on `port` of one protocol, forgetting it if it was closed.
 local function held(p, port)
   local h = open[p][port]
-  if h ~= nil and not core.kind(h) then
+  if h == nil then return nil end
+  local kind = core.kind(h)
+  if not kind then
     open[p][port] = nil
     return nil
   end
-  return h
+  return h, kind
 end
 
 -- The socket a port-keyed call means, and its kind ("listener", "tcp",
@@ -115,21 +117,26 @@ local function lookup(fname, what)
   end
   if type(what) == "string" then
     local path = unix_key(fname, 1, what, "port")
-    local h = path and (held("UNIX", path) or held("UNIX-DGRAM", path))
+    local h, kind
+    if path then
+      h, kind = held("UNIX", path)
+      if not h then h, kind = held("UNIX-DGRAM", path) end
+    end
     if not h then
       raise(format("%s: UNIX socket %s is not open in this module", fname, path or what))
     end
-    return h, core.kind(h)
+    return h, kind
   end
   local port = check_port(fname, 1, what)
-  local t, u = held("TCP", port), held("UDP", port)
+  -- One look (a call into C) per socket held on the port, none more.
+  local t, tkind = held("TCP", port)
+  local u, ukind = held("UDP", port)
   if t and u then
     raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
       "socket.open returned", fname, port))
   end
-  local h = t or u
-  if not h then raise(format("%s: port %d is not open in this module", fname, port)) end
-  return h, core.kind(h)
+  if not (t or u) then raise(format("%s: port %d is not open in this module", fname, port)) end
+  return t or u, tkind or ukind
 end
 
 -- The peer of each task's last read on each socket, so a reply needs no `to`.
