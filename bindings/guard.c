@@ -15,7 +15,8 @@
 #include "host/log.h"
 
 /* Kinds of event, each reported on its own. */
-enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_N };
+enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_TLS_BUSY,
+       EV_TLS_FAILED, EV_N };
 
 /* One kind's window: the first event was logged when it opened; the ones
  * after it are counted, and summed up when it is due. */
@@ -171,7 +172,7 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
                  double elapsed) {
   const xcs_guard_options *o = opts(g);
   char why[96], from[96] = "", last[48] = "";
-  int refusal = kind <= EV_RATE || kind == EV_FAILED;
+  int refusal = kind <= EV_RATE || kind == EV_FAILED || kind == EV_TLS_BUSY;
   const char *verb = kind <= EV_RATE     ? "refused"
                      : kind == EV_FAILED ? "failed to accept"
                      : kind == EV_DROPPED ? "dropped"
@@ -199,6 +200,12 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
     case EV_DROPPED:
       snprintf(why, sizeof why, "that stopped reading (over the queue limit, %zu bytes)",
                o->max_queued);
+      break;
+    case EV_TLS_BUSY:
+      snprintf(why, sizeof why, "over the limit of TLS handshakes in progress (max_handshakes)");
+      break;
+    case EV_TLS_FAILED:
+      snprintf(why, sizeof why, "whose TLS handshake failed or timed out");
       break;
     default: /* addr is the error's name: the same kind, whatever the error */
       snprintf(why, sizeof why, "(%s%s)", addr, others ? " and others" : "");
@@ -455,6 +462,18 @@ void xcs_gate_dropped(xcs_gate *g, const char *peer) {
   char ip[64];
   ip_of(peer, ip, sizeof ip);
   event(g, EV_DROPPED, ip);
+}
+
+void xcs_gate_tls_busy(xcs_gate *g, const char *peer) {
+  char ip[64];
+  ip_of(peer, ip, sizeof ip);
+  event(g, EV_TLS_BUSY, ip);
+}
+
+void xcs_gate_tls_failed(xcs_gate *g, const char *peer) {
+  char ip[64];
+  ip_of(peer, ip, sizeof ip);
+  event(g, EV_TLS_FAILED, ip);
 }
 
 /* Options from Lua (xcs.configure) ------------------------------------------------------ */

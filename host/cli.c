@@ -34,6 +34,8 @@ const char xcs_cli_usage[] =
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
+    "  --tls-dir DIR        let modules use TLS certificates and keys from files\n"
+    "                       under DIR only, read by the host (default: none)\n"
   "\n"
   "defence against clients that flood or dawdle (each on by default; 0 turns it off):\n"
   "  --max-clients N      clients open at once per listener (default 4096)\n"
@@ -191,6 +193,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if ((v = value_of("--tls-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.tls_dir = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

@@ -60,6 +60,7 @@ typedef struct xcs_options {
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
+  const char *tls_dir;   /* TLS certificates and keys are read from under it */
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;

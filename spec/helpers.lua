@@ -272,6 +272,22 @@ function H.fresh_unix_dir(set)
   end)
 end
 
+-- Throwaway TLS test material (scripts/tls-certs: ca.pem, server.pem/.key, ...) in a
+-- directory made once per busted run, which H.tls_cleanup removes: its path.
+local tls_certs
+function H.tls_certs()
+  if not tls_certs then
+    tls_certs = H.tmpdir()
+    assert(sh("scripts/tls-certs " .. quote(tls_certs)), "scripts/tls-certs failed")
+  end
+  return tls_certs
+end
+
+function H.tls_cleanup()
+  H.rmdir(tls_certs)
+  tls_certs = nil
+end
+
 -- Leaves a stale socket file at path, as a crashed server does (path's directory is --unix-dir).
 function H.make_stale(path)
   local tmp = path:match("^(.*)/") .. "/.making-stale.sock"
