@@ -16,7 +16,10 @@ local idle = tonumber(arg.idle) or 5
 local MAX_HEADERS, MAX_BODY = 100, 1024 * 1024
 
 -- A request must arrive within 10 s once begun; lines are at most 8 KiB.
-local listener = assert(socket.listen(port, { maxline = 8192, read_timeout = 10 }))
+-- With cert= and key= (files under --tls-dir) it serves HTTPS instead:
+-- examples/https_hello.lua.
+local tls = arg.cert and { cert = arg.cert, key = arg.key } or nil
+local listener = assert(socket.listen(port, { maxline = 8192, read_timeout = 10, tls = tls }))
 
 local reasons = {
   [200] = "OK", [400] = "Bad Request", [404] = "Not Found", [405] = "Method Not Allowed",
@@ -101,6 +104,13 @@ local function serve(c)
   c:close() -- flushes what was answered, then FIN
 end
 
-while true do
-  spawn(serve, assert(listener:accept()))
+-- One task per client, forever. Required (by https_hello.lua) the file
+-- returns this instead of running it: a require cannot wait.
+local function accept_all()
+  while true do
+    spawn(serve, assert(listener:accept()))
+  end
 end
+
+if ... == "http_hello" then return accept_all end
+accept_all()

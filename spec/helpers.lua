@@ -223,6 +223,20 @@ function H.start_serving(pattern, ...)
   return p, tonumber(H.expect(p, pattern))
 end
 
+-- Whether a program is installed (a spec of a tool it lacks is pending).
+function H.have(program)
+  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
+end
+
+-- Starts a tool (curl, openssl) without the sanitizer build's LD_PRELOAD (curl hangs
+-- under it); stdout and stderr merged.
+function H.tool(argv)
+  table.insert(argv, 1, "env")
+  table.insert(argv, 2, "-u")
+  table.insert(argv, 3, "LD_PRELOAD")
+  return assert(xcs.process(argv))
+end
+
 -- Files and directories -------------------------------------------------------
 
 local function sh(cmd) return os.execute(cmd) == true end

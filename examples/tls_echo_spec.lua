@@ -1,0 +1,51 @@
+-- tls_echo_spec.lua: examples/tls_echo.lua in-process (clients over real
+-- TLS), then run by the real xcshost for openssl s_client, and with no
+-- options at all (no --tls-dir: it fails, saying so).
+local xcs = require "xcs"
+local H = require "helpers"
+local S = xcs.socket
+
+describe("examples/tls_echo.lua", function()
+  local certs
+  setup(function() certs = H.tls_certs() end)
+  teardown(function() H.tls_cleanup() end)
+
+  it("echoes each client's bytes back to it, over TLS", function()
+    xcs.configure { tls_dir = certs }
+    xcs.run(function()
+      local m = assert(xcs.load("examples/tls_echo.lua", { port = 0 }))
+      local a = assert(S.connect("localhost", m:port(), "TLS", { ca = "ca.pem" }))
+      local b = assert(S.connect("127.0.0.1", m:port(), "TLS", { ca = "ca.pem" }))
+      a:write("from a\n")
+      b:write("from b\n")
+      assert.are.equal("from b", b:read("*l"))
+      assert.are.equal("from a", a:read("*l"))
+      a:close()
+      b:close()
+      assert.are.equal("running", m:status())
+      m:unload()
+    end, { timeout = 9 })
+    xcs.configure { tls_dir = false }
+  end)
+
+  it("answers openssl s_client, run by the real xcshost", function()
+    if not H.have("openssl") then return pending("openssl is not installed") end
+    xcs.run(function()
+      local p, port = H.start_serving("listening on 127%.0%.0%.1:(%d+) %(TLS%)",
+        "--tls-dir", certs, "examples/tls_echo.lua", "port=0")
+      local client = H.tool { "sh", "-c", ("printf 'hello over TLS\\n' | openssl s_client " ..
+        "-quiet -verify_return_error -CAfile %s/ca.pem -connect 127.0.0.1:%d"):format(certs, port) }
+      assert(client:expect("^hello over TLS$", 5), client:output())
+      client:kill("TERM")
+      client:wait(5)
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(5))
+    end, { timeout = 9 })
+  end)
+
+  it("with no options at all, says it needs --tls-dir", function()
+    local code, out = xcs.run(function() return H.run("examples/tls_echo.lua") end)
+    assert.are.equal(1, code)
+    assert.truthy(out:find("start it with --tls-dir DIR", 1, true), out)
+  end)
+end)
