@@ -1,0 +1,148 @@
+-- tls_tools_spec.lua: TLS of xcshost against real tools. openssl s_client
+-- as the client of a TLS listener (SNI, ALPN, a client certificate,
+-- close_notify, a client killed mid-session: truncation), and openssl
+-- s_server as the server of socket.connect (a client certificate asked
+-- for and checked). Each server or client on xcshost's side runs in-process.
+local xcs = require "xcs"
+local H = require "helpers"
+local S = xcs.socket
+
+local certs
+
+local function run(fn) return xcs.run(fn, { timeout = 9 }) end
+
+-- openssl s_client to port with extra words; its input is `input`, after which it waits
+-- (-ign_eof). It is the process itself (exec'd), so kill() reaches it.
+local function s_client(port, input, ...)
+  local file = certs .. "/input"
+  H.write(file, input)
+  local words = table.concat({ ... }, " ")
+  return H.tool { "sh", "-c", ("exec openssl s_client -connect 127.0.0.1:%d -CAfile %s/ca.pem " ..
+    "-verify_return_error -ign_eof %s < %s"):format(port, certs, words, file) }
+end
+
+-- A socket.listen TLS listener whose first connection is handed to fn.
+local function first(tls, fn)
+  local l = assert(S.listen(0, { tls = tls }))
+  local done = {}
+  xcs.spawn(function()
+    local c = l:accept(5)
+    done.value = table.pack(fn(c))
+    l:close()
+  end)
+  return l:port(), done
+end
+
+local function wait(done)
+  for _ = 1, 500 do
+    if done.value then return table.unpack(done.value, 1, done.value.n) end
+    xcs.sleep(0.01)
+  end
+  error("the server side never finished")
+end
+
+describe("TLS with openssl", function()
+  setup(function() certs = H.tls_certs() end)
+  teardown(function() H.tls_cleanup() end)
+  before_each(function()
+    if not H.have("openssl") then pending("openssl is not installed") end
+    xcs.configure { tls_dir = certs }
+  end)
+  after_each(function() xcs.configure { tls_dir = false } end)
+
+  it("s_client: SNI picks the certificate, ALPN the protocol", function()
+    run(function()
+      local port, done = first({ cert = "server.pem", key = "server.key", alpn = { "h2", "x-echo" },
+        certs = { ["a.example"] = { cert = "a.pem", key = "a.key" } } }, function(c)
+        local line = c:read("*l")
+        local info = c:tlsinfo()
+        c:write(line .. "\n")
+        return info
+      end)
+      local client = s_client(port, "hi\n", "-servername a.example -alpn x-echo -verify_hostname a.example")
+      H.expect(client, "hi$")
+      local info = wait(done)
+      assert.are.equal("a.example", info.servername)
+      assert.are.equal("x-echo", info.alpn)
+      assert.truthy(client:output():find("CN = a.example", 1, true), client:output())
+      assert.truthy(client:output():find("ALPN protocol: x-echo", 1, true), client:output())
+      client:kill("TERM")
+      client:wait(5)
+    end)
+  end)
+
+  it("s_client with a client certificate, checked by verify_client", function()
+    run(function()
+      local port, done = first({ cert = "server.pem", key = "server.key", ca = "ca.pem",
+        verify_client = true }, function(c)
+        local line = c:read("*l")
+        c:write("ok\n")
+        return line, c:tlsinfo()
+      end)
+      local client = s_client(port, "hi\n", "-cert", certs .. "/client.pem", "-key",
+        certs .. "/client.key")
+      H.expect(client, "ok$")
+      local line, info = wait(done)
+      assert.are.equal("hi", line)
+      assert.is_true(info.verified)
+      assert.are.equal("CN=xcshost test client,O=xcshost test", info.subject)
+      client:kill("TERM")
+      client:wait(5)
+    end)
+  end)
+
+  it("s_client's close_notify is an orderly end; a client killed mid-session is ETLSTRUNCATED", function()
+    run(function()
+      local port, done = first({ cert = "server.pem", key = "server.key" }, function(c)
+        return c:read("*a")
+      end)
+      -- no -ign_eof: at the end of its input s_client sends close_notify
+      local client = H.tool { "sh", "-c", ("printf 'all of it' | openssl s_client -quiet -no_ign_eof " ..
+        "-connect 127.0.0.1:%d -CAfile %s/ca.pem"):format(port, certs) }
+      assert.are.equal("all of it", wait(done))
+      client:wait(5)
+
+      port, done = first({ cert = "server.pem", key = "server.key" }, function(c)
+        return c:read("*a")
+      end)
+      client = s_client(port, "cut short")
+      local got = 0
+      for _ = 1, 500 do -- until the server side has the bytes
+        for _, h in ipairs(S.list()) do
+          if h.protocol == "TLS" and h.kind == "connection" then got = h.bytes_in end
+        end
+        if got >= 9 then break end
+        xcs.sleep(0.01)
+      end
+      client:kill("KILL") -- the kernel sends FIN; there was no close_notify
+      local ok, msg, code, partial = wait(done)
+      H.failed_read("ETLSTRUNCATED", "cut short", ok, msg, code, partial)
+      client:wait(5)
+    end)
+  end)
+
+  it("s_server: socket.connect with a client certificate the server asks for", function()
+    run(function()
+      local server = H.tool { "openssl", "s_server", "-accept", "127.0.0.1:0", "-www",
+        "-cert", certs .. "/server.pem", "-key", certs .. "/server.key",
+        "-Verify", "1", "-CAfile", certs .. "/ca.pem", "-verify_return_error" }
+      local port = tonumber(H.expect(server, "^ACCEPT 127%.0%.0%.1:(%d+)"))
+      local c = assert(S.connect("localhost", port, "TLS",
+        { ca = "ca.pem", cert = "client.pem", key = "client.key" }))
+      c:write("GET / HTTP/1.0\r\n\r\n")
+      assert.are.equal("HTTP/1.0 200 ok", c:read("*l"))
+      c:close()
+      -- without a certificate the server ends the session: the first read says so
+      c = S.connect("localhost", port, "TLS", { ca = "ca.pem" })
+      if c then
+        c:write("GET / HTTP/1.0\r\n\r\n")
+        local ok, msg, code = c:read()
+        assert.is_nil(ok)
+        assert.truthy(code == "ETLSPROTO" or code == "ETLSHANDSHAKE", msg)
+        c:close()
+      end
+      server:kill("TERM")
+      server:wait(5)
+    end)
+  end)
+end)
