@@ -21,13 +21,14 @@ local function s_client(port, input, ...)
     "-verify_return_error -ign_eof %s < %s"):format(port, certs, words, file) }
 end
 
--- A socket.listen TLS listener whose first connection is handed to fn.
+-- A socket.listen TLS listener whose first connection is handed to fn (then closed).
 local function first(tls, fn)
   local l = assert(S.listen(0, { tls = tls }))
   local done = {}
   xcs.spawn(function()
     local c = l:accept(5)
     done.value = table.pack(fn(c))
+    c:close()
     l:close()
   end)
   return l:port(), done
