@@ -1,0 +1,194 @@
+/*
+ * worker.c — the worker's side of --workers (see worker.h for the protocol).
+ *
+ * Asking for a socket blocks the loop for one round trip to the supervisor:
+ * it happens only when a module opens a port, and the supervisor answers
+ * from its loop at once (or as soon as the worker binding that port says
+ * how it went).
+ */
+#include "host/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "bindings/addr.h"
+#include "host/channel.h"
+#include "host/control.h"
+#include "host/module.h"
+#include "host/reload.h"
+
+#define REQUESTS_FD 3
+#define COMMANDS_FD 4
+#define ANSWER_TIMEOUT_MS 10000
+
+static struct {
+  xcs_host *h;
+  uv_poll_t commands;
+  char pending[300]; /* the key this worker was told to bind, until put */
+  char buf[XCS_CHANNEL_MAX + 1];
+} self;
+
+int xcs_worker_is(void) { return getenv("XCSHOST_WORKER") != NULL; }
+
+/* "[w2] echo: listening on ..." */
+static void tagged_sink(void *ud, const char *tag, const char *line, size_t len) {
+  char t[256];
+  snprintf(t, sizeof t, "[w%d] %s", ((xcs_host *)ud)->worker, tag);
+  xcs_log_stderr(NULL, t, line, len);
+}
+
+static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os_sock_t *fd) {
+  char addr[128], msg[sizeof self.pending + 8];
+  xcs_addr_format(sa, addr, sizeof addr);
+  if (xcs_addr_port(sa) != 0)
+    snprintf(self.pending, sizeof self.pending, "%s %s", kind, addr);
+  else
+    snprintf(self.pending, sizeof self.pending, "%s %s %s#%d", kind, addr, m->name,
+             ++m->port0_opens);
+  int n = snprintf(msg, sizeof msg, "get %s", self.pending);
+  int r = xcs_channel_send(REQUESTS_FD, msg, (size_t)n, -1);
+  struct pollfd p = {.fd = REQUESTS_FD, .events = POLLIN};
+  ssize_t got = -EAGAIN;
+  while (r == 0 && got == -EAGAIN) {
+    int ready = poll(&p, 1, ANSWER_TIMEOUT_MS);
+    if (ready < 0 && errno == EINTR) continue; /* the CPU watchdog's SIGPROF */
+    if (ready <= 0) break;
+    got = xcs_channel_recv(REQUESTS_FD, self.buf, sizeof self.buf, fd);
+  }
+  if (got > 0 && strcmp(self.buf, "fd") == 0 && *fd >= 0) {
+    self.pending[0] = '\0';
+    return 1;
+  }
+  if (*fd >= 0) close(*fd);
+  if (got <= 0 || strcmp(self.buf, "bind") != 0) {
+    /* Bound here alone, the other workers cannot share it: say so. */
+    xcs_log(m->host, m->name, "warning: no answer from the supervisor about %s; binding it "
+            "in this worker only", self.pending);
+    self.pending[0] = '\0';
+  }
+  return 0;
+}
+
+static void put(xcs_module *m, uv_handle_t *bound) {
+  (void)m;
+  if (self.pending[0] == '\0') return;
+  char msg[sizeof self.pending + 8];
+  uv_os_fd_t fd = -1;
+  if (bound && uv_fileno(bound, &fd) != 0) fd = -1;
+  int n = snprintf(msg, sizeof msg, "%s %s", fd >= 0 ? "put" : "drop", self.pending);
+  xcs_channel_send(REQUESTS_FD, msg, (size_t)n, fd);
+  self.pending[0] = '\0';
+}
+
+static const xcs_share share = {get, put};
+
+static void say(const char *msg) { xcs_channel_send(COMMANDS_FD, msg, strlen(msg), -1); }
+
+/* The status in pieces the channel carries, its first line the totals. */
+static void send_status(xcs_host *h) {
+  int conns = 0;
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next)
+    conns += xcs_container_of(l, xcs_module, link)->nconnections;
+  size_t rss = 0;
+  if (uv_resident_set_memory(&rss) != 0) rss = 0;
+  char *text = xcs_control_status(h);
+  size_t len = text ? strlen(text) : 0, piece = XCS_CHANNEL_MAX - 16;
+  int n = snprintf(self.buf, sizeof self.buf, "part connections %d memory %zu\n", conns,
+                   rss >> 10);
+  xcs_channel_send(COMMANDS_FD, self.buf, (size_t)n, -1);
+  for (size_t off = 0; off < len; off += piece) {
+    size_t k = len - off < piece ? len - off : piece;
+    memcpy(self.buf, "part ", 5);
+    memcpy(self.buf + 5, text + off, k);
+    xcs_channel_send(COMMANDS_FD, self.buf, k + 5, -1);
+  }
+  free(text);
+  say("end");
+}
+
+typedef struct reload_outcome {
+  char why[512];
+} reload_outcome;
+
+static void reported(void *ud, xcs_module *m, xcs_module *next, const char *err) {
+  reload_outcome *o = ud;
+  if (next == NULL && o->why[0] == '\0')
+    snprintf(o->why, sizeof o->why, "%s: %s", m->name, err ? err : "cannot reload");
+}
+
+static void reload(xcs_host *h, const char *name) {
+  reload_outcome o = {{0}};
+  xcs_log(h, "xcshost", "reloading %s from disk", *name ? name : "every module");
+  if (xcs_reload_named(h, name, reported, &o) == 0 && *name)
+    snprintf(o.why, sizeof o.why, "no running module named '%s'", name);
+  char msg[600];
+  snprintf(msg, sizeof msg, o.why[0] ? "failed %s" : "reloaded", o.why);
+  say(msg);
+}
+
+static void commands_cb(uv_poll_t *p, int status, int events) {
+  (void)events;
+  xcs_host *h = p->data;
+  for (int i = 0; i < 64; i++) {
+    int fd = -1;
+    ssize_t n = status < 0 ? status : xcs_channel_recv(COMMANDS_FD, self.buf, sizeof self.buf, &fd);
+    if (n == -EAGAIN) return;
+    if (fd >= 0) close(fd);
+    if (n <= 0) {
+      /* The supervisor is gone (its death signal may be on its way too). */
+      uv_poll_stop(p);
+      if (!h->stopping) kill(getpid(), SIGTERM);
+      return;
+    }
+    int is_reload = strncmp(self.buf, "reload", 6) == 0 && (!self.buf[6] || self.buf[6] == ' ');
+    if (strcmp(self.buf, "status") == 0)
+      send_status(h);
+    else if (is_reload && h->stopping)
+      say("failed the worker is stopping");
+    else if (is_reload)
+      reload(h, self.buf[6] ? self.buf + 7 : "");
+  }
+}
+
+int xcs_worker_attach(xcs_host *h) {
+  const char *env = getenv("XCSHOST_WORKER");
+  int number, count;
+  long ppid;
+  if (env == NULL || sscanf(env, "%d/%d/%ld", &number, &count, &ppid) != 3 || number < 1 ||
+      count < number) {
+    fprintf(stderr, "xcshost: XCSHOST_WORKER is for the supervisor to set, not '%s'\n",
+            env ? env : "");
+    return -1;
+  }
+  /* The supervisor's death stops this worker (as SIGTERM does); if it
+   * died before this line, the parent is already someone else. */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != (pid_t)ppid) {
+    fprintf(stderr, "xcshost: worker %d: the supervisor (pid %ld) is gone\n", number, ppid);
+    return -1;
+  }
+  self.h = h;
+  h->worker = number;
+  h->workers = count;
+  h->share = &share;
+  h->log = tagged_sink;
+  h->log_ud = h;
+  if (uv_poll_init(&h->loop, &self.commands, COMMANDS_FD) != 0) {
+    fprintf(stderr, "xcshost: worker %d: no command channel from the supervisor\n", number);
+    return -1;
+  }
+  self.commands.data = h;
+  uv_poll_start(&self.commands, UV_READABLE, commands_cb);
+  uv_unref((uv_handle_t *)&self.commands); /* the modules keep a worker running */
+  return 0;
+}
+
+void xcs_worker_ready(xcs_host *h) {
+  (void)h;
+  say("ready");
+}
