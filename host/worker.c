@@ -30,6 +30,8 @@
 static struct {
   xcs_host *h;
   uv_poll_t commands;
+  uv_prepare_t after; /* says `later` once the queued module steps ran */
+  char later[600];
   char pending[300]; /* the key this worker was told to bind, until put */
   char buf[XCS_CHANNEL_MAX + 1];
 } self;
@@ -90,6 +92,19 @@ static const xcs_share share = {get, put};
 
 static void say(const char *msg) { xcs_channel_send(COMMANDS_FD, msg, strlen(msg), -1); }
 
+static void after_cb(uv_prepare_t *p) {
+  uv_prepare_stop(p);
+  say(self.later);
+}
+
+/* Says msg once the module steps queued now have run (a new version, or a
+ * first one, is then listening): prepare handles run right after the idle
+ * one that runs them (host.c's tick), in the same turn of the loop. */
+static void say_later(const char *msg) {
+  snprintf(self.later, sizeof self.later, "%s", msg);
+  uv_prepare_start(&self.after, after_cb);
+}
+
 /* The status in pieces the channel carries, its first line the totals. */
 static void send_status(xcs_host *h) {
   int conns = 0;
@@ -129,7 +144,7 @@ static void reload(xcs_host *h, const char *name) {
     snprintf(o.why, sizeof o.why, "no running module named '%s'", name);
   char msg[600];
   snprintf(msg, sizeof msg, o.why[0] ? "failed %s" : "reloaded", o.why);
-  say(msg);
+  say_later(msg);
 }
 
 static void commands_cb(uv_poll_t *p, int status, int events) {
@@ -141,9 +156,8 @@ static void commands_cb(uv_poll_t *p, int status, int events) {
     if (n == -EAGAIN) return;
     if (fd >= 0) close(fd);
     if (n <= 0) {
-      /* The supervisor is gone (its death signal may be on its way too). */
+      /* The supervisor is gone: its death signal (PR_SET_PDEATHSIG) stops us. */
       uv_poll_stop(p);
-      if (!h->stopping) kill(getpid(), SIGTERM);
       return;
     }
     int is_reload = strncmp(self.buf, "reload", 6) == 0 && (!self.buf[6] || self.buf[6] == ' ');
@@ -185,10 +199,12 @@ int xcs_worker_attach(xcs_host *h) {
   self.commands.data = h;
   uv_poll_start(&self.commands, UV_READABLE, commands_cb);
   uv_unref((uv_handle_t *)&self.commands); /* the modules keep a worker running */
+  uv_prepare_init(&h->loop, &self.after);
+  uv_unref((uv_handle_t *)&self.after);
   return 0;
 }
 
 void xcs_worker_ready(xcs_host *h) {
   (void)h;
-  say("ready");
+  say_later("ready");
 }
