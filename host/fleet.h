@@ -65,9 +65,11 @@ typedef struct xcs_fleet {
 void xcs_fleet_stop(xcs_fleet *f, int signum);
 void xcs_fleet_log(xcs_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* shares.c: a request from slot s's request channel; s has died; close all. */
+/* shares.c: a request from slot s's request channel; s has died; close
+ * what no worker holds (call when a worker is ready or ended); close all. */
 void xcs_shares_request(xcs_fleet *f, xcs_slot *s, const char *msg, int fd);
 void xcs_shares_forget(xcs_fleet *f, xcs_slot *s);
+void xcs_shares_sweep(xcs_fleet *f);
 void xcs_shares_close(xcs_fleet *f);
 
 /* fleet_ctl.c */

@@ -102,6 +102,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
     return;
   }
   if (code > f->status) f->status = code;
+  xcs_shares_sweep(f);
 }
 
 static void cmd_cb(uv_poll_t *p, int status, int events) {
@@ -119,6 +120,7 @@ static void cmd_cb(uv_poll_t *p, int status, int events) {
     if (strcmp(msgbuf, "ready") == 0) {
       s->ready = s->ever_ready = 1;
       xcs_fleet_log(s->fleet, "worker %d (pid %d) is serving", s->number, s->pid);
+      xcs_shares_sweep(s->fleet);
     } else {
       xcs_fleet_answer(s->fleet, s, msgbuf);
     }

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bindings/addr.h"
@@ -26,6 +28,15 @@
 #define REQUESTS_FD 3
 #define COMMANDS_FD 4
 #define ANSWER_TIMEOUT_MS 10000
+#define HELD_CHECK_MS 1000
+
+/* A shared socket this worker holds: when its handles have all closed it
+ * tells the supervisor, which frees the port once no worker holds it. */
+typedef struct held {
+  char key[300];
+  int fd;     /* the descriptor last seen holding it */
+  ino_t ino;  /* the socket's identity: descriptors are reused */
+} held;
 
 static struct {
   xcs_host *h;
@@ -34,6 +45,9 @@ static struct {
   char later[600];
   char pending[300]; /* the key this worker was told to bind, until put */
   char buf[XCS_CHANNEL_MAX + 1];
+  held *held;
+  int nheld;
+  uv_timer_t check; /* looks at the held sockets while there are any */
 } self;
 
 int xcs_worker_is(void) { return getenv("XCSHOST_WORKER") != NULL; }
@@ -43,6 +57,48 @@ static void tagged_sink(void *ud, const char *tag, const char *line, size_t len)
   char t[256];
   snprintf(t, sizeof t, "[w%d] %s", ((xcs_host *)ud)->worker, tag);
   xcs_log_stderr(NULL, t, line, len);
+}
+
+static ino_t inode_of(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
+}
+
+/* The descriptor of this process open on socket ino, or -1 (a reload's
+ * takeover moves a socket to a duplicate descriptor). */
+static int find_inode(ino_t ino) {
+  DIR *d = opendir("/proc/self/fd");
+  int found = -1;
+  for (struct dirent *e; d && found < 0 && (e = readdir(d)) != NULL;) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd != dirfd(d) && inode_of(fd) == ino) found = fd;
+  }
+  if (d) closedir(d);
+  return found;
+}
+
+static void check_cb(uv_timer_t *t) {
+  for (int i = self.nheld - 1; i >= 0; i--) {
+    held *h = &self.held[i];
+    if (inode_of(h->fd) == h->ino || (h->fd = find_inode(h->ino)) >= 0) continue;
+    char msg[sizeof h->key + 16];
+    int n = snprintf(msg, sizeof msg, "release %s", h->key);
+    xcs_channel_send(REQUESTS_FD, msg, (size_t)n, -1);
+    self.held[i] = self.held[--self.nheld];
+  }
+  if (self.nheld == 0) uv_timer_stop(t);
+}
+
+static void hold(int fd) {
+  held *grown = realloc(self.held, sizeof *grown * (size_t)(self.nheld + 1));
+  if (grown == NULL) return; /* untracked: the port stays reserved until the stop */
+  self.held = grown;
+  held *h = &self.held[self.nheld++];
+  snprintf(h->key, sizeof h->key, "%s", self.pending);
+  h->fd = fd;
+  h->ino = inode_of(fd);
+  if (!uv_is_active((uv_handle_t *)&self.check))
+    uv_timer_start(&self.check, check_cb, HELD_CHECK_MS, HELD_CHECK_MS);
 }
 
 static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os_sock_t *fd) {
@@ -64,6 +120,7 @@ static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os
     got = xcs_channel_recv(REQUESTS_FD, self.buf, sizeof self.buf, fd);
   }
   if (got > 0 && strcmp(self.buf, "fd") == 0 && *fd >= 0) {
+    hold(*fd);
     self.pending[0] = '\0';
     return 1;
   }
@@ -84,7 +141,7 @@ static void put(xcs_module *m, uv_handle_t *bound) {
   uv_os_fd_t fd = -1;
   if (bound && uv_fileno(bound, &fd) != 0) fd = -1;
   int n = snprintf(msg, sizeof msg, "%s %s", fd >= 0 ? "put" : "drop", self.pending);
-  xcs_channel_send(REQUESTS_FD, msg, (size_t)n, fd);
+  if (xcs_channel_send(REQUESTS_FD, msg, (size_t)n, fd) == 0 && fd >= 0) hold(fd);
   self.pending[0] = '\0';
 }
 
@@ -200,6 +257,8 @@ int xcs_worker_attach(xcs_host *h) {
   uv_poll_start(&self.commands, UV_READABLE, commands_cb);
   uv_unref((uv_handle_t *)&self.commands); /* the modules keep a worker running */
   uv_prepare_init(&h->loop, &self.after);
+  uv_timer_init(&h->loop, &self.check);
+  uv_unref((uv_handle_t *)&self.check);
   uv_unref((uv_handle_t *)&self.after);
   return 0;
 }

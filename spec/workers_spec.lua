@@ -40,12 +40,10 @@ local function assert_no_orphans(p)
   error("workers still running:\n" .. p:output())
 end
 
--- Starts `xcshost --workers N [options] FIXTURE` and waits until all N
--- serve: the process and the port.
-local function start(n, fixture, ...)
-  local words = { "--workers", tostring(n), ... }
-  words[#words + 1] = fixture
-  local p = H.start(table.unpack(words))
+-- Starts `xcshost --workers N WORDS...` (options, the fixture and its
+-- arguments) and waits until all N serve: the process and the port.
+local function start(n, ...)
+  local p = H.start("--workers", tostring(n), ...)
   for _ = 1, n do H.expect(p, "xcshost: worker %d+ %(pid %d+%) is serving", 10) end
   local port = tonumber(p:output():match("serves v%d on port (%d+)"))
   assert(port, p:output())
@@ -157,6 +155,25 @@ describe("xcshost --workers", function()
     end)
   end)
 
+  it("frees a port once every worker closed it", function()
+    xcs.run(function()
+      local p, port = start(2, FIXTURE, "close_after=0.3")
+      for _ = 1, 2 do H.expect(p, "^%[w%d%] workers_serve: closed 127%.0%.0%.1:" .. port) end
+      local code
+      for _ = 1, 100 do -- each worker looks at what it holds once a second
+        local c, _, err = S.connect("127.0.0.1", port)
+        code = err
+        if c then c:close() end -- queued, with nobody to accept it yet
+        if code == "ECONNREFUSED" then break end
+        xcs.sleep(0.05)
+      end
+      assert.are.equal("ECONNREFUSED", code)
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(10))
+      assert_no_orphans(p)
+    end)
+  end)
+
   it("drains every worker on SIGTERM and exits with one status", function()
     xcs.run(function()
       local p, port = start(2, FIXTURE)
@@ -197,7 +214,7 @@ describe("xcshost --workers", function()
     xcs.run(function()
       local dir = H.tmpdir()
       local ctl = dir .. "/ctl"
-      local p, port = start(2, FIXTURE, "--control", ctl)
+      local p, port = start(2, "--control", ctl, FIXTURE)
       local c = assert(S.connect("127.0.0.1", port)) -- one connection, counted
       c:write("who\n")
       assert(c:read("*l"))
