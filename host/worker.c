@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -101,6 +102,34 @@ static void hold(int fd) {
     uv_timer_start(&self.check, check_cb, HELD_CHECK_MS, HELD_CHECK_MS);
 }
 
+/* UDP: this worker's own socket in the port's SO_REUSEPORT group, on port
+ * (0: the one sa names, maybe 0 itself: the first of the group picks it);
+ * handed to the supervisor, which keeps it for this worker's successors.
+ * 1 with it in *fd, or 0: the binding code binds (and reports) on its own. */
+static int udp_member(const struct sockaddr *sa, int port, uv_os_sock_t *fd) {
+  struct sockaddr_storage at;
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  memcpy(&at, sa, len);
+  if (port && at.ss_family == AF_INET6) ((struct sockaddr_in6 *)&at)->sin6_port = htons((uint16_t)port);
+  if (port && at.ss_family == AF_INET) ((struct sockaddr_in *)&at)->sin_port = htons((uint16_t)port);
+  int s = socket(at.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), on = 1;
+  char msg[sizeof self.pending + 8];
+  if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      bind(s, (struct sockaddr *)&at, len) != 0) {
+    if (s >= 0) close(s);
+    int n = snprintf(msg, sizeof msg, "drop %s", self.pending);
+    xcs_channel_send(REQUESTS_FD, msg, (size_t)n, -1);
+    self.pending[0] = '\0';
+    return 0;
+  }
+  int n = snprintf(msg, sizeof msg, "put %s", self.pending);
+  xcs_channel_send(REQUESTS_FD, msg, (size_t)n, s);
+  hold(s);
+  self.pending[0] = '\0';
+  *fd = s;
+  return 1;
+}
+
 static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os_sock_t *fd) {
   char addr[128], msg[sizeof self.pending + 8];
   xcs_addr_format(sa, addr, sizeof addr);
@@ -125,6 +154,10 @@ static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os
     return 1;
   }
   if (*fd >= 0) close(*fd);
+  int port = 0;
+  if (got > 0 && strcmp(kind, "udp") == 0 &&
+      (strcmp(self.buf, "bind") == 0 || sscanf(self.buf, "port %d", &port) == 1))
+    return udp_member(sa, port, fd);
   if (got <= 0 || strcmp(self.buf, "bind") != 0) {
     /* Bound here alone, the other workers cannot share it: say so. */
     xcs_log(m->host, m->name, "warning: no answer from the supervisor about %s; binding it "

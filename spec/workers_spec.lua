@@ -174,6 +174,42 @@ describe("xcshost --workers", function()
     end)
   end)
 
+  it("gives each UDP peer one worker, and keeps a killed worker's datagrams for its successor", function()
+    xcs.run(function()
+      local p = H.start("--workers", "2", "spec/fixtures/workers_udp.lua")
+      for _ = 1, 2 do H.expect(p, "xcshost: worker %d+ %(pid %d+%) is serving", 10) end
+      local port = tonumber(p:output():match("answers UDP on port (%d+)"))
+      -- Peers (client sockets) until both workers answered; each keeps its worker.
+      local peers, by = {}, {}
+      for _ = 1, 64 do
+        local c = assert(S.connect("127.0.0.1", port, "UDP"))
+        c:write("who")
+        local n = tonumber((assert(c:read(5))))
+        peers[#peers + 1] = { c = c, n = n }
+        by[n] = by[n] or c
+        if by[1] and by[2] and #peers >= 8 then break end
+      end
+      assert(by[1] and by[2], "one worker got every peer")
+      for _, peer in ipairs(peers) do
+        for _ = 1, 3 do
+          peer.c:write("again")
+          assert.are.equal(tostring(peer.n), (peer.c:read(5)))
+        end
+      end
+      -- Worker 1 dies; what its peers send meanwhile waits in its socket.
+      local first = worker_pids(p)[1]
+      assert(os.execute("kill -KILL " .. first.pid))
+      H.expect(p, "worker " .. first.n .. " %(pid " .. first.pid .. "%) was killed")
+      by[first.n]:write("while down")
+      assert.are.equal(tostring(first.n), (by[first.n]:read(10)))
+      assert.matches("worker " .. first.n .. " %(pid %d+%) is serving", p:output())
+      for _, peer in ipairs(peers) do peer.c:close() end
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(10))
+      assert_no_orphans(p)
+    end)
+  end)
+
   it("drains every worker on SIGTERM and exits with one status", function()
     xcs.run(function()
       local p, port = start(2, FIXTURE)
