@@ -20,7 +20,7 @@
 #include "host/control.h"
 #include "host/fleet.h"
 
-#define GATHER_TIMEOUT_MS 5000
+#define GATHER_TIMEOUT_MS 2000 /* below ctl's 5 s: a worker that does not answer is shown so */
 
 /* Appends to a malloc'd text; on out of memory the text is cut, never wrong. */
 static void add(char **s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -228,6 +228,21 @@ void xcs_fleet_stop(xcs_fleet *f, int signum) {
   }
 }
 
+/* --workers auto: the CPUs this process may run on, and no more than its
+ * cgroup's CPU quota allows (a container limited to 2 CPUs on a 64-CPU
+ * machine gets 2 workers, not 64). */
+static int auto_workers(void) {
+  int n = (int)uv_available_parallelism();
+  FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r"); /* cgroup v2: "QUOTA PERIOD" or "max ..." */
+  long long quota, period;
+  if (f && fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+    long long cpus = (quota + period - 1) / period;
+    if (cpus < n) n = (int)cpus;
+  }
+  if (f) fclose(f);
+  return n > 0 ? n : 1;
+}
+
 static void stop_cb(uv_signal_t *sig, int signum) { xcs_fleet_stop(sig->data, signum); }
 
 static void hup_cb(uv_signal_t *sig, int signum) {
@@ -245,7 +260,7 @@ static void watch(xcs_fleet *f, uv_signal_t *s, int signum, uv_signal_cb cb) {
 
 int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
   xcs_fleet *f = &fleet;
-  f->count = cli->workers > 0 ? cli->workers : (int)uv_available_parallelism();
+  f->count = cli->workers > 0 ? cli->workers : auto_workers();
   f->argv = argv;
   f->rolling = -1;
   size_t size = sizeof f->exe;
