@@ -105,42 +105,48 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
   xcs_shares_sweep(f);
 }
 
-static void cmd_cb(uv_poll_t *p, int status, int events) {
-  (void)events;
-  xcs_slot *s = p->data;
-  for (int i = 0; i < 64 && s->cmd >= 0; i++) {
-    int fd = -1;
-    ssize_t n = status < 0 ? status : xcs_channel_recv(s->cmd, msgbuf, sizeof msgbuf, &fd);
-    if (fd >= 0) close(fd);
-    if (n == -EAGAIN) return;
-    if (n <= 0) { /* its exit callback follows */
-      uv_poll_stop(p);
-      return;
-    }
-    if (strcmp(msgbuf, "ready") == 0) {
-      s->ready = s->ever_ready = 1;
-      xcs_fleet_log(s->fleet, "worker %d (pid %d) is serving", s->number, s->pid);
-      xcs_shares_sweep(s->fleet);
-    } else {
-      xcs_fleet_answer(s->fleet, s, msgbuf);
-    }
+/* A message from a worker: on its command channel (fd: none is sent) ... */
+static void on_command(xcs_slot *s, const char *msg, int fd) {
+  if (fd >= 0) close(fd);
+  if (strcmp(msg, "ready") == 0) {
+    s->ready = s->ever_ready = 1;
+    xcs_fleet_log(s->fleet, "worker %d (pid %d) is serving", s->number, s->pid);
+    xcs_shares_sweep(s->fleet);
+  } else {
+    xcs_fleet_answer(s->fleet, s, msg);
   }
 }
 
-static void req_cb(uv_poll_t *p, int status, int events) {
-  (void)events;
-  xcs_slot *s = p->data;
-  for (int i = 0; i < 64 && s->req >= 0; i++) {
+/* ... or on its request channel (fd: the socket it bound, which shares.c keeps). */
+static void on_request(xcs_slot *s, const char *msg, int fd) {
+  xcs_shares_request(s->fleet, s, msg, fd);
+}
+
+/* Reads what arrived on sock, a few messages at a time so that one worker
+ * cannot hold the loop; at the end (the worker is gone) stops polling, and
+ * its exit callback follows. */
+static void drain(uv_poll_t *p, int status, int sock, void (*on)(xcs_slot *, const char *, int)) {
+  for (int i = 0; i < 64; i++) {
     int fd = -1;
-    ssize_t n = status < 0 ? status : xcs_channel_recv(s->req, msgbuf, sizeof msgbuf, &fd);
+    ssize_t n = status < 0 ? status : xcs_channel_recv(sock, msgbuf, sizeof msgbuf, &fd);
     if (n == -EAGAIN) return;
     if (n <= 0) {
       if (fd >= 0) close(fd);
       uv_poll_stop(p);
       return;
     }
-    xcs_shares_request(s->fleet, s, msgbuf, fd);
+    on(p->data, msgbuf, fd);
   }
+}
+
+static void cmd_cb(uv_poll_t *p, int status, int events) {
+  (void)events;
+  drain(p, status, ((xcs_slot *)p->data)->cmd, on_command);
+}
+
+static void req_cb(uv_poll_t *p, int status, int events) {
+  (void)events;
+  drain(p, status, ((xcs_slot *)p->data)->req, on_request);
 }
 
 /* The supervisor's environment, XCSHOST_WORKER for slot s, and
