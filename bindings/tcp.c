@@ -436,7 +436,8 @@ static int l_listen(lua_State *L) {
     r = bind_tcp(l, port, (struct sockaddr *)&sa, &publish);
   }
   if (r == 0) r = uv_listen(&l->io.stream, backlog, connection_cb);
-  if (publish) m->host->share->put(m, r == 0 ? &l->io.handle : NULL);
+  uv_os_fd_t bound = -1;
+  if (publish && r == 0 && uv_fileno(&l->io.handle, &bound) == 0) m->host->share->put(m, bound);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);

@@ -438,7 +438,8 @@ static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int o
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
   } else {
     r = uv_udp_bind(&u->udp, sa, flags);
-    if (share) share->put(u->h.m, r == 0 ? (uv_handle_t *)&u->udp : NULL);
+    uv_os_fd_t bound = -1;
+    if (share && r == 0 && uv_fileno((uv_handle_t *)&u->udp, &bound) == 0) share->put(u->h.m, bound);
   }
   if (r != 0) return r;
   if (port != 0 && flags == 0) {

@@ -87,12 +87,14 @@ typedef struct xcs_options {
  * host/worker.c; NULL in a single host. */
 struct xcs_module;
 typedef struct xcs_share {
-  /* kind: "tcp" or "udp". 1 with the shared socket in *fd (the caller's to
-   * own); 0: bind it yourself, then call put. */
+  /* kind: "tcp", "udp", "unix-stream" or "unix-dgram" (sa: a sockaddr_un).
+   * 1 with the shared socket in *fd (the caller's to own); 0: bind it
+   * yourself, then call put. */
   int (*get)(struct xcs_module *m, const char *kind, const struct sockaddr *sa,
              uv_os_sock_t *fd);
-  /* The socket bound after get said 0, or NULL if binding it failed. */
-  void (*put)(struct xcs_module *m, uv_handle_t *bound);
+  /* The socket bound after get said 0 (the caller keeps it), or -1 if
+   * binding failed; not calling put at all says the same. */
+  void (*put)(struct xcs_module *m, uv_os_sock_t bound);
 } xcs_share;
 
 struct xcs_host {

@@ -5,6 +5,8 @@
  *        are handed: one accept queue, so the clients queued on it wait for
  *        whichever worker accepts next, and a worker that stops or dies
  *        leaves none of them behind.
+ *   UNIX (stream and datagram): one socket, as for TCP; its file is
+ *        removed here, with the socket, not by the worker that made it.
  *   UDP: one SO_REUSEPORT socket per worker, on the same port: the kernel
  *        sends each peer's datagrams to the same worker (by a hash of the
  *        addresses), so per-peer state in a module keeps working. Each
@@ -50,6 +52,8 @@ static void answer(xcs_slot *s, const char *msg, int fd) {
 }
 
 static void remove_share(xcs_fleet *f, xcs_shared *sh) {
+  /* No worker owns a shared UNIX socket's file: it goes with the socket. */
+  if (strncmp(sh->key, "unix-", 5) == 0 && sh->fd >= 0) unlink(strchr(sh->key, ' ') + 1);
   if (sh->fd >= 0) close(sh->fd);
   for (int i = 0; sh->fds && i < f->count; i++)
     if (sh->fds[i] >= 0) close(sh->fds[i]);

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "bindings/addr.h"
@@ -43,6 +44,7 @@ static struct {
   xcs_host *h;
   uv_poll_t commands;
   uv_prepare_t after; /* says `later` once the queued module steps ran */
+  uv_prepare_t unbound; /* sends "drop" if a bind never said how it went */
   char later[600];
   char pending[300]; /* the key this worker was told to bind, until put */
   char buf[XCS_CHANNEL_MAX + 1];
@@ -90,6 +92,17 @@ static void check_cb(uv_timer_t *t) {
   if (self.nheld == 0) uv_timer_stop(t);
 }
 
+/* Whether this worker still has a socket open that it got for key. */
+static int holding(const char *key) {
+  for (int i = 0; i < self.nheld; i++) {
+    held *h = &self.held[i];
+    if (strcmp(h->key, key) == 0 &&
+        (inode_of(h->fd) == h->ino || (h->fd = find_inode(h->ino)) >= 0))
+      return 1;
+  }
+  return 0;
+}
+
 static void hold(int fd) {
   held *grown = realloc(self.held, sizeof *grown * (size_t)(self.nheld + 1));
   if (grown == NULL) return; /* untracked: the port stays reserved until the stop */
@@ -100,6 +113,23 @@ static void hold(int fd) {
   h->ino = inode_of(fd);
   if (!uv_is_active((uv_handle_t *)&self.check))
     uv_timer_start(&self.check, check_cb, HELD_CHECK_MS, HELD_CHECK_MS);
+}
+
+static void put(xcs_module *m, uv_os_sock_t fd) {
+  (void)m;
+  if (self.pending[0] == '\0') return;
+  char msg[sizeof self.pending + 8];
+  int n = snprintf(msg, sizeof msg, "%s %s", fd >= 0 ? "put" : "drop", self.pending);
+  if (xcs_channel_send(REQUESTS_FD, msg, (size_t)n, fd) == 0 && fd >= 0) hold(fd);
+  self.pending[0] = '\0';
+}
+
+/* The binding code that was told to bind never said how it went (it failed
+ * on a path that does not call put): the supervisor hears it failed, and
+ * the next worker waiting for that socket tries. */
+static void unbound_cb(uv_prepare_t *p) {
+  uv_prepare_stop(p);
+  put(NULL, -1);
 }
 
 /* UDP: this worker's own socket in the port's SO_REUSEPORT group, on port
@@ -132,12 +162,21 @@ static int udp_member(const struct sockaddr *sa, int port, uv_os_sock_t *fd) {
 
 static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os_sock_t *fd) {
   char addr[128], msg[sizeof self.pending + 8];
-  xcs_addr_format(sa, addr, sizeof addr);
-  if (xcs_addr_port(sa) != 0)
+  if (sa->sa_family == AF_UNIX)
+    snprintf(addr, sizeof addr, "%s", ((const struct sockaddr_un *)sa)->sun_path);
+  else
+    xcs_addr_format(sa, addr, sizeof addr);
+  if (sa->sa_family == AF_UNIX || xcs_addr_port(sa) != 0)
     snprintf(self.pending, sizeof self.pending, "%s %s", kind, addr);
   else
     snprintf(self.pending, sizeof self.pending, "%s %s %s#%d", kind, addr, m->name,
              ++m->port0_opens);
+  if (m->replaces == NULL && holding(self.pending)) {
+    /* This worker has it open already (not for a reload): binding it
+     * again fails as it would in one process, EADDRINUSE. */
+    self.pending[0] = '\0';
+    return 0;
+  }
   int n = snprintf(msg, sizeof msg, "get %s", self.pending);
   int r = xcs_channel_send(REQUESTS_FD, msg, (size_t)n, -1);
   struct pollfd p = {.fd = REQUESTS_FD, .events = POLLIN};
@@ -164,18 +203,8 @@ static int get(xcs_module *m, const char *kind, const struct sockaddr *sa, uv_os
             "in this worker only", self.pending);
     self.pending[0] = '\0';
   }
+  if (self.pending[0]) uv_prepare_start(&self.unbound, unbound_cb);
   return 0;
-}
-
-static void put(xcs_module *m, uv_handle_t *bound) {
-  (void)m;
-  if (self.pending[0] == '\0') return;
-  char msg[sizeof self.pending + 8];
-  uv_os_fd_t fd = -1;
-  if (bound && uv_fileno(bound, &fd) != 0) fd = -1;
-  int n = snprintf(msg, sizeof msg, "%s %s", fd >= 0 ? "put" : "drop", self.pending);
-  if (xcs_channel_send(REQUESTS_FD, msg, (size_t)n, fd) == 0 && fd >= 0) hold(fd);
-  self.pending[0] = '\0';
 }
 
 static const xcs_share share = {get, put};
@@ -290,6 +319,8 @@ int xcs_worker_attach(xcs_host *h) {
   uv_poll_start(&self.commands, UV_READABLE, commands_cb);
   uv_unref((uv_handle_t *)&self.commands); /* the modules keep a worker running */
   uv_prepare_init(&h->loop, &self.after);
+  uv_prepare_init(&h->loop, &self.unbound);
+  uv_unref((uv_handle_t *)&self.unbound);
   uv_timer_init(&h->loop, &self.check);
   uv_unref((uv_handle_t *)&self.check);
   uv_unref((uv_handle_t *)&self.after);

@@ -57,9 +57,15 @@ local function start(n, ...)
   return p, port
 end
 
--- One request on a new connection: version, worker number, count (or nil, why).
+-- One request on a new connection to a TCP port or a UNIX path: version,
+-- worker number, count (or nil, why).
 local function ask(port, line)
-  local c, err = S.connect("127.0.0.1", port)
+  local c, err
+  if type(port) == "string" then
+    c, err = S.connect(port, "UNIX")
+  else
+    c, err = S.connect("127.0.0.1", port)
+  end
   if not c then return nil, err end
   c:write((line or "who") .. "\n")
   local reply, rerr = c:read("*l")
@@ -204,6 +210,41 @@ describe("xcshost --workers", function()
       assert.matches("worker " .. first.n .. " %(pid %d+%) is serving", p:output())
       for _, peer in ipairs(peers) do peer.c:close() end
       stop_all(p)
+    end)
+  end)
+
+  it("shares a UNIX socket, whose file goes once no worker holds it", function()
+    xcs.run(function()
+      local dir = H.tmpdir()
+      local path = dir .. "/app.sock"
+      xcs.configure { unix_dir = dir }
+      local p = H.start("--workers", "2", "--unix-dir", dir, FIXTURE, "path=app.sock")
+      for _ = 1, 2 do H.expect(p, "xcshost: worker %d+ %(pid %d+%) is serving", 10) end
+      assert.are.same({ "v1", "v1" }, reach_all(path, 2))
+      -- The worker that made the file dies: the file and the socket stay.
+      local first = worker_pids(p)[1]
+      assert(os.execute("kill -KILL " .. first.pid))
+      H.expect(p, "worker " .. first.n .. " %(pid %d+%) is serving", 10)
+      assert.is_true(H.is_socket(path))
+      reach_all(path, 2)
+      stop_all(p)
+      assert.is_false(H.exists(path))
+      xcs.configure { unix_dir = false }
+      H.rmdir(dir)
+    end)
+  end)
+
+  it("refuses a port this worker holds already, as one process does", function()
+    xcs.run(function()
+      local port = H.closed_port()
+      local dir = H.tmpdir()
+      local twice = dir .. "/twice.lua"
+      H.write(twice, ("local a = assert(socket.listen(%d))\n"):format(port) ..
+        ("log(\"second: %%s\", select(3, socket.listen(%d)))\n"):format(port))
+      local q = H.start("--workers", "2", twice)
+      for _ = 1, 2 do H.expect(q, "second: EADDRINUSE", 10) end
+      stop_all(q)
+      H.rmdir(dir)
     end)
   end)
 
