@@ -40,6 +40,15 @@ local function assert_no_orphans(p)
   error("workers still running:\n" .. p:output())
 end
 
+-- Kills p's first worker with SIGKILL and waits until the supervisor saw it:
+-- { n =, pid = } of that worker.
+local function kill_first(p)
+  local first = worker_pids(p)[1]
+  assert(os.execute("kill -KILL " .. first.pid))
+  H.expect(p, "worker " .. first.n .. " %(pid " .. first.pid .. "%) was killed by signal 9")
+  return first
+end
+
 -- Stops p with SIGTERM: it must exit 0 and leave no worker behind.
 local function stop_all(p)
   p:kill("TERM")
@@ -106,9 +115,7 @@ describe("xcshost --workers", function()
   it("replaces a worker killed with SIGKILL while the others serve", function()
     xcs.run(function()
       local p, port = start(2, FIXTURE)
-      local first = worker_pids(p)[1]
-      assert(os.execute("kill -KILL " .. first.pid))
-      H.expect(p, "worker " .. first.n .. " %(pid " .. first.pid .. "%) was killed by signal 9")
+      local first = kill_first(p)
       H.expect(p, "worker " .. first.n .. ": restarting it in 0%.1 s %(restart 1%)")
       -- The other worker serves meanwhile, from the same accept queue.
       assert.are.equal("v1", (ask(port)))
@@ -202,9 +209,7 @@ describe("xcshost --workers", function()
         end
       end
       -- Worker 1 dies; what its peers send meanwhile waits in its socket.
-      local first = worker_pids(p)[1]
-      assert(os.execute("kill -KILL " .. first.pid))
-      H.expect(p, "worker " .. first.n .. " %(pid " .. first.pid .. "%) was killed")
+      local first = kill_first(p)
       by[first.n]:write("while down")
       assert.are.equal(tostring(first.n), (by[first.n]:read(10)))
       assert.matches("worker " .. first.n .. " %(pid %d+%) is serving", p:output())
@@ -222,8 +227,7 @@ describe("xcshost --workers", function()
       for _ = 1, 2 do H.expect(p, "xcshost: worker %d+ %(pid %d+%) is serving", 10) end
       assert.are.same({ "v1", "v1" }, reach_all(path, 2))
       -- The worker that made the file dies: the file and the socket stay.
-      local first = worker_pids(p)[1]
-      assert(os.execute("kill -KILL " .. first.pid))
+      local first = kill_first(p)
       H.expect(p, "worker " .. first.n .. " %(pid %d+%) is serving", 10)
       assert.is_true(H.is_socket(path))
       reach_all(path, 2)
