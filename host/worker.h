@@ -7,15 +7,18 @@
  *
  *   3, requests: the worker asks, and waits for the answer
  *      get KEY          -> "fd" with the shared socket, or "bind": bind it
- *                          yourself, then
- *      put KEY (+ fd) | drop KEY
+ *                          yourself, then put KEY (+ fd) or drop KEY (it
+ *                          failed); for UDP also "port P": bind your own
+ *                          SO_REUSEPORT socket on P, then put it
+ *      release KEY      (no answer) this worker's handles on it closed
  *   4, commands: the supervisor asks, the worker answers when done
  *      status           -> "part TEXT"..., "end" (TEXT's first line:
  *                          "connections N memory KIB")
- *      reload           -> "reloaded" | "failed WHY"
+ *      reload [NAME]    -> "reloaded" | "failed WHY"
  *      and the worker says "ready" once every module started.
  *
- * KEY is "tcp ADDRESS:PORT" or "udp ADDRESS:PORT"; a port-0 socket is keyed
+ * KEY is "tcp ADDRESS:PORT", "udp ADDRESS:PORT", "unix-stream PATH" or
+ * "unix-dgram PATH"; a port-0 socket is keyed
  * by its module's name and how many port-0 sockets that module opened
  * before it, so the nth of them is the same socket in every worker.
  */
