@@ -239,7 +239,16 @@ void xcs_fleet_stop(xcs_fleet *f, int signum) {
  * machine gets 2 workers, not 64). */
 static int auto_workers(void) {
   int n = (int)uv_available_parallelism();
-  FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r"); /* cgroup v2: "QUOTA PERIOD" or "max ..." */
+  /* cgroup v2: this process's group is the "0::/PATH" line of
+   * /proc/self/cgroup; its cpu.max says "QUOTA PERIOD" or "max PERIOD". */
+  char group[1024] = "", path[1100];
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  while (f && fgets(group, sizeof group, f) && strncmp(group, "0::", 3) != 0) group[0] = '\0';
+  if (f) fclose(f);
+  group[strcspn(group, "\n")] = '\0';
+  snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", strncmp(group, "0::", 3) == 0 ? group + 3 : "");
+  f = fopen(path, "r");
+  if (f == NULL) f = fopen("/sys/fs/cgroup/cpu.max", "r"); /* a container's own mount */
   long long quota, period;
   if (f && fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
     long long cpus = (quota + period - 1) / period;
