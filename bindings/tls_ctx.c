@@ -135,8 +135,12 @@ static SSL_CTX *make(xcs_tls_ctx *x, const xcs_tls_config *cfg, const xcs_tls_ce
       say(err, errlen, "alpn", "cannot be set", NULL);
       goto fail;
     }
-    int loaded = cfg->ca ? SSL_CTX_load_verify_locations(ctx, cfg->ca, NULL)
-                         : SSL_CTX_set_default_verify_paths(ctx);
+    /* The system's store as its hashed directory (/etc/ssl/certs): looked
+     * up per verification, where the bundle file would be parsed whole for
+     * every connection's context. Nothing at all when nothing is checked. */
+    int loaded = !cfg->verify ? 1
+                 : cfg->ca    ? SSL_CTX_load_verify_locations(ctx, cfg->ca, NULL)
+                              : SSL_CTX_load_verify_dir(ctx, X509_get_default_cert_dir());
     if (loaded != 1) {
       say(err, errlen, "ca", "cannot load the CA certificates", cfg->ca ? cfg->ca : "(system)");
       goto fail;
