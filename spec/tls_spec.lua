@@ -149,6 +149,22 @@ describe("TLS", function()
       end)
     end)
 
+    it("works under --delay (ciphertext held back, then decrypted in order)", function()
+      run(function()
+        local m = assert(xcs.load("examples/tls_echo.lua", { port = 0 }, { delay_ms = 50 }))
+        local c = assert(connect(m:port()))
+        local t0 = xcs.now()
+        for i = 1, 3 do
+          c:write("line " .. i .. "\n")
+          assert.are.equal("line " .. i, c:read("*l"))
+        end
+        assert.is_true(xcs.now() - t0 >= 0.15, "the data was not delayed")
+        assert.truthy(m:faults().delayed > 0)
+        c:close()
+        m:unload()
+      end)
+    end)
+
     it("a peer that speaks no TLS: the read fails with ETLSNOTTLS", function()
       run(function()
         local result = {}
