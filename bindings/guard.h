@@ -52,6 +52,7 @@ typedef struct xcs_guard_slot {
   xcs_gate *gate;      /* the listener's gate that admitted it, or NULL */
   xcs_peer *peer;      /* its address's count, or NULL */
   xcs_list watched;    /* gate's clients under the idle watch */
+  xcs_list by_peer;    /* its address's connections (xcs_peer.conns) */
   uint64_t seen;       /* bytes in and out at the last look */
   uint64_t since;      /* uv_now (ms) when they last changed, or it connected */
   int active;          /* a byte passed since it connected */
@@ -82,6 +83,8 @@ void xcs_gate_accept_failed(xcs_gate *g, int status);
 void xcs_gate_dropped(xcs_gate *g, const char *peer);
 
 void xcs_guard_options_default(xcs_guard_options *o);
+/* The host closes: what the guard kept for it goes. */
+void xcs_guard_free(xcs_host *h);
 /* Reads the guard options present in the table at idx (max_clients,
  * max_per_address, accept_rate, accept_burst, first_data_timeout,
  * idle_timeout, max_queued, report_interval) into o; raises naming fname. */

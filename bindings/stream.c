@@ -533,6 +533,23 @@ void xcs_conn_expire(xcs_conn *c, int status) {
   notify(c);
 }
 
+void xcs_conn_shed(xcs_conn *c) {
+  xcs_guard_leave(&c->guard);
+  if (c->h.closing || c->released || c->uv_closed || !c->connected) return;
+  if (!c->err) c->err = UV_ECONNABORTED;
+  stop_reading(c);
+  /* Its reader learns of it on the next turn: this runs inside another
+   * client's admission, maybe of another module. */
+  if (c->owner) {
+    if (!xcs_list_linked(&c->ready)) xcs_list_push(&c->owner->ready, &c->ready);
+    xcs_task_wake(&c->owner->h.reader, 0);
+  }
+  xcs_listener *owner = c->owner;
+  c->owner = NULL; /* release_socket leaves a port-keyed client alone */
+  release_socket(c);
+  c->owner = owner;
+}
+
 static void conn_close(xcs_handle *h, int graceful) {
   xcs_conn *c = (xcs_conn *)h;
   /* Closed by the module: what it has not read is dropped, held back or not;
