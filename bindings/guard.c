@@ -13,13 +13,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bindings/proxied.h"
 #include "bindings/stream.h"
 #include "host/log.h"
 
 /* Kinds of event, each reported on its own. */
 enum {
   EV_FULL, EV_ADDRESS, EV_RATE, EV_SCARCE, /* refusals */
-  EV_FIRST, EV_IDLE, EV_SHED, EV_DROPPED, EV_FAILED, EV_N
+  EV_FIRST, EV_IDLE, EV_SHED, EV_PROXY, EV_DROPPED, EV_FAILED, EV_N
 };
 
 /* One kind's window: the first event was logged when it opened; the ones
@@ -31,6 +32,7 @@ typedef struct report {
   uint64_t due;     /* when the count is logged */
   char addr[64];    /* the address of the first counted event */
   int others;       /* counted events came from other addresses too */
+  char why[96];     /* EV_PROXY: what was wrong with the first one */
 } report;
 
 struct xcs_gate {
@@ -38,6 +40,8 @@ struct xcs_gate {
   int refs;            /* the listener and each admitted client */
   int nclients;
   int watch;           /* clients are port-keyed: watch them for idling */
+  int proxy;           /* every client begins with a PROXY header */
+  xcs_list waiting;    /* xcs_proxied.link: headers awaited */
   double tokens;       /* the accept rate's bucket */
   uint64_t refill;     /* uv_now when tokens were last added */
   xcs_list watched;    /* xcs_guard_slot.watched */
@@ -91,6 +95,7 @@ void xcs_guard_options_default(xcs_guard_options *o) {
   o->idle_timeout = XCS_DEFAULT_IDLE_TIMEOUT;
   o->max_queued = XCS_DEFAULT_MAX_QUEUED;
   o->report_interval = XCS_DEFAULT_REPORT_INTERVAL;
+  o->nproxy_from = 0; /* no source is trusted to send a PROXY header */
 }
 
 static const xcs_guard_options *opts(const xcs_gate *g) { return &g->m->host->opt.guard; }
@@ -304,6 +309,10 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
                "%swhile file descriptors are short (limit %d): its address holds the most "
                "connections", kind == EV_SHED ? "to make room " : "", g->m->host->guard->fd_limit);
       break;
+    case EV_PROXY:
+      snprintf(why, sizeof why, "that sent no valid PROXY protocol header (%s)",
+               g->reports[EV_PROXY].why);
+      break;
     case EV_FIRST:
       snprintf(why, sizeof why, "that sent nothing within %g s of connecting",
                o->first_data_timeout);
@@ -412,6 +421,7 @@ xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
   g->tokens = opts(g)->accept_burst;
   g->refill = now_of(g);
   xcs_list_init(&g->watched);
+  xcs_list_init(&g->waiting);
   snprintf(g->addr, sizeof g->addr, "%s", addr);
   uv_timer_init(&m->host->loop, &g->sweep);
   uv_timer_init(&m->host->loop, &g->tick);
@@ -432,7 +442,38 @@ static void gate_unref(xcs_gate *g) {
 }
 
 void xcs_gate_release(xcs_gate *g) {
-  if (g) gate_unref(g);
+  if (g == NULL) return;
+  xcs_list *n;
+  while ((n = g->waiting.next) != &g->waiting) xcs_proxied_abort(n); /* unlinks n */
+  gate_unref(g);
+}
+
+void xcs_gate_expect_proxy(xcs_gate *g) { g->proxy = 1; }
+
+int xcs_gate_expects_header(xcs_gate *g, const struct sockaddr *peer) {
+  const xcs_guard_options *o = opts(g);
+  return g->proxy || xcs_cidr_match(o->proxy_from, o->nproxy_from, peer);
+}
+
+double xcs_gate_header_timeout(xcs_gate *g) {
+  double t = opts(g)->first_data_timeout;
+  return t > 0 ? t : 10;
+}
+
+void xcs_gate_hold(xcs_gate *g, xcs_list *link) {
+  xcs_list_push(&g->waiting, link);
+  g->refs++;
+}
+
+void xcs_gate_unhold(xcs_gate *g) { gate_unref(g); }
+
+void xcs_gate_bad_header(xcs_gate *g, const char *from, const char *why) {
+  report *r = &g->reports[EV_PROXY];
+  if (!r->open || r->count == 0 || opts(g)->report_interval <= 0)
+    snprintf(r->why, sizeof r->why, "%s", why);
+  char ip[64];
+  ip_of(from, ip, sizeof ip);
+  event(g, EV_PROXY, ip);
 }
 
 int xcs_gate_full(xcs_gate *g) {
@@ -523,6 +564,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
 }
 
 void xcs_guard_leave(xcs_guard_slot *s) {
+  if (s->wait) xcs_proxied_cancel(s->wait);
   xcs_gate *g = s->gate;
   if (g == NULL) return;
   s->gate = NULL;
@@ -627,6 +669,19 @@ void xcs_guard_options_read(lua_State *L, int idx, const char *fname, xcs_guard_
     }
     lua_pop(L, 1);
   }
+  int t = lua_getfield(L, idx, "proxy_protocol_from");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    o->nproxy_from = 0;
+  } else if (t != LUA_TNIL) {
+    const char *spec = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int n = spec ? xcs_cidr_parse_list(spec, o->proxy_from, XCS_MAX_CIDRS) : -1;
+    if (n < 0)
+      luaL_error(L, "%s: proxy_protocol_from must be a list of addresses and CIDRs such as "
+                    "\"127.0.0.1,10.0.0.0/8,::1\" (or false), got %s", fname,
+                 luaL_tolstring(L, -1, NULL));
+    o->nproxy_from = n;
+  }
+  lua_pop(L, 1);
   double *dst[] = {&o->accept_rate, &o->first_data_timeout, &o->idle_timeout,
                    &o->report_interval};
   for (int i = 0; secs[i]; i++) {

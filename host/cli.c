@@ -50,6 +50,10 @@ const char xcs_cli_usage[] =
   "  --first-data-timeout S  close a socket.open client when no byte passed either\n"
   "                       way within S seconds of connecting\n"
   "  --idle-timeout S     ... or within S seconds of the last byte\n"
+  "  --proxy-protocol-from LIST  connections from these addresses and CIDRs (e.g.\n"
+  "                       127.0.0.1,10.0.0.0/8,::1) begin with a PROXY protocol\n"
+  "                       header, v1 or v2, whose client address the host uses\n"
+  "                       (default: none; see README, Behind a load balancer)\n"
   "  --max-queued BYTES   bytes queued toward one connection; a write that cannot\n"
   "                       wait fails with ENOBUFS past it, a \"*\" broadcast drops\n"
   "                       the client (default 16M; K, M, G suffixes)\n"
@@ -202,6 +206,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;
+      } else if ((v = value_of("--proxy-protocol-from", argc, argv, &i))) {
+        int n = xcs_cidr_parse_list(v, cli->opt.guard.proxy_from, XCS_MAX_CIDRS);
+        if (n < 0) goto bad;
+        cli->opt.guard.nproxy_from = n;
       } else if ((v = value_of("--max-clients", argc, argv, &i))) {
         if (count(v, 1 << 24, &cli->opt.guard.max_clients)) goto bad;
       } else if ((v = value_of("--max-per-address", argc, argv, &i))) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bindings/addr.h"
 #include "bindings/list.h"
 #include "host/log.h"
 
@@ -48,6 +49,8 @@ typedef struct xcs_guard_options {
   double idle_timeout;   /* s: ... with no byte either way since the last one */
   size_t max_queued;     /* bytes queued toward one connection */
   double report_interval; /* s: repeated events are summed up in one log line */
+  xcs_cidr proxy_from[XCS_MAX_CIDRS]; /* sources that send a PROXY header first */
+  int nproxy_from;
 } xcs_guard_options;
 
 typedef struct xcs_options {
