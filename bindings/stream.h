@@ -159,6 +159,10 @@ void xcs_conn_end(xcs_conn *c, int status);
 int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain);
 /* Pushes nil, msg, code for status as c's transport or libuv words it. */
 int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status);
+/* The host is short of descriptors and sheds c (guard.c): its socket
+ * closes now; a port-keyed read returns "" for it, and its other reads and
+ * writes fail with ECONNABORTED. Wakes nobody before the next turn. */
+void xcs_conn_shed(xcs_conn *c);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
 /* conn:write's body for the connection at index 1 and data at 2 (and an
