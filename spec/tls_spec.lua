@@ -165,6 +165,27 @@ describe("TLS", function()
       end)
     end)
 
+    it("behind a load balancer: the PROXY header first, then the handshake", function()
+      xcs.configure { proxy_protocol_from = "127.0.0.1" }
+      local ok, err = pcall(run, function()
+        local peer
+        local l = serve(SERVER, function(c)
+          peer = c:peer()
+          echo(c)
+        end)
+        local c = assert(S.connect("127.0.0.1", l:port()))
+        c:write("PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n")
+        assert(c:starttls { servername = "localhost", ca = "ca.pem" })
+        c:write("x")
+        assert.are.equal("x", c:read())
+        assert.are.equal("192.0.2.1:56324", peer)
+        c:close()
+        l:close()
+      end)
+      xcs.configure { proxy_protocol_from = false }
+      assert(ok, err)
+    end)
+
     it("a peer that speaks no TLS: the read fails with ETLSNOTTLS", function()
       run(function()
         local result = {}
