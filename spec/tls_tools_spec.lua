@@ -72,6 +72,35 @@ describe("TLS with openssl", function()
     end)
   end)
 
+  it("s_client resumes its session with a ticket", function()
+    run(function()
+      local infos = {}
+      local l = assert(S.listen(0, { tls = { cert = "server.pem", key = "server.key" } }))
+      xcs.spawn(function()
+        for i = 1, 2 do
+          local c = l:accept(5)
+          c:read("*l")
+          infos[i] = c:tlsinfo()
+          c:write("ok\n")
+          c:close()
+        end
+      end)
+      local sess = certs .. "/session"
+      local first = s_client(l:port(), "hi\n", "-sess_out", sess)
+      H.expect(first, "ok$")
+      first:kill("TERM")
+      first:wait(5)
+      local again = s_client(l:port(), "hi\n", "-sess_in", sess)
+      H.expect(again, "ok$")
+      assert.truthy(again:output():find("Reused, TLSv1.3", 1, true), again:output())
+      again:kill("TERM")
+      again:wait(5)
+      assert.is_false(infos[1].resumed)
+      assert.is_true(infos[2].resumed)
+      l:close()
+    end)
+  end)
+
   it("s_client with a client certificate, checked by verify_client", function()
     run(function()
       local port, done = first({ cert = "server.pem", key = "server.key", ca = "ca.pem",
