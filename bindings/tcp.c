@@ -443,6 +443,7 @@ static void tcp_listening(xcs_listener *l, int port) {
 /* core.tcp_listen(port | path [, opts, accepting]) -> listener | nil, err,
  * code. A path (a string) listens on a UNIX socket there. */
 static int l_listen(lua_State *L) {
+  lua_settop(L, 4); /* port, opts, accepting, tls: what is pushed below stays above them */
   int is_unix = lua_type(L, 1) == LUA_TSTRING;
   int port = is_unix ? 0 : (int)luaL_checkinteger(L, 1);
   int accepting = lua_toboolean(L, 3);
