@@ -16,8 +16,8 @@ describe("examples/https_hello.lua", function()
         "--tls-dir", certs, "examples/https_hello.lua", "port=0")
       fn(port)
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
-    end, { timeout = 9 })
+      assert.are.equal(0, p:wait(5 * H.SCALE))
+    end, { timeout = 9 * H.SCALE })
   end
 
   it("answers GET / over TLS, keeping the connection open", function()
@@ -34,7 +34,7 @@ describe("examples/https_hello.lua", function()
       end
       c:close()
       m:unload()
-    end, { timeout = 9 })
+    end, { timeout = 9 * H.SCALE })
     xcs.configure { tls_dir = false }
   end)
 
@@ -44,12 +44,12 @@ describe("examples/https_hello.lua", function()
       local url = ("https://localhost:%d/"):format(port)
       local curl = H.tool { "curl", "-sS", "--cacert", certs .. "/ca.pem",
         "-w", "[%{http_code} connects=%{num_connects}]\n", url, url }
-      assert.are.equal(0, curl:wait(5), curl:output())
+      assert.are.equal(0, curl:wait(5 * H.SCALE), curl:output())
       assert.are.equal("Hello, world!\n[200 connects=1]\nHello, world!\n[200 connects=0]\n",
         curl:output())
       -- and curl without the CA refuses the server
       curl = H.tool { "curl", "-sS", url }
-      assert.are.equal(60, curl:wait(5), curl:output()) -- CURLE_PEER_FAILED_VERIFICATION
+      assert.are.equal(60, curl:wait(5 * H.SCALE), curl:output()) -- CURLE_PEER_FAILED_VERIFICATION
     end)
   end)
 
@@ -59,7 +59,7 @@ describe("examples/https_hello.lua", function()
       local client = H.tool { "sh", "-c", ("printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n" ..
         "Connection: close\\r\\n\\r\\n' | openssl s_client -quiet -verify_return_error " ..
         "-CAfile %s/ca.pem -connect localhost:%d"):format(certs, port) }
-      assert.are.equal(0, client:wait(5), client:output())
+      assert.are.equal(0, client:wait(5 * H.SCALE), client:output())
       assert.truthy(client:output():find("Hello, world!", 1, true), client:output())
     end)
   end)
@@ -68,7 +68,7 @@ describe("examples/https_hello.lua", function()
     if not H.have("wrk") then return pending("wrk is not installed (apt-get install wrk)") end
     serving(function(port)
       local wrk = H.tool { "wrk", "-t1", "-c4", "-d1s", ("https://127.0.0.1:%d/"):format(port) }
-      assert.are.equal(0, wrk:wait(8), wrk:output())
+      assert.are.equal(0, wrk:wait(8 * H.SCALE), wrk:output())
       local out = wrk:output()
       assert.truthy(out:find("requests in"), out)
       assert.is_nil(out:find("Non%-2xx"), out)

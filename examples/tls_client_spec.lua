@@ -19,9 +19,9 @@ describe("examples/tls_client.lua", function()
       local code, out = H.run("--tls-dir", certs, "examples/tls_client.lua",
         ("url=https://localhost:%d/"):format(port), with_ca and "ca=ca.pem" or nil)
       server:kill("TERM")
-      server:wait(5)
+      server:wait(5 * H.SCALE)
       return code, out
-    end, { timeout = 15 })
+    end, { timeout = 15 * H.SCALE })
   end
 
   before_each(function()

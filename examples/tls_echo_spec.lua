@@ -24,7 +24,7 @@ describe("examples/tls_echo.lua", function()
       b:close()
       assert.are.equal("running", m:status())
       m:unload()
-    end, { timeout = 9 })
+    end, { timeout = 9 * H.SCALE })
     xcs.configure { tls_dir = false }
   end)
 
@@ -37,10 +37,10 @@ describe("examples/tls_echo.lua", function()
         "-quiet -verify_return_error -CAfile %s/ca.pem -connect 127.0.0.1:%d"):format(certs, port) }
       assert(client:expect("^hello over TLS$", 5), client:output())
       client:kill("TERM")
-      client:wait(5)
+      client:wait(5 * H.SCALE)
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
-    end, { timeout = 9 })
+      assert.are.equal(0, p:wait(5 * H.SCALE))
+    end, { timeout = 9 * H.SCALE })
   end)
 
   it("takes a rotated certificate on SIGHUP; the old version's client gets close_notify", function()
@@ -69,12 +69,12 @@ describe("examples/tls_echo.lua", function()
       assert.are.equal("new", new:read("*l"))
       -- the version replaced is unloaded, as any reload does: its connection ends in
       -- order (close_notify), not cut short
-      assert.are.equal("", old:read(nil, 5))
+      assert.are.equal("", old:read(nil, 5 * H.SCALE))
       old:close()
       new:close()
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
-    end, { timeout = 9 })
+      assert.are.equal(0, p:wait(5 * H.SCALE))
+    end, { timeout = 9 * H.SCALE })
   end)
 
   it("with no options at all, says it needs --tls-dir", function()

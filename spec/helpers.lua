@@ -192,6 +192,10 @@ end
 
 H.XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 
+-- How much slower than usual things run (scripts/valgrind sets XCS_TIME_SCALE): the
+-- waits below, and a spec's own deadlines for what it starts, are that much longer.
+H.SCALE = tonumber(os.getenv("XCS_TIME_SCALE")) or 1
+
 -- Starts xcshost with the given words (stdout and stderr merged).
 function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
@@ -200,15 +204,15 @@ end
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)
-  local code, signal = p:wait(10)
-  assert(code, "xcshost did not exit within 10 s")
+  local code, signal = p:wait(10 * H.SCALE)
+  assert(code, "xcshost did not exit within " .. 10 * H.SCALE .. " s")
   assert(signal == 0, "xcshost was killed by signal " .. tostring(signal))
   return code, p:output()
 end
 
 -- Waits for a line of p matching pattern: its captures, or the line; raises with the output.
 function H.expect(p, pattern, timeout)
-  local res = table.pack(p:expect(pattern, timeout or 5))
+  local res = table.pack(p:expect(pattern, (timeout or 5) * H.SCALE))
   if res[1] == nil then
     error(("no line matching %q (%s); output was:\n%s"):format(pattern, tostring(res[2]),
       p:output()), 2)

@@ -9,7 +9,7 @@ local S = xcs.socket
 
 local certs
 
-local function run(fn) return xcs.run(fn, { timeout = 9 }) end
+local function run(fn) return xcs.run(fn, { timeout = 9 * H.SCALE }) end
 
 -- openssl s_client to port with extra words; its input is `input`, after which it waits
 -- (-ign_eof). It is the process itself (exec'd), so kill() reaches it.
@@ -26,7 +26,7 @@ local function first(tls, fn)
   local l = assert(S.listen(0, { tls = tls }))
   local done = {}
   xcs.spawn(function()
-    local c = l:accept(5)
+    local c = l:accept(5 * H.SCALE)
     done.value = table.pack(fn(c))
     c:close()
     l:close()
@@ -35,7 +35,7 @@ local function first(tls, fn)
 end
 
 local function wait(done)
-  for _ = 1, 500 do
+  for _ = 1, 500 * H.SCALE do
     if done.value then return table.unpack(done.value, 1, done.value.n) end
     xcs.sleep(0.01)
   end
@@ -68,7 +68,7 @@ describe("TLS with openssl", function()
       assert.truthy(client:output():find("CN = a.example", 1, true), client:output())
       assert.truthy(client:output():find("ALPN protocol: x-echo", 1, true), client:output())
       client:kill("TERM")
-      client:wait(5)
+      client:wait(5 * H.SCALE)
     end)
   end)
 
@@ -78,7 +78,7 @@ describe("TLS with openssl", function()
       local l = assert(S.listen(0, { tls = { cert = "server.pem", key = "server.key" } }))
       xcs.spawn(function()
         for i = 1, 2 do
-          local c = l:accept(5)
+          local c = l:accept(5 * H.SCALE)
           c:read("*l")
           infos[i] = c:tlsinfo()
           c:write("ok\n")
@@ -89,12 +89,12 @@ describe("TLS with openssl", function()
       local first = s_client(l:port(), "hi\n", "-sess_out", sess)
       H.expect(first, "ok$")
       first:kill("TERM")
-      first:wait(5)
+      first:wait(5 * H.SCALE)
       local again = s_client(l:port(), "hi\n", "-sess_in", sess)
       H.expect(again, "ok$")
       assert.truthy(again:output():find("Reused, TLSv1.3", 1, true), again:output())
       again:kill("TERM")
-      again:wait(5)
+      again:wait(5 * H.SCALE)
       assert.is_false(infos[1].resumed)
       assert.is_true(infos[2].resumed)
       l:close()
@@ -117,7 +117,7 @@ describe("TLS with openssl", function()
       assert.is_true(info.verified)
       assert.are.equal("CN=xcshost test client,O=xcshost test", info.subject)
       client:kill("TERM")
-      client:wait(5)
+      client:wait(5 * H.SCALE)
     end)
   end)
 
@@ -130,7 +130,7 @@ describe("TLS with openssl", function()
       local client = H.tool { "sh", "-c", ("printf 'all of it' | openssl s_client -quiet -no_ign_eof " ..
         "-connect 127.0.0.1:%d -CAfile %s/ca.pem"):format(port, certs) }
       assert.are.equal("all of it", wait(done))
-      client:wait(5)
+      client:wait(5 * H.SCALE)
 
       -- tickets = false: nothing waits unread at the client when it dies, so its kernel
       -- sends FIN, not RST
@@ -139,7 +139,7 @@ describe("TLS with openssl", function()
       end)
       client = s_client(port, "cut short")
       local got = 0
-      for _ = 1, 500 do -- until the server side has the bytes
+      for _ = 1, 500 * H.SCALE do -- until the server side has the bytes
         for _, h in ipairs(S.list()) do
           if h.protocol == "TLS" and h.kind == "connection" then got = h.bytes_in end
         end
@@ -149,7 +149,7 @@ describe("TLS with openssl", function()
       client:kill("KILL") -- the kernel sends FIN; there was no close_notify
       local ok, msg, code, partial = wait(done)
       H.failed_read("ETLSTRUNCATED", "cut short", ok, msg, code, partial)
-      client:wait(5)
+      client:wait(5 * H.SCALE)
     end)
   end)
 
@@ -174,7 +174,7 @@ describe("TLS with openssl", function()
         c:close()
       end
       server:kill("TERM")
-      server:wait(5)
+      server:wait(5 * H.SCALE)
     end)
   end)
 end)
