@@ -160,9 +160,13 @@ static int handle_gc(lua_State *L) {
   return 0;
 }
 
+/* h:close(): the close method of every type, its type an upvalue, so a
+ * wrong self ("u.close(42)") raises "xcs.udp expected" like any method. As
+ * __close its self is always one of ours (a metamethod of our metatable). */
 static int handle_close(lua_State *L) {
-  xcs_handle **box = lua_touserdata(L, 1);
-  if (*box) xcs_handle_close(*box, 1);
+  const xcs_handle_type *type = lua_touserdata(L, lua_upvalueindex(1));
+  xcs_handle *h = xcs_handle_get(L, 1, type);
+  if (h) xcs_handle_close(h, 1);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -187,12 +191,15 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
     return;
   }
   static const luaL_Reg meta[] = {{"__gc", handle_gc},
-                                  {"__close", handle_close},
                                   {"__tostring", handle_tostring},
                                   {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
+  lua_pushlightuserdata(L, (void *)type);
+  lua_pushcclosure(L, handle_close, 1);
+  lua_setfield(L, -2, "__close");
   lua_newtable(L);
-  lua_pushcfunction(L, handle_close);
+  lua_pushlightuserdata(L, (void *)type);
+  lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "close");
   luaL_setfuncs(L, type->methods, 0);
   lua_setfield(L, -2, "__index");

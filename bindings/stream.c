@@ -327,7 +327,7 @@ int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadli
     double now = (double)uv_now(&xcs_module_of(L)->host->loop);
     left = deadline > now ? (deadline - now) / 1000 : 0;
   }
-  return xcs_task_wait_for(L, slot, k, 1, left);
+  return xcs_task_park(L, slot, left, k, 1);
 }
 
 int xcs_timed_out(lua_State *L, double deadline) {
@@ -820,7 +820,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   xcs_module *m = c->h.m;
   int over = xcs_guard_over_queue(m->host, c->queued, lua_rawlen(L, 2));
   if ((c->queued > XCS_WRITE_HIGH || over) && c->h.writer == NULL &&
-      (again || (m->current && lua_isyieldable(L)))) {
+      (again || xcs_task_can_wait(L))) {
     if (!again) { /* the deadline replaces the timeout argument */
       lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
       lua_replace(L, 3);

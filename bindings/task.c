@@ -84,27 +84,15 @@ static void deadline_cb(uv_timer_t *timer) {
   if (d->t && d->t->slot) xcs_task_wake_now(d->t->slot, UV_ETIMEDOUT);
 }
 
-int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
-                      lua_KContext ctx, double seconds) {
-  xcs_task *t = xcs_module_of(L)->current;
-  if (seconds >= 0) {
-    xcs_deadline *d = malloc(sizeof *d);
-    if (d == NULL) return luaL_error(L, "not enough memory");
-    d->m = t->m;
-    d->t = t;
-    uv_timer_init(&t->m->host->loop, &d->timer);
-    d->timer.data = d;
-    uv_timer_start(&d->timer, deadline_cb, (uint64_t)(seconds * 1000 + 0.5), 0);
-    t->m->nlive++;
-    t->deadline = d;
-  }
-  return xcs_task_wait(L, slot, k, ctx);
+static void unslot_self(xcs_task *t) {
+  if (t->slot) *t->slot = NULL;
+  t->slot = NULL;
 }
 
 static void task_free(xcs_task *t) {
   xcs_module *m = t->m;
   deadline_cancel(t);
-  if (t->slot) *t->slot = NULL;
+  unslot_self(t);
   xcs_list_remove(&t->link);
   xcs_list_remove(&t->ready);
   m->ntasks--;
@@ -117,6 +105,12 @@ static void task_free(xcs_task *t) {
   free(t);
 }
 
+int xcs_task_can_wait(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  return m != NULL && m->current != NULL && m->phase == XCS_RUNNING && m->wait_thread == L &&
+         lua_isyieldable(L);
+}
+
 xcs_task *xcs_task_check(lua_State *L, const char *fname) {
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->current == NULL)
@@ -124,16 +118,42 @@ xcs_task *xcs_task_check(lua_State *L, const char *fname) {
                   "function given to spawn)", fname);
   if (m->phase != XCS_RUNNING)
     luaL_error(L, "%s: the module is unloading", fname);
-  if (!lua_isyieldable(L) || !m->can_wait)
+  if (m->wait_thread != L || !lua_isyieldable(L))
     luaL_error(L, "%s: cannot wait here: inside a C function such as "
-                  "table.sort, string.gsub, require, or a metamethod", fname);
+                  "table.sort, string.gsub, require, or a metamethod, or in a coroutine "
+                  "that cannot pass the wait up to its task", fname);
   return m->current;
 }
 
-int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
+/* The name of the C function running in L, for messages ("read"). */
+static const char *running_name(lua_State *L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name) return ar.name;
+  return "wait";
+}
+
+int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
                   lua_KContext ctx) {
-  xcs_task *t = xcs_module_of(L)->current;
-  assert(t != NULL && *slot == NULL && t->slot == NULL);
+  xcs_task *t = xcs_task_check(L, running_name(L));
+  if (*slot != NULL && *slot != t)
+    return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
+  /* An earlier wait of this task (none, unless a caller forgot it) ends
+   * here, so no slot ever points at a task that no longer waits there. */
+  unslot_self(t);
+  deadline_cancel(t);
+  /* A finite timeout past what a uint64_t of milliseconds holds (1e300 s)
+   * is as good as none: converting it would be undefined. */
+  if (seconds >= 0 && seconds < 1e15) {
+    xcs_deadline *d = malloc(sizeof *d);
+    if (d == NULL) return luaL_error(L, "not enough memory");
+    d->m = t->m;
+    d->t = t;
+    uv_timer_init(&t->m->host->loop, &d->timer);
+    d->timer.data = d;
+    uv_timer_start(&d->timer, deadline_cb, (uint64_t)(seconds * 1000 + 0.5), 0);
+    t->m->nlive++;
+    t->deadline = d;
+  }
   *slot = t;
   t->slot = slot;
   t->status = 0;
@@ -228,7 +248,7 @@ void xcs_task_run(xcs_task *t) {
   m->limits.slice_start = now;
   m->limits.burst_start = m->preempted == t ? t->burst_start : now;
   xcs_limits_running(co);
-  m->can_wait = 1;
+  m->wait_thread = co;
   int status = lua_resume(co, NULL, nargs, &nres);
   xcs_limits_running(NULL);
   m->current = NULL;
@@ -379,15 +399,17 @@ static int l_resume(lua_State *L) {
   }
   xcs_limits_check(L);
   xcs_module *m = xcs_module_of(L);
-  int could_wait = m->can_wait;
+  lua_State *could_wait = m->wait_thread;
   /* co can wait on the host only if every thread between it and its task
-   * can pass the yield up: this one must be yieldable here, and able itself. */
-  m->can_wait = could_wait && lua_isyieldable(L);
+   * can pass the yield up: this one must be yieldable here, and able itself.
+   * A coroutine resumed any other way (a raw coroutine.resume in a spec)
+   * cannot: its yield would stop at its resumer while the task runs on. */
+  m->wait_thread = could_wait == L && lua_isyieldable(L) ? co : NULL;
   lua_xmove(L, co, narg);
   lua_State *prev = xcs_limits_running(co);
   int status = lua_resume(co, L, narg, &nres);
   xcs_limits_running(prev);
-  m->can_wait = could_wait;
+  m->wait_thread = could_wait;
   xcs_limits_check(L); /* the limit stopped co: it stops its resumer too */
   if (status != LUA_OK && status != LUA_YIELD) {
     lua_pushboolean(L, 0);

@@ -49,14 +49,18 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs);
  * outside a task, or inside a C function such as table.sort. */
 xcs_task *xcs_task_check(lua_State *L, const char *fname);
 
-/* Parks the running task in *slot and yields; k runs when it is woken. */
-int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
-                  lua_KContext ctx);
+/* Whether L can wait now: what xcs_task_check raises about, as a yes or
+ * no, for calls that fail instead of waiting (a write that finds no room). */
+int xcs_task_can_wait(lua_State *L);
 
-/* As xcs_task_wait, but gives up after `seconds` (< 0: never): the task is
- * then woken with status UV_ETIMEDOUT. */
-int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
-                      lua_KContext ctx, double seconds);
+/* The one way a task waits: checks that L can wait (raising as
+ * xcs_task_check, named after the running C function), that no other task
+ * waits in *slot (raises "<fn>: busy"), ends any earlier wait of the task,
+ * arms the deadline (seconds < 0, NaN or past 1e15: none; when it passes
+ * the task is woken with status UV_ETIMEDOUT), parks the running task in
+ * *slot and yields; k runs when it is woken. */
+int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
+                  lua_KContext ctx);
 
 /* Lets every task already queued run first: the running task goes to the
  * back of the queue and yields; k runs when its turn comes. */

@@ -197,7 +197,7 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
                                where(l));
   xcs_task_check(L, "read");
-  return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
+  return xcs_task_park(L, &l->h.reader, -1, listener_read_k, 0);
 }
 
 static int listener_read(lua_State *L) {

@@ -189,7 +189,7 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
   xcs_task_check(L, "read");
-  return xcs_task_wait_for(L, &u->h.reader, udp_read_k, 1, timeout);
+  return xcs_task_park(L, &u->h.reader, timeout, udp_read_k, 1);
 }
 
 static int udp_read(lua_State *L) {
@@ -606,7 +606,7 @@ static int l_udp_connect(lua_State *L) {
   }
   u->resolve = rs;
   m->nlive++;
-  return xcs_task_wait(L, &u->h.writer, connect_k, 0);
+  return xcs_task_park(L, &u->h.writer, -1, connect_k, 0);
 }
 
 void xcs_udp_open(lua_State *L) {

@@ -580,7 +580,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
   double backoff = lua_tonumber(L, 5);
   if (!again) {
     double secs = lua_tonumber(L, 4);
-    if (secs == 0 || m->current == NULL || !lua_isyieldable(L))
+    if (secs == 0 || !xcs_task_can_wait(L))
       return fail(L, e, "the receiving socket's queue is full (%s)", to);
     if (u->h.writer)
       return xcs_raise_at_caller(L, "write: socket busy writing (another task waits for room "
@@ -595,7 +595,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
   }
   lua_pushnumber(L, backoff);
   lua_replace(L, 5);
-  return xcs_task_wait_for(L, &u->h.writer, dgram_write_k, 1, backoff);
+  return xcs_task_park(L, &u->h.writer, backoff, dgram_write_k, 1);
 }
 
 static int dgram_write(lua_State *L) {

@@ -170,7 +170,7 @@ static int mod_wait_k(lua_State *L, int status, lua_KContext ctx) {
     return m->error ? 2 : 1;
   }
   if (m->watcher) return luaL_error(L, "wait: another task is waiting on this module");
-  return xcs_task_wait(L, &m->watcher, mod_wait_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, mod_wait_k, 0);
 }
 
 static int mod_wait(lua_State *L) {
@@ -356,7 +356,7 @@ static int l_load(lua_State *L) {
   }
   xcs_module_start(m);
   if (m->started || m->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &m->watcher, load_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, load_k, 0);
 }
 
 /* m:reload() -> the new version | nil, err. Loads the file again; the new
@@ -382,7 +382,7 @@ static int mod_reload(lua_State *L) {
   lua_pushnil(L); /* load_k returns index 3 */
   lua_insert(L, 2);
   if (next->started || next->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &next->watcher, load_k, 0);
+  return xcs_task_park(L, &next->watcher, -1, load_k, 0);
 }
 
 /* Running --------------------------------------------------------------------- */

@@ -57,8 +57,11 @@ typedef struct xcs_module {
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
   xcs_task *current;    /* the task running now, if any */
-  int can_wait;         /* the running thread can yield all the way up to
-                           its task (no C call such as table.sort between) */
+  lua_State *wait_thread; /* the one thread whose yield reaches the running
+                           task's resumer: the task's own, or a coroutine
+                           resumed through core.resume (which passes host
+                           yields up) while no C call such as table.sort
+                           stood between; NULL: none can wait */
   xcs_task *preempted;  /* a task stopped mid-step: its module's other tasks
                            wait (in held) until it finishes that step */
   xcs_list held;
