@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "bindings/stream.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 /* Kinds of event, each reported on its own. */
 enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_N };

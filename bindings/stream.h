@@ -102,6 +102,7 @@ typedef struct xcs_conn {
   unsigned shut_done : 1; /* ...and sent, after everything queued before it */
   unsigned draining : 1; /* closing: reads are dropped */
   unsigned uv_closed : 1;
+  unsigned drain_hold : 1; /* draining after close holds the struct (core/life.h) */
   unsigned recycling : 1; /* closing the socket of a failed connect attempt */
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */

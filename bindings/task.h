@@ -20,24 +20,23 @@
 #include <lua.h>
 #include <stdint.h>
 
+#include "bindings/core/wait.h"
 #include "bindings/list.h"
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 extern const char xcs_host_yield;
 #define XCS_HOST ((void *)&xcs_host_yield)
 enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
 
 struct xcs_task {
+  xcs_wait w;       /* first: its slot, status and deadline (core/wait.h) */
   xcs_module *m;
   lua_State *co;
   int ref;          /* anchors co in the module's registry */
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
-  xcs_task **slot;  /* the waiter slot it sits in, or NULL */
   int nargs;        /* values staged on co for its next resume */
-  int status;       /* why it was woken: 0, or a libuv code (UV_ECANCELED...) */
   int is_main;
-  struct xcs_deadline *deadline; /* the timeout of the current wait, if any */
   uint64_t burst_start; /* when it last waited of its own accord */
 };
 
