@@ -4,11 +4,21 @@
  *
  * A call that has to wait (a read with nothing buffered, a write over the
  * high-water mark, sleep) first tries its operation, and only when it would
- * block records the running task in a waiter slot of the thing it waits on
- * and yields (the cosocket model). Whoever completes the operation wakes the
- * slot; the task is resumed and the call's continuation tries again. So a
- * continuation never trusts a pointer kept across the yield: it looks the
- * handle up again from its Lua arguments, which may have been closed.
+ * block parks the running task with xcs_task_park, the one way to wait: it
+ * checks once that the running code can yield up to its task, takes the
+ * slot of the thing waited on (raising "busy" if another task has it), ends
+ * any earlier wait, arms the deadline (bindings/core/wait.h) and yields (the
+ * cosocket model). Whoever completes the operation wakes the slot; the task
+ * is resumed and the call's continuation tries again. So a continuation
+ * never trusts a pointer kept across the yield: it looks the handle up again
+ * from its Lua arguments, which may have been closed.
+ *
+ * Which thread can wait is handed down in C: a task's own thread while it
+ * runs, and a coroutine only while core.resume (the prelude's
+ * coroutine.resume, which passes host yields up) runs it from a thread that
+ * could itself wait. core.resume sets m->wait_thread and puts it back when
+ * the coroutine stops, so a coroutine resumed any other way, or inside a C
+ * function such as table.sort, cannot park its task.
  *
  * Yields to the host carry XCS_HOST as their first value, which is how the
  * prelude's coroutine.resume tells them from a module's own yields and
