@@ -9,8 +9,9 @@
 
 int xcs_admit(xcs_module *m, int accepted, int port) {
   const xcs_options *o = &m->host->opt;
-  if (accepted) return m->nconnections >= o->max_connections ? UV_EMFILE : 0;
-  if (m->nsockets >= o->max_sockets) return UV_EMFILE;
+  if (accepted)
+    return o->max_connections > 0 && m->nconnections >= o->max_connections ? UV_EMFILE : 0;
+  if (o->max_sockets > 0 && m->nsockets >= o->max_sockets) return UV_EMFILE;
   if (port < 0) return 0;
   for (int i = 0; i < o->nports; i++)
     if (port >= o->ports[i].lo && port <= o->ports[i].hi) return 0;
