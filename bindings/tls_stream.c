@@ -15,13 +15,14 @@
 #include "bindings/tls_opts.h"
 
 typedef struct tls_conn {
+  xcs_life life;       /* the socket's hold, one per call into the engine, the timer's close */
   xcs_conn *c;
   xcs_tls *t;
-  uv_timer_t *timer;   /* the handshake's deadline, while it runs */
+  uv_timer_t timer;    /* the handshake's deadline */
+  int timing;          /* the timer runs (and is to be closed) */
   double timeout;      /* seconds; < 0: none */
   size_t held;         /* bytes written before the handshake, counted as queued */
-  int busy;            /* calls into the engine under way */
-  int dead;            /* the socket closed: free once no call is under way */
+  int dead;            /* the socket closed: the engine is freed with the last hold */
 } tls_conn;
 
 /* The state of c's TLS while its socket is open, else NULL. */
@@ -29,12 +30,13 @@ static tls_conn *tc_of(xcs_conn *c) { return (tls_conn *)c->tr_data; }
 
 /* Every call into the engine is bracketed so: a callback may wake a task
  * at once (xcs_task_wake_now), and that task may close the connection
- * while the engine is still working on its input; then the engine goes
- * only once the outermost call returns. */
-static void enter(tls_conn *tc) { tc->busy++; }
+ * while the engine is still working on its input; the call's hold keeps
+ * the engine until it returns. */
+static void enter(tls_conn *tc) { xcs_hold(&tc->life); }
+static void leave(tls_conn *tc) { xcs_release(&tc->life); }
 
-static void leave(tls_conn *tc) {
-  if (--tc->busy > 0 || !tc->dead) return;
+static void tc_free(xcs_life *l) {
+  tls_conn *tc = xcs_container_of(l, tls_conn, life);
   xcs_tls_free(tc->t);
   free(tc);
 }
@@ -52,12 +54,10 @@ static void plain_cb(void *ud, const char *data, size_t n) {
   if (!tc->dead) xcs_conn_deliver(tc->c, data, n);
 }
 
-static void timer_closed_cb(uv_handle_t *h) { free(h); }
-
 static void stop_timer(tls_conn *tc) {
-  if (tc->timer == NULL) return;
-  uv_close((uv_handle_t *)tc->timer, timer_closed_cb);
-  tc->timer = NULL;
+  if (!tc->timing) return;
+  tc->timing = 0;
+  xcs_life_uv_close(&tc->life, (uv_handle_t *)&tc->timer);
 }
 
 static void handshake_cb(void *ud, int status) {
@@ -85,7 +85,7 @@ static void handshake_cb(void *ud, int status) {
 static const xcs_tls_io io = {send_cb, plain_cb, handshake_cb};
 
 static void expired_cb(uv_timer_t *timer) {
-  tls_conn *tc = timer->data;
+  tls_conn *tc = xcs_container_of(timer, tls_conn, timer);
   enter(tc);
   xcs_tls_abort(tc->t, XCS_TLS_EHANDSHAKE, "the TLS handshake timed out"); /* input ends */
   handshake_cb(tc, UV_ETIMEDOUT);
@@ -102,13 +102,9 @@ static void check(tls_conn *tc, int r) {
 static void tr_start(xcs_conn *c) {
   tls_conn *tc = tc_of(c);
   if (tc->timeout >= 0) {
-    uv_timer_t *t = malloc(sizeof *t);
-    if (t) {
-      uv_timer_init(&c->h.m->host->loop, t);
-      t->data = tc;
-      tc->timer = t;
-      uv_timer_start(t, expired_cb, (uint64_t)ceil(tc->timeout * 1000), 0);
-    }
+    uv_timer_init(&c->h.m->host->loop, &tc->timer);
+    tc->timing = 1;
+    uv_timer_start(&tc->timer, expired_cb, (uint64_t)ceil(tc->timeout * 1000), 0);
   }
   enter(tc);
   check(tc, xcs_tls_start(tc->t));
@@ -180,8 +176,7 @@ static void tr_close(xcs_conn *c) {
   c->tr_why = xcs_tls_message(tc->t);
   c->tr_data = NULL;
   tc->dead = 1;
-  enter(tc);
-  leave(tc);
+  xcs_release(&tc->life); /* the socket's */
 }
 
 static const xcs_transport tls_transport = {"TLS",       tr_start,      tr_input, tr_queue,
@@ -196,6 +191,7 @@ int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double
     free(tc);
     return status;
   }
+  xcs_life_init(&tc->life, c->h.m->host, tc_free);
   tc->c = c;
   tc->timeout = timeout;
   c->tr = &tls_transport;
@@ -204,7 +200,6 @@ int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double
   if (c->connected) tr_start(c);
   return 0;
 }
-
 
 /* conn:starttls and conn:tlsinfo --------------------------------------------------- */
 
@@ -243,8 +238,7 @@ static int handshake_k(lua_State *L, int status, lua_KContext info) {
     const char *fname = info ? "tlsinfo" : "starttls";
     if (c->h.writer)
       return xcs_raise_at_caller(L, "%s: socket busy writing (another task waits on it)", fname);
-    xcs_task_check(L, fname);
-    return xcs_task_wait(L, &c->h.writer, handshake_k, info);
+    return xcs_task_park(L, &c->h.writer, -1, handshake_k, info); /* the handshake has its own timeout */
   }
   if (!xcs_tls_done(tc_of(c)->t)) return xcs_conn_push_error(L, c, c->err ? c->err : XCS_TLS_EHANDSHAKE);
   if (info) {
