@@ -112,7 +112,7 @@ xcs_tls *xcs_tls_new(xcs_tls_ctx *ctx, const char *servername, const xcs_tls_io 
   xcs_tls *t = calloc(1, sizeof *t);
   if (t == NULL) return NULL;
   ERR_clear_error();
-  t->ssl = SSL_new(ctx->ctx);
+  t->ssl = SSL_new(ctx->ctxs[0]);
   t->rbio = BIO_new(BIO_s_mem());
   t->wbio = BIO_new(BIO_s_mem());
   if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {

@@ -68,6 +68,12 @@ void xcs_tls_config_default(xcs_tls_config *cfg, int server);
 /* A context for cfg, holding one reference; NULL with a message naming the
  * option that was wrong ("key: does not match its certificate") in err. */
 xcs_tls_ctx *xcs_tls_ctx_new(const xcs_tls_config *cfg, char *err, size_t errlen);
+/* Reads ctx's certificate, key and CA files again (a rotation): the
+ * connections made from now on use what they hold now; every connection
+ * open keeps the certificates, session and ticket keys it started with
+ * (tickets issued before still resume after). 0, or -1 with a message as
+ * xcs_tls_ctx_new gives, and ctx unchanged. */
+int xcs_tls_ctx_reread(xcs_tls_ctx *ctx, char *err, size_t errlen);
 void xcs_tls_ctx_ref(xcs_tls_ctx *ctx);
 void xcs_tls_ctx_unref(xcs_tls_ctx *ctx);
 int xcs_tls_ctx_is_server(const xcs_tls_ctx *ctx);

@@ -64,9 +64,9 @@ static int servername_cb(SSL *ssl, int *alert, void *arg) {
   xcs_tls_ctx *x = arg;
   const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == NULL) return SSL_TLSEXT_ERR_OK;
-  for (int i = 0; i < x->nsni; i++)
-    if (name_matches(x->sni[i].name, name)) {
-      SSL_set_SSL_CTX(ssl, x->sni[i].ctx);
+  for (int i = 1; i < x->cfg.ncerts; i++)
+    if (name_matches(x->cfg.certs[i].name, name)) {
+      SSL_set_SSL_CTX(ssl, x->ctxs[i]);
       break;
     }
   return SSL_TLSEXT_ERR_OK; /* no match: the default certificate */
@@ -180,12 +180,61 @@ static int alpn_wire(xcs_tls_ctx *x, const xcs_tls_config *cfg, char *err, size_
   return 0;
 }
 
-static void ctx_free(xcs_tls_ctx *x) {
-  SSL_CTX_free(x->ctx);
-  for (int i = 0; i < x->nsni; i++) {
-    SSL_CTX_free(x->sni[i].ctx);
-    free(x->sni[i].name);
+/* cfg's strings, copied into x->cfg; -1 on out of memory. */
+static int copy_str(const char **to, const char *from) {
+  *to = NULL;
+  return from && (*to = strdup(from)) == NULL ? -1 : 0;
+}
+
+static int copy_config(xcs_tls_ctx *x, const xcs_tls_config *cfg) {
+  xcs_tls_config *c = &x->cfg;
+  int r = 0;
+  *c = *cfg;
+  for (int i = 0; i < cfg->ncerts; i++) {
+    r |= copy_str(&c->certs[i].name, cfg->certs[i].name);
+    r |= copy_str(&c->certs[i].cert, cfg->certs[i].cert);
+    r |= copy_str(&c->certs[i].key, cfg->certs[i].key);
   }
+  for (int i = 0; i < cfg->nalpn; i++) c->alpn[i] = NULL; /* x->alpn has them */
+  c->nalpn = 0;
+  r |= copy_str(&c->ca, cfg->ca);
+  r |= copy_str(&c->ciphers, cfg->ciphers);
+  r |= copy_str(&c->ciphersuites, cfg->ciphersuites);
+  return r;
+}
+
+static void free_config(xcs_tls_config *c) {
+  for (int i = 0; i < c->ncerts; i++) {
+    free((char *)c->certs[i].name);
+    free((char *)c->certs[i].cert);
+    free((char *)c->certs[i].key);
+  }
+  free((char *)c->ca);
+  free((char *)c->ciphers);
+  free((char *)c->ciphersuites);
+}
+
+/* Every SSL_CTX x's settings make (one per certificate) into out; 0, or
+ * -1 with a message in err and nothing left over. */
+static int build(xcs_tls_ctx *x, SSL_CTX **out, char *err, size_t errlen) {
+  int n = x->cfg.ncerts ? x->cfg.ncerts : 1;
+  for (int i = 0; i < n; i++) {
+    out[i] = make(x, &x->cfg, x->cfg.ncerts ? &x->cfg.certs[i] : NULL, err, errlen);
+    if (out[i] == NULL) {
+      while (i-- > 0) SSL_CTX_free(out[i]);
+      return -1;
+    }
+  }
+  if (n > 1) {
+    SSL_CTX_set_tlsext_servername_callback(out[0], servername_cb);
+    SSL_CTX_set_tlsext_servername_arg(out[0], x);
+  }
+  return 0;
+}
+
+static void ctx_free(xcs_tls_ctx *x) {
+  for (int i = 0; i < XCS_TLS_MAX_NAMES + 1; i++) SSL_CTX_free(x->ctxs[i]);
+  free_config(&x->cfg);
   free(x->alpn);
   free(x);
 }
@@ -209,26 +258,36 @@ xcs_tls_ctx *xcs_tls_ctx_new(const xcs_tls_config *cfg, char *err, size_t errlen
   x->server = cfg->server;
   x->verify = cfg->verify;
   x->max_handshakes = cfg->max_handshakes;
-  if (alpn_wire(x, cfg, err, errlen) != 0) goto fail;
-  if ((x->ctx = make(x, cfg, cfg->ncerts ? &cfg->certs[0] : NULL, err, errlen)) == NULL)
+  if (copy_config(x, cfg) != 0) {
+    snprintf(err, errlen, "tls: not enough memory");
     goto fail;
-  for (int i = 1; i < cfg->ncerts; i++) {
-    SSL_CTX *c = make(x, cfg, &cfg->certs[i], err, errlen);
-    if (c == NULL) goto fail;
-    x->sni[x->nsni].ctx = c;
-    if ((x->sni[x->nsni++].name = strdup(cfg->certs[i].name)) == NULL) {
-      snprintf(err, errlen, "tls: not enough memory");
-      goto fail;
-    }
   }
-  if (x->nsni) {
-    SSL_CTX_set_tlsext_servername_callback(x->ctx, servername_cb);
-    SSL_CTX_set_tlsext_servername_arg(x->ctx, x);
-  }
+  if (alpn_wire(x, cfg, err, errlen) != 0 || build(x, x->ctxs, err, errlen) != 0) goto fail;
   return x;
 fail:
   ctx_free(x);
   return NULL;
+}
+
+/* The session ticket keys of from, given to to: a ticket issued before a
+ * re-read still resumes after it. */
+static void keep_tickets(SSL_CTX *from, SSL_CTX *to) {
+  unsigned char keys[80]; /* name, HMAC and AES keys: what OpenSSL 3 asks for */
+  if (SSL_CTX_get_tlsext_ticket_keys(from, keys, sizeof keys) == 1)
+    SSL_CTX_set_tlsext_ticket_keys(to, keys, sizeof keys);
+  OPENSSL_cleanse(keys, sizeof keys);
+}
+
+int xcs_tls_ctx_reread(xcs_tls_ctx *x, char *err, size_t errlen) {
+  ERR_clear_error();
+  SSL_CTX *fresh[XCS_TLS_MAX_NAMES + 1] = {0};
+  if (build(x, fresh, err, errlen) != 0) return -1;
+  for (int i = 0; i < XCS_TLS_MAX_NAMES + 1; i++) {
+    if (fresh[i] && x->ctxs[i]) keep_tickets(x->ctxs[i], fresh[i]);
+    SSL_CTX_free(x->ctxs[i]); /* the SSLs of open connections keep theirs */
+    x->ctxs[i] = fresh[i];
+  }
+  return 0;
 }
 
 void xcs_tls_ctx_ref(xcs_tls_ctx *x) { x->refs++; }

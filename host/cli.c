@@ -41,6 +41,9 @@ const char xcs_cli_usage[] =
     "                       (default: none; a relative path is relative to DIR)\n"
     "  --tls-dir DIR        let modules use TLS certificates and keys from files\n"
     "                       under DIR only, read by the host (default: none)\n"
+    "  --sighup WHAT        what SIGHUP does: reload (every module; the default) or\n"
+    "                       certs (re-read the TLS listeners' certificates in place,\n"
+    "                       touching no open connection, as ctl PATH certs)\n"
   "\n"
   "defence against clients that flood or dawdle. On by default, and biting only\n"
   "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
@@ -82,8 +85,10 @@ const char xcs_cli_usage[] =
     "A running host with --control PATH answers\n"
     "  xcshost ctl PATH status          every module and what it holds\n"
     "  xcshost ctl PATH reload [NAME]   reload one module (or all) from disk\n"
+    "  xcshost ctl PATH certs           re-read the TLS listeners' certificates\n"
     "  xcshost ctl PATH stop            stop gracefully\n"
-    "SIGHUP reloads every module; SIGINT/SIGTERM stop gracefully, a second one at once.\n"
+    "SIGHUP reloads every module (--sighup certs: re-reads certificates);\n"
+    "SIGINT/SIGTERM stop gracefully, a second one at once.\n"
     "\n"
     "Exit status: 0 when every module concluded (or the host was stopped by\n"
     "SIGINT/SIGTERM and none failed), 1 when a module failed, 2 on bad usage\n"
@@ -209,6 +214,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--tls-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.tls_dir = v;
+      } else if ((v = value_of("--sighup", argc, argv, &i))) {
+        if (strcmp(v, "certs") != 0 && strcmp(v, "reload") != 0) goto bad;
+        cli->opt.sighup_certs = v[0] == 'c';
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

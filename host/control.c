@@ -12,6 +12,7 @@
 
 #include "bindings/handle.h"
 #include "bindings/core/log.h"
+#include "bindings/tls_rotate.h"
 #include "host/module.h"
 #include "host/reload.h"
 
@@ -98,6 +99,26 @@ static char *reload(xcs_host *h, const char *name) {
   return t.s;
 }
 
+static void rotated(void *ud, xcs_module *m, const char *where, const char *err) {
+  if (err)
+    add(ud, "error: %s: %s: %s (the certificates loaded stay)\n", m->name, where, err);
+  else
+    add(ud, "%s: %s: certificates re-read\n", m->name, where);
+}
+
+char *xcs_control_certs(xcs_host *h) {
+  text t = {0};
+  int n = 0;
+  int failed = xcs_tls_rotate(h, rotated, &t, &n);
+  if (n == 0) add(&t, "no TLS listener is open\n");
+  if (failed == 0 || t.s == NULL) return t.s;
+  /* ctl exits 1 when the first line is an error: say so first */
+  text all = {0};
+  add(&all, "error: %d of %d TLS listeners kept their certificates\n%s", failed, n, t.s);
+  free(t.s);
+  return all.s;
+}
+
 static void closed_cb(uv_handle_t *handle) {
   client *c = handle->data;
   free(c->answer);
@@ -135,12 +156,14 @@ static void run(client *c) {
     answer(c, xcs_control_status(h));
   } else if (strcmp(cmd, "reload") == 0) {
     answer(c, reload(h, arg));
+  } else if (strcmp(cmd, "certs") == 0) {
+    answer(c, xcs_control_certs(h));
   } else if (strcmp(cmd, "stop") == 0) {
     answer(c, strdup("stopping\n"));
     xcs_host_stop(h, h->stopping);
   } else {
     text t = {0};
-    add(&t, "error: unknown command '%s' (status, reload [NAME], stop)\n", cmd);
+    add(&t, "error: unknown command '%s' (status, reload [NAME], certs, stop)\n", cmd);
     answer(c, t.s);
   }
 }

@@ -77,6 +77,9 @@ void xcs_shares_close(xcs_fleet *f);
 int xcs_fleet_command(xcs_host *h, const char *cmd, const char *arg, void *client);
 /* SIGHUP: reload every worker, one at a time. */
 void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client);
+/* ctl certs, SIGHUP with --sighup certs: every worker re-reads its TLS
+ * listeners' certificates in place. */
+void xcs_fleet_certs(xcs_fleet *f, void *client);
 /* An answer on slot s's command channel ("ready" is supervisor.c's). */
 void xcs_fleet_answer(xcs_fleet *f, xcs_slot *s, const char *msg);
 /* Slot s has no process now: whatever waited on it goes on without it. */

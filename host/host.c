@@ -30,6 +30,7 @@ void xcs_options_default(xcs_options *o) {
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
   o->tls_dir = NULL;
+  o->sighup_certs = 0;
   xcs_guard_options_default(&o->guard);
 }
 

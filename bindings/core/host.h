@@ -78,6 +78,7 @@ typedef struct xcs_options {
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
   const char *tls_dir;   /* TLS certificates and keys are read from under it */
+  int sighup_certs;      /* SIGHUP only re-reads certificates (--sighup certs) */
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;
