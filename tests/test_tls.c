@@ -233,6 +233,68 @@ static void test_bad_contexts(void) {
   CHECK(xcs_tls_ctx_new(&cfg, err, sizeof err) == NULL && strncmp(err, "ciphers:", 8) == 0);
 }
 
+/* Copies the test file from over to (both names in dir). */
+static void copy(const char *from, const char *to) {
+  char buf[16 * 1024];
+  FILE *in = fopen(path(from), "rb"), *out = fopen(path(to), "wb");
+  CHECK(in && out);
+  if (in && out) {
+    size_t n = fread(buf, 1, sizeof buf, in);
+    CHECK(fwrite(buf, 1, n, out) == n);
+  }
+  if (in) fclose(in);
+  if (out) fclose(out);
+}
+
+/* The certificate a new client of sctx is shown. */
+static void check_new_subject(xcs_tls_ctx *sctx, xcs_tls_ctx *cctx, const char *want) {
+  side c, s;
+  CHECK(connect_pair(&c, &s, cctx, sctx, "localhost") == 0);
+  xcs_tls_info in;
+  xcs_tls_get_info(c.t, &in);
+  CHECK_STR(in.subject, want);
+  done_pair(&c, &s);
+}
+
+/* A re-read: new connections get the new files, the open one goes on. */
+static void test_reread(void) {
+  copy("server.pem", "live.pem");
+  copy("server.key", "live.key");
+  xcs_tls_config cfg;
+  xcs_tls_config_default(&cfg, 1);
+  cfg.certs[0] = (xcs_tls_cert){NULL, path("live.pem"), path("live.key")};
+  cfg.ncerts = 1;
+  char err[512];
+  xcs_tls_ctx *sctx = xcs_tls_ctx_new(&cfg, err, sizeof err), *cctx = client_ctx(NULL, NULL);
+  CHECK(sctx != NULL);
+  side c, s;
+  CHECK(connect_pair(&c, &s, cctx, sctx, "localhost") == 0);
+  copy("renewed.pem", "live.pem");
+  copy("renewed.key", "live.key");
+  CHECK(xcs_tls_ctx_reread(sctx, err, sizeof err) == 0);
+  int rc = 0, rs = 0;
+  CHECK(xcs_tls_write(c.t, "after", 5) == 0);
+  CHECK(xcs_tls_write(s.t, "back", 4) == 0);
+  pump(&c, &s, &rc, &rs);
+  CHECK(rc == 0 && rs == 0);
+  CHECK(s.ngot == 5 && memcmp(s.got, "after", 5) == 0);
+  CHECK(c.ngot == 4 && memcmp(c.got, "back", 4) == 0);
+  xcs_tls_info in;
+  xcs_tls_get_info(c.t, &in);
+  CHECK_STR(in.subject, "CN=localhost,O=xcshost test"); /* the one it started with */
+  check_new_subject(sctx, cctx, "CN=renewed.localhost,O=xcshost test");
+  /* files that no longer load: the context stays as it was */
+  copy("a.key", "live.key");
+  CHECK(xcs_tls_ctx_reread(sctx, err, sizeof err) == -1);
+  CHECK(strncmp(err, "key:", 4) == 0 && strstr(err, "does not match") != NULL);
+  check_new_subject(sctx, cctx, "CN=renewed.localhost,O=xcshost test");
+  done_pair(&c, &s);
+  xcs_tls_ctx_unref(sctx);
+  xcs_tls_ctx_unref(cctx);
+  remove(path("live.pem"));
+  remove(path("live.key"));
+}
+
 int main(int argc, char **argv) {
   /* The test material: made by scripts/tls-certs (which keeps what is there). */
   dir = argc > 1 ? argv[1] : XCS_TLS_TEST_DIR;
@@ -246,5 +308,6 @@ int main(int argc, char **argv) {
   test_held_and_sni();
   test_refusals();
   test_bad_contexts();
+  test_reread();
   return check_report("test_tls");
 }
