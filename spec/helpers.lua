@@ -306,6 +306,36 @@ function H.tls_cleanup()
   tls_certs = nil
 end
 
+-- An openssl s_client session to 127.0.0.1:port (trusting dir/ca.pem; more words after)
+-- that stays open: its input is a FIFO in dir, so s.send(line) sends a line when the
+-- spec wants (a line "R" or "K" alone is s_client's renegotiate or key update), s.say(line)
+-- sends it and waits for it to come back (an echo), s.close() ends it. s.p is the process.
+function H.s_client_session(dir, port, ...)
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  assert(sh("mkfifo " .. quote(fifo)))
+  local p = H.tool { "sh", "-c", ("exec openssl s_client -connect 127.0.0.1:%d -CAfile %s " ..
+    "-verify_return_error %s < %s"):format(port, quote(dir .. "/ca.pem"),
+    table.concat({ ... }, " "), quote(fifo)) }
+  local input = assert(io.open(fifo, "r+")) -- read-write: the open never blocks
+  local s = { p = p }
+  function s.send(line)
+    input:write(line, "\n")
+    input:flush()
+  end
+  function s.say(line)
+    s.send(line)
+    H.expect(p, "^" .. line:gsub("%p", "%%%0") .. "$")
+  end
+  function s.close()
+    input:close()
+    p:kill("TERM")
+    p:wait(5 * H.SCALE)
+    os.remove(fifo)
+  end
+  return s
+end
+
 -- Leaves a stale socket file at path, as a crashed server does (path's directory is --unix-dir).
 function H.make_stale(path)
   local tmp = path:match("^(.*)/") .. "/.making-stale.sock"

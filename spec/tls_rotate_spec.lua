@@ -34,33 +34,11 @@ end
 
 local ECHO = { "examples/tls_echo.lua", "port=0", "cert=live.pem", "key=live.key" }
 
--- An s_client session that stays open: its input is a FIFO the spec writes lines to.
-local function session(port, name, ...)
-  local fifo = certs .. "/" .. name .. ".fifo"
-  os.remove(fifo)
-  assert(os.execute("mkfifo " .. fifo) == true)
-  local p = H.tool { "sh", "-c", ("exec openssl s_client -connect 127.0.0.1:%d -CAfile %s/ca.pem " ..
-    "-verify_return_error -ign_eof %s < %s"):format(port, certs, table.concat({ ... }, " "), fifo) }
-  local input = assert(io.open(fifo, "r+")) -- read-write: the open never blocks
-  return {
-    p = p,
-    say = function(line)
-      input:write(line, "\n")
-      input:flush()
-      H.expect(p, "^" .. line .. "$")
-    end,
-    close = function()
-      input:close()
-      p:kill("TERM")
-      p:wait(5 * H.SCALE)
-      os.remove(fifo)
-    end,
-  }
-end
+local function session(port, ...) return H.s_client_session(certs, port, ...) end
 
 -- The subject of the certificate a new s_client is shown, after it echoed a line.
 local function new_subject(port, ...)
-  local s = session(port, "new", ...)
+  local s = session(port, ...)
   s.say("hello")
   local subject = s.p:output():match("subject=([^\n]*)")
   local out = s.p:output()
@@ -84,7 +62,7 @@ describe("TLS certificates rotated in place", function()
   it("ctl certs: an open s_client session still echoes, a new one gets the new certificate", function()
     run(function()
       local p, port = serve(table.unpack(ECHO))
-      local old = session(port, "old", "-sess_out", certs .. "/ticket")
+      local old = session(port, "-sess_out", certs .. "/ticket")
       H.expect(old.p, "subject=.*CN = localhost")
       old.say("before the rotation")
       install("renewed")
@@ -106,7 +84,7 @@ describe("TLS certificates rotated in place", function()
   it("--sighup certs: SIGHUP re-reads the certificates and reloads nothing", function()
     run(function()
       local p, port = serve("--sighup", "certs", table.unpack(ECHO))
-      local old = session(port, "old")
+      local old = session(port)
       old.say("before")
       install("renewed")
       p:kill("HUP")
@@ -123,7 +101,7 @@ describe("TLS certificates rotated in place", function()
   it("files that no longer load leave the certificate loaded serving, and ctl says why", function()
     run(function()
       local p, port = serve(table.unpack(ECHO))
-      local old = session(port, "old")
+      local old = session(port)
       old.say("before")
       copy("renewed.pem", "live.pem") -- its key not yet
       local code, out = H.run("ctl", certs .. "/ctl", "certs")
@@ -142,7 +120,7 @@ describe("TLS certificates rotated in place", function()
     run(function()
       local p, port = serve("--workers", "2", "--sighup", "certs", table.unpack(ECHO))
       H.expect(p, "listening on") -- the other worker
-      local old = session(port, "old")
+      local old = session(port)
       old.say("before")
       install("renewed")
       p:kill("HUP")

@@ -153,6 +153,55 @@ describe("TLS with openssl", function()
     end)
   end)
 
+  -- Renegotiation is refused: the server never renegotiates (it would be a
+  -- handshake's cost on demand, and a change of identity mid-session); it answers a
+  -- TLS 1.2 client's request with the no_renegotiation alert, which OpenSSL's client
+  -- takes as the end. A TLS 1.3 KeyUpdate is no renegotiation: the session goes on.
+  it("s_client's renegotiation (TLS 1.2) is refused; its KeyUpdate (TLS 1.3) goes on", function()
+    run(function()
+      local l = assert(S.listen(0, { tls = { cert = "server.pem", key = "server.key" } }))
+      local seen = {}
+      xcs.spawn(function()
+        for i = 1, 2 do
+          local c = l:accept(5 * H.SCALE)
+          local lines = {}
+          for _ = 1, 3 do
+            local line, msg, code = c:read("*l", 5 * H.SCALE)
+            lines[#lines + 1] = line or code or msg
+            if not line then break end
+            c:write(line .. "\n")
+          end
+          seen[i] = lines
+          c:close()
+        end
+        l:close()
+      end)
+      -- "R" and "K" on a line of their own are s_client's commands (not sent as data)
+      local reneg = H.s_client_session(certs, l:port(), "-tls1_2")
+      reneg.say("hello")
+      reneg.send("R")
+      H.expect(reneg.p, "^RENEGOTIATING$")
+      H.expect(reneg.p, "no renegotiation")
+      reneg.p:wait(5 * H.SCALE)
+      reneg.close()
+      local keyupdate = H.s_client_session(certs, l:port(), "-tls1_3")
+      keyupdate.say("hello")
+      keyupdate.send("K")
+      H.expect(keyupdate.p, "^KEYUPDATE$")
+      keyupdate.say("after")
+      keyupdate.close()
+      for _ = 1, 500 * H.SCALE do
+        if seen[2] then break end
+        xcs.sleep(0.01)
+      end
+      -- the refused client got no further than its first line, and ended with an alert
+      assert.are.equal("hello", seen[1][1])
+      assert.are.equal(2, #seen[1], table.concat(seen[1], ", "))
+      assert.truthy(seen[1][2] == "ETLSPROTO" or seen[1][2] == "ETLSTRUNCATED", seen[1][2])
+      assert.are.same({ "hello", "after" }, { seen[2][1], seen[2][2] })
+    end)
+  end)
+
   it("s_server: socket.connect with a client certificate the server asks for", function()
     run(function()
       local server = H.tool { "openssl", "s_server", "-accept", "127.0.0.1:0", "-www",
