@@ -306,17 +306,14 @@ function H.tls_cleanup()
   tls_certs = nil
 end
 
--- An openssl s_client session to 127.0.0.1:port (trusting dir/ca.pem; more words after)
--- that stays open: its input is a FIFO in dir, so s.send(line) sends a line when the
--- spec wants (a line "R" or "K" alone is s_client's renegotiate or key update), s.say(line)
--- sends it and waits for it to come back (an echo), s.close() ends it. s.p is the process.
-function H.s_client_session(dir, port, ...)
+-- A tool (a shell command line, exec'd: kill() reaches it) whose input is a FIFO, so it
+-- keeps running until told: s.send(line) sends it a line when the spec wants, s.say(line)
+-- sends it and waits for it to come back (an echo), s.close() ends it; s.p is the process.
+function H.fed(cmdline)
   local fifo = os.tmpname()
   os.remove(fifo)
   assert(sh("mkfifo " .. quote(fifo)))
-  local p = H.tool { "sh", "-c", ("exec openssl s_client -connect 127.0.0.1:%d -CAfile %s " ..
-    "-verify_return_error %s < %s"):format(port, quote(dir .. "/ca.pem"),
-    table.concat({ ... }, " "), quote(fifo)) }
+  local p = H.tool { "sh", "-c", "exec " .. cmdline .. " < " .. quote(fifo) }
   local input = assert(io.open(fifo, "r+")) -- read-write: the open never blocks
   local s = { p = p }
   function s.send(line)
@@ -334,6 +331,13 @@ function H.s_client_session(dir, port, ...)
     os.remove(fifo)
   end
   return s
+end
+
+-- An openssl s_client session to 127.0.0.1:port trusting dir/ca.pem (more words after),
+-- kept open as H.fed does (a line "R" or "K" alone is s_client's renegotiate or key update).
+function H.s_client_session(dir, port, ...)
+  return H.fed(("openssl s_client -connect 127.0.0.1:%d -CAfile %s -verify_return_error %s")
+    :format(port, quote(dir .. "/ca.pem"), table.concat({ ... }, " ")))
 end
 
 -- Leaves a stale socket file at path, as a crashed server does (path's directory is --unix-dir).

@@ -1,6 +1,6 @@
 -- tls_tools_spec.lua: TLS of xcshost against real tools. openssl s_client
 -- as the client of a TLS listener (SNI, ALPN, a client certificate,
--- close_notify, a client killed mid-session: truncation), and openssl
+-- close_notify, a client killed mid-session: truncation, renegotiation refused), and openssl
 -- s_server as the server of socket.connect (a client certificate asked
 -- for and checked). Each server or client on xcshost's side runs in-process.
 local xcs = require "xcs"
@@ -199,6 +199,23 @@ describe("TLS with openssl", function()
       assert.are.equal(2, #seen[1], table.concat(seen[1], ", "))
       assert.truthy(seen[1][2] == "ETLSPROTO" or seen[1][2] == "ETLSTRUNCATED", seen[1][2])
       assert.are.same({ "hello", "after" }, { seen[2][1], seen[2][2] })
+    end)
+  end)
+
+  it("s_server's renegotiation (TLS 1.2) is refused by socket.connect's side", function()
+    run(function()
+      local server = H.fed(("openssl s_server -accept 127.0.0.1:0 -tls1_2 -cert %s/server.pem " ..
+        "-key %s/server.key"):format(certs, certs))
+      local port = tonumber(H.expect(server.p, "^ACCEPT 127%.0%.0%.1:(%d+)"))
+      local c = assert(S.connect("localhost", port, "TLS", { ca = "ca.pem" }))
+      c:write("hi\n")
+      H.expect(server.p, "^hi$")
+      server.send("r") -- s_server asks the client to renegotiate
+      H.expect(server.p, "no renegotiation") -- the client's answer, which ends it
+      local ok, msg, code = c:read("*l", 5 * H.SCALE)
+      H.outcome("ETLSPROTO", ok, msg, code)
+      c:close()
+      server.close()
     end)
   end)
 
