@@ -74,6 +74,7 @@ typedef struct xcs_module {
   struct xcs_module *replaces;    /* the version this one is reloading */
   int stopping;         /* asked to stop: its unload hook is running */
   uv_timer_t *stop_timer;         /* the deadline of that hook */
+  uint64_t retire_until;          /* retiring: uv_now when its clients' time is up */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
@@ -111,6 +112,10 @@ void xcs_module_fail(xcs_module *m, const char *msg);
  * --stop-timeout to finish (the module ends when its tasks have); without
  * one, or when the deadline passes, it is unloaded. */
 void xcs_module_stop(xcs_module *m);
+/* A reload replaced m: as xcs_module_stop, but a module without an unload
+ * hook that holds connections stops accepting and serves them until they
+ * have closed (or --stop-timeout), rather than being unloaded at once. */
+void xcs_module_retire(xcs_module *m);
 /* Lua: on_unload(fn | nil). */
 int xcs_module_l_on_unload(lua_State *L);
 /* Its tasks all returned (or it called exit()): log it and unload. */
