@@ -102,8 +102,13 @@ static SSL_CTX *make(xcs_tls_ctx *x, const xcs_tls_config *cfg, const xcs_tls_ce
   SSL_CTX_set_min_proto_version(ctx, cfg->min_version);
   uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
   if (cfg->server) opts |= SSL_OP_CIPHER_SERVER_PREFERENCE;
-  if (!cfg->tickets) opts |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, opts);
+  /* No tickets at all: TLS 1.3 would still send stateful ones with
+   * SSL_OP_NO_TICKET alone. */
+  if (!cfg->tickets) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+  }
   /* Idle connections give their record buffers back (~34 KiB each). */
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (cfg->ciphers && SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1) {
