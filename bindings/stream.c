@@ -663,11 +663,22 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_linger_start(h->m->host, &c->linger, linger_expired);
 }
 
+/* What c's transport holds (0 without one, or once it let go). */
+static size_t transport_memory(xcs_conn *c) {
+  return c->tr && c->tr_data && c->tr->memory ? c->tr->memory(c) : 0;
+}
+
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_conn *c = (xcs_conn *)h;
-  snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued)", c->local, c->peer,
-           c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
-           (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
+  int n = snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued", c->local,
+                   c->peer, c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
+                   (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
+  if (n < 0 || (size_t)n >= size) return;
+  if (c->tr)
+    snprintf(buf + n, size - (size_t)n, "; %s %zu KiB)", c->tr->name,
+             (transport_memory(c) + 1023) >> 10);
+  else
+    snprintf(buf + n, size - (size_t)n, ")");
 }
 
 /* conn:close([how]): graceful (flush, FIN), or with "reset" an abort (RST,
@@ -1037,6 +1048,7 @@ static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_info_int(L, "bytes_in", c->bytes_in);
   xcs_info_int(L, "bytes_out", c->bytes_out);
   xcs_info_int(L, "queued", c->queued);
+  if (c->tr) xcs_info_int(L, "memory", transport_memory(c));
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,

@@ -76,6 +76,9 @@ typedef struct xcs_transport {
   /* The socket closes: the layer frees its state, leaving its last
    * error's words (a static string) in tr_why for push_error. */
   void (*close)(xcs_conn *c);
+  /* Bytes the layer holds for c (its share of memory), shown by
+   * socket.list() as memory and by ctl status. */
+  size_t (*memory)(xcs_conn *c);
 } xcs_transport;
 
 /* What a connection is set up with: socket.connect's and socket.listen's

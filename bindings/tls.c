@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "bindings/tls_ctx.h"
+#include "bindings/tls_mem.h"
 
 /* Writes go to OpenSSL in pieces of this much, so the ciphertext copy made
  * for each is bounded however big the module's string. */
@@ -33,7 +34,18 @@ struct xcs_tls {
   unsigned shut : 1;  /* close_notify sent */
   unsigned peer_closed : 1;
   const char *why;    /* the failure in words: always a static string */
+  long long mem;      /* OpenSSL's memory its calls left held (tls_mem.h) */
 };
+
+/* r = call, and the change in what OpenSSL holds during it is t's. Only
+ * around calls into OpenSSL: never around a callback, which may run a
+ * task that makes other connections. */
+#define CHARGED(t, r, call)                                      \
+  do {                                                           \
+    long long before_ = (long long)xcs_tls_mem_total();          \
+    r = (call);                                                  \
+    (t)->mem += (long long)xcs_tls_mem_total() - before_;        \
+  } while (0)
 
 static const char *const names[] = {"ETLSHANDSHAKE", "ETLSVERIFY", "ETLSNOTTLS",
                                     "ETLSTRUNCATED", "ETLSPROTO",  "ETLSBUSY", "ENOMEM"};
@@ -52,13 +64,47 @@ static void free_slot(xcs_tls *t) {
   t->ctx->handshaking--;
 }
 
+/* A memory BIO keeps the largest buffer it ever needed: one that grew
+ * past this (a bulk write's ciphertext, a big socket read) is replaced by
+ * an empty one once drained, so an idle connection holds none of it. */
+#define BIO_KEEP (8 * 1024)
+
+static BIO *empty_bio(void) {
+  BIO *b = BIO_new(BIO_s_mem());
+  if (b) BIO_set_mem_eof_return(b, -1); /* empty reads as "retry later", not as the end */
+  return b;
+}
+
+/* t's drained BIO (the wire out, or in) given back if it grew big. */
+static void slim(xcs_tls *t, int out) {
+  BIO *b = out ? t->wbio : t->rbio;
+  BUF_MEM *m = NULL;
+  if (BIO_ctrl_pending(b) != 0 || BIO_get_mem_ptr(b, &m) != 1 || m == NULL || m->max <= BIO_KEEP)
+    return;
+  long long before = (long long)xcs_tls_mem_total();
+  BIO *fresh = empty_bio();
+  if (fresh) {
+    if (out) {
+      SSL_set0_wbio(t->ssl, fresh); /* frees the old one */
+      t->wbio = fresh;
+    } else {
+      SSL_set0_rbio(t->ssl, fresh);
+      t->rbio = fresh;
+    }
+  }
+  t->mem += (long long)xcs_tls_mem_total() - before;
+}
+
 /* Hands what OpenSSL wrote for the wire to io->send; plain of it is data. */
 static int flush(xcs_tls *t, size_t plain) {
   char *p;
   long n = BIO_get_mem_data(t->wbio, &p);
   if (n <= 0) return 0;
   int r = t->io->send(t->ud, p, (size_t)n, plain);
-  (void)BIO_reset(t->wbio);
+  int reset;
+  CHARGED(t, reset, BIO_reset(t->wbio));
+  (void)reset;
+  slim(t, 1);
   return r;
 }
 
@@ -111,10 +157,11 @@ xcs_tls *xcs_tls_new(xcs_tls_ctx *ctx, const char *servername, const xcs_tls_io 
   *status = XCS_TLS_ENOMEM;
   xcs_tls *t = calloc(1, sizeof *t);
   if (t == NULL) return NULL;
+  long long before = (long long)xcs_tls_mem_total();
   ERR_clear_error();
   t->ssl = SSL_new(ctx->ctxs[0]);
-  t->rbio = BIO_new(BIO_s_mem());
-  t->wbio = BIO_new(BIO_s_mem());
+  t->rbio = empty_bio();
+  t->wbio = empty_bio();
   if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
     BIO_free(t->rbio);
     BIO_free(t->wbio);
@@ -123,9 +170,6 @@ xcs_tls *xcs_tls_new(xcs_tls_ctx *ctx, const char *servername, const xcs_tls_io 
     ERR_clear_error();
     return NULL;
   }
-  /* An empty memory BIO reads as "retry later", not as the end. */
-  BIO_set_mem_eof_return(t->rbio, -1);
-  BIO_set_mem_eof_return(t->wbio, -1);
   SSL_set_bio(t->ssl, t->rbio, t->wbio);
   t->ctx = ctx;
   t->io = io;
@@ -150,6 +194,7 @@ xcs_tls *xcs_tls_new(xcs_tls_ctx *ctx, const char *servername, const xcs_tls_io 
     }
   }
   ERR_clear_error();
+  t->mem = (long long)xcs_tls_mem_total() - before;
   *status = 0;
   return t;
 }
@@ -158,7 +203,8 @@ xcs_tls *xcs_tls_new(xcs_tls_ctx *ctx, const char *servername, const xcs_tls_io 
 static int pump(xcs_tls *t) {
   ERR_clear_error();
   if (!t->done) {
-    int r = SSL_do_handshake(t->ssl);
+    int r;
+    CHARGED(t, r, SSL_do_handshake(t->ssl));
     if (r != 1) {
       int e = SSL_get_error(t->ssl, r);
       if (e == SSL_ERROR_WANT_READ) return flush(t, 0);
@@ -181,7 +227,8 @@ static int pump(xcs_tls *t) {
   }
   char buf[16 * 1024];
   while (!t->failed && !t->peer_closed) {
-    int r = SSL_read(t->ssl, buf, sizeof buf);
+    int r;
+    CHARGED(t, r, SSL_read(t->ssl, buf, sizeof buf));
     if (r > 0) {
       t->io->plain(t->ud, buf, (size_t)r);
       continue;
@@ -194,6 +241,7 @@ static int pump(xcs_tls *t) {
     }
     return fail(t, XCS_TLS_EPROTO);
   }
+  if (!t->failed) slim(t, 0);
   return t->failed ? t->failed : flush(t, 0); /* a key update's answer, say */
 }
 
@@ -202,7 +250,9 @@ int xcs_tls_start(xcs_tls *t) { return pump(t); }
 int xcs_tls_input(xcs_tls *t, const char *data, size_t n) {
   if (t->failed) return t->failed;
   if (n == 0 || t->peer_closed) return 0; /* after close_notify: nothing counts */
-  if (BIO_write(t->rbio, data, (int)n) != (int)n) return fail(t, XCS_TLS_ENOMEM);
+  int w;
+  CHARGED(t, w, BIO_write(t->rbio, data, (int)n));
+  if (w != (int)n) return fail(t, XCS_TLS_ENOMEM);
   return pump(t);
 }
 
@@ -237,7 +287,8 @@ int xcs_tls_write(xcs_tls *t, const char *data, size_t n) {
   while (n > 0) {
     int k = n > WRITE_PIECE ? WRITE_PIECE : (int)n;
     ERR_clear_error();
-    int r = SSL_write(t->ssl, data, k);
+    int r;
+    CHARGED(t, r, SSL_write(t->ssl, data, k));
     if (r <= 0) return fail(t, XCS_TLS_EPROTO);
     int f = flush(t, (size_t)r);
     if (f) return f;
@@ -249,11 +300,17 @@ int xcs_tls_write(xcs_tls *t, const char *data, size_t n) {
 
 size_t xcs_tls_held(const xcs_tls *t) { return t->nheld; }
 
+size_t xcs_tls_memory(const xcs_tls *t) {
+  return (t->mem > 0 ? (size_t)t->mem : 0) + t->capheld;
+}
+
 int xcs_tls_shutdown(xcs_tls *t) {
   if (t->shut || t->failed || !t->done) return 0;
   t->shut = 1;
   ERR_clear_error();
-  SSL_shutdown(t->ssl);
+  int r;
+  CHARGED(t, r, SSL_shutdown(t->ssl));
+  (void)r;
   ERR_clear_error();
   return flush(t, 0);
 }

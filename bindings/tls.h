@@ -113,6 +113,10 @@ int xcs_tls_eof(xcs_tls *t);
 int xcs_tls_write(xcs_tls *t, const char *data, size_t n);
 /* Bytes held by xcs_tls_write until the handshake is done. */
 size_t xcs_tls_held(const xcs_tls *t);
+/* The memory t holds: OpenSSL's for it (its SSL, record buffers, memory
+ * BIOs, handshake state: see tls_mem.h; 0 if not counted) and what it
+ * holds until its handshake is done. */
+size_t xcs_tls_memory(const xcs_tls *t);
 /* Sends close_notify (once). */
 int xcs_tls_shutdown(xcs_tls *t);
 int xcs_tls_done(const xcs_tls *t);       /* the handshake completed */

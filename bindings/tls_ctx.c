@@ -6,6 +6,7 @@
  * and keep the certificates they started with across a reload.
  */
 #include "bindings/tls_ctx.h"
+#include "bindings/tls_mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,7 @@ static void ctx_free(xcs_tls_ctx *x) {
 }
 
 xcs_tls_ctx *xcs_tls_ctx_new(const xcs_tls_config *cfg, char *err, size_t errlen) {
+  xcs_tls_mem_init(); /* before OpenSSL's first allocation */
   ERR_clear_error();
   if (cfg->server && (cfg->ncerts == 0 || cfg->certs[0].cert == NULL)) {
     snprintf(err, errlen, "cert: a TLS server needs a certificate (cert = and key =)");

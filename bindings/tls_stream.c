@@ -179,8 +179,11 @@ static void tr_close(xcs_conn *c) {
   xcs_release(&tc->life); /* the socket's */
 }
 
-static const xcs_transport tls_transport = {"TLS",       tr_start,      tr_input, tr_queue,
-                                            tr_shutdown, tr_push_error, tr_close};
+static size_t tr_memory(xcs_conn *c) { return xcs_tls_memory(tc_of(c)->t) + sizeof(tls_conn); }
+
+static const xcs_transport tls_transport = {"TLS",         tr_start,      tr_input,
+                                            tr_queue,      tr_shutdown,   tr_push_error,
+                                            tr_close,      tr_memory};
 
 int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double timeout) {
   tls_conn *tc = calloc(1, sizeof *tc);

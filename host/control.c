@@ -12,6 +12,7 @@
 
 #include "bindings/handle.h"
 #include "bindings/core/log.h"
+#include "bindings/tls_mem.h"
 #include "bindings/tls_rotate.h"
 #include "host/module.h"
 #include "host/reload.h"
@@ -68,6 +69,8 @@ char *xcs_control_status(xcs_host *h) {
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
   add(&t, "xcshost %s: %d module%s%s\n", XCS_VERSION, n, n == 1 ? "" : "s",
       h->stopping ? " (stopping)" : "");
+  size_t tls = xcs_tls_mem_total();
+  if (tls) add(&t, "TLS: %zu KiB held by OpenSSL (contexts and connections)\n", (tls + 1023) >> 10);
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     int nh = 0;

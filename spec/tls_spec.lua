@@ -149,6 +149,37 @@ describe("TLS", function()
       end)
     end)
 
+    it("counts what OpenSSL holds per connection (socket.list's memory), given back when idle", function()
+      run(function()
+        local l = serve(SERVER, echo)
+        local c = assert(connect(l:port()))
+        local function memory()
+          local m = {}
+          for _, h in ipairs(S.list()) do
+            if h.protocol == "TLS" and h.kind == "connection" then m[#m + 1] = h.memory end
+          end
+          return m
+        end
+        c:write("hi")
+        assert.are.equal("hi", c:read(2))
+        local idle = memory()
+        assert.are.equal(2, #idle) -- the accepted one and the client
+        for _, m in ipairs(idle) do assert.truthy(m > 1024 and m < 64 * 1024, m) end
+        -- a bulk transfer grows the buffers; idle again, the connection holds no more
+        -- than it did (record buffers released, the wire's buffers replaced)
+        local block = ("x"):rep(1024 * 1024)
+        xcs.spawn(function() assert(c:write(block)) end)
+        assert.are.equal(#block, #assert(c:read(#block, 8 * H.SCALE)))
+        c:write("!")
+        assert.are.equal("!", c:read(1))
+        for i, m in ipairs(memory()) do
+          assert.truthy(m < idle[i] + 8 * 1024, ("%d after, %d before"):format(m, idle[i]))
+        end
+        c:close()
+        l:close()
+      end)
+    end)
+
     it("works under --delay (ciphertext held back, then decrypted in order)", function()
       run(function()
         local m = assert(xcs.load("examples/tls_echo.lua", { port = 0 }, { delay_ms = 50 }))
