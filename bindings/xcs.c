@@ -27,6 +27,7 @@
 #include "bindings/faults.h"
 #include "bindings/guard.h"
 #include "bindings/handle.h"
+#include "bindings/lib.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
 #include "bindings/task.h"
@@ -593,6 +594,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
   xcs_socket_open(L, 0);
+  xcs_lib_open(L);
   xcs_process_open(L);
   lua_pushstring(L, XCS_VERSION);
   lua_setfield(L, -2, "version");

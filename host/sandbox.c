@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/lib.h"
 #include "bindings/pattern.h"
 #include "bindings/socket.h"
 
@@ -312,6 +313,7 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &loaded_key);
 
+  xcs_lib_open(L); /* json, base64, hex, crypto, url, http, wallclock */
   xcs_socket_open(L, 1); /* runs the prelude into env */
 
   lua_newtable(L);
