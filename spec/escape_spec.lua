@@ -641,7 +641,8 @@ describe("no way out:", function()
           reached[rest] = true
           if not allow[rest] then unexpected[#unexpected + 1] = rest end
         elseif kind == "other" then
-          others[#others + 1] = rest
+          -- json.null is a light userdata: a bare address, with no metatable or methods
+          if rest ~= "_G.json.null userdata" then others[#others + 1] = rest end
         elseif kind == "key" then
           keys[#keys + 1] = rest
         end
