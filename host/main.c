@@ -2,9 +2,11 @@
  * main.c — xcshost: parse the command line, load every module (all or
  * nothing), run the loop until no module is left, report how it ended.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
@@ -41,6 +43,17 @@ int main(int argc, char **argv) {
             cli.opt.bind);
     xcs_cli_free(&cli);
     return 2;
+  }
+
+  for (int i = 0; i < cli.opt.nlua_paths; i++) {
+    struct stat st;
+    const char *dir = cli.opt.lua_paths[i];
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fprintf(stderr, "xcshost: --lua-path %s: %s\n", dir,
+              stat(dir, &st) != 0 ? strerror(errno) : "not a directory");
+      xcs_cli_free(&cli);
+      return 2;
+    }
   }
 
   static xcs_host host; /* 64 KiB read buffer: not on the stack */
