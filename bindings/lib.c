@@ -5,8 +5,46 @@
 #include "bindings/lib.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
+
+int xcs_lib_argerror(lua_State *L, int arg, const char *fname, const char *argname,
+                     const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *why = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return luaL_error(L, "%s: bad argument #%d (%s): %s", fname, arg, argname, why);
+}
+
+static int expected(lua_State *L, int arg, const char *fname, const char *argname, const char *what) {
+  return xcs_lib_argerror(L, arg, fname, argname, "expected %s, got %s", what,
+                          lua_isnone(L, arg) ? "no value" : luaL_typename(L, arg));
+}
+
+const char *xcs_lib_string(lua_State *L, int arg, const char *fname, const char *argname,
+                           size_t *len) {
+  int t = lua_type(L, arg);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER) expected(L, arg, fname, argname, "a string");
+  return lua_tolstring(L, arg, len);
+}
+
+lua_Integer xcs_lib_integer(lua_State *L, int arg, const char *fname, const char *argname) {
+  int ok;
+  lua_Integer v = lua_tointegerx(L, arg, &ok);
+  if (!ok) expected(L, arg, fname, argname, "an integer");
+  return v;
+}
+
+lua_Integer xcs_lib_optinteger(lua_State *L, int arg, const char *fname, const char *argname,
+                               lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : xcs_lib_integer(L, arg, fname, argname);
+}
+
+void xcs_lib_table(lua_State *L, int arg, const char *fname, const char *argname) {
+  if (lua_type(L, arg) != LUA_TTABLE) expected(L, arg, fname, argname, "a table");
+}
 
 static int buf_gc(lua_State *L) {
   xcs_buf *b = lua_touserdata(L, 1);

@@ -27,6 +27,21 @@ void xcs_lib_crypto_open(lua_State *L);
 void xcs_lib_url_open(lua_State *L);
 void xcs_lib_http_open(lua_State *L);
 
+/* Misuse raises naming the function and the argument, as the socket
+ * table's calls do: "json.decode: bad argument #1 (text): expected a
+ * string, got table". (Lua's own luaL_check* name a library function only
+ * when called by its field name, and never through pcall.) */
+int xcs_lib_argerror(lua_State *L, int arg, const char *fname, const char *argname,
+                     const char *fmt, ...);
+/* A string (or a number, as Lua converts it) at arg. */
+const char *xcs_lib_string(lua_State *L, int arg, const char *fname, const char *argname,
+                           size_t *len);
+lua_Integer xcs_lib_integer(lua_State *L, int arg, const char *fname, const char *argname);
+/* ... or def when arg is none or nil. */
+lua_Integer xcs_lib_optinteger(lua_State *L, int arg, const char *fname, const char *argname,
+                               lua_Integer def);
+void xcs_lib_table(lua_State *L, int arg, const char *fname, const char *argname);
+
 /* A growing byte buffer for builders that must keep values on the stack
  * while they append (luaL_Buffer cannot: its use of the stack must stay
  * balanced). Its memory comes from the state's lua_Alloc and is held by a

@@ -18,9 +18,9 @@ static const char std_alphabet[] =
 static const char url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int b64_encode(lua_State *L, const char *alphabet, int pad) {
+static int b64_encode(lua_State *L, const char *alphabet, int pad, const char *fname) {
   size_t len;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const unsigned char *s = (const unsigned char *)xcs_lib_string(L, 1, fname, "data", &len);
   if (len > ((size_t)-1 - 3) / 4 * 3) return luaL_error(L, "not enough memory");
   size_t out = (len + 2) / 3 * 4;
   luaL_Buffer b;
@@ -62,7 +62,7 @@ static int bad(lua_State *L, const char *fname, const char *what, size_t at) {
  * every text decodes from exactly one string. */
 static int b64_decode(lua_State *L, const char *alphabet, int url, const char *fname) {
   size_t len;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const unsigned char *s = (const unsigned char *)xcs_lib_string(L, 1, fname, "text", &len);
   size_t data = len;
   while (data > 0 && s[data - 1] == '=' && len - data < 2) data--;
   int padded = data < len;
@@ -103,14 +103,14 @@ static int b64_decode(lua_State *L, const char *alphabet, int url, const char *f
   return 1;
 }
 
-static int l_b64_encode(lua_State *L) { return b64_encode(L, std_alphabet, 1); }
+static int l_b64_encode(lua_State *L) { return b64_encode(L, std_alphabet, 1, "base64.encode"); }
 static int l_b64_decode(lua_State *L) { return b64_decode(L, std_alphabet, 0, "base64.decode"); }
-static int l_b64_urlencode(lua_State *L) { return b64_encode(L, url_alphabet, 0); }
+static int l_b64_urlencode(lua_State *L) { return b64_encode(L, url_alphabet, 0, "base64.urlencode"); }
 static int l_b64_urldecode(lua_State *L) { return b64_decode(L, url_alphabet, 1, "base64.urldecode"); }
 
 static int l_hex_encode(lua_State *L) {
   size_t len;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const unsigned char *s = (const unsigned char *)xcs_lib_string(L, 1, "hex.encode", "data", &len);
   if (len > (size_t)-1 / 2) return luaL_error(L, "not enough memory");
   static const char digits[] = "0123456789abcdef";
   luaL_Buffer b;
@@ -132,7 +132,7 @@ static int nibble(unsigned char c) {
 
 static int l_hex_decode(lua_State *L) {
   size_t len;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  const unsigned char *s = (const unsigned char *)xcs_lib_string(L, 1, "hex.decode", "text", &len);
   if (len % 2 != 0) return bad(L, "hex.decode", "an odd number of digits: a lone digit", len);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, len / 2);

@@ -20,9 +20,9 @@
  * small enough that the call is short. */
 #define RANDOM_MAX (1 << 20)
 
-static int digest(lua_State *L, const EVP_MD *md) {
+static int digest(lua_State *L, const EVP_MD *md, const char *fname) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = xcs_lib_string(L, 1, fname, "data", &len);
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned n = 0;
   if (EVP_Digest(s, len, out, &n, md, NULL) != 1) return luaL_error(L, "crypto: the digest failed");
@@ -30,18 +30,24 @@ static int digest(lua_State *L, const EVP_MD *md) {
   return 1;
 }
 
-static int l_sha1(lua_State *L) { return digest(L, EVP_sha1()); }
-static int l_sha256(lua_State *L) { return digest(L, EVP_sha256()); }
-static int l_sha512(lua_State *L) { return digest(L, EVP_sha512()); }
+static int l_sha1(lua_State *L) { return digest(L, EVP_sha1(), "crypto.sha1"); }
+static int l_sha256(lua_State *L) { return digest(L, EVP_sha256(), "crypto.sha256"); }
+static int l_sha512(lua_State *L) { return digest(L, EVP_sha512(), "crypto.sha512"); }
 
 /* crypto.hmac(algorithm, key, data): "sha1", "sha256" or "sha512". */
 static int l_hmac(lua_State *L) {
   static const char *const names[] = {"sha1", "sha256", "sha512", NULL};
-  int which = luaL_checkoption(L, 1, NULL, names);
+  const char *alg = xcs_lib_string(L, 1, "crypto.hmac", "algorithm", NULL);
+  int which = -1;
+  for (int i = 0; names[i]; i++)
+    if (strcmp(names[i], alg) == 0) which = i;
+  if (which < 0)
+    return xcs_lib_argerror(L, 1, "crypto.hmac", "algorithm",
+                            "expected \"sha1\", \"sha256\" or \"sha512\", got \"%s\"", alg);
   size_t klen, len;
-  const char *key = luaL_checklstring(L, 2, &klen);
-  const char *s = luaL_checklstring(L, 3, &len);
-  luaL_argcheck(L, klen <= 0x7fffffff, 2, "a key of at most 2 GiB");
+  const char *key = xcs_lib_string(L, 2, "crypto.hmac", "key", &klen);
+  const char *s = xcs_lib_string(L, 3, "crypto.hmac", "data", &len);
+  if (klen > 0x7fffffff) return xcs_lib_argerror(L, 2, "crypto.hmac", "key", "over 2 GiB");
   const EVP_MD *md = which == 0 ? EVP_sha1() : which == 1 ? EVP_sha256() : EVP_sha512();
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned n = 0;
@@ -56,16 +62,18 @@ static int l_hmac(lua_State *L) {
  * whatever bytes differ (for MACs and tokens; the length is not hidden). */
 static int l_equal(lua_State *L) {
   size_t la, lb;
-  const char *a = luaL_checklstring(L, 1, &la);
-  const char *b = luaL_checklstring(L, 2, &lb);
+  const char *a = xcs_lib_string(L, 1, "crypto.equal", "a", &la);
+  const char *b = xcs_lib_string(L, 2, "crypto.equal", "b", &lb);
   lua_pushboolean(L, la == lb && CRYPTO_memcmp(a, b, la) == 0);
   return 1;
 }
 
 /* crypto.random(n): n bytes from OpenSSL's generator, which the kernel seeds. */
 static int l_random(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n >= 0 && n <= RANDOM_MAX, 1, "expected a count of bytes from 0 to 1048576");
+  lua_Integer n = xcs_lib_integer(L, 1, "crypto.random", "n");
+  if (n < 0 || n > RANDOM_MAX)
+    return xcs_lib_argerror(L, 1, "crypto.random", "n",
+                            "expected a count of bytes from 0 to %d, got %I", RANDOM_MAX, n);
   luaL_Buffer b;
   unsigned char *p = (unsigned char *)luaL_buffinitsize(L, &b, (size_t)n);
   if (n > 0 && RAND_bytes(p, (int)n) != 1)

@@ -44,7 +44,7 @@ static int tchar(unsigned char c) {
 static limits get_limits(lua_State *L, int i, const char *fname) {
   limits lim = {DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, DEFAULT_MAX_BODY};
   if (lua_isnoneornil(L, i)) return lim;
-  luaL_checktype(L, i, LUA_TTABLE);
+  xcs_lib_table(L, i, fname, "options");
   lua_pushnil(L);
   while (lua_next(L, i)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
@@ -64,9 +64,11 @@ static limits get_limits(lua_State *L, int i, const char *fname) {
   return lim;
 }
 
-static size_t get_init(lua_State *L, int i, size_t len) {
-  lua_Integer init = luaL_optinteger(L, i, 1);
-  luaL_argcheck(L, init >= 1 && (size_t)init <= len + 1, i, "init out of range of the buffer");
+static size_t get_init(lua_State *L, int i, size_t len, const char *fname) {
+  lua_Integer init = xcs_lib_optinteger(L, i, fname, "init", 1);
+  if (init < 1 || (size_t)init > len + 1)
+    xcs_lib_argerror(L, i, fname, "init", "expected a position from 1 to %d (one past the "
+                     "buffer's end), got %I", (int)len + 1, init);
   return (size_t)init - 1;
 }
 
@@ -282,8 +284,8 @@ static const char *find_head(lua_State *L, const char *fname, const char **at, c
 static int l_parse_request(lua_State *L) {
   static const char fname[] = "http.parse_request";
   size_t len;
-  const char *buf = luaL_checklstring(L, 1, &len);
-  size_t init = get_init(L, 2, len);
+  const char *buf = xcs_lib_string(L, 1, fname, "buffer", &len);
+  size_t init = get_init(L, 2, len, fname);
   limits lim = get_limits(L, 3, fname);
   lua_settop(L, 3);
   const char *at = buf + init, *end = buf + len;
@@ -347,8 +349,8 @@ static int l_parse_request(lua_State *L) {
 static int l_parse_response(lua_State *L) {
   static const char fname[] = "http.parse_response";
   size_t len;
-  const char *buf = luaL_checklstring(L, 1, &len);
-  size_t init = get_init(L, 2, len);
+  const char *buf = xcs_lib_string(L, 1, fname, "buffer", &len);
+  size_t init = get_init(L, 2, len, fname);
   limits lim = get_limits(L, 3, fname);
   lua_settop(L, 3);
   const char *at = buf + init, *end = buf + len;
@@ -396,8 +398,8 @@ static int l_parse_response(lua_State *L) {
 static int l_parse_chunked(lua_State *L) {
   static const char fname[] = "http.parse_chunked";
   size_t len;
-  const char *buf = luaL_checklstring(L, 1, &len);
-  size_t init = get_init(L, 2, len);
+  const char *buf = xcs_lib_string(L, 1, fname, "buffer", &len);
+  size_t init = get_init(L, 2, len, fname);
   limits lim = get_limits(L, 3, fname);
   lua_settop(L, 3);
   const char *p = buf + init, *end = buf + len;
@@ -499,10 +501,10 @@ static int l_parse_chunked(lua_State *L) {
 
 /* http.date([t]): t (seconds, os.time()) as an HTTP date, IMF-fixdate. */
 static int l_date(lua_State *L) {
-  time_t t = luaL_opt(L, (time_t)luaL_checkinteger, 1, time(NULL));
+  time_t t = (time_t)xcs_lib_optinteger(L, 1, "http.date", "time", (lua_Integer)time(NULL));
   struct tm tm;
   if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
-    return luaL_argerror(L, 1, "a time outside the years 0 to 9999");
+    return xcs_lib_argerror(L, 1, "http.date", "time", "outside the years 0 to 9999");
   static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -533,7 +535,7 @@ static int l_reason(lua_State *L) {
       {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
       {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
       {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"}};
-  lua_Integer code = luaL_checkinteger(L, 1);
+  lua_Integer code = xcs_lib_integer(L, 1, "http.reason", "status");
   for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
     if (reasons[i].code == code) {
       lua_pushstring(L, reasons[i].text);

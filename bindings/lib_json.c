@@ -97,7 +97,7 @@ static int opt_depth(lua_State *L, int opts, const char *fname) {
 static int check_opts(lua_State *L, int i, const char *fname, const char *const *known,
                       const char *list) {
   if (lua_isnoneornil(L, i)) return 0;
-  luaL_checktype(L, i, LUA_TTABLE);
+  xcs_lib_table(L, i, fname, "options");
   lua_pushnil(L);
   while (lua_next(L, i)) {
     lua_pop(L, 1);
@@ -343,7 +343,7 @@ static int decode_value(decoder *d) {
 /* json.decode(text [, opts]) -> value, or nil, message. */
 static int l_decode(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = xcs_lib_string(L, 1, "json.decode", "text", &len);
   static const char *const known[] = {"max_depth", NULL};
   int opts = check_opts(L, 2, "json.decode", known, "max_depth");
   decoder d = {L, s, s, s + len, 0, opt_depth(L, opts, "json.decode"), NULL, 0};
@@ -598,7 +598,7 @@ static void encode_value(encoder *e, int idx, int depth) {
 
 /* json.encode(value [, opts]) -> text. opts: sort_keys, indent, max_depth. */
 static int l_encode(lua_State *L) {
-  luaL_checkany(L, 1);
+  if (lua_isnone(L, 1)) return xcs_lib_argerror(L, 1, "json.encode", "value", "expected a value");
   static const char *const known[] = {"sort_keys", "indent", "max_depth", NULL};
   int opts = check_opts(L, 2, "json.encode", known, "sort_keys, indent, max_depth");
   encoder e = {L, NULL, 0, opt_depth(L, opts, "json.encode"), NULL, 0};
@@ -631,11 +631,11 @@ static int l_array(lua_State *L) {
     lua_settop(L, 0);
     lua_newtable(L);
   }
-  luaL_checktype(L, 1, LUA_TTABLE);
+  xcs_lib_table(L, 1, "json.array", "t");
   lua_settop(L, 1);
   if (lua_getmetatable(L, 1)) {
     if (!is_marked_array(L, 1))
-      return luaL_argerror(L, 1, "the table has a metatable of its own");
+      return xcs_lib_argerror(L, 1, "json.array", "t", "the table has a metatable of its own");
     lua_pop(L, 1);
     return 1;
   }

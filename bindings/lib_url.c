@@ -78,7 +78,7 @@ static int bad_escape(lua_State *L, const char *fname, size_t at) {
 /* url.escape(s): every byte but A-Z a-z 0-9 - . _ ~ as %XX. */
 static int l_escape(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = xcs_lib_string(L, 1, "url.escape", "s", &len);
   xcs_buf *b = xcs_buf_new(L);
   escape_into(b, s, len);
   xcs_buf_push(b);
@@ -88,7 +88,7 @@ static int l_escape(lua_State *L) {
 /* url.unescape(s [, plus]): %XX decoded; '+' as a space too when plus. */
 static int l_unescape(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = xcs_lib_string(L, 1, "url.unescape", "s", &len);
   size_t at = unescape_push(L, s, len, lua_toboolean(L, 2));
   return at ? bad_escape(L, "url.unescape", at) : 1;
 }
@@ -98,9 +98,10 @@ static int l_unescape(lua_State *L) {
  * (default 100) arguments, or a bad escape, returns nil, message. */
 static int l_parse_query(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  lua_Integer max = luaL_optinteger(L, 2, DEFAULT_MAX_ARGS);
-  luaL_argcheck(L, max >= 1, 2, "expected a positive count of arguments");
+  const char *s = xcs_lib_string(L, 1, "url.parse_query", "query", &len);
+  lua_Integer max = xcs_lib_optinteger(L, 2, "url.parse_query", "max", DEFAULT_MAX_ARGS);
+  if (max < 1)
+    return xcs_lib_argerror(L, 2, "url.parse_query", "max", "expected a positive count, got %I", max);
   lua_settop(L, 2);
   if (len > 0 && s[0] == '?') s++, len--; /* a query as it appears in a URL */
   lua_newtable(L); /* 3 */
@@ -171,7 +172,7 @@ static void add_pair(lua_State *L, xcs_buf *b, const char *k, size_t klen) {
 /* url.build_query(t): names sorted, so equal tables give equal strings;
  * a list value repeats its name; false leaves the name out. */
 static int l_build_query(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  xcs_lib_table(L, 1, "url.build_query", "args");
   lua_settop(L, 1);
   lua_newtable(L); /* 2: the names, sorted by insertion (queries are small) */
   lua_Integer n = 0;
@@ -233,7 +234,7 @@ static int parse_fail(lua_State *L, const char *what, size_t at) {
  * port is an integer. A reference without a scheme ("/a?b") parses too. */
 static int l_parse(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
+  const char *s = xcs_lib_string(L, 1, "url.parse", "url", &len);
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
       return parse_fail(L, "a space or control character", i + 1);
