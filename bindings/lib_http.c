@@ -201,9 +201,12 @@ static const char *parse_fields(lua_State *L, const char *p, const char *end, lu
     }
     const char *c = p;
     while (c < e && tchar((unsigned char)*c)) c++;
-    if (c == p || c >= e || *c != ':')
-      return c < e && (*c == ' ' || *c == '\t') ? "a space before a header's colon"
-                                                : "a malformed header line";
+    if (c == p || c >= e || *c != ':') {
+      const char *w = c;
+      while (w < e && (*w == ' ' || *w == '\t')) w++;
+      return c > p && w > c && w < e && *w == ':' ? "a space before a header's colon"
+                                                   : "a malformed header line";
+    }
     const char *v = c + 1, *ve = e;
     while (v < ve && (*v == ' ' || *v == '\t')) v++;
     while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
