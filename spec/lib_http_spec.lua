@@ -94,7 +94,7 @@ describe("http.parse_request", function()
 
   it("raises on misuse", function()
     H.raises({ "http.parse_request: bad argument #1 (buffer): expected a string, got no value" }, http.parse_request)
-    H.raises({ "http.parse_request: bad argument #2 (init): expected a position from 1 to 3 (one past " ..
+    H.raises({ "http.parse_request: bad argument #2 (init): expected a position from 1 to 4 (one past " ..
       "the buffer's end), got 5" }, http.parse_request, "abc", 5)
     H.raises({ "http.parse_request: bad argument #3 (options): unknown option max (it takes: max_head, " ..
       "max_headers, max_body)" }, http.parse_request, "", 1, { max = 1 })
