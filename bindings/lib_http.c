@@ -414,7 +414,8 @@ static int l_parse_chunked(lua_State *L) {
     int bad;
     const char *e = line_end(p, end, &next, &bad);
     if (e == NULL) {
-      if ((size_t)(end - p) > 1024) return refuse(L, fname, 400, "a chunk-size line over 1024 bytes");
+      /* 1024 bytes and a CR may still end well. */
+      if ((size_t)(end - p) > 1025) return refuse(L, fname, 400, "a chunk-size line over 1024 bytes");
       lua_pushboolean(L, 0);
       return 1;
     }
