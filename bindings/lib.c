@@ -77,7 +77,7 @@ xcs_buf *xcs_buf_new(lua_State *L) {
 }
 
 char *xcs_buf_reserve(xcs_buf *b, size_t more) {
-  if (b->cap - b->n < more) {
+  if (b->cap - b->n < more || b->p == NULL) {
     if (more > (size_t)-1 / 2 - b->n) luaL_error(b->L, "not enough memory");
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->n < more) cap *= 2;

@@ -28,7 +28,7 @@ static const char props[] =
     "    return nil\n"
     "  end\n"
     "  assert(math.type(nxt) == 'integer' and nxt > init and nxt <= #buf + 1, name .. ': next')\n"
-    "  return v, nxt\n"
+    "  return v, nxt, code\n"
     "end\n"
     "local function prefixes(name, f, init, nxt, opts)\n"
     "  local n = nxt - init\n"
