@@ -167,7 +167,8 @@ local function parse(buf, at)
     if not len or len < 0 or len > MAX_BULK then return false, "invalid bulk length" end
     pos = e + 2
     if pos + len + 1 > #buf then return nil, pos + len + 1 end
-    if buf:sub(pos + len, pos + len + 1) ~= "\r\n" then return false, "a bulk not ended by CRLF" end
+    local cr, lf = buf:byte(pos + len, pos + len + 1)
+    if cr ~= 13 or lf ~= 10 then return false, "a bulk not ended by CRLF" end
     args[i] = buf:sub(pos, pos + len - 1)
     pos = pos + len + 2
   end
@@ -176,7 +177,7 @@ end
 
 local function run(args)
   if #args == 0 then return "" end
-  local f = commands[args[1]:upper()]
+  local f = commands[args[1]] or commands[args[1]:upper()] -- clients mostly send upper case
   if not f then return err("unknown command '" .. args[1] .. "'") end
   return f(args)
 end
