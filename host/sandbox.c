@@ -194,7 +194,10 @@ static int is_file(const char *path) {
 static int find_module(lua_State *L, xcs_module *m, const char *name, size_t len) {
   int base = lua_gettop(L);
   const xcs_options *o = &m->host->opt;
-  if (is_file(push_candidate(L, m->dir, name, len, ".lua"))) return 0;
+  /* Beside the module anything there is taken, so that a directory reads
+   * as one ("cannot read ...: Is a directory"). */
+  struct stat st;
+  if (stat(push_candidate(L, m->dir, name, len, ".lua"), &st) == 0) return 0;
   for (int i = 0; i < o->nlua_paths; i++) {
     for (int init = 0; init < 2; init++) {
       if (is_file(push_candidate(L, o->lua_paths[i], name, len, init ? "/init.lua" : ".lua"))) {
@@ -205,8 +208,10 @@ static int find_module(lua_State *L, xcs_module *m, const char *name, size_t len
     }
   }
   /* Beside the module, the message is the one loading a missing file gives. */
-  if (o->nlua_paths == 0)
-    return luaL_error(L, "cannot open %s: No such file or directory", lua_tostring(L, base + 1));
+  if (o->nlua_paths == 0) {
+    lua_pushfstring(L, "cannot open %s: No such file or directory", lua_tostring(L, base + 1));
+    return lua_error(L); /* no position: the message is the file's, as a load's is */
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b); /* the candidates stay below it, in order */
   for (int i = base + 2; i <= base + 1 + 2 * o->nlua_paths; i++) {
@@ -214,9 +219,10 @@ static int find_module(lua_State *L, xcs_module *m, const char *name, size_t len
     luaL_addstring(&b, lua_tostring(L, i));
   }
   luaL_pushresult(&b);
-  return luaL_error(L, "cannot open %s: No such file or directory; nor is '%s' under --lua-path "
-                       "(no %s; C modules are never loaded)",
-                    lua_tostring(L, base + 1), name, lua_tostring(L, -1));
+  lua_pushfstring(L, "cannot open %s: No such file or directory; nor is '%s' under --lua-path "
+                     "(no %s; C modules are never loaded)",
+                  lua_tostring(L, base + 1), name, lua_tostring(L, -1));
+  return lua_error(L);
 }
 
 /* require(name): name.lua beside the module (dots are folders), or a
