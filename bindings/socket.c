@@ -14,7 +14,7 @@
 #include "bindings/timer.h"
 #include "bindings/udp.h"
 #include "bindings/unix.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 extern const char xcs_prelude[];
 extern const size_t xcs_prelude_len;
@@ -26,6 +26,15 @@ static int l_log(lua_State *L) {
   xcs_module *m = xcs_module_of(L);
   xcs_log_bytes(m->host, m->name, s, len);
   return 0;
+}
+
+/* worker() -> this worker's number, the number of workers (1, 1 without
+ * --workers). */
+static int l_worker(lua_State *L) {
+  xcs_host *h = xcs_module_of(L)->host;
+  lua_pushinteger(L, h->worker);
+  lua_pushinteger(L, h->workers);
+  return 2;
 }
 
 /* kind(v): "listener", "tcp", "udp", "udp-connected", "unixdgram" or
@@ -59,6 +68,9 @@ static int l_isaddress(lua_State *L) {
   return 1;
 }
 
+/* on_unload(fn | nil): the module's unload hook, which the manager keeps. */
+static int l_on_unload(lua_State *L) { return xcs_module_of(L)->host->mgr->on_unload(L); }
+
 void xcs_socket_open(lua_State *L, int sandboxed) {
   int target = lua_absindex(L, -1);
   lua_newtable(L); /* core */
@@ -70,9 +82,10 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"kind", l_kind},
-      {"on_unload", xcs_module_l_on_unload},
+      {"on_unload", l_on_unload},
       {"list", xcs_handle_list},
       {"isaddress", l_isaddress},
+      {"worker", l_worker},
       {NULL, NULL}};
   luaL_setfuncs(L, core_fns, 0);
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "bindings/errors.h"
+#include "bindings/proxied.h"
 #include "bindings/task.h"
-#include "host/limits.h"
-#include "host/log.h"
-#include "host/reload.h"
+#include "bindings/admit.h"
+#include "bindings/core/log.h"
 
 /* What the log and socket.list() call the listener's protocol. */
 static const char *proto_of(const xcs_listener *l) { return l->is_unix ? "UNIX" : "TCP"; }
@@ -46,15 +46,49 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   c->owner = NULL;
 }
 
-/* Whether l's gate admits the connection c was just accepted into; if not,
- * c is closed at once. */
+/* c, admitted, goes to the module: a client of a port-keyed listener, or
+ * the next connection accept() returns. addr: its client's address, when a
+ * PROXY header gave one. */
+static void publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
+  if (!l->accepting) {
+    c->owner = l;
+    xcs_list_push(&l->clients, &c->peers);
+    l->nclients++;
+  } else {
+    c->opts = l->opts;
+  }
+  xcs_conn_started(c);
+  if (addr) xcs_addr_format(addr, c->peer, sizeof c->peer);
+}
+
+/* Its PROXY header came: admitted under the address it gave, or closed. */
+static void header_done(void *ud, xcs_conn *c, const struct sockaddr *addr) {
+  xcs_listener *l = ud;
+  if (!xcs_guard_admit(l->gate, &c->guard, addr)) {
+    xcs_handle_close(&c->h, 0);
+    return;
+  }
+  publish(l, c, addr);
+  if (l->accepting) { /* accept() takes it from the ready list */
+    xcs_list_push(&l->ready, &c->ready);
+    xcs_task_wake(&l->h.reader, 0);
+  }
+}
+
+/* Whether l's gate admits the connection c was just accepted into: 1, or
+ * 0 and c is closed at once, or -1 while its PROXY header is awaited (then
+ * header_done goes on). */
 static int admit(xcs_listener *l, xcs_conn *c) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   /* A UNIX peer has no address to count; one gone already neither. */
   if (c->is_unix || uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) != 0)
     sa.ss_family = AF_UNSPEC;
-  if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) return 1;
+  if (xcs_gate_expects_header(l->gate, (struct sockaddr *)&sa)) {
+    if (xcs_proxied_start(l->gate, c, (struct sockaddr *)&sa, header_done, l) == 0) return -1;
+  } else if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) {
+    return 1;
+  }
   xcs_handle_close(&c->h, 0);
   return 0;
 }
@@ -62,21 +96,17 @@ static int admit(xcs_listener *l, xcs_conn *c) {
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
-  if (xcs_limits_admit(l->h.m, 1, -1) != 0)
+  if (xcs_admit(l->h.m, 1, -1) != 0)
     return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
                       l->h.m->host->opt.max_connections);
   xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix);
-  xcs_limits_count(&c->h, 1);
+  xcs_admit_count(&c->h, 1);
   int r = uv_accept(&l->io.stream, &c->io.stream);
   if (r != 0) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
-  if (!admit(l, c)) return 0;
-  c->owner = l;
-  xcs_list_push(&l->clients, &c->peers);
-  l->nclients++;
-  xcs_conn_started(c);
+  if (admit(l, c) == 1) publish(l, c, NULL);
   return 0;
 }
 
@@ -121,7 +151,7 @@ static void connection_cb(uv_stream_t *server, int status) {
     refuse(l);
     return;
   }
-  const char *err = xcs_module_pcall(m, accept_client, l);
+  const char *err = m->host->mgr->pcall(m, accept_client, l);
   if (err) {
     xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr, err);
     if (!l->h.closing) refuse(l);
@@ -138,21 +168,17 @@ static void listener_close(xcs_handle *h, int graceful) {
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
-  if (l->stopped)
-    uv_close((uv_handle_t *)&l->anchor, xcs_handle_close_cb); /* its hold on h */
-  else
-    xcs_handle_uv_close(h, &l->io.handle);
+  while ((n = xcs_list_shift(&l->ready)) != NULL) /* accept() never took them */
+    xcs_handle_close(&xcs_container_of(n, xcs_conn, ready)->h, 0);
+  if (!l->stopped) xcs_handle_uv_close(h, &l->io.handle); /* else closed already */
 }
 
 void xcs_listener_stop(xcs_handle *h) {
   xcs_listener *l = (xcs_listener *)h;
   if (h->type != &xcs_listener_type || h->closing || l->stopped) return;
-  /* Closing the libuv handle frees the port; the anchor counts as one more
-   * libuv handle of h, so the struct stays for its clients until h closes. */
+  /* Closing the libuv handle frees the port; the handle's own hold keeps
+   * the struct for its clients until h closes. */
   l->stopped = 1;
-  uv_timer_init(&h->m->host->loop, &l->anchor);
-  l->anchor.data = h;
-  h->nuv++;
   h->bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
@@ -197,7 +223,7 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
                                where(l));
   xcs_task_check(L, "read");
-  return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
+  return xcs_task_park(L, &l->h.reader, -1, listener_read_k, 0);
 }
 
 static int listener_read(lua_State *L) {
@@ -214,8 +240,13 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
+  xcs_list *n = xcs_list_shift(&l->ready); /* its PROXY header came */
+  if (n != NULL) {
+    xcs_handle_push(L, &xcs_container_of(n, xcs_conn, ready)->h);
+    return 1;
+  }
   if (l->pending) {
-    if (xcs_limits_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
+    if (xcs_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
       lua_pushnil(L);
       lua_pushfstring(L, "EMFILE: the module holds its limit of %d connections "
                          "(--max-connections)", l->h.m->host->opt.max_connections);
@@ -223,19 +254,19 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       return 3;
     }
     xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix); /* 3 */
-    xcs_limits_count(&c->h, 1);
+    xcs_admit_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
     }
-    if (admit(l, c)) {
-      c->opts = l->opts;
-      xcs_conn_started(c);
+    r = admit(l, c);
+    if (r == 1) {
+      publish(l, c, NULL);
       return 1;
     }
-    lua_settop(L, 2); /* refused: wait for the next one */
+    lua_settop(L, 2); /* refused, or its PROXY header is awaited: wait on */
   }
   if (l->accept_err) {
     int err = l->accept_err;
@@ -353,16 +384,21 @@ const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", liste
                                            listener_info};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
- * that port, on a reload). Returns 0 or a libuv error. */
-static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa) {
+ * that port, on a reload; or the other workers' socket, under --workers:
+ * then *publish says whether this worker bound it and must hand it on).
+ * Returns 0 or a libuv error. */
+static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa, int *publish) {
   xcs_module *m = l->h.m;
+  const xcs_share *share = m->host->share;
   uv_os_sock_t fd;
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
-  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
+  if (m->host->mgr->takeover(m, &xcs_listener_type, port, &fd) ||
+      (share && share->get(m, "tcp", sa, &fd))) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
   } else {
+    *publish = share != NULL;
     r = uv_tcp_bind(&l->io.tcp, sa, 0);
   }
   return r;
@@ -394,6 +430,8 @@ static int l_listen(lua_State *L) {
   int backlog = SOMAXCONN;
   if (is_unix) xcs_unix_check_opts(L, 2, fname);
   xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
+  int proxy = lua_istable(L, 2) && lua_getfield(L, 2, "proxy_protocol") == LUA_TBOOLEAN &&
+              lua_toboolean(L, -1);
   xcs_module *m = xcs_module_of(L);
   char path[XCS_UNIX_PATHMAX];
   struct sockaddr_storage sa;
@@ -404,16 +442,16 @@ static int l_listen(lua_State *L) {
     return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
   }
   lua_settop(L, 1);
-  int refused = xcs_limits_admit(m, 0, is_unix ? -1 : port);
-  if (refused) return xcs_limits_refused(L, m, refused, port);
+  int refused = xcs_admit(m, 0, is_unix ? -1 : port);
+  if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type); /* 2 */
-  xcs_limits_count(&l->h, 0);
+  xcs_admit_count(&l->h, 0);
   l->accepting = accepting;
   l->opts = opts;
   l->is_unix = is_unix;
   xcs_list_init(&l->clients);
   xcs_list_init(&l->ready);
-  int r;
+  int r, publish = 0;
   if (is_unix) {
     uv_pipe_init(&m->host->loop, &l->io.pipe, 0);
     l->io.handle.data = &l->h;
@@ -428,9 +466,11 @@ static int l_listen(lua_State *L) {
     if ((r = uv_pipe_open(&l->io.pipe, fd)) != 0) close(fd);
   } else {
     xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-    r = bind_tcp(l, port, (struct sockaddr *)&sa);
+    r = bind_tcp(l, port, (struct sockaddr *)&sa, &publish);
   }
   if (r == 0) r = uv_listen(&l->io.stream, backlog, connection_cb);
+  uv_os_fd_t bound = -1;
+  if (publish && r == 0 && uv_fileno(&l->io.handle, &bound) == 0) m->host->share->put(m, bound);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);
@@ -443,6 +483,7 @@ static int l_listen(lua_State *L) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, UV_ENOMEM);
   }
+  if (proxy) xcs_gate_expect_proxy(l->gate);
   l->listening = 1;
   xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
   return 1;
@@ -464,11 +505,11 @@ static void drop_addrs(xcs_conn *c) {
 static void recycled_cb(uv_handle_t *uvh) {
   xcs_conn *c = (xcs_conn *)uvh->data;
   c->recycling = 0;
-  if (c->h.closing) {
-    xcs_handle_close_cb(uvh); /* the close waited for this callback */
+  if (c->h.closing) { /* closed meanwhile: this socket was its last */
+    xcs_release(&c->h.life);
     return;
   }
-  c->h.nuv--;
+  xcs_release(&c->h.life); /* not the last: the handle holds its own */
   uv_tcp_init(&c->h.m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
   attempt(c);
@@ -479,7 +520,7 @@ static void recycled_cb(uv_handle_t *uvh) {
 static void next_or_fail(xcs_conn *c) {
   if (c->next_addr < c->naddrs) {
     c->recycling = 1;
-    c->h.nuv++;
+    xcs_hold(&c->h.life); /* until recycled_cb */
     c->io.handle.data = &c->h;
     uv_close(&c->io.handle, recycled_cb);
     return;
@@ -546,8 +587,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   uv_freeaddrinfo(res);
   xcs_module *m = rs->m;
   free(rs);
-  m->nlive--;
-  xcs_module_settle(m);
+  xcs_release(&m->life); /* the look-up's hold */
 }
 
 void xcs_tcp_cancel_resolve(xcs_conn *c) {
@@ -595,10 +635,10 @@ static int l_connect(lua_State *L) {
   lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
   struct sockaddr_storage sa;
   int literal = xcs_addr_from(host, port, &sa) == 0;
-  int refused = xcs_limits_admit(m, 0, -1);
-  if (refused) return xcs_limits_refused(L, m, refused, port);
+  int refused = xcs_admit(m, 0, -1);
+  if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
-  xcs_limits_count(&c->h, 0);
+  xcs_admit_count(&c->h, 0);
   c->opts = opts;
   if (literal) {
     xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
@@ -628,7 +668,7 @@ static int l_connect(lua_State *L) {
       c->err = r;
     } else {
       c->resolve = rs;
-      m->nlive++;
+      xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
     }
   }
   return connect_k(L, LUA_OK, 0);

@@ -13,119 +13,13 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "bindings/list.h"
-#include "host/log.h"
-
-/* A connection given until `until` (uv_now, ms) to finish closing. */
-typedef struct xcs_linger {
-  xcs_list link;   /* host->lingering */
-  uint64_t until;
-  void (*expire)(struct xcs_linger *l);
-} xcs_linger;
-
-/* Faults injected into what modules receive (bindings/faults.c). */
-typedef struct xcs_fault_options {
-  double udp_loss, udp_dup, udp_reorder; /* probabilities, per datagram */
-  unsigned delay_ms;     /* UDP datagrams and TCP data arrive this much later */
-  uint64_t seed;         /* repeats a run's faults exactly */
-  int seed_set;          /* 0: a seed is picked at start, and logged */
-} xcs_fault_options;
-
-/* Ports modules may open: ranges, inclusive. */
-#define XCS_MAX_PORT_RANGES 16
-typedef struct xcs_port_range {
-  int lo, hi;
-} xcs_port_range;
-/* Defence against clients that flood or dawdle (bindings/guard.c). Each
- * limit is on by default; 0 turns it off. */
-typedef struct xcs_guard_options {
-  int max_clients;       /* connections open at once, per listener */
-  int max_per_address;   /* ... from one remote address (IPv6: its /64), host-wide */
-  double accept_rate;    /* connections admitted per second, per listener */
-  int accept_burst;      /* ... of which this many at once (the token bucket) */
-  double first_data_timeout; /* s: a socket.open client with no byte either way */
-  double idle_timeout;   /* s: ... with no byte either way since the last one */
-  size_t max_queued;     /* bytes queued toward one connection */
-  double report_interval; /* s: repeated events are summed up in one log line */
-} xcs_guard_options;
-
-/* Directories pure-Lua libraries are required from (--lua-path). */
-#define XCS_MAX_LUA_PATHS 16
-
-typedef struct xcs_options {
-  const char *bind;      /* address socket.open binds to */
-  size_t memory_limit;   /* bytes per module state; 0: none */
-  double cpu_limit;      /* seconds a task may run without waiting; 0: none */
-  unsigned linger_ms;    /* how long closing connections may flush */
-  double stop_timeout;   /* how long unload hooks may run on a graceful stop */
-  int max_sockets;       /* sockets a module opens: listeners, UDP, connects */
-  int max_connections;   /* connections its listeners hold at once */
-  xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
-  int nports;
-  const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
-  const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
-  int nlua_paths;
-  xcs_fault_options faults; /* all zero: none */
-  xcs_guard_options guard;
-} xcs_options;
-
-#define XCS_DEFAULT_BIND "127.0.0.1"
-#define XCS_DEFAULT_MEMORY_MB 256
-#define XCS_DEFAULT_CPU_LIMIT 10.0
-#define XCS_DEFAULT_LINGER_MS 2000
-#define XCS_DEFAULT_STOP_TIMEOUT 5.0
-#define XCS_DEFAULT_MAX_SOCKETS 256
-#define XCS_DEFAULT_MAX_CONNECTIONS 4096
-#define XCS_DEFAULT_PORTS "0,1024-65535" /* ephemeral and unprivileged */
-#define XCS_DEFAULT_MAX_CLIENTS 4096
-#define XCS_DEFAULT_MAX_PER_ADDRESS 64
-#define XCS_DEFAULT_ACCEPT_RATE 1000.0
-#define XCS_DEFAULT_ACCEPT_BURST 1000
-#define XCS_DEFAULT_FIRST_DATA_TIMEOUT 10.0
-#define XCS_DEFAULT_IDLE_TIMEOUT 60.0
-#define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
-#define XCS_DEFAULT_REPORT_INTERVAL 5.0
-
-struct xcs_host {
-  uv_loop_t loop;
-  xcs_options opt;
-  xcs_log_sink log;
-  void *log_ud;
-
-  xcs_list modules;   /* every module not yet destroyed */
-  uv_idle_t tick;     /* runs deferred work: the three lists below */
-  xcs_list ready;     /* tasks to resume (xcs_task.ready) */
-  xcs_list deferred;  /* handles to close once the current step is over */
-  xcs_list dead;      /* unloaded modules whose state can now be closed */
-
-  uv_timer_t linger;  /* sweeps connections still flushing after close */
-  xcs_list lingering;
-
-  uv_signal_t sigint, sigterm, sighup;
-  uv_pipe_t control;  /* the operator's socket (--control), if any */
-  struct xcs_guard *guard; /* connections per remote address, while any */
-  const char *control_path;
-  int signals;        /* how many stop signals arrived */
-  int failed;         /* how many modules failed */
-  int stopping;
-  int watchdog;       /* holds a start of the CPU watchdog */
-
-  char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
-};
+#include "bindings/core/host.h"
 
 void xcs_options_default(xcs_options *o);
-/* "0,1024-65535" -> o->ports; 0, or -1 if spec is not such a list. */
-int xcs_ports_parse(const char *spec, xcs_options *o);
-void xcs_ports_format(const xcs_options *o, char *buf, size_t size);
 int xcs_host_init(xcs_host *h, const xcs_options *o);
 /* Unloads every module; with force, connections are not given time to flush. */
 void xcs_host_stop(xcs_host *h, int force);
 /* Runs the loop until every handle is closed, then frees the loop. */
 void xcs_host_close(xcs_host *h);
-/* Makes sure the deferred lists are looked at on the next turn. */
-void xcs_host_poke(xcs_host *h);
-/* Calls expire at the linger deadline unless stopped first. */
-void xcs_linger_start(xcs_host *h, xcs_linger *l, void (*expire)(xcs_linger *));
-void xcs_linger_stop(xcs_linger *l);
 
 #endif
