@@ -8,7 +8,8 @@
  * status show both.
  *
  * The functions can only be set before OpenSSL's first allocation in the
- * process: xcs_tls_mem_init is called before the first context is made.
+ * process: xcs_tls_mem_init is called as a host starts (the crypto
+ * library uses OpenSSL too) and before the first context is made.
  * If something allocated first, nothing is counted (and
  * xcs_tls_mem_counting says so).
  */

@@ -44,6 +44,9 @@ const char xcs_cli_usage[] =
     "  --sighup WHAT        what SIGHUP does: reload (every module; the default) or\n"
     "                       certs (re-read the TLS listeners' certificates in place,\n"
     "                       touching no open connection, as ctl PATH certs)\n"
+    "  --lua-path DIR       let require load pure-Lua libraries from DIR, e.g.\n"
+    "                       /usr/share/lua/5.4 (repeatable, searched in order after\n"
+    "                       the module's own directory; never a C module)\n"
   "\n"
   "defence against clients that flood or dawdle. On by default, and biting only\n"
   "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
@@ -217,6 +220,13 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--sighup", argc, argv, &i))) {
         if (strcmp(v, "certs") != 0 && strcmp(v, "reload") != 0) goto bad;
         cli->opt.sighup_certs = v[0] == 'c';
+      } else if ((v = value_of("--lua-path", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) {
+          snprintf(err, errlen, "more than %d --lua-path options", XCS_MAX_LUA_PATHS);
+          return -1;
+        }
+        cli->opt.lua_paths[cli->opt.nlua_paths++] = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
