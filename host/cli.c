@@ -157,8 +157,14 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
     cli->nctl = argc - 2;
     return 0;
   }
-  int options_done = 0;
-  for (int i = 1; i < argc; i++) {
+  int options_done = 0, first = 1;
+  if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+    /* `xcshost check [options] MODULE.lua ...`: the options shape the
+     * sandbox the modules are compiled in, as when they run. */
+    cli->check = 1;
+    first = 2;
+  }
+  for (int i = first; i < argc; i++) {
     const char *a = argv[i], *v;
     double d;
     if (!options_done && a[0] == '-') {
@@ -243,6 +249,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       snprintf(err, errlen, "bad value '%s' for option %s (see xcshost --help)", v, a);
       return -1;
     }
+    if (cli->check) { /* no key=value: a module is checked, not run */
+      cli->modules[cli->nmodules++].path = a;
+      continue;
+    }
     if (is_argument(a)) {
       if (cli->nmodules == 0) {
         snprintf(err, errlen, "argument '%s' comes before any module", a);
@@ -257,6 +267,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       continue;
     }
     cli->modules[cli->nmodules++].path = a;
+  }
+  if (cli->nmodules == 0 && cli->check && !cli->help) {
+    snprintf(err, errlen, "no module given (usage: xcshost check [options] MODULE.lua ...)");
+    return -1;
   }
   if (cli->nmodules == 0 && !cli->help && !cli->version) {
     snprintf(err, errlen, "no module given (usage: xcshost [options] MODULE.lua ...)");

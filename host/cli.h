@@ -25,6 +25,7 @@ typedef struct xcs_cli {
   const char *control;  /* --control PATH */
   char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
   int nctl;
+  int check;            /* `xcshost check MODULE.lua ...`: modules are checked */
 } xcs_cli;
 
 /* Parses argv into cli (defaults first). Returns 0, or -1 with a message

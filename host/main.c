@@ -8,6 +8,7 @@
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
+#include "host/check.h"
 #include "host/cli.h"
 #include "host/control.h"
 #include "host/ctl.h"
@@ -25,6 +26,11 @@ int main(int argc, char **argv) {
   }
   if (cli.ctl) {
     int status = xcs_ctl(cli.ctl, cli.nctl);
+    xcs_cli_free(&cli);
+    return status;
+  }
+  if (cli.check && !cli.help) {
+    int status = xcs_check(&cli.opt, cli.modules, cli.nmodules);
     xcs_cli_free(&cli);
     return status;
   }

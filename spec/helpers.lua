@@ -54,6 +54,13 @@ end
 
 -- Log lines (m:logs(), xcs.logs()) -----------------------------------------------
 
+-- The lines of a text (a process's output): a list, without their newlines.
+function H.lines(text)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
   for _, line in ipairs(lines) do
