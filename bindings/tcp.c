@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bindings/errors.h"
+#include "bindings/inherit.h"
 #include "bindings/task.h"
 #include "host/limits.h"
 #include "host/log.h"
@@ -123,7 +124,7 @@ static void connection_cb(uv_stream_t *server, int status) {
   }
   const char *err = xcs_module_pcall(m, accept_client, l);
   if (err) {
-    xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr, err);
+    xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "cannot accept a client on %s: %s", l->addr, err);
     if (!l->h.closing) refuse(l);
   }
 }
@@ -131,7 +132,9 @@ static void connection_cb(uv_stream_t *server, int status) {
 static void listener_close(xcs_handle *h, int graceful) {
   xcs_listener *l = (xcs_listener *)h;
   xcs_module *m = h->m;
-  if (l->listening) xcs_log(m->host, m->name, "closed %s (%s)", l->addr, proto_of(l));
+  if (l->listening)
+    xcs_log_socket(m->host, m->name, "close", l->addr, NULL, proto_of(l), "closed %s (%s)", l->addr,
+                   proto_of(l));
   if (l->is_unix) xcs_unix_release(h, &l->file);
   xcs_gate_release(l->gate);
   l->gate = NULL;
@@ -156,7 +159,8 @@ void xcs_listener_stop(xcs_handle *h) {
   h->bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
-  xcs_log(h->m->host, h->m->name, "stopped accepting on %s (%s)", l->addr, proto_of(l));
+  xcs_log_socket(h->m->host, h->m->name, "stop_accepting", l->addr, NULL, proto_of(l),
+                 "stopped accepting on %s (%s)", l->addr, proto_of(l));
 }
 
 void xcs_tcp_stop_accepting(xcs_module *m) {
@@ -360,8 +364,15 @@ static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa) {
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
+  const char *name;
   if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
+  } else if (xcs_inherit_take(SOCK_STREAM, port, &fd, &name)) {
+    /* systemd's socket: it stays open there, so closing ours loses nothing */
+    if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
+    if (r == 0)
+      xcs_log(m->host, m->name, "port %d (TCP): the socket systemd passed (%s)", port,
+              *name ? name : "unnamed");
   } else {
     r = uv_tcp_bind(&l->io.tcp, sa, 0);
   }
@@ -444,7 +455,8 @@ static int l_listen(lua_State *L) {
     return xcs_push_fail(L, UV_ENOMEM);
   }
   l->listening = 1;
-  xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
+  xcs_log_socket(m->host, m->name, "listen", l->addr, NULL, proto_of(l), "listening on %s (%s)", l->addr,
+                 proto_of(l));
   return 1;
 }
 

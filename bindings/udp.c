@@ -13,6 +13,7 @@
 #include "bindings/addr.h"
 #include "bindings/errors.h"
 #include "bindings/faults.h"
+#include "bindings/inherit.h"
 #include "bindings/task.h"
 #include "host/limits.h"
 #include "host/log.h"
@@ -123,7 +124,8 @@ static void udp_close(xcs_handle *h, int graceful) {
   if (u->port) {
     char faults[200];
     xcs_inflow_describe(&u->in, faults, sizeof faults);
-    xcs_log(h->m->host, h->m->name, "closed %s (UDP)%s", u->addr, faults);
+    xcs_log_socket(h->m->host, h->m->name, "close", u->addr, NULL, "UDP", "closed %s (UDP)%s", u->addr,
+                   faults);
   }
   if (u->resolve) {
     u->resolve->u = NULL;
@@ -431,8 +433,14 @@ static xcs_udp *udp_new(lua_State *L, int port) {
 static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags) {
   uv_os_sock_t fd;
   int port = xcs_addr_port(sa), r;
+  const char *name;
   if (flags == 0 && xcs_reload_takeover(u->h.m, &xcs_udp_type, port, &fd)) {
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
+  } else if (flags == 0 && xcs_inherit_take(SOCK_DGRAM, port, &fd, &name)) {
+    if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
+    if (r == 0)
+      xcs_log(u->h.m->host, u->h.m->name, "port %d (UDP): the socket systemd passed (%s)", port,
+              *name ? name : "unnamed");
   } else {
     r = uv_udp_bind(&u->udp, sa, flags);
   }
@@ -468,7 +476,8 @@ static int bind_connect(xcs_udp *u, const struct sockaddr *peer) {
   if (r != 0) return r;
   u->connected = 1;
   xcs_addr_format(peer, u->peer, sizeof u->peer);
-  xcs_log(u->h.m->host, u->h.m->name, "sending from %s to %s (UDP)", u->addr, u->peer);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "connect", u->addr, u->peer, "UDP",
+                 "sending from %s to %s (UDP)", u->addr, u->peer);
   start_receiving(u);
   return 0;
 }
@@ -523,7 +532,7 @@ static int l_udp_open(lua_State *L) {
     return xcs_push_fail(L, r);
   }
   if (m->first_port == 0) m->first_port = u->port;
-  xcs_log(m->host, m->name, "bound to %s (UDP)", u->addr);
+  xcs_log_socket(m->host, m->name, "bind", u->addr, NULL, "UDP", "bound to %s (UDP)", u->addr);
   start_receiving(u);
   return 1;
 }

@@ -476,7 +476,9 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
 static void dgram_close(xcs_handle *h, int graceful) {
   (void)graceful;
   xcs_unixdgram *u = (xcs_unixdgram *)h;
-  if (u->bound) xcs_log(h->m->host, h->m->name, "closed %s (%s)", u->file.path, dgram_proto);
+  if (u->bound)
+    xcs_log_socket(h->m->host, h->m->name, "close", u->file.path, NULL, dgram_proto, "closed %s (%s)",
+                   u->file.path, dgram_proto);
   xcs_unix_release(h, &u->file);
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
@@ -696,7 +698,8 @@ static int l_dgram_open(lua_State *L) {
   lua_settop(L, 1);
   xcs_unixdgram *u = dgram_bind(L, path);
   if (u == NULL) return 3;
-  xcs_log(u->h.m->host, u->h.m->name, "bound to %s (%s)", path, dgram_proto);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "bind", path, NULL, dgram_proto, "bound to %s (%s)", path,
+                 dgram_proto);
   update_poll(u);
   return 1;
 }
@@ -732,7 +735,8 @@ static int l_dgram_connect(lua_State *L) {
   }
   u->connected = 1;
   snprintf(u->peer, sizeof u->peer, "%s", path);
-  xcs_log(u->h.m->host, u->h.m->name, "sending from %s to %s (%s)", self, path, dgram_proto);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "connect", self, path, dgram_proto,
+                 "sending from %s to %s (%s)", self, path, dgram_proto);
   update_poll(u);
   return 1;
 }

@@ -34,6 +34,10 @@ const char xcs_cli_usage[] =
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
+    "  --log-format FORMAT  text (default: \"module: message\") or json (one object\n"
+    "                       a line: time, level, module, message, socket fields)\n"
+    "  --log-level LEVEL    error, warn, info (default) or debug: lines below it\n"
+    "                       are dropped\n"
   "\n"
   "defence against clients that flood or dawdle (each on by default; 0 turns it off):\n"
   "  --max-clients N      clients open at once per listener (default 4096)\n"
@@ -200,6 +204,11 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
+      } else if ((v = value_of("--log-format", argc, argv, &i))) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) goto bad;
+        cli->opt.log_json = strcmp(v, "json") == 0;
+      } else if ((v = value_of("--log-level", argc, argv, &i))) {
+        if ((cli->opt.log_level = xcs_log_level_parse(v)) < 0) goto bad;
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;

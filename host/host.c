@@ -30,6 +30,8 @@ void xcs_options_default(xcs_options *o) {
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
   xcs_guard_options_default(&o->guard);
+  o->log_level = XCS_LOG_DEFAULT;
+  o->log_json = 0;
 }
 
 int xcs_ports_parse(const char *spec, xcs_options *o) {
@@ -132,7 +134,7 @@ void xcs_linger_stop(xcs_linger *l) {
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
   memset(h, 0, sizeof *h);
   h->opt = *o;
-  h->log = xcs_log_stderr;
+  h->log = o->log_json ? xcs_log_json : xcs_log_stderr;
   xcs_list_init(&h->modules);
   xcs_list_init(&h->ready);
   xcs_list_init(&h->deferred);
@@ -142,7 +144,7 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
    * to the host; keep going, but the CPU limit is then not enforced. */
   h->watchdog = xcs_limits_watchdog() == 0;
   if (!h->watchdog)
-    xcs_log(h, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
+    xcs_log_at(h, XCS_LOG_WARN, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
   int r = uv_loop_init(&h->loop);
   if (r != 0) return r;
   h->loop.data = h;

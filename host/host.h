@@ -62,6 +62,8 @@ typedef struct xcs_options {
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
+  int log_level;         /* XCS_LOG_*: lines below it are dropped */
+  int log_json;          /* --log-format json (the executable's stderr) */
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"

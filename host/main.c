@@ -15,6 +15,7 @@
 #include "host/host.h"
 #include "host/module.h"
 #include "host/signals.h"
+#include "host/systemd.h"
 
 int main(int argc, char **argv) {
   xcs_cli cli;
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   xcs_faults_announce(&host);
+  xcs_systemd_start(&host); /* its sockets wait for the modules' socket.open */
   /* Load all first: a typo in the third module should not leave the first
    * two serving. */
   xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);
@@ -94,6 +96,7 @@ int main(int argc, char **argv) {
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }
+  xcs_systemd_stop(&host);
   xcs_control_stop(&host);
   xcs_host_close(&host);
   free(mods);

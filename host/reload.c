@@ -20,7 +20,7 @@ xcs_module *xcs_reload(xcs_module *m, char **err) {
   }
   xcs_module *next = xcs_module_new(h, m->path, &why);
   if (next == NULL) {
-    xcs_log(h, m->name, "reload failed, the running version stays: %s", why);
+    xcs_log_at(h, XCS_LOG_ERROR, m->name, "reload failed, the running version stays: %s", why);
     if (err)
       *err = why;
     else
@@ -104,7 +104,7 @@ void xcs_reload_started(xcs_module *m) {
   m->replaces = NULL;
   if (old == NULL) return;
   if (m->failed) {
-    xcs_log(m->host, old->name, "reload failed in its first step, the running version stays");
+    xcs_log_at(m->host, XCS_LOG_ERROR, old->name, "reload failed in its first step, the running version stays");
     return;
   }
   xcs_module_stop(old); /* its unload hook, if any, may finish its work */
