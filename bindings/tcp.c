@@ -73,6 +73,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
+  l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
   if (!admit(l, c)) return 0;
   c->owner = l;
   xcs_list_push(&l->clients, &c->peers);
@@ -230,6 +231,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     xcs_limits_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
+    if (r == 0) l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);

@@ -100,6 +100,7 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
   xcs_list_push(&u->queue, &d->link);
   u->queued++;
   u->bytes_in += (uint64_t)n;
+  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -272,6 +273,7 @@ static int udp_write(lua_State *L) {
   }
   if (r < 0) return xcs_push_fail(L, r);
   u->bytes_out += len;
+  u->h.m->stats.bytes_out[XCS_P_UDP] += len;
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }

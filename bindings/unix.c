@@ -468,6 +468,7 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
     xcs_list_push(&u->queue, &d->link);
     u->queued++;
     u->bytes_in += got;
+    u->h.m->stats.bytes_in[XCS_P_UNIXDGRAM] += got;
   }
   update_poll(u);
   xcs_task_wake_now(&u->h.reader, 0);
@@ -573,6 +574,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
                      dest ? (socklen_t)sizeof sa : 0);
   if (r >= 0) {
     u->bytes_out += (uint64_t)r;
+    u->h.m->stats.bytes_out[XCS_P_UNIXDGRAM] += (uint64_t)r;
     lua_pushinteger(L, (lua_Integer)len);
     return 1;
   }

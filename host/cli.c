@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/addr.h"
 #include "bindings/faults.h"
 
 const char xcs_cli_usage[] =
@@ -32,6 +33,8 @@ const char xcs_cli_usage[] =
     "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
     "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+    "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+    "                       (e.g. 127.0.0.1:9100; port 0 picks one, logged)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
     "  --log-format FORMAT  text (default: \"module: message\") or json (one object\n"
@@ -70,9 +73,19 @@ const char xcs_cli_usage[] =
     "\n"
     "A running host with --control PATH answers\n"
     "  xcshost ctl PATH status          every module and what it holds\n"
+    "  xcshost ctl PATH metrics         the metrics, as --metrics serves them\n"
     "  xcshost ctl PATH reload [NAME]   reload one module (or all) from disk\n"
     "  xcshost ctl PATH stop            stop gracefully\n"
     "SIGHUP reloads every module; SIGINT/SIGTERM stop gracefully, a second one at once.\n"
+    "\n"
+    "  xcshost check [options] MODULE.lua ...\n"
+    "compiles each module in its sandbox without running it and reports syntax errors\n"
+    "and reads of globals the sandbox does not give; exit status 0 (fine), 1 (a\n"
+    "problem) or 2 (a file it cannot read).\n"
+    "\n"
+    "Under systemd, NOTIFY_SOCKET (Type=notify: READY, RELOADING, STOPPING, STATUS)\n"
+    "and LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES (socket activation: socket.open(PORT)\n"
+    "takes the passed socket bound to PORT) are used when set.\n"
     "\n"
     "Exit status: 0 when every module concluded (or the host was stopped by\n"
     "SIGINT/SIGTERM and none failed), 1 when a module failed, 2 on bad usage\n"
@@ -154,7 +167,7 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
   }
   if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
     if (argc < 4) {
-      snprintf(err, errlen, "usage: xcshost ctl PATH status|reload [NAME]|stop");
+      snprintf(err, errlen, "usage: xcshost ctl PATH status|metrics|reload [NAME]|stop");
       return -1;
     }
     cli->ctl = argv + 2;
@@ -201,6 +214,11 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if ((v = value_of("--metrics", argc, argv, &i))) {
+        struct sockaddr_storage sa;
+        if (*v == '\0') goto missing;
+        if (xcs_addr_parse(v, &sa) != 0) goto bad;
+        cli->metrics = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

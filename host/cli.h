@@ -23,6 +23,7 @@ typedef struct xcs_cli {
   int nmodules;
   int help, version;
   const char *control;  /* --control PATH */
+  const char *metrics;  /* --metrics ADDR:PORT */
   char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
   int nctl;
   int check;            /* `xcshost check MODULE.lua ...`: modules are checked */

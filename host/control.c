@@ -12,6 +12,7 @@
 
 #include "bindings/handle.h"
 #include "host/log.h"
+#include "host/metrics.h"
 #include "host/module.h"
 #include "host/reload.h"
 
@@ -129,6 +130,8 @@ static void run(client *c) {
   xcs_log(h, "xcshost", "control: %s%s%s", cmd, *arg ? " " : "", arg);
   if (strcmp(cmd, "status") == 0) {
     answer(c, xcs_control_status(h));
+  } else if (strcmp(cmd, "metrics") == 0) {
+    answer(c, xcs_metrics_render(h));
   } else if (strcmp(cmd, "reload") == 0) {
     answer(c, reload(h, arg));
   } else if (strcmp(cmd, "stop") == 0) {
@@ -136,7 +139,7 @@ static void run(client *c) {
     xcs_host_stop(h, h->stopping);
   } else {
     text t = {0};
-    add(&t, "error: unknown command '%s' (status, reload [NAME], stop)\n", cmd);
+    add(&t, "error: unknown command '%s' (status, metrics, reload [NAME], stop)\n", cmd);
     answer(c, t.s);
   }
 }

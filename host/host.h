@@ -49,6 +49,8 @@ typedef struct xcs_guard_options {
   double report_interval; /* s: repeated events are summed up in one log line */
 } xcs_guard_options;
 
+typedef struct xcs_metrics xcs_metrics;
+
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
@@ -101,6 +103,7 @@ struct xcs_host {
   uv_signal_t sigint, sigterm, sighup;
   uv_pipe_t control;  /* the operator's socket (--control), if any */
   struct xcs_guard *guard; /* connections per remote address, while any */
+  struct xcs_metrics *metrics; /* what the metrics keep beyond the modules, or NULL */
   const char *control_path;
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */

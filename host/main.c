@@ -13,6 +13,7 @@
 #include "host/control.h"
 #include "host/ctl.h"
 #include "host/host.h"
+#include "host/metrics.h"
 #include "host/module.h"
 #include "host/signals.h"
 #include "host/systemd.h"
@@ -85,6 +86,10 @@ int main(int argc, char **argv) {
       free(key);
     }
   }
+  if (status == 0 && cli.metrics && (r = xcs_scrape_start(&host, cli.metrics)) != 0) {
+    fprintf(stderr, "xcshost: cannot serve metrics on %s: %s\n", cli.metrics, uv_strerror(r));
+    status = 2;
+  }
   if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
     fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
             uv_strerror(r));
@@ -97,6 +102,7 @@ int main(int argc, char **argv) {
     status = host.failed ? 1 : 0;
   }
   xcs_systemd_stop(&host);
+  xcs_scrape_stop(&host);
   xcs_control_stop(&host);
   xcs_host_close(&host);
   free(mods);

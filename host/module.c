@@ -15,6 +15,7 @@
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "host/log.h"
+#include "host/metrics.h"
 #include "host/reload.h"
 #include "host/sandbox.h"
 
@@ -341,6 +342,7 @@ void xcs_module_destroy(xcs_module *m) {
     luaL_unref(m->L, LUA_REGISTRYINDEX, m->svc_ref);
   }
   m->L = m->svc = NULL;
+  xcs_metrics_retire(m); /* its counters outlive it, under its name */
   xcs_list_remove(&m->link);
   xcs_reload_forget(m);
   xcs_task_wake(&m->watcher, 0);

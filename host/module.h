@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "bindings/list.h"
+#include "bindings/stats.h"
 #include "host/host.h"
 #include "host/limits.h"
 
@@ -75,6 +76,7 @@ typedef struct xcs_module {
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
+  xcs_stats stats;      /* what its sockets did, for the metrics */
 } xcs_module;
 
 /* Whether L is the thread of the task m is running now (safe in a signal

@@ -30,6 +30,7 @@ xcs_module *xcs_reload(xcs_module *m, char **err) {
   xcs_module_copyargs(next, m);
   xcs_log(h, m->name, "reloading %s", m->path);
   next->replaces = m;
+  next->stats.reloads = 1; /* the metrics add the versions' counts up */
   xcs_module_start(next);
   return next;
 }

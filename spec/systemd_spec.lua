@@ -49,7 +49,8 @@ local function unit(name)
 end
 
 describe("Type=notify", function()
-  it("says READY=1 with a STATUS once the modules started, RELOADING=1 and READY=1 around a reload, STOPPING=1", function()
+  it("says READY=1 with a STATUS once the modules started, RELOADING=1 and READY=1 around a reload, " ..
+    "STOPPING=1", function()
     run(function()
       local n, path = notify_socket()
       local p = start("env", "NOTIFY_SOCKET=" .. path, H.XCSHOST, "examples/echo.lua", "port=0")
@@ -141,8 +142,8 @@ describe("socket activation", function()
 
   it("warns about a socket no module opened, and the module binds its own port as usual", function()
     run(function()
-      local port, other = H.closed_port(), nil
-      repeat other = H.closed_port() until other ~= port
+      local port, other = H.closed_port(), H.closed_port()
+      while other == port do other = H.closed_port() end
       local p = start("systemd-socket-activate", "-l", "127.0.0.1:" .. other, "--fdname=spare",
         "-E", "NOTIFY_SOCKET=@xcshost-spec-unused", H.XCSHOST, "examples/echo.lua", "port=" .. port)
       H.expect(p, "Listening on")

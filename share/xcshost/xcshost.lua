@@ -1,0 +1,382 @@
+---@meta xcshost
+-- xcshost.lua: what a tether module sees, for the Lua language server
+-- (LuaLS). Point LuaLS at the folder this file is in (installed:
+-- /usr/share/xcshost) with "workspace.library", and turn off the parts of
+-- the standard library a module cannot reach:
+--
+--   "runtime.version": "Lua 5.4",
+--   "runtime.builtin": { "io": "disable", "os": "disable", "debug": "disable",
+--                        "package": "disable" },
+--   "workspace.library": ["/usr/share/xcshost"]
+--
+-- A module also sees these globals of standard Lua, which LuaLS knows (and
+-- spec/editor_spec.lua checks, with everything below, against the sandbox):
+-- standard: _G _VERSION assert collectgarbage coroutine error getmetatable ipairs load math next pairs pcall rawequal rawget rawlen rawset require select setmetatable string table tonumber tostring type utf8 xpcall
+-- (string without string.dump, collectgarbage("count") only, load text only,
+-- require of .lua files beside the module.)
+
+---@alias xcs.port integer|string|xcs.handle A port number (0-65535), a UNIX path, or a handle.
+---@alias xcs.handle xcs.listener|xcs.tcp|xcs.udp|xcs.unixdgram
+
+-- The socket table -----------------------------------------------------------
+
+---The XCS Socket tether: sockets keyed by port (or path), and clients.
+socket = {}
+
+---Opens a socket: "TCP" listens on `port`, "UDP" binds it; "UNIX" and "UNIX-DGRAM" take a path.
+---@param port integer|string 0-65535 (0: any free port), or a path for UNIX
+---@param protocol "TCP"|"UDP"|"UNIX"|"UNIX-DGRAM"|string in any case
+---@param opts? table UDP: { address = "239.1.2.3" } binds a group or broadcast address
+---@return xcs.listener|xcs.udp|xcs.unixdgram|nil handle
+---@return string? message "EADDRINUSE: address already in use"
+---@return string? code "EADDRINUSE"
+function socket.open(port, protocol, opts) end
+
+---Waits for data on a port: UDP gives `data, from` (an address); TCP `data, conn` ("" when that client closed).
+---@param port xcs.port
+---@return string? data
+---@return string|xcs.tcp|nil from
+---@return string? truncated
+function socket.read(port) end
+
+---Sends data: to `to`, else to the peer of this task's last read on the port; "*" sends to every TCP client.
+---@param port xcs.port
+---@param data string
+---@param to? string|xcs.tcp|"*"
+---@return integer? sent bytes, or for "*" how many clients
+---@return string? message
+---@return string? code
+function socket.write(port, data, to) end
+
+---Closes the socket of a port.
+---@param port xcs.port
+---@return true
+function socket.close(port) end
+
+---Connects to host:port (TCP by default), or to a UNIX path; names are resolved without blocking.
+---@param host string a name, an IP, "[::1]", or a path for UNIX
+---@param port? integer
+---@param protocol? "TCP"|"UDP"|"UNIX"|"UNIX-DGRAM"|string
+---@param opts? table nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout, timeout
+---@return xcs.tcp|xcs.udp|xcs.unixdgram|nil handle
+---@return string? message
+---@return string? code
+function socket.connect(host, port, protocol, opts) end
+
+---Listens on a TCP port (or UNIX path) whose clients a task takes with listener:accept().
+---@param port integer|string
+---@param opts? table the options each accepted connection starts with, and backlog
+---@return xcs.listener? listener
+---@return string? message
+---@return string? code
+function socket.listen(port, opts) end
+
+---What the module holds: one table per socket (protocol, kind, local, remote, bytes_in, bytes_out, queued, clients, age, handle).
+---@return table[]
+function socket.list() end
+
+-- Handles --------------------------------------------------------------------
+
+---A TCP or UNIX stream listener.
+---@class xcs.listener
+local listener = {}
+
+---socket.listen: the next client, waiting for one (nil, "ETIMEDOUT: ...", "ETIMEDOUT" after timeout seconds).
+---@param timeout? number
+---@return xcs.tcp? conn
+---@return string? message
+---@return string? code
+function listener:accept(timeout) end
+
+---socket.open: the next chunk any client sent, and its connection ("" when it closed).
+---@return string? data
+---@return xcs.tcp|string|nil conn
+function listener:read() end
+
+---socket.open: sends data to one client, or "*" to every client.
+---@param data string
+---@param to xcs.tcp|"*"
+---@return integer? sent
+---@return string? message
+---@return string? code
+function listener:write(data, to) end
+
+---socket.open: the open client connections.
+---@return xcs.tcp[]
+function listener:clients() end
+
+---The port it listens on (for port 0: the one it got).
+---@return integer
+function listener:port() end
+
+---Its address, "ip:port" or the path.
+---@return string
+function listener:address() end
+
+---Closes it; calling it again does nothing.
+function listener:close() end
+
+---A TCP (or UNIX stream) connection.
+---@class xcs.tcp
+local tcp = {}
+
+---Reads: nothing (whatever arrived), n (exactly n bytes), "*l" (a line), "*a" (all until close); fails with nil, msg, code, partial.
+---@param pattern? integer|"*l"|"*a"
+---@param timeout? number
+---@return string? data
+---@return string? message
+---@return string? code
+---@return string? partial
+function tcp:read(pattern, timeout) end
+
+---Whatever has arrived, at most max bytes ("" once the peer closed).
+---@param max integer
+---@param timeout? number
+---@return string? data
+---@return string? message
+---@return string? code
+function tcp:readany(max, timeout) end
+
+---What comes before delimiter (consumed), at most max bytes before it.
+---@param delimiter string
+---@param max? integer
+---@param timeout? number
+---@return string? data
+---@return string? message
+---@return string? code
+---@return string? partial
+function tcp:readuntil(delimiter, max, timeout) end
+
+---Queues data, waiting while too much is queued (backpressure).
+---@param data string
+---@param timeout? number
+---@return integer? sent
+---@return string? message
+---@return string? code
+function tcp:write(data, timeout) end
+
+---Waits until everything written was handed to the system.
+---@param timeout? number
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function tcp:flush(timeout) end
+
+---Sends FIN after what is queued (a half close); reading goes on.
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function tcp:shutdown() end
+
+---Sets the connect, send and read timeouts in seconds (nil keeps one, math.huge: none).
+---@param connect? number
+---@param send? number
+---@param read? number
+function tcp:settimeouts(connect, send, read) end
+
+---Sets an option: nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout.
+---@param name string
+---@param value any
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function tcp:setoption(name, value) end
+
+---Its own address, "ip:port".
+---@return string
+function tcp:address() end
+
+---The peer's address, "ip:port".
+---@return string
+function tcp:peer() end
+
+---Its own port.
+---@return integer
+function tcp:port() end
+
+---Flushes, sends FIN and closes; "reset" drops what is queued and sends RST.
+---@param how? "reset"
+function tcp:close(how) end
+
+---A UDP socket.
+---@class xcs.udp
+local udp = {}
+
+---The next datagram and its sender ("ip:port"); nil, "ETIMEDOUT: ...", "ETIMEDOUT" after timeout seconds.
+---@param timeout? number
+---@return string? data
+---@return string? from
+---@return string? truncated
+function udp:read(timeout) end
+
+---Sends one datagram to `to` ("ip:port"), or to the connected peer.
+---@param data string
+---@param to? string
+---@return integer? sent
+---@return string? message
+---@return string? code
+function udp:write(data, to) end
+
+---Sets broadcast, ttl, multicast_loop, multicast_ttl or multicast_interface.
+---@param name string
+---@param value any
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function udp:setoption(name, value) end
+
+---Joins a multicast group (on interface, default the --bind address).
+---@param group string
+---@param interface? string
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function udp:join(group, interface) end
+
+---Leaves a multicast group.
+---@param group string
+---@param interface? string
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function udp:leave(group, interface) end
+
+---The port it is bound to.
+---@return integer
+function udp:port() end
+
+---Its own address, "ip:port".
+---@return string
+function udp:address() end
+
+---The peer's address, when connected.
+---@return string?
+function udp:peer() end
+
+---Closes it.
+function udp:close() end
+
+---A UNIX datagram socket.
+---@class xcs.unixdgram
+local unixdgram = {}
+
+---The next datagram and its sender's path.
+---@param timeout? number
+---@return string? data
+---@return string? from
+function unixdgram:read(timeout) end
+
+---Sends one datagram to the path `to`, or to the connected peer.
+---@param data string
+---@param to? string
+---@param timeout? number
+---@return integer? sent
+---@return string? message
+---@return string? code
+function unixdgram:write(data, to, timeout) end
+
+---Its path (as port() and address()).
+---@return string
+function unixdgram:path() end
+
+---Its path.
+---@return string
+function unixdgram:port() end
+
+---Its path.
+---@return string
+function unixdgram:address() end
+
+---The peer's path, when connected.
+---@return string?
+function unixdgram:peer() end
+
+---Closes it and removes its socket file.
+function unixdgram:close() end
+
+-- Tasks, time, the log --------------------------------------------------------
+
+---The four socket commands in the XCS documentation's form: request("socket_open", 80, "UDP") or request "socket_open 80 UDP".
+---@param command string "socket_open", "socket_read", "socket_write", "socket_close", or the whole request as words
+---@param ... any
+---@return any ...
+function request(command, ...) end
+
+---Runs fn(...) as a new task of the module, from the next turn of the loop.
+---@param fn function
+---@param ... any
+function spawn(fn, ...) end
+
+---Waits that long; other tasks and modules run meanwhile.
+---@param seconds number
+function sleep(seconds) end
+
+---Seconds on a monotonic clock.
+---@return number
+function now() end
+
+---Ends the module now: no code, true or 0 concludes it; false or another number fails it.
+---@param code? boolean|integer
+---@param message? string
+function exit(code, message) end
+
+---Registers fn to run, as a task, when the host asks the module to stop; nil removes it.
+---@param fn? function
+function on_unload(fn) end
+
+---Like Lua's print, to the host's log, tagged with the module's name (info level).
+---@param ... any
+function print(...) end
+
+---The module's log: log(fmt, ...) at info, or at a level; --log-level drops what is below the host's.
+---@class xcs.log
+---@overload fun(fmt: any, ...: any)
+log = {}
+
+---An error line.
+---@param fmt any
+---@param ... any
+function log.error(fmt, ...) end
+
+---A warning line.
+---@param fmt any
+---@param ... any
+function log.warn(fmt, ...) end
+
+---An info line (as log(...)).
+---@param fmt any
+---@param ... any
+function log.info(fmt, ...) end
+
+---A debug line (dropped unless --log-level debug).
+---@param fmt any
+---@param ... any
+function log.debug(fmt, ...) end
+
+---The module's arguments from the command line: key=value words, as strings.
+---@type table<string, string>
+arg = {}
+
+---Only these of os.
+os = {}
+
+---As Lua's os.time.
+---@param t? table
+---@return integer
+function os.time(t) end
+
+---As Lua's os.clock.
+---@return number
+function os.clock() end
+
+---As Lua's os.date.
+---@param format? string
+---@param time? integer
+---@return string|table
+function os.date(format, time) end
+
+---As Lua's os.difftime.
+---@param t2 integer
+---@param t1? integer
+---@return number
+function os.difftime(t2, t1) end
