@@ -17,21 +17,12 @@
 #include <string.h>
 
 #include "host/bytecode.h"
-
-typedef struct buf {
-  char *s;
-  size_t len;
-} buf;
+#include "host/text.h"
 
 static int writer(lua_State *L, const void *p, size_t n, void *ud) {
   (void)L;
-  buf *b = ud;
-  char *s = realloc(b->s, b->len + n);
-  if (s == NULL) return 1;
-  memcpy(s + b->len, p, n);
-  b->s = s;
-  b->len += n;
-  return 0;
+  xcs_text_put(ud, p, n);
+  return ((xcs_text *)ud)->oom;
 }
 
 static size_t limit;
@@ -43,7 +34,7 @@ static void check_use(void *ud, const xcs_global_use *u) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static lua_State *L;
   if (L == NULL) L = luaL_newstate();
-  buf b = {0};
+  xcs_text b = {0};
   if (luaL_loadbufferx(L, (const char *)data, size, "=fuzz", "t") == LUA_OK) {
     if (lua_dump(L, writer, &b, 0) == 0) {
       limit = b.len;

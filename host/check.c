@@ -20,6 +20,7 @@
 #include "host/bytecode.h"
 #include "host/module.h"
 #include "host/sandbox.h"
+#include "host/text.h"
 
 typedef struct uses {
   xcs_global_use *v;
@@ -29,28 +30,22 @@ typedef struct uses {
 
 typedef struct job {
   const char *path;
-  char *dump;
-  size_t len;
+  xcs_text dump;
   uses u;
   int problems;
 } job;
 
 static int writer(lua_State *L, const void *p, size_t n, void *ud) {
   (void)L;
-  job *j = ud;
-  char *d = realloc(j->dump, j->len + n);
-  if (d == NULL) return 1;
-  memcpy(d + j->len, p, n);
-  j->dump = d;
-  j->len += n;
-  return 0;
+  xcs_text_put(ud, p, n);
+  return ((xcs_text *)ud)->oom;
 }
 
 /* Runs in the module's state: compiles the file again and dumps it. */
 static int dump(lua_State *L) {
   job *j = lua_touserdata(L, 1);
   xcs_sandbox_loadfile(L, j->path);
-  if (lua_dump(L, writer, j, 0) != 0) return luaL_error(L, "not enough memory");
+  if (lua_dump(L, writer, &j->dump, 0) != 0) return luaL_error(L, "not enough memory");
   return 0;
 }
 
@@ -166,6 +161,16 @@ static int judge(lua_State *L) {
   return 0;
 }
 
+/* Runs f(j) protected in the module's state; an error is reported. */
+static int step(lua_State *L, lua_CFunction f, job *j) {
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, j);
+  if (lua_pcall(L, 1, 0, 0) == LUA_OK) return 0;
+  fprintf(stderr, "%s: %s\n", j->path, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return -1;
+}
+
 static int check_one(xcs_host *h, const char *path) {
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
@@ -182,29 +187,19 @@ static int check_one(xcs_host *h, const char *path) {
   }
   job j = {.path = path};
   int status = 0;
-  lua_State *L = m->L;
-  lua_pushcfunction(L, dump);
-  lua_pushlightuserdata(L, &j);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "%s: %s\n", path, lua_tostring(L, -1));
-    lua_pop(L, 1);
+  if (step(m->L, dump, &j) != 0) {
     status = 1;
-  } else if (xcs_bytecode_globals(j.dump, j.len, collect, &j.u) != 0 || j.u.oom) {
+  } else if (xcs_bytecode_globals(j.dump.s, j.dump.len, collect, &j.u) != 0 || j.u.oom) {
     fprintf(stderr, "%s: cannot look through the compiled module\n", path);
     status = 1;
-  } else {
-    lua_pushcfunction(L, judge);
-    lua_pushlightuserdata(L, &j);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-      fprintf(stderr, "%s: %s\n", path, lua_tostring(L, -1));
-      lua_pop(L, 1);
-      status = 1;
-    } else if (j.problems) {
-      status = 1;
-    }
+  } else if (step(m->L, judge, &j) != 0 || j.problems) {
+    status = 1;
   }
-  if (status == 0) printf("%s: ok\n", path);
-  free(j.dump);
+  if (status == 0) {
+    printf("%s: ok\n", path);
+    fflush(stdout); /* in order with the problems, on stderr, of the next */
+  }
+  free(j.dump.s);
   free(j.u.v);
   return status;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "host/text.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -121,29 +122,7 @@ void xcs_log_stderr(void *ud, const xcs_log_record *r) {
 
 /* JSON text ------------------------------------------------------------------ */
 
-typedef struct out {
-  char *s;
-  size_t len, cap;
-  int oom;
-} out;
-
-static void put(out *o, const char *p, size_t n) {
-  if (o->oom) return;
-  if (o->len + n + 1 > o->cap) {
-    size_t cap = (o->len + n + 1) * 2;
-    char *s = realloc(o->s, cap);
-    if (s == NULL) {
-      o->oom = 1;
-      return;
-    }
-    o->s = s;
-    o->cap = cap;
-  }
-  memcpy(o->s + o->len, p, n);
-  o->len += n;
-}
-
-#define PUTS(o, lit) put(o, lit, sizeof lit - 1)
+#define PUTS(o, lit) xcs_text_put(o, lit, sizeof lit - 1)
 
 /* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
  * overlongs, no surrogates, nothing past U+10FFFF), or 0. */
@@ -172,7 +151,7 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
 /* A JSON string of any bytes: escapes what JSON needs, and each byte that
  * is not part of well-formed UTF-8 becomes U+FFFD, so the line always
  * parses (a module's log text can hold anything). */
-static void string(out *o, const char *s, size_t n) {
+static void string(xcs_text *o, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   PUTS(o, "\"");
   for (size_t i = 0; i < n;) {
@@ -181,11 +160,11 @@ static void string(out *o, const char *s, size_t n) {
     if (c == '"' || c == '\\') {
       esc[0] = '\\';
       esc[1] = (char)c;
-      put(o, esc, 2);
+      xcs_text_put(o, esc, 2);
       i++;
     } else if (c < 0x20 || c == 0x7f) {
       snprintf(esc, sizeof esc, "\\u%04x", c);
-      put(o, esc, 6);
+      xcs_text_put(o, esc, 6);
       i++;
     } else {
       size_t k = utf8_len(p + i, n - i);
@@ -193,7 +172,7 @@ static void string(out *o, const char *s, size_t n) {
         PUTS(o, "\xef\xbf\xbd");
         i++;
       } else {
-        put(o, s + i, k);
+        xcs_text_put(o, s + i, k);
         i += k;
       }
     }
@@ -201,7 +180,7 @@ static void string(out *o, const char *s, size_t n) {
   PUTS(o, "\"");
 }
 
-static void member(out *o, const char *key, const char *value, size_t len) {
+static void member(xcs_text *o, const char *key, const char *value, size_t len) {
   PUTS(o, ",");
   string(o, key, strlen(key));
   PUTS(o, ":");
@@ -209,7 +188,7 @@ static void member(out *o, const char *key, const char *value, size_t len) {
 }
 
 char *xcs_log_json_line(const xcs_log_record *r, double unix_time, size_t *len) {
-  out o = {0};
+  xcs_text o = {0};
   char stamp[64];
   time_t secs = (time_t)unix_time;
   struct tm tm;
@@ -231,7 +210,6 @@ char *xcs_log_json_line(const xcs_log_record *r, double unix_time, size_t *len) 
     free(o.s);
     return NULL;
   }
-  o.s[o.len] = '\0';
   *len = o.len;
   return o.s;
 }
@@ -243,7 +221,7 @@ void xcs_log_json(void *ud, const xcs_log_record *r) {
   size_t len;
   char *line = xcs_log_json_line(r, (double)tv.tv_sec + tv.tv_usec / 1e6, &len);
   if (line == NULL) return;
-  line[len] = '\n'; /* over the NUL: put() always leaves one byte spare */
+  line[len] = '\n'; /* over the NUL, which xcs_text always has room for */
   write_all(line, len + 1);
   free(line);
 }

@@ -11,7 +11,6 @@
 #include "host/metrics.h"
 
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "bindings/stream.h"
 #include "bindings/tcp.h"
 #include "host/module.h"
+#include "host/text.h"
 
 #define LAG_EVERY_MS 500
 
@@ -95,36 +95,6 @@ static entry *entry_for(entry *v, int *n, const char *name) {
   return &v[(*n)++];
 }
 
-/* A growing text; on out of memory the text is dropped, never cut. */
-typedef struct text {
-  char *s;
-  size_t len, cap;
-  int oom;
-} text;
-
-static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(text *t, const char *fmt, ...) {
-  for (int tries = 0; tries < 2 && !t->oom; tries++) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (t->s && t->len + (size_t)n < t->cap) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = (t->cap + (size_t)n + 1) * 2;
-    char *s = realloc(t->s, cap);
-    if (s == NULL) {
-      t->oom = 1;
-      return;
-    }
-    t->s = s;
-    t->cap = cap;
-  }
-}
-
 /* A label value: backslash, quote and newline escaped, as the format says. */
 static const char *label(const char *s, char *buf, size_t size) {
   size_t o = 0;
@@ -137,8 +107,8 @@ static const char *label(const char *s, char *buf, size_t size) {
   return buf;
 }
 
-static void family(text *t, const char *name, const char *type, const char *help) {
-  add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void family(xcs_text *t, const char *name, const char *type, const char *help) {
+  xcs_text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static int open_fds(void) {
@@ -153,16 +123,16 @@ static int open_fds(void) {
 }
 
 /* Per-module families: name, type, help, and how to print one entry. */
-typedef void (*sample_fn)(text *t, const char *name, const char *mod, const entry *e);
+typedef void (*sample_fn)(xcs_text *t, const char *name, const char *mod, const entry *e);
 
-static void s_state(text *t, const char *n, const char *mod, const entry *e) {
+static void s_state(xcs_text *t, const char *n, const char *mod, const entry *e) {
   static const char *const names[3] = {"loaded", "running", "unloading"};
   for (int i = 0; i < 3; i++)
-    add(t, "%s{module=\"%s\",state=\"%s\"} %d\n", n, mod, names[i], e->states[i]);
+    xcs_text_add(t, "%s{module=\"%s\",state=\"%s\"} %d\n", n, mod, names[i], e->states[i]);
 }
 #define ONE(fn, expr)                                                       \
-  static void fn(text *t, const char *n, const char *mod, const entry *e) { \
-    add(t, "%s{module=\"%s\"} %llu\n", n, mod, (unsigned long long)(expr)); \
+  static void fn(xcs_text *t, const char *n, const char *mod, const entry *e) { \
+    xcs_text_add(t, "%s{module=\"%s\"} %llu\n", n, mod, (unsigned long long)(expr)); \
   }
 ONE(s_memory, e->memory)
 ONE(s_peak, e->peak)
@@ -170,9 +140,9 @@ ONE(s_tasks, e->tasks)
 ONE(s_reloads, e->stats.reloads)
 ONE(s_failures, e->failures)
 #define BY_PROTO(fn, arr)                                                              \
-  static void fn(text *t, const char *n, const char *mod, const entry *e) {            \
+  static void fn(xcs_text *t, const char *n, const char *mod, const entry *e) {            \
     for (int p = 0; p < XCS_NPROTO; p++)                                               \
-      add(t, "%s{module=\"%s\",protocol=\"%s\"} %llu\n", n, mod, protocols[p],         \
+      xcs_text_add(t, "%s{module=\"%s\",protocol=\"%s\"} %llu\n", n, mod, protocols[p],         \
           (unsigned long long)(arr)[p]);                                               \
   }
 BY_PROTO(s_sockets, e->sockets)
@@ -181,31 +151,31 @@ BY_PROTO(s_bytes_in, e->stats.bytes_in)
 BY_PROTO(s_bytes_out, e->stats.bytes_out)
 BY_PROTO(s_accepts, e->stats.accepts)
 
-static void s_cpu(text *t, const char *n, const char *mod, const entry *e) {
-  add(t, "%s{module=\"%s\"} %.6f\n", n, mod, (double)e->stats.cpu_ns / 1e9);
+static void s_cpu(xcs_text *t, const char *n, const char *mod, const entry *e) {
+  xcs_text_add(t, "%s{module=\"%s\"} %.6f\n", n, mod, (double)e->stats.cpu_ns / 1e9);
 }
-static void s_refusals(text *t, const char *n, const char *mod, const entry *e) {
+static void s_refusals(xcs_text *t, const char *n, const char *mod, const entry *e) {
   static const struct { int kind; const char *reason; } r[] = {
       {XCS_G_FULL, "max_clients"}, {XCS_G_ADDRESS, "max_per_address"},
       {XCS_G_RATE, "accept_rate"}, {XCS_G_DROPPED, "max_queued"}, {XCS_G_FAILED, "accept_failed"}};
   for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
-    add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, r[i].reason,
+    xcs_text_add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, r[i].reason,
         (unsigned long long)e->stats.guard[r[i].kind]);
 }
-static void s_timeouts(text *t, const char *n, const char *mod, const entry *e) {
-  add(t, "%s{module=\"%s\",reason=\"first_data\"} %llu\n", n, mod,
+static void s_timeouts(xcs_text *t, const char *n, const char *mod, const entry *e) {
+  xcs_text_add(t, "%s{module=\"%s\",reason=\"first_data\"} %llu\n", n, mod,
       (unsigned long long)e->stats.guard[XCS_G_FIRST]);
-  add(t, "%s{module=\"%s\",reason=\"idle\"} %llu\n", n, mod,
+  xcs_text_add(t, "%s{module=\"%s\",reason=\"idle\"} %llu\n", n, mod,
       (unsigned long long)e->stats.guard[XCS_G_IDLE]);
 }
-static void s_errors(text *t, const char *n, const char *mod, const entry *e) {
+static void s_errors(xcs_text *t, const char *n, const char *mod, const entry *e) {
   for (int i = 0; i < XCS_STATS_CODES && e->stats.codes[i]; i++) {
     char code[64];
-    add(t, "%s{module=\"%s\",code=\"%s\"} %llu\n", n, mod, label(e->stats.codes[i], code, sizeof code),
+    xcs_text_add(t, "%s{module=\"%s\",code=\"%s\"} %llu\n", n, mod, label(e->stats.codes[i], code, sizeof code),
         (unsigned long long)e->stats.errors[i]);
   }
   if (e->stats.errors[XCS_STATS_CODES])
-    add(t, "%s{module=\"%s\",code=\"other\"} %llu\n", n, mod,
+    xcs_text_add(t, "%s{module=\"%s\",code=\"other\"} %llu\n", n, mod,
         (unsigned long long)e->stats.errors[XCS_STATS_CODES]);
 }
 
@@ -256,7 +226,7 @@ char *xcs_metrics_render(xcs_host *h) {
     e->failures += r->failures;
   }
 
-  text t = {0};
+  xcs_text t = {0};
   char mod[256];
   for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
     family(&t, families[f].name, families[f].type, families[f].help);
@@ -266,23 +236,23 @@ char *xcs_metrics_render(xcs_host *h) {
   free(v);
 
   family(&t, "xcshost_build_info", "gauge", "The version of xcshost, as a label.");
-  add(&t, "xcshost_build_info{version=\"%s\"} 1\n", XCS_VERSION);
+  xcs_text_add(&t, "xcshost_build_info{version=\"%s\"} 1\n", XCS_VERSION);
   family(&t, "xcshost_uptime_seconds", "gauge", "Seconds since the host started.");
   uint64_t started = h->metrics ? h->metrics->started : 0;
-  add(&t, "xcshost_uptime_seconds %.3f\n", started ? (double)(uv_hrtime() - started) / 1e9 : 0.0);
+  xcs_text_add(&t, "xcshost_uptime_seconds %.3f\n", started ? (double)(uv_hrtime() - started) / 1e9 : 0.0);
   int fds = open_fds();
   struct rlimit rl;
   if (fds >= 0) {
     family(&t, "xcshost_open_fds", "gauge", "File descriptors the host has open.");
-    add(&t, "xcshost_open_fds %d\n", fds);
+    xcs_text_add(&t, "xcshost_open_fds %d\n", fds);
   }
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     family(&t, "xcshost_max_fds", "gauge", "The most file descriptors the host may open.");
-    add(&t, "xcshost_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    xcs_text_add(&t, "xcshost_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
   }
   family(&t, "xcshost_loop_lag_seconds", "gauge",
          "How late the event loop last ran a timer: time spent not waiting for I/O.");
-  add(&t, "xcshost_loop_lag_seconds %.6f\n", h->metrics ? h->metrics->lag_seconds : 0.0);
+  xcs_text_add(&t, "xcshost_loop_lag_seconds %.6f\n", h->metrics ? h->metrics->lag_seconds : 0.0);
   if (t.oom) {
     free(t.s);
     return NULL;

@@ -14,20 +14,6 @@ local COMPAT = { atan2 = true, cosh = true, sinh = true, tanh = true, pow = true
 -- Metatables of the test API, not of anything a module is given.
 local TEST_ONLY = { ["xcs.process"] = true, ["xcs.module"] = true, ["xcs.timer"] = true }
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
-local function sorted(set)
-  local list = {}
-  for k in pairs(set) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
-
 -- What the sandbox gives: globals, and fields by table name.
 local function sandbox()
   local lines, status = H.run_module("spec/fixtures/editor_globals.lua")
@@ -47,7 +33,7 @@ end
 
 -- What the definition file declares: globals, fields by table, methods by class.
 local function meta()
-  local text = read(META)
+  local text = H.read(META)
   local globals, fields, methods, var_class = {}, {}, {}, {}
   for name in assert(text:match("\n%-%- standard: ([^\n]+)")):gmatch("%S+") do globals[name] = true end
   local class
@@ -75,9 +61,9 @@ describe("share/xcshost/xcshost.lua", function()
   it("declares exactly the globals of the sandbox, and the fields of the host's tables", function()
     local real, real_fields = sandbox()
     local declared, declared_fields = meta()
-    assert.are.same(sorted(real), sorted(declared))
+    assert.are.same(H.sorted_keys(real), H.sorted_keys(declared))
     for _, t in ipairs { "socket", "log", "os" } do
-      assert.are.same(sorted(real_fields[t]), sorted(declared_fields[t]), t)
+      assert.are.same(H.sorted_keys(real_fields[t]), H.sorted_keys(declared_fields[t]), t)
     end
   end)
 
@@ -91,9 +77,9 @@ describe("share/xcshost/xcshost.lua", function()
         for m in pairs(mt.__index) do real[name][m] = true end
       end
     end
-    assert.are.same(sorted(real), sorted(declared))
+    assert.are.same(H.sorted_keys(real), H.sorted_keys(declared))
     for class, methods in pairs(real) do
-      assert.are.same(sorted(methods), sorted(declared[class]), class)
+      assert.are.same(H.sorted_keys(methods), H.sorted_keys(declared[class]), class)
     end
   end)
 
@@ -104,7 +90,7 @@ describe("share/xcshost/xcshost.lua", function()
       local p = assert(require("xcs").process { "luac5.4", "-p", META })
       assert.are.equal(0, p:wait(10), p:output())
     end)
-    assert.truthy(read(META):find("^%-%-%-@meta xcshost\n"))
+    assert.truthy(H.read(META):find("^%-%-%-@meta xcshost\n"))
   end)
 end)
 
@@ -132,9 +118,9 @@ describe("share/xcshost/luacheckrc", function()
       end
     end
     for _, g in ipairs(s.globals) do names[g] = true end
-    assert.are.same(sorted(real), sorted(names))
+    assert.are.same(H.sorted_keys(real), H.sorted_keys(names))
     for t, f in pairs(fields) do
-      assert.are.same(sorted(real_fields[t]), sorted(f), t)
+      assert.are.same(H.sorted_keys(real_fields[t]), H.sorted_keys(f), t)
     end
     assert.is_nil(names.io)
     assert.is_nil(names.debug)

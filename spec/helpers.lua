@@ -61,6 +61,14 @@ function H.lines(text)
   return lines
 end
 
+-- The keys of a table, sorted: a set to compare with assert.are.same.
+function H.sorted_keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
   for _, line in ipairs(lines) do
@@ -251,6 +259,14 @@ end
 
 -- Makes a directory (and its parents).
 function H.mkdir(path) assert(sh("mkdir -p " .. quote(path))) end
+
+-- The whole text of the file at path.
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
 
 -- Writes text to the file at path, replacing what was there.
 function H.write(path, text)

@@ -15,10 +15,7 @@ end
 
 -- INSTALL_CMOD as the build was configured with.
 local function cmod()
-  local f = assert(io.open(BUILD .. "/CMakeCache.txt"))
-  local text = f:read("a")
-  f:close()
-  return assert(text:match("\nINSTALL_CMOD:STRING=([^\n]*)"))
+  return assert(H.read(BUILD .. "/CMakeCache.txt"):match("\nINSTALL_CMOD:STRING=([^\n]*)"))
 end
 
 describe("installing", function()

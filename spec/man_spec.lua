@@ -14,12 +14,7 @@ local function help()
   end)
 end
 
-local function man_source()
-  local f = assert(io.open(MAN))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local function man_source() return H.read(MAN) end
 
 -- "--name ARG" (or "--name") for every option a text defines, as a set.
 local function help_options(text)
@@ -52,18 +47,11 @@ local function man_options(text)
   return set
 end
 
-local function keys(set)
-  local list = {}
-  for k in pairs(set) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
-
 describe("the man page xcshost(1)", function()
   it("documents exactly the options --help lists, with the same argument names", function()
     local from_help, from_man = help_options(help()), man_options(man_source())
-    assert.truthy(#keys(from_help) > 25, "too few options found in --help")
-    assert.are.same(keys(from_help), keys(from_man))
+    assert.truthy(#H.sorted_keys(from_help) > 25, "too few options found in --help")
+    assert.are.same(H.sorted_keys(from_help), H.sorted_keys(from_man))
   end)
 
   it("has every command, signal, exit status and environment variable of --help", function()

@@ -41,12 +41,7 @@ local function start(...)
 end
 
 -- The contrib unit files, with what a test needs in place of /usr.
-local function unit(name)
-  local f = assert(io.open("contrib/" .. name))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local function unit(name) return H.read("contrib/" .. name) end
 
 describe("Type=notify", function()
   it("says READY=1 with a STATUS once the modules started, RELOADING=1 and READY=1 around a reload, " ..
