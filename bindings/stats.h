@@ -22,6 +22,7 @@ typedef struct xcs_stats {
   uint64_t bytes_in[XCS_NPROTO], bytes_out[XCS_NPROTO];
   uint64_t accepts[XCS_NPROTO];   /* connections its listeners accepted */
   uint64_t guard[XCS_NGUARD];     /* refused, timed out, dropped (--max-clients ...) */
+  uint64_t over_max_connections;  /* clients refused at the module's --max-connections */
   const char *codes[XCS_STATS_CODES]; /* network outcomes returned: static strings */
   uint64_t errors[XCS_STATS_CODES + 1]; /* ... how many of each; the last: other */
   uint64_t cpu_ns;                /* time its tasks ran (thread CPU time) */

@@ -63,9 +63,11 @@ static int admit(xcs_listener *l, xcs_conn *c) {
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
-  if (xcs_limits_admit(l->h.m, 1, -1) != 0)
+  if (xcs_limits_admit(l->h.m, 1, -1) != 0) {
+    l->h.m->stats.over_max_connections++;
     return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
                       l->h.m->host->opt.max_connections);
+  }
   xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix);
   xcs_limits_count(&c->h, 1);
   int r = uv_accept(&l->io.stream, &c->io.stream);

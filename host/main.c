@@ -86,6 +86,11 @@ int main(int argc, char **argv) {
       free(key);
     }
   }
+  /* `ctl metrics` answers the same text as --metrics: keep its counts too. */
+  if (status == 0 && cli.control && (r = xcs_metrics_init(&host)) != 0) {
+    fprintf(stderr, "xcshost: cannot keep metrics: %s\n", uv_strerror(r));
+    status = 2;
+  }
   if (status == 0 && cli.metrics && (r = xcs_scrape_start(&host, cli.metrics)) != 0) {
     fprintf(stderr, "xcshost: cannot serve metrics on %s: %s\n", cli.metrics, uv_strerror(r));
     status = 2;

@@ -58,6 +58,7 @@ static void add_stats(xcs_stats *to, const xcs_stats *from) {
     to->accepts[p] += from->accepts[p];
   }
   for (int g = 0; g < XCS_NGUARD; g++) to->guard[g] += from->guard[g];
+  to->over_max_connections += from->over_max_connections;
   for (int i = 0; i < XCS_STATS_CODES && from->codes[i]; i++)
     xcs_stats_errors(to, from->codes[i], from->errors[i]);
   to->errors[XCS_STATS_CODES] += from->errors[XCS_STATS_CODES];
@@ -161,6 +162,8 @@ static void s_refusals(xcs_text *t, const char *n, const char *mod, const entry 
   for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
     xcs_text_add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, r[i].reason,
         (unsigned long long)e->stats.guard[r[i].kind]);
+  xcs_text_add(t, "%s{module=\"%s\",reason=\"max_connections\"} %llu\n", n, mod,
+               (unsigned long long)e->stats.over_max_connections);
 }
 static void s_timeouts(xcs_text *t, const char *n, const char *mod, const entry *e) {
   xcs_text_add(t, "%s{module=\"%s\",reason=\"first_data\"} %llu\n", n, mod,

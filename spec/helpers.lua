@@ -212,6 +212,12 @@ function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
 end
 
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl hangs under it; groff and others fail).
+function H.tool(argv)
+  return assert(xcs.process { "env", "-u", "LD_PRELOAD", table.unpack(argv) })
+end
+
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)

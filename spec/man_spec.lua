@@ -78,7 +78,7 @@ describe("the man page xcshost(1)", function()
 
   it("renders without a warning", function()
     xcs.run(function()
-      local p = assert(xcs.process { "groff", "-man", "-ww", "-z", MAN })
+      local p = H.tool { "groff", "-man", "-ww", "-z", MAN }
       assert.are.equal(0, p:wait(20))
       assert.are.equal("", p:output())
     end)

@@ -48,7 +48,7 @@ end
 local function promtool(text)
   local path = dir .. "/metrics.txt"
   H.write(path, text)
-  local p = assert(xcs.process { "sh", "-c", "promtool check metrics < " .. path })
+  local p = H.tool { "sh", "-c", "promtool check metrics < " .. path }
   local code = p:wait(20)
   assert.are.equal(0, code, "promtool: " .. p:output())
   assert.are.equal("", p:output())
@@ -145,6 +145,25 @@ describe("--metrics", function()
     end)
   end)
 
+  it("counts the clients over a module's --max-connections", function()
+    run(function()
+      local p, mport = start("--max-connections", "1", "--max-clients", "0", "examples/echo.lua", "port=0")
+      local eport = tonumber(H.expect(p, "echo: listening on [%d.]+:(%d+)"))
+      local first = assert(S.connect("127.0.0.1", eport))
+      assert(first:write("a\n"))
+      assert.are.equal("a\n", first:read())
+      local second = assert(S.connect("127.0.0.1", eport))
+      assert.are.equal("", second:read()) -- closed at once
+      H.expect(p, "cannot accept a client .*%-%-max%-connections")
+      local text = scrape(mport)
+      assert.are.equal(1, value(text, 'xcshost_module_refusals_total{module="echo",reason="max_connections"}'))
+      first:close()
+      second:close()
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(5))
+    end)
+  end)
+
   it("answers other paths, methods and garbage with 404, 405 and 400; HEAD with no body", function()
     run(function()
       local p, mport = start("examples/echo.lua", "port=0")
@@ -159,7 +178,7 @@ describe("--metrics", function()
       assert.are.equal("", body)
       assert.truthy(tonumber(head:match("Content%-Length: (%d+)")) > 0)
       -- curl, the client people use
-      local c = assert(xcs.process { "curl", "-sf", "http://127.0.0.1:" .. mport .. "/metrics" })
+      local c = H.tool { "curl", "-sf", "http://127.0.0.1:" .. mport .. "/metrics" }
       assert.are.equal(0, c:wait(10))
       assert.truthy(c:output():find("# TYPE xcshost_module_state gauge", 1, true))
       p:kill("TERM")

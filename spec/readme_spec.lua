@@ -30,7 +30,7 @@ end
 -- Runs a shell line (xcshost in it is the binary under test): exit status, output.
 local function sh(line, dir)
   line = line:gsub("^xcshost ", H.XCSHOST .. " "):gsub(" xcshost ", " " .. H.XCSHOST .. " ")
-  local p = assert(xcs.process { "sh", "-c", (dir and "cd '" .. dir .. "' && " or "") .. line })
+  local p = H.tool { "sh", "-c", (dir and "cd '" .. dir .. "' && " or "") .. line }
   return p:wait(60), p:output()
 end
 

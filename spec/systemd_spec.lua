@@ -169,8 +169,8 @@ describe("contrib/xcshost.service and xcshost.socket", function()
   it("pass systemd-analyze verify", function()
     staged(7000)
     run(function()
-      local p = start("systemd-analyze", "verify", "--man=no", dir .. "/xcshost.service",
-        dir .. "/xcshost.socket")
+      local p = H.tool { "systemd-analyze", "verify", "--man=no", dir .. "/xcshost.service",
+        dir .. "/xcshost.socket" }
       assert.are.equal(0, p:wait(20), p:output())
     end)
   end)
