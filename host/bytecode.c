@@ -13,11 +13,12 @@
 #define MAX_DEPTH 250 /* Lua itself nests functions less deeply (LUAI_MAXCCALLS) */
 
 /* Opcodes of Lua 5.4 (lopcodes.h) and the layout of an instruction. */
-enum { OP_GETTABUP = 11, OP_GETFIELD = 14, OP_SETTABUP = 15 };
+enum { OP_LOADK = 3, OP_GETTABUP = 11, OP_GETFIELD = 14, OP_SETTABUP = 15 };
 #define OPCODE(i) ((int)((i) & 0x7f))
 #define ARG_A(i) ((int)(((i) >> 7) & 0xff))
 #define ARG_B(i) ((int)(((i) >> 16) & 0xff))
 #define ARG_C(i) ((int)(((i) >> 24) & 0xff))
+#define ARG_BX(i) ((size_t)((i) >> 15))
 #define ABSLINEINFO (-0x80) /* a lineinfo byte that says "see abslineinfo" */
 
 typedef struct reader {
@@ -135,11 +136,16 @@ static int function(reader *r, int depth, xcs_global_fn fn, void *ud) {
     if (op == OP_GETTABUP && env[ARG_B(i)]) kidx = ARG_C(i);
     if (op == OP_SETTABUP && env[ARG_A(i)]) kidx = ARG_B(i), write = 1;
     if (kidx < 0 || (size_t)kidx >= nk || k[kidx].s == NULL) continue;
-    xcs_global_use use = {write, nline ? line : -1, k[kidx].s, k[kidx].len, NULL, 0};
+    xcs_global_use use = {write, nline ? line : -1, k[kidx].s, k[kidx].len, NULL, 0, NULL, 0};
     if (!write && pc + 1 < ncode && OPCODE(next) == OP_GETFIELD && ARG_B(next) == ARG_A(i) &&
         (size_t)ARG_C(next) < nk && k[ARG_C(next)].s) {
       use.field = k[ARG_C(next)].s;
       use.flen = k[ARG_C(next)].len;
+    }
+    if (!write && pc + 1 < ncode && OPCODE(next) == OP_LOADK && ARG_A(next) == ARG_A(i) + 1 &&
+        ARG_BX(next) < nk && k[ARG_BX(next)].s) {
+      use.arg = k[ARG_BX(next)].s;
+      use.alen = k[ARG_BX(next)].len;
     }
     fn(ud, &use);
   }

@@ -5,7 +5,10 @@
  * A global is an _ENV upvalue indexed by a constant string: GETTABUP (read)
  * or SETTABUP (write). A read followed at once by GETFIELD of a constant on
  * the same register is also reported with that field (`socket.open`), so a
- * typo in a library's function name is caught too.
+ * typo in a library's function name is caught too; and a read followed by
+ * LOADK of a constant string into the next register with the string as its
+ * argument (`require "util"`), so the files a module requires can be
+ * looked at as well.
  *
  * The walker trusts nothing in its input: every length is checked against
  * the end, so a truncated or hostile dump gives -1, never a bad read.
@@ -22,6 +25,8 @@ typedef struct xcs_global_use {
   size_t len;
   const char *field; /* the constant field read right after, or NULL */
   size_t flen;
+  const char *arg;   /* the constant string loaded right after as its argument, or NULL */
+  size_t alen;
 } xcs_global_use;
 
 typedef void (*xcs_global_fn)(void *ud, const xcs_global_use *use);

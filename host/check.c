@@ -4,8 +4,8 @@
  * and reads of globals the sandbox does not give (and of fields the host's
  * tables lack, `socket.opne`), each as FILE:LINE: message.
  *
- * Globals the module assigns itself anywhere (function helper() ... end)
- * count as given. Exit status, like `nginx -t`: 0 every module is fine,
+ * Globals the module assigns itself anywhere (function helper() ... end),
+ * or a file it requires by a constant name assigns, count as given. Exit status, like `nginx -t`: 0 every module is fine,
  * 1 one has a problem, 2 one cannot be read at all.
  */
 #include "host/check.h"
@@ -120,17 +120,68 @@ static int by_line(const void *a, const void *b) {
   return (x->line > y->line) - (x->line < y->line);
 }
 
+static int load_only(lua_State *L) {
+  xcs_sandbox_loadfile(L, lua_tostring(L, 1));
+  return 1;
+}
+
+/* Adds the globals u assigns to the table at index 3, and those of the
+ * files it requires by a constant name (require "util": util.lua beside
+ * the module, as the sandbox's require finds it), each file once (the
+ * table at index 4 holds their names). A file that does not compile adds
+ * nothing: it is checked when it is checked itself. Out of memory, a
+ * dump in hand is leaked as the error unwinds: check is about to exit. */
+static void required(lua_State *L, const uses *u, int depth) {
+  for (size_t i = 0; i < u->n; i++) {
+    const xcs_global_use *g = &u->v[i];
+    if (g->write) {
+      lua_pushlstring(L, g->name, g->len);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, 3);
+      continue;
+    }
+    if (g->arg == NULL || depth >= 16 || g->len != 7 || memcmp(g->name, "require", 7) != 0) continue;
+    lua_pushlstring(L, g->arg, g->alen);
+    if (lua_rawget(L, 4) != LUA_TNIL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushlstring(L, g->arg, g->alen);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, 4);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, xcs_module_of(L)->dir);
+    luaL_addchar(&b, '/');
+    for (size_t k = 0; k < g->alen; k++) luaL_addchar(&b, g->arg[k] == '.' ? '/' : g->arg[k]);
+    luaL_addstring(&b, ".lua");
+    luaL_pushresult(&b);
+    lua_pushcfunction(L, load_only);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      lua_pop(L, 1);
+      continue;
+    }
+    xcs_text d = {0};
+    uses more = {0};
+    if (lua_dump(L, writer, &d, 0) == 0 &&
+        xcs_bytecode_globals(d.s, d.len, collect, &more) == 0 && !more.oom)
+      required(L, &more, depth + 1);
+    lua_pop(L, 1);
+    free(more.v);
+    free(d.s);
+  }
+}
+
 /* Runs in the module's state: judges each read against its env. */
 static int judge(lua_State *L) {
   job *j = lua_touserdata(L, 1);
   xcs_sandbox_push_env(L); /* 2 */
-  lua_newtable(L);         /* 3: the globals the module assigns */
-  for (size_t i = 0; i < j->u.n; i++)
-    if (j->u.v[i].write) {
-      lua_pushlstring(L, j->u.v[i].name, j->u.v[i].len);
-      lua_pushboolean(L, 1);
-      lua_rawset(L, 3);
-    }
+  lua_newtable(L);         /* 3: the globals the module (and what it requires) assigns */
+  lua_newtable(L);         /* 4: the files required */
+  required(L, &j->u, 0);
+  lua_settop(L, 3);
   if (j->u.n) qsort(j->u.v, j->u.n, sizeof *j->u.v, by_line); /* nested functions came first */
   for (size_t i = 0; i < j->u.n; i++) {
     const xcs_global_use *u = &j->u.v[i];

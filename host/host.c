@@ -76,7 +76,8 @@ void xcs_ports_format(const xcs_options *o, char *buf, size_t size) {
 
 /* Every network outcome a module is told of, counted for the metrics. */
 static void count_error(lua_State *L, const char *code) {
-  xcs_stats_errors(&xcs_module_of(L)->stats, code, 1);
+  xcs_module *m = xcs_module_of(L); /* NULL: a thread the test API never saw */
+  if (m) xcs_stats_errors(&m->stats, code, 1);
 }
 
 /* The thread's CPU time in ns: what a task step cost. */

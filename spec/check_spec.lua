@@ -48,6 +48,17 @@ describe("xcshost check", function()
     assert.falsy(out:find(": ok", 1, true), out)
   end)
 
+  it("counts the globals a file it requires assigns, as require finds that file", function()
+    H.mkdir(dir .. "/lib")
+    H.write(dir .. "/lib/util.lua", "function helper() return 1 end\nrequire 'lib.more'\nrequire 'lib.util'\n")
+    H.write(dir .. "/lib/more.lua", "shared_limit = 10\n")
+    H.write(dir .. "/main.lua", "require 'lib.util'\nlog('%d %d', helper(), shared_limit)\n" ..
+      "local name = 'lib.missing'\nrequire(name)\nrequire 'lib.absent'\nlog(absent_global)\n")
+    local code, out = check(dir .. "/main.lua")
+    assert.are.equal(1, code, out)
+    assert.are.same({ dir .. "/main.lua:6: reads undefined global 'absent_global'" }, H.lines(out))
+  end)
+
   it("reports a syntax error with its line (exit 1)", function()
     local path = dir .. "/broken.lua"
     H.write(path, "local x = 1\nlocal y = \n")
