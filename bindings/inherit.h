@@ -2,7 +2,7 @@
  * inherit.h — sockets the host was handed when it started (systemd socket
  * activation: LISTEN_FDS), waiting for the module that opens their port.
  *
- * The host fills the table once at start (host/notify.c); socket.open(port)
+ * The host fills the table once at start (host/systemd.c); socket.open(port)
  * takes the socket of that port and type instead of binding a new one. Each
  * is taken once: a second open of the port binds as usual (and meets
  * EADDRINUSE if the first still holds it).
