@@ -67,8 +67,8 @@ int main(int argc, char **argv) {
   for (int i = 0; mods && i < cli.nmodules; i++) {
     char *why = NULL;
     mods[i] = xcs_module_new(&host, cli.modules[i].path, &why);
-    if (mods[i] == NULL) {
-      fprintf(stderr, "xcshost: %s\n", why);
+    if (mods[i] == NULL) { /* from here on, errors are log lines: JSON with --log-format json */
+      xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "%s", why);
       free(why);
       status = 2;
       break;
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
       const char *eq = strchr(a, '=');
       char *key = strndup(a, (size_t)(eq - a));
       if (key == NULL) {
-        fprintf(stderr, "xcshost: not enough memory\n");
+        xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "not enough memory");
         status = 2;
         break;
       }
@@ -88,16 +88,17 @@ int main(int argc, char **argv) {
   }
   /* `ctl metrics` answers the same text as --metrics: keep its counts too. */
   if (status == 0 && cli.control && (r = xcs_metrics_init(&host)) != 0) {
-    fprintf(stderr, "xcshost: cannot keep metrics: %s\n", uv_strerror(r));
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot keep metrics: %s", uv_strerror(r));
     status = 2;
   }
   if (status == 0 && cli.metrics && (r = xcs_scrape_start(&host, cli.metrics)) != 0) {
-    fprintf(stderr, "xcshost: cannot serve metrics on %s: %s\n", cli.metrics, uv_strerror(r));
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot serve metrics on %s: %s", cli.metrics,
+               uv_strerror(r));
     status = 2;
   }
   if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
-    fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
-            uv_strerror(r));
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot listen on control socket %s: %s",
+               cli.control, uv_strerror(r));
     status = 2;
   }
   if (status == 0) {

@@ -9,7 +9,9 @@
  * the summary changes. The state is compared before the loop waits and
  * right after it wakes (a reload asked for by a signal or the control
  * socket is pending only until the next turn runs the new versions), so
- * nothing else in the host has to call in.
+ * nothing else in the host has to call in. With $WATCHDOG_USEC (systemd's
+ * WatchdogSec=), WATCHDOG=1 goes out every half of it from a loop timer,
+ * so a loop that stopped turning gets the service restarted.
  *
  * Activation: with $LISTEN_PID our pid, descriptors 3 .. 3+$LISTEN_FDS-1
  * are sockets, named by $LISTEN_FDNAMES; they go to bindings/inherit.c,
@@ -19,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,8 @@ static struct {
   socklen_t addrlen;
   uv_prepare_t before; /* before the loop waits: a turn's work is done (READY) */
   uv_check_t after;     /* after it woke: a reload asked for there is still pending */
+  uv_timer_t watchdog;  /* WATCHDOG=1, when systemd asked for it */
+  int watching;
   int ready, reloading, stopping;
   char status[256];
 } sd = {.fd = -1};
@@ -109,6 +114,21 @@ static void look(xcs_host *h) {
   }
   if (!sd.reloading) memcpy(sd.status, status, sizeof status);
   send_state(h, msg);
+}
+
+static void watchdog_cb(uv_timer_t *t) { send_state(t->data, "WATCHDOG=1"); }
+
+/* $WATCHDOG_USEC (and $WATCHDOG_PID, if set, ours): how often systemd wants
+ * to hear from us, in ms; 0 for never. */
+static uint64_t watchdog_ms(void) {
+  const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+  if (usec == NULL) return 0;
+  char *end;
+  if (pid && (strtol(pid, &end, 10) != (long)getpid() || *end)) return 0;
+  unsigned long long us = strtoull(usec, &end, 10);
+  unsetenv("WATCHDOG_USEC");
+  unsetenv("WATCHDOG_PID");
+  return *end || us < 2000 ? 0 : us / 1000;
 }
 
 static void before_cb(uv_prepare_t *p) { look(p->data); }
@@ -184,6 +204,14 @@ void xcs_systemd_start(xcs_host *h) {
   uv_check_start(&sd.after, after_cb);
   uv_unref((uv_handle_t *)&sd.before); /* they must not keep the host running */
   uv_unref((uv_handle_t *)&sd.after);
+  uint64_t every = watchdog_ms();
+  if (every) {
+    uv_timer_init(&h->loop, &sd.watchdog);
+    sd.watchdog.data = h;
+    uv_timer_start(&sd.watchdog, watchdog_cb, every / 2, every / 2);
+    uv_unref((uv_handle_t *)&sd.watchdog);
+    sd.watching = 1;
+  }
 }
 
 void xcs_systemd_stop(xcs_host *h) {
@@ -191,6 +219,8 @@ void xcs_systemd_stop(xcs_host *h) {
   if (!sd.stopping) send_state(h, "STOPPING=1"); /* every module ended on its own */
   uv_close((uv_handle_t *)&sd.before, NULL);
   uv_close((uv_handle_t *)&sd.after, NULL);
+  if (sd.watching) uv_close((uv_handle_t *)&sd.watchdog, NULL);
+  sd.watching = 0;
   close(sd.fd);
   sd.fd = -1;
 }

@@ -65,7 +65,7 @@ describe("the man page xcshost(1)", function()
       assert.truthy(man:find(sig, 1, true), sig .. " not in the man page")
     end
     for var in text:gmatch("%u+_%u+") do
-      if var:match("^NOTIFY") or var:match("^LISTEN") then
+      if var:match("^NOTIFY") or var:match("^LISTEN") or var:match("^WATCHDOG") then
         assert.truthy(man:find(var, 1, true), var .. " not in the man page")
       end
     end

@@ -73,6 +73,17 @@ describe("Type=notify", function()
     end)
   end)
 
+  it("says WATCHDOG=1 every half of WATCHDOG_USEC", function()
+    run(function()
+      local n, path = notify_socket()
+      local p = start("env", "NOTIFY_SOCKET=" .. path, "WATCHDOG_USEC=100000", H.XCSHOST,
+        "examples/echo.lua", "port=0")
+      for _ = 1, 3 do assert.are.equal("1", until_state(n, p, "WATCHDOG").WATCHDOG) end
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(5))
+    end)
+  end)
+
   it("says STOPPING=1 when the modules end on their own", function()
     run(function()
       local n, path = notify_socket()
