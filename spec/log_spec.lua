@@ -92,13 +92,18 @@ describe("the log", function()
     end)
   end)
 
-  it("a failure is logged at error level", function()
+  -- Runs a module of the given text with --log-format json: status, output, records.
+  local function run_json(name, text)
     local dir = H.tmpdir()
-    H.write(dir .. "/boom.lua", "error('boom')\n")
-    local code, out = run("--log-format", "json", dir .. "/boom.lua")
+    H.write(dir .. "/" .. name, text)
+    local code, out = run("--log-format", "json", dir .. "/" .. name)
     H.rmdir(dir)
+    return code, out, decode_all(out)
+  end
+
+  it("a failure is logged at error level", function()
+    local code, out, records = run_json("boom.lua", "error('boom')\n")
     assert.are.equal(1, code, out)
-    local records = decode_all(out)
     local failed
     for _, r in ipairs(records) do
       if r.message:find("^failed: ") then failed = r end
@@ -107,12 +112,8 @@ describe("the log", function()
   end)
 
   it("--log-format json: a module that cannot be loaded is a JSON line too", function()
-    local dir = H.tmpdir()
-    H.write(dir .. "/broken.lua", "local x = \n")
-    local code, out = run("--log-format", "json", dir .. "/broken.lua")
-    H.rmdir(dir)
+    local code, out, records = run_json("broken.lua", "local x = \n")
     assert.are.equal(2, code, out)
-    local records = decode_all(out)
     assert.are.equal(1, #records, out)
     assert.are.equal("error", records[1].level)
     assert.is_nil(records[1].module)
