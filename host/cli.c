@@ -178,7 +178,8 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
   int options_done = 0, first = 1;
   if (argc >= 2 && strcmp(argv[1], "check") == 0) {
     /* `xcshost check [options] MODULE.lua ...`: the options shape the
-     * sandbox the modules are compiled in, as when they run. */
+     * sandbox the modules are compiled in, as when they run; key=value
+     * words are taken, so a command line that runs modules checks them. */
     cli->check = 1;
     first = 2;
   }
@@ -276,10 +277,6 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
     bad:
       snprintf(err, errlen, "bad value '%s' for option %s (see xcshost --help)", v, a);
       return -1;
-    }
-    if (cli->check) { /* no key=value: a module is checked, not run */
-      cli->modules[cli->nmodules++].path = a;
-      continue;
     }
     if (is_argument(a)) {
       if (cli->nmodules == 0) {
