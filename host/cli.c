@@ -35,6 +35,10 @@ const char xcs_cli_usage[] =
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
     "                       (e.g. 127.0.0.1:9100; port 0 picks one, logged)\n"
+    "  --workers N|auto     run N worker processes, each with every module, under a\n"
+    "                       supervisor that shares their ports, restarts them and\n"
+    "                       reloads them one at a time (auto: one per usable CPU;\n"
+    "                       default: one process, no supervisor)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
     "  --log-format FORMAT  text (default: \"module: message\") or json (one object\n"
@@ -229,6 +233,11 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         cli->opt.log_json = strcmp(v, "json") == 0;
       } else if ((v = value_of("--log-level", argc, argv, &i))) {
         if ((cli->opt.log_level = xcs_log_level_parse(v)) < 0) goto bad;
+      } else if ((v = value_of("--workers", argc, argv, &i))) {
+        if (strcmp(v, "auto") == 0)
+          cli->workers = -1;
+        else if (count(v, XCS_MAX_WORKERS, &cli->workers) || cli->workers < 1)
+          goto bad;
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;

@@ -161,6 +161,7 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
   h->opt = *o;
   h->log = o->log_json ? xcs_log_json : xcs_log_stderr;
   xcs_errors_counted = count_error;
+  h->worker = h->workers = 1;
   xcs_list_init(&h->modules);
   xcs_list_init(&h->ready);
   xcs_list_init(&h->deferred);

@@ -17,6 +17,8 @@
 #include "host/module.h"
 #include "host/signals.h"
 #include "host/systemd.h"
+#include "host/supervisor.h"
+#include "host/worker.h"
 
 int main(int argc, char **argv) {
   xcs_cli cli;
@@ -43,6 +45,13 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  int worker = xcs_worker_is(); /* one of --workers, started by its supervisor */
+  if (cli.workers && !worker) {
+    int status = xcs_supervisor_run(&cli, argv);
+    xcs_cli_free(&cli);
+    return status;
+  }
+
   struct sockaddr_storage bind;
   if (xcs_addr_from(cli.opt.bind, 0, &bind) != 0) {
     fprintf(stderr, "xcshost: --bind needs an IP address such as 127.0.0.1, 0.0.0.0 or ::, not '%s'\n",
@@ -58,8 +67,13 @@ int main(int argc, char **argv) {
     xcs_cli_free(&cli);
     return 2;
   }
+  if (worker && xcs_worker_attach(&host) != 0) {
+    xcs_host_close(&host);
+    xcs_cli_free(&cli);
+    return 2;
+  }
   xcs_faults_announce(&host);
-  xcs_systemd_start(&host); /* its sockets wait for the modules' socket.open */
+  if (!worker) xcs_systemd_start(&host); /* its sockets wait for the modules' socket.open */
   /* Load all first: a typo in the third module should not leave the first
    * two serving. */
   xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);
@@ -87,7 +101,7 @@ int main(int argc, char **argv) {
     }
   }
   /* `ctl metrics` answers the same text as --metrics: keep its counts too. */
-  if (status == 0 && cli.control && (r = xcs_metrics_init(&host)) != 0) {
+  if (status == 0 && cli.control && !worker && (r = xcs_metrics_init(&host)) != 0) {
     xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot keep metrics: %s", uv_strerror(r));
     status = 2;
   }
@@ -96,7 +110,7 @@ int main(int argc, char **argv) {
                uv_strerror(r));
     status = 2;
   }
-  if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
+  if (status == 0 && cli.control && !worker && (r = xcs_control_start(&host, cli.control)) != 0) {
     xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot listen on control socket %s: %s",
                cli.control, uv_strerror(r));
     status = 2;
@@ -104,6 +118,7 @@ int main(int argc, char **argv) {
   if (status == 0) {
     xcs_signals_start(&host);
     for (int i = 0; i < cli.nmodules; i++) xcs_module_start(mods[i]);
+    if (worker) xcs_worker_ready(&host);
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }

@@ -194,6 +194,10 @@ static void take_sockets(xcs_host *h) {
   unsetenv("LISTEN_FDNAMES");
 }
 
+int xcs_systemd_open(xcs_host *h) { return sd.fd >= 0 || open_notify(h); }
+
+void xcs_systemd_notify(xcs_host *h, const char *state) { send_state(h, state); }
+
 void xcs_systemd_start(xcs_host *h) {
   take_sockets(h);
   if (!open_notify(h)) return;
@@ -217,8 +221,9 @@ void xcs_systemd_start(xcs_host *h) {
 void xcs_systemd_stop(xcs_host *h) {
   if (sd.fd < 0) return;
   if (!sd.stopping) send_state(h, "STOPPING=1"); /* every module ended on its own */
-  uv_close((uv_handle_t *)&sd.before, NULL);
-  uv_close((uv_handle_t *)&sd.after, NULL);
+  sd.stopping = 1;
+  if (sd.before.loop) uv_close((uv_handle_t *)&sd.before, NULL);
+  if (sd.after.loop) uv_close((uv_handle_t *)&sd.after, NULL);
   if (sd.watching) uv_close((uv_handle_t *)&sd.watchdog, NULL);
   sd.watching = 0;
   close(sd.fd);

@@ -11,6 +11,11 @@
  * $NOTIFY_SOCKET is set, starts telling systemd how the host is. Without
  * either variable it does nothing. */
 void xcs_systemd_start(xcs_host *h);
+/* --workers: the supervisor only opens the notify socket, and says what it
+ * has to say itself (a worker neither notifies nor takes sockets). Returns
+ * whether there is one. */
+int xcs_systemd_open(xcs_host *h);
+void xcs_systemd_notify(xcs_host *h, const char *state);
 /* Says STOPPING=1 if not yet said, and closes the notify socket. */
 void xcs_systemd_stop(xcs_host *h);
 

@@ -415,6 +415,7 @@ env.request = request
 
 env.spawn, env.sleep, env.now, env.exit = core.spawn, core.sleep, core.now, core.exit
 env.on_unload = core.on_unload
+env.worker = core.worker
 
 -- log(fmt, ...) logs at info; log.error, log.warn, log.info and log.debug at
 -- their level (--log-level drops what is below the host's).

@@ -320,6 +320,11 @@ function now() end
 ---@param message? string
 function exit(code, message) end
 
+---This worker's number and the number of workers (1, 1 without --workers); state is per worker.
+---@return integer number
+---@return integer count
+function worker() end
+
 ---Registers fn to run, as a task, when the host asks the module to stop; nil removes it.
 ---@param fn? function
 function on_unload(fn) end
