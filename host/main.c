@@ -105,7 +105,8 @@ int main(int argc, char **argv) {
     xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot keep metrics: %s", uv_strerror(r));
     status = 2;
   }
-  if (status == 0 && cli.metrics && (r = xcs_scrape_start(&host, cli.metrics)) != 0) {
+  if (status == 0 && cli.metrics &&
+      (r = xcs_scrape_start(&host, cli.metrics, worker ? host.worker - 1 : 0)) != 0) {
     xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot serve metrics on %s: %s", cli.metrics,
                uv_strerror(r));
     status = 2;

@@ -21,9 +21,10 @@ char *xcs_metrics_render(xcs_host *h);
 void xcs_metrics_retire(xcs_module *m);
 void xcs_metrics_free(xcs_host *h);
 
-/* --metrics ADDR:PORT: the HTTP endpoint (host/scrape.c). 0 or a libuv
- * error; the address it got (port 0 picks one) is logged. */
-int xcs_scrape_start(xcs_host *h, const char *addr);
+/* --metrics ADDR:PORT: the HTTP endpoint (host/scrape.c), on PORT plus
+ * offset (under --workers, worker N serves on PORT + N - 1; port 0 picks
+ * one either way). 0 or a libuv error; the address it got is logged. */
+int xcs_scrape_start(xcs_host *h, const char *addr, int offset);
 void xcs_scrape_stop(xcs_host *h);
 
 /* The request line of an HTTP request (pure, for the fuzzer): 200 for

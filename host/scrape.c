@@ -7,6 +7,8 @@
  * at once (more are closed at once), so a scraper gone wrong cannot hold the
  * host's descriptors.
  */
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,9 +170,18 @@ static void connection_cb(uv_stream_t *server, int status) {
     finish(c);
 }
 
-int xcs_scrape_start(xcs_host *h, const char *addr) {
+int xcs_scrape_start(xcs_host *h, const char *addr, int offset) {
   struct sockaddr_storage sa;
   if (xcs_addr_parse(addr, &sa) != 0) return UV_EINVAL;
+  int port = xcs_addr_port((struct sockaddr *)&sa);
+  if (port != 0 && offset != 0) {
+    if (port + offset > 65535) return UV_EINVAL;
+    uint16_t p = htons((uint16_t)(port + offset));
+    if (sa.ss_family == AF_INET)
+      ((struct sockaddr_in *)&sa)->sin_port = p;
+    else
+      ((struct sockaddr_in6 *)&sa)->sin6_port = p;
+  }
   int r = xcs_metrics_init(h);
   if (r != 0) return r;
   srv.h = h;

@@ -196,7 +196,10 @@ static void take_sockets(xcs_host *h) {
 
 int xcs_systemd_open(xcs_host *h) { return sd.fd >= 0 || open_notify(h); }
 
-void xcs_systemd_notify(xcs_host *h, const char *state) { send_state(h, state); }
+void xcs_systemd_notify(xcs_host *h, const char *state) {
+  if (strncmp(state, "STOPPING=1", 10) == 0) sd.stopping = 1; /* said once */
+  send_state(h, state);
+}
 
 void xcs_systemd_start(xcs_host *h) {
   take_sockets(h);

@@ -25,7 +25,7 @@ local function help_options(text)
       set["-" .. short] = true
       set[long] = true
     else
-      local opt, arg = line:match("^  (%-%-[%w-]+) (%u[%u:]*)%f[%s]")
+      local opt, arg = line:match("^  (%-%-[%w-]+) (%S+)")
       if opt then set[opt .. " " .. arg] = true end
     end
   end
@@ -36,7 +36,7 @@ local function man_options(text)
   local set = {}
   for line in text:gmatch("[^\n]+") do
     line = line:gsub("\\%-", "-")
-    local opt, arg = line:match('^%.BI (%-%-[%w-]+) " ([%u:]+)"$')
+    local opt, arg = line:match('^%.BI (%-%-[%w-]+) " (%S+)"$')
     if opt then set[opt .. " " .. arg] = true end
     local a, b = line:match('^%.BR (%-%a) ", " (%-%-[%w-]+)$')
     if a then

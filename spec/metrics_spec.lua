@@ -186,6 +186,36 @@ describe("--metrics", function()
     end)
   end)
 
+  it("--workers: worker N serves its own modules' metrics on PORT + N - 1", function()
+    run(function()
+      local base
+      for _ = 1, 50 do -- two free ports in a row, below the ephemeral range other tests churn through
+        local p = math.random(20000, 29998)
+        local a, b = S.open(p, "TCP"), S.open(p + 1, "TCP")
+        if a then S.close(a) end
+        if b then S.close(b) end
+        if a and b then
+          base = p
+          break
+        end
+      end
+      assert(base, "no two free ports in a row")
+      local p = H.start("--workers", "2", "--metrics", "127.0.0.1:" .. base, "examples/echo.lua", "port=0")
+      for _ = 1, 2 do H.expect(p, "worker %d %(pid %d+%) is serving", 10) end -- in either order
+      for n, port in ipairs { base, base + 1 } do
+        local line = ("[w%d] xcshost: metrics on http://127.0.0.1:%d/metrics"):format(n, port)
+        assert.truthy(p:output():find(line, 1, true), p:output())
+      end
+      for _, port in ipairs { base, base + 1 } do
+        local text = scrape(port)
+        promtool(text)
+        assert.are.equal(1, value(text, 'xcshost_module_state{module="echo",state="running"}'))
+      end
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(10))
+    end)
+  end)
+
   it("refuses an address it cannot use, naming it", function()
     run(function()
       local code, out = H.run("--metrics", "localhost", "examples/echo.lua")

@@ -84,6 +84,22 @@ describe("Type=notify", function()
     end)
   end)
 
+  it("--workers: the supervisor says READY=1 once every worker serves, and STOPPING=1", function()
+    run(function()
+      local n, path = notify_socket()
+      local p = start("env", "NOTIFY_SOCKET=" .. path, "LISTEN_FDS=0", H.XCSHOST, "--workers", "2",
+        "examples/echo.lua", "port=0")
+      local state = next_state(n, p)
+      assert.are.equal("1", state.READY)
+      assert.are.equal("2 workers serving", state.STATUS)
+      H.expect(p, "socket activation is not supported with %-%-workers")
+      p:kill("TERM")
+      assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
+      assert.are.equal(0, p:wait(10))
+      assert.is_nil((n:read(0.2))) -- a worker says nothing
+    end)
+  end)
+
   it("says STOPPING=1 when the modules end on their own", function()
     run(function()
       local n, path = notify_socket()
