@@ -12,9 +12,11 @@
 /* The protocol a count is about, in the words socket.list() uses. */
 enum { XCS_P_TCP, XCS_P_UDP, XCS_P_UNIX, XCS_P_UNIXDGRAM, XCS_NPROTO };
 
-/* Defence events, in the order of bindings/guard.c's kinds (it checks). */
-enum { XCS_G_FULL, XCS_G_ADDRESS, XCS_G_RATE, XCS_G_FIRST, XCS_G_IDLE, XCS_G_DROPPED,
-       XCS_G_FAILED, XCS_NGUARD };
+/* Defence events, in the order of bindings/guard.c's kinds (a static
+ * assertion there checks that they match: a new kind must be added here,
+ * and named in host/metrics.c). */
+enum { XCS_G_FULL, XCS_G_ADDRESS, XCS_G_RATE, XCS_G_SCARCE, XCS_G_FIRST, XCS_G_IDLE,
+       XCS_G_SHED, XCS_G_PROXY, XCS_G_DROPPED, XCS_G_FAILED, XCS_NGUARD };
 
 #define XCS_STATS_CODES 16 /* distinct error codes kept apart; the rest are "other" */
 
