@@ -18,13 +18,16 @@ enum { XCS_P_TCP, XCS_P_UDP, XCS_P_UNIX, XCS_P_UNIXDGRAM, XCS_NPROTO };
 enum { XCS_G_FULL, XCS_G_ADDRESS, XCS_G_RATE, XCS_G_SCARCE, XCS_G_FIRST, XCS_G_IDLE,
        XCS_G_SHED, XCS_G_PROXY, XCS_G_DROPPED, XCS_G_FAILED, XCS_NGUARD };
 
+/* What bindings/admit.c refuses: --max-connections, --max-sockets, --ports. */
+enum { XCS_A_CONNECTIONS, XCS_A_SOCKETS, XCS_A_PORTS, XCS_NADMIT };
+
 #define XCS_STATS_CODES 16 /* distinct error codes kept apart; the rest are "other" */
 
 typedef struct xcs_stats {
   uint64_t bytes_in[XCS_NPROTO], bytes_out[XCS_NPROTO];
   uint64_t accepts[XCS_NPROTO];   /* connections its listeners accepted */
   uint64_t guard[XCS_NGUARD];     /* refused, timed out, dropped (--max-clients ...) */
-  uint64_t over_max_connections;  /* clients refused at the module's --max-connections */
+  uint64_t admit[XCS_NADMIT];     /* refused by the module's own limits (XCS_A_*) */
   const char *codes[XCS_STATS_CODES]; /* network outcomes returned: static strings */
   uint64_t errors[XCS_STATS_CODES + 1]; /* ... how many of each; the last: other */
   uint64_t cpu_ns;                /* time its tasks ran (thread CPU time) */

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "host/bytecode.h"
-#include "host/text.h"
+#include "bindings/core/text.h"
 
 static int writer(lua_State *L, const void *p, size_t n, void *ud) {
   (void)L;

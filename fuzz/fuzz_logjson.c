@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 #define FAIL(...)                                  \
   do {                                             \

@@ -20,7 +20,7 @@
 #include "host/bytecode.h"
 #include "host/module.h"
 #include "host/sandbox.h"
-#include "host/text.h"
+#include "bindings/core/text.h"
 
 typedef struct uses {
   xcs_global_use *v;

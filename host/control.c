@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "bindings/handle.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
+#include "bindings/core/text.h"
 #include "host/metrics.h"
 #include "host/module.h"
 #include "host/reload.h"
-#include "host/text.h"
 
 #define COMMAND_MAX 256
 

@@ -20,7 +20,7 @@
 #include "bindings/stream.h"
 #include "bindings/tcp.h"
 #include "host/module.h"
-#include "host/text.h"
+#include "bindings/core/text.h"
 
 #define LAG_EVERY_MS 500
 
@@ -31,6 +31,7 @@ typedef struct retired {
   uint64_t failures;
 } retired;
 
+typedef struct xcs_metrics xcs_metrics;
 struct xcs_metrics {
   uint64_t started;   /* uv_hrtime() at start */
   uv_timer_t lag;     /* measures how late the loop runs a timer */
@@ -58,7 +59,7 @@ static void add_stats(xcs_stats *to, const xcs_stats *from) {
     to->accepts[p] += from->accepts[p];
   }
   for (int g = 0; g < XCS_NGUARD; g++) to->guard[g] += from->guard[g];
-  to->over_max_connections += from->over_max_connections;
+  for (int a = 0; a < XCS_NADMIT; a++) to->admit[a] += from->admit[a];
   for (int i = 0; i < XCS_STATS_CODES && from->codes[i]; i++)
     xcs_stats_errors(to, from->codes[i], from->errors[i]);
   to->errors[XCS_STATS_CODES] += from->errors[XCS_STATS_CODES];
@@ -164,8 +165,10 @@ static void s_refusals(xcs_text *t, const char *n, const char *mod, const entry 
   for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
     xcs_text_add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, r[i].reason,
         (unsigned long long)e->stats.guard[r[i].kind]);
-  xcs_text_add(t, "%s{module=\"%s\",reason=\"max_connections\"} %llu\n", n, mod,
-               (unsigned long long)e->stats.over_max_connections);
+  static const char *const admit[XCS_NADMIT] = {"max_connections", "max_sockets", "ports"};
+  for (int a = 0; a < XCS_NADMIT; a++)
+    xcs_text_add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, admit[a],
+                 (unsigned long long)e->stats.admit[a]);
 }
 static void s_timeouts(xcs_text *t, const char *n, const char *mod, const entry *e) {
   xcs_text_add(t, "%s{module=\"%s\",reason=\"first_data\"} %llu\n", n, mod,

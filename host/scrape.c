@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "bindings/addr.h"
-#include "host/log.h"
+#include "bindings/core/life.h"
+#include "bindings/core/log.h"
 #include "host/metrics.h"
 
 #define REQUEST_MAX 8192
@@ -22,13 +23,13 @@
 #define MAX_CLIENTS 32
 
 typedef struct client {
+  xcs_life life; /* the server's hold, and one per handle while it closes */
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_write_t write;
   char buf[REQUEST_MAX];
   size_t len;
   char *answer;
-  int open;   /* libuv handles not yet through their close callback */
   int closing;
 } client;
 
@@ -58,9 +59,8 @@ int xcs_scrape_route(const char *line, size_t len, int *head) {
   return 200;
 }
 
-static void closed_cb(uv_handle_t *handle) {
-  client *c = handle->data;
-  if (--c->open > 0) return;
+static void client_free(xcs_life *l) {
+  client *c = xcs_container_of(l, client, life);
   free(c->answer);
   free(c);
   srv.clients--;
@@ -69,8 +69,9 @@ static void closed_cb(uv_handle_t *handle) {
 static void finish(client *c) {
   if (c->closing) return;
   c->closing = 1;
-  uv_close((uv_handle_t *)&c->timer, closed_cb);
-  uv_close((uv_handle_t *)&c->tcp, closed_cb);
+  xcs_life_uv_close(&c->life, (uv_handle_t *)&c->timer);
+  xcs_life_uv_close(&c->life, (uv_handle_t *)&c->tcp);
+  xcs_release(&c->life);
 }
 
 static void written_cb(uv_write_t *req, int status) {
@@ -163,7 +164,8 @@ static void connection_cb(uv_stream_t *server, int status) {
   uv_tcp_init(server->loop, &c->tcp);
   uv_timer_init(server->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
-  c->open = 2;
+  /* No host: freed in the last close callback, even after the tick is gone. */
+  xcs_life_init(&c->life, NULL, client_free);
   uv_timer_start(&c->timer, timeout_cb, REQUEST_TIMEOUT_MS, 0);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
       uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0)

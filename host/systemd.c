@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bindings/inherit.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 #include "host/module.h"
 
 #define LISTEN_FDS_START 3

@@ -2,7 +2,7 @@
  * log.c — drops what is below the host's level, formats a line once and
  * hands it to the host's sink; the text and JSON sinks for stderr.
  */
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/host.h"
-#include "host/text.h"
+#include "bindings/core/host.h"
+#include "bindings/core/text.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 

@@ -1,7 +1,7 @@
 /*
  * text.c — the growing text buffer.
  */
-#include "host/text.h"
+#include "bindings/core/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
