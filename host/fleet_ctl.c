@@ -146,6 +146,7 @@ static void roll_done(xcs_fleet *f, const char *failure) {
   f->roll_len = 0;
   f->roll_client = NULL;
   f->rolling = -1;
+  xcs_fleet_notify_reload(f, 1);
 }
 
 static void roll_next(xcs_fleet *f, int from) {
@@ -173,6 +174,7 @@ void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client) {
     return;
   }
   f->roll_client = client;
+  xcs_fleet_notify_reload(f, 0);
   xcs_fleet_log(f, "reloading %s in every worker, one at a time",
                 *f->roll_name ? f->roll_name : "every module");
   roll_next(f, 0);

@@ -106,15 +106,33 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
   xcs_shares_sweep(f);
 }
 
-/* systemd (Type=notify): READY=1 once every worker serves. */
-static void notify_ready(xcs_fleet *f) {
+static int serving(xcs_fleet *f) {
   int ready = 0;
   for (int i = 0; i < f->count; i++) ready += f->slots[i].ready;
-  if (ready < f->count || f->stopping || f->notified_ready) return;
-  f->notified_ready = 1;
+  return ready;
+}
+
+static void say_ready(xcs_fleet *f) {
   char state[96];
+  int ready = serving(f);
   snprintf(state, sizeof state, "READY=1\nSTATUS=%d worker%s serving", ready, ready == 1 ? "" : "s");
   xcs_systemd_notify(&f->host, state);
+}
+
+/* systemd (Type=notify): READY=1 once every worker serves. */
+static void notify_ready(xcs_fleet *f) {
+  if (serving(f) < f->count || f->stopping || f->notified_ready) return;
+  f->notified_ready = 1;
+  say_ready(f);
+  xcs_systemd_unused(&f->host);
+}
+
+void xcs_fleet_notify_reload(xcs_fleet *f, int done) {
+  if (!f->notified_ready || f->stopping) return;
+  if (done)
+    say_ready(f);
+  else
+    xcs_systemd_reloading(&f->host);
 }
 
 /* A message from a worker: on its command channel (fd: none is sent) ... */
@@ -300,9 +318,7 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     return 2;
   }
   f->host.command = xcs_fleet_command;
-  if (xcs_systemd_open(&f->host) && getenv("LISTEN_FDS"))
-    xcs_fleet_log(f, "socket activation is not supported with --workers: the sockets systemd "
-                     "passed are not used");
+  xcs_systemd_open(&f->host); /* its sockets wait for the workers' socket.open */
   f->started = uv_now(&f->host.loop);
   f->slots = calloc((size_t)f->count, sizeof *f->slots);
   if (f->slots == NULL) {

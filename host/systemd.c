@@ -96,14 +96,12 @@ static void look(xcs_host *h) {
   } else if (!sd.ready && started && !h->stopping) {
     sd.ready = 1;
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
-    xcs_inherit_waiting(unused_cb, h);
+    xcs_systemd_unused(h);
   } else if (sd.ready && pending && !sd.reloading && !h->stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     sd.reloading = 1;
-    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    xcs_systemd_reloading(h);
     memcpy(sd.status, "reloading", sizeof "reloading");
+    return;
   } else if (sd.reloading && !pending) {
     sd.reloading = 0;
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
@@ -194,12 +192,26 @@ static void take_sockets(xcs_host *h) {
   unsetenv("LISTEN_FDNAMES");
 }
 
-int xcs_systemd_open(xcs_host *h) { return sd.fd >= 0 || open_notify(h); }
+int xcs_systemd_open(xcs_host *h) {
+  take_sockets(h);
+  return sd.fd >= 0 || open_notify(h);
+}
 
 void xcs_systemd_notify(xcs_host *h, const char *state) {
   if (strncmp(state, "STOPPING=1", 10) == 0) sd.stopping = 1; /* said once */
   send_state(h, state);
 }
+
+void xcs_systemd_reloading(xcs_host *h) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  char msg[96];
+  snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+           (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+  send_state(h, msg);
+}
+
+void xcs_systemd_unused(xcs_host *h) { xcs_inherit_waiting(unused_cb, h); }
 
 void xcs_systemd_start(xcs_host *h) {
   take_sockets(h);

@@ -36,6 +36,17 @@ local function until_state(n, p, key)
   error("no notification with " .. key)
 end
 
+-- SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1: that one.
+local function hup_reload(n, p)
+  p:kill("HUP")
+  local state = next_state(n, p)
+  assert.are.equal("1", state.RELOADING)
+  assert.truthy(tonumber(state.MONOTONIC_USEC))
+  state = next_state(n, p)
+  assert.are.equal("1", state.READY)
+  return state
+end
+
 local function start(...)
   return assert(xcs.process { ... })
 end
@@ -58,12 +69,7 @@ describe("Type=notify", function()
       c:close()
       assert.are.equal("1 module running, 1 socket, 0 connections", next_state(n, p).STATUS)
 
-      p:kill("HUP")
-      state = next_state(n, p)
-      assert.are.equal("1", state.RELOADING)
-      assert.truthy(tonumber(state.MONOTONIC_USEC))
-      state = next_state(n, p)
-      assert.are.equal("1", state.READY)
+      hup_reload(n, p)
 
       p:kill("TERM")
       state = until_state(n, p, "STOPPING")
@@ -84,15 +90,17 @@ describe("Type=notify", function()
     end)
   end)
 
-  it("--workers: the supervisor says READY=1 once every worker serves, and STOPPING=1", function()
+  it("--workers: the supervisor says READY=1 once every worker serves, RELOADING=1 and READY=1 " ..
+    "around a rolling reload, and STOPPING=1", function()
     run(function()
       local n, path = notify_socket()
-      local p = start("env", "NOTIFY_SOCKET=" .. path, "LISTEN_FDS=0", H.XCSHOST, "--workers", "2",
+      local p = start("env", "NOTIFY_SOCKET=" .. path, H.XCSHOST, "--workers", "2",
         "examples/echo.lua", "port=0")
       local state = next_state(n, p)
       assert.are.equal("1", state.READY)
       assert.are.equal("2 workers serving", state.STATUS)
-      H.expect(p, "socket activation is not supported with %-%-workers")
+      assert.are.equal("2 workers serving", hup_reload(n, p).STATUS)
+      H.expect(p, "reload done")
       p:kill("TERM")
       assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
       assert.are.equal(0, p:wait(10))
@@ -147,20 +155,55 @@ describe("socket activation", function()
     end)
   end)
 
-  it("hands a module the UDP socket of its port", function()
+  it("--workers: every worker is handed the TCP socket systemd holds; the supervisor notifies", function()
     run(function()
       local port = H.closed_port()
-      local p = start("systemd-socket-activate", "-d", "-l", "127.0.0.1:" .. port,
-        H.XCSHOST, "examples/udp_echo.lua", "port=" .. port)
+      local n, path = notify_socket()
+      local p = start("systemd-socket-activate", "-l", "127.0.0.1:" .. port, "--fdname=web",
+        "-E", "NOTIFY_SOCKET=" .. path, H.XCSHOST, "--workers", "2", "examples/echo.lua",
+        "port=" .. port)
       H.expect(p, "Listening on")
-      local u = assert(S.connect("127.0.0.1", port, "UDP"))
-      assert(u:write("ping"))
-      assert.are.equal("ping", (u:read(5)))
-      H.expect(p, "port " .. port .. " %(UDP%): the socket systemd passed %(unnamed%)")
+      local c = assert(S.connect("127.0.0.1", port))
+      assert(c:write("hi\n"))
+      assert.are.equal("hi\n", c:read())
+      local state = next_state(n, p)
+      assert.are.equal("1", state.READY)
+      assert.are.equal("2 workers serving", state.STATUS)
+      H.expect(p, "port " .. port .. " %(TCP%): the socket systemd passed %(web%), for every worker")
+      assert.is_nil(p:output():find("no module opened", 1, true), p:output())
+      -- the one accept queue serves every client, whichever worker takes it
+      for i = 1, 6 do
+        local ci = assert(S.connect("127.0.0.1", port))
+        assert(ci:write(i .. "\n"))
+        assert.are.equal(i .. "\n", ci:read())
+        ci:close()
+      end
+      c:close()
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
+      assert.are.equal(0, p:wait(10))
     end)
   end)
+
+  for _, workers in ipairs { {}, { "--workers", "2" } } do
+    it("hands " .. (workers[1] and "every worker" or "a module") .. " the UDP socket of its port", function()
+      run(function()
+        local port = H.closed_port()
+        local words = { "systemd-socket-activate", "-d", "-l", "127.0.0.1:" .. port, H.XCSHOST }
+        table.move(workers, 1, #workers, #words + 1, words)
+        words[#words + 1], words[#words + 2] = "examples/udp_echo.lua", "port=" .. port
+        local p = start(table.unpack(words))
+        H.expect(p, "Listening on")
+        local u = assert(S.connect("127.0.0.1", port, "UDP"))
+        assert(u:write("ping"))
+        assert.are.equal("ping", (u:read(5)))
+        H.expect(p, "port " .. port .. " %(UDP%): the socket systemd passed %(unnamed%)" ..
+          (workers[1] and ", for every worker" or ""))
+        p:kill("TERM")
+        assert.are.equal(0, p:wait(10))
+      end)
+    end)
+  end
 
   it("warns about a socket no module opened, and the module binds its own port as usual", function()
     run(function()
