@@ -64,7 +64,9 @@ typedef struct xcs_fleet {
 
 /* supervisor.c */
 void xcs_fleet_stop(xcs_fleet *f, int signum);
-void xcs_fleet_log(xcs_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line of the supervisor's log at level (XCS_LOG_*). */
+void xcs_fleet_log(xcs_fleet *f, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* shares.c: a request from slot s's request channel; s has died; close
  * what no worker holds (call when a worker is ready or ended); close all. */

@@ -122,7 +122,9 @@ static xcs_shared *add_share(xcs_fleet *f, const char *key) {
 /* "tcp ADDR:PORT" or "udp ADDR:PORT": the socket systemd passed for that
  * port and type, as a share every worker is handed; NULL if there is none. */
 static xcs_shared *add_inherited(xcs_fleet *f, const char *key) {
-  int type = strncmp(key, "tcp ", 4) == 0 ? SOCK_STREAM : strncmp(key, "udp ", 4) == 0 ? SOCK_DGRAM : 0;
+  int type = strncmp(key, "tcp ", 4) == 0   ? SOCK_STREAM
+             : strncmp(key, "udp ", 4) == 0 ? SOCK_DGRAM
+                                            : 0;
   const char *colon = strrchr(key, ':');
   int fd, port = colon ? atoi(colon + 1) : 0;
   const char *name;

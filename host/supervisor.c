@@ -35,10 +35,10 @@ static char msgbuf[XCS_CHANNEL_MAX + 1];
 
 static void spawn(xcs_slot *s);
 
-void xcs_fleet_log(xcs_fleet *f, const char *fmt, ...) {
+void xcs_fleet_log(xcs_fleet *f, int level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  xcs_logv(&f->host, XCS_LOG_INFO, "xcshost", NULL, fmt, ap);
+  xcs_logv(&f->host, level, "xcshost", NULL, fmt, ap);
   va_end(ap);
 }
 
@@ -67,7 +67,7 @@ static void restart_later(xcs_slot *s) {
   uint64_t delay = (uint64_t)BACKOFF_FIRST_MS << (s->quick_deaths < 7 ? s->quick_deaths : 7);
   if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;
   s->quick_deaths++;
-  xcs_fleet_log(f, "worker %d: restarting it in %.1f s (restart %d)", s->number,
+  xcs_fleet_log(f, XCS_LOG_WARN, "worker %d: restarting it in %.1f s (restart %d)", s->number,
                 (double)delay / 1000, s->restarts + 1);
   uv_timer_start(&s->restart, restart_cb, delay, 0);
 }
@@ -79,10 +79,12 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
                     : status == 0 ? 0 : status == 2 ? 2 : 1;
   double lived = (double)(uv_now(&f->host.loop) - s->started) / 1000;
   if (signum)
-    xcs_fleet_log(f, "worker %d (pid %d) was killed by signal %d (%s) after %.1f s", s->number,
+    xcs_fleet_log(f, code ? XCS_LOG_ERROR : XCS_LOG_INFO,
+                  "worker %d (pid %d) was killed by signal %d (%s) after %.1f s", s->number,
                   s->pid, signum, strsignal(signum), lived);
   else
-    xcs_fleet_log(f, "worker %d (pid %d) exited with status %d after %.1f s", s->number, s->pid,
+    xcs_fleet_log(f, code ? XCS_LOG_WARN : XCS_LOG_INFO,
+                  "worker %d (pid %d) exited with status %d after %.1f s", s->number, s->pid,
                   (int)status, lived);
   s->alive = 0;
   s->pid = 0;
@@ -96,7 +98,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
   } else if (!s->ever_ready && code == 2) {
     /* Its modules cannot be loaded: neither can the others'. */
     s->done = 1;
-    xcs_fleet_log(f, "worker %d could not start its modules: stopping", s->number);
+    xcs_fleet_log(f, XCS_LOG_ERROR, "worker %d could not start its modules: stopping", s->number);
     xcs_fleet_stop(f, 0);
   } else {
     restart_later(s);
@@ -115,7 +117,8 @@ static int serving(xcs_fleet *f) {
 static void say_ready(xcs_fleet *f) {
   char state[96];
   int ready = serving(f);
-  snprintf(state, sizeof state, "READY=1\nSTATUS=%d worker%s serving", ready, ready == 1 ? "" : "s");
+  snprintf(state, sizeof state, "READY=1\nSTATUS=%d worker%s serving", ready,
+           ready == 1 ? "" : "s");
   xcs_systemd_notify(&f->host, state);
 }
 
@@ -140,7 +143,7 @@ static void on_command(xcs_slot *s, const char *msg, int fd) {
   if (fd >= 0) close(fd);
   if (strcmp(msg, "ready") == 0) {
     s->ready = s->ever_ready = 1;
-    xcs_fleet_log(s->fleet, "worker %d (pid %d) is serving", s->number, s->pid);
+    xcs_fleet_log(s->fleet, XCS_LOG_INFO, "worker %d (pid %d) is serving", s->number, s->pid);
     notify_ready(s->fleet);
     xcs_shares_sweep(s->fleet);
   } else {
@@ -228,7 +231,8 @@ static void spawn(xcs_slot *s) {
     if (cmd[i] >= 0 && (i == 1 || r != 0)) close(cmd[i]);
   }
   if (r != 0) {
-    xcs_fleet_log(f, "worker %d: cannot start %s: %s", s->number, f->exe, uv_strerror(r));
+    xcs_fleet_log(f, XCS_LOG_ERROR, "worker %d: cannot start %s: %s", s->number, f->exe,
+                  uv_strerror(r));
     s->started = uv_now(&f->host.loop);
     restart_later(s);
     return;
@@ -244,17 +248,17 @@ static void spawn(xcs_slot *s) {
   s->handles += 2;
   uv_poll_start(&s->req_poll, UV_READABLE, req_cb);
   uv_poll_start(&s->cmd_poll, UV_READABLE, cmd_cb);
-  xcs_fleet_log(f, "worker %d started (pid %d)", s->number, s->pid);
+  xcs_fleet_log(f, XCS_LOG_INFO, "worker %d started (pid %d)", s->number, s->pid);
 }
 
 void xcs_fleet_stop(xcs_fleet *f, int signum) {
   const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "request";
   if (f->stopping++ == 0) {
-    xcs_fleet_log(f, "stopping on %s: stopping every worker", name);
+    xcs_fleet_log(f, XCS_LOG_INFO, "stopping on %s: stopping every worker", name);
     xcs_systemd_notify(&f->host, "STOPPING=1");
     xcs_shares_close(f); /* once the workers close theirs, the ports are free */
   } else {
-    xcs_fleet_log(f, "second %s: the workers close everything now", name);
+    xcs_fleet_log(f, XCS_LOG_INFO, "second %s: the workers close everything now", name);
   }
   for (int i = 0; i < f->count; i++) {
     xcs_slot *s = &f->slots[i];
@@ -328,8 +332,8 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
   }
   int status = 0;
   if (cli->control && (r = xcs_control_start(&f->host, cli->control)) != 0) {
-    fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli->control,
-            uv_strerror(r));
+    xcs_fleet_log(f, XCS_LOG_ERROR, "cannot listen on control socket %s: %s", cli->control,
+                  uv_strerror(r));
     status = 2;
   }
   if (status == 0) {
@@ -339,8 +343,8 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     watch(f, &f->sighup, SIGHUP, hup_cb);
     uv_timer_init(&f->host.loop, &f->gather_timer);
     f->gather_timer.data = f;
-    xcs_fleet_log(f, "supervisor (pid %d): starting %d worker%s", (int)getpid(), f->count,
-                  f->count == 1 ? "" : "s");
+    xcs_fleet_log(f, XCS_LOG_INFO, "supervisor (pid %d): starting %d worker%s", (int)getpid(),
+                  f->count, f->count == 1 ? "" : "s");
     for (int i = 0; i < f->count; i++) {
       xcs_slot *s = &f->slots[i];
       s->fleet = f;
@@ -353,7 +357,7 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     /* Runs until no worker runs and none is waiting to restart. */
     uv_run(&f->host.loop, UV_RUN_DEFAULT);
     status = f->status;
-    xcs_fleet_log(f, "every worker has ended: exit status %d", status);
+    xcs_fleet_log(f, XCS_LOG_INFO, "every worker has ended: exit status %d", status);
   }
   xcs_shares_close(f);
   xcs_systemd_stop(&f->host);

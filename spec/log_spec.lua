@@ -92,6 +92,30 @@ describe("the log", function()
     end)
   end)
 
+  it("--workers --log-format json: every line of the supervisor and the workers is JSON; " ..
+    "a worker's carry its number", function()
+    xcs.run(function()
+      local p, port = H.start_serving('"message":"listening on [%d.]+:(%d+) %(TCP%)"',
+        "--workers", "2", "--log-format", "json", "examples/echo.lua", "port=0")
+      H.expect(p, '"message":"worker 2 %(pid %d+%) is serving"')
+      local c = assert(S.connect("127.0.0.1", port))
+      c:write("x\n")
+      assert.are.equal("x\n", c:read())
+      c:close()
+      p:kill("TERM")
+      assert.are.equal(0, p:wait(10))
+      local records = decode_all(p:output())
+      local listen = find(records, "listening on 127.0.0.1:" .. port .. " (TCP)")
+      assert.are.equal("echo", listen.module)
+      assert.truthy(listen.worker == "1" or listen.worker == "2", listen.worker)
+      local pid = assert(p:output():match('"worker 1 %(pid (%d+)%) is serving"'))
+      local serving = find(records, "worker 1 (pid " .. pid .. ") is serving")
+      assert.are.equal("info", serving.level)
+      assert.is_nil(serving.worker) -- the supervisor's own line
+      for _, r in ipairs(records) do assert.truthy(r.level and r.time, cjson.encode(r)) end
+    end)
+  end)
+
   -- Runs a module of the given text with --log-format json: status, output, records.
   local function run_json(name, text)
     local dir = H.tmpdir()
