@@ -259,8 +259,9 @@ static void retire_cb(uv_timer_t *t) {
   xcs_module *m = t->data;
   if (m->nconnections > 0 && uv_now(&m->host->loop) < m->retire_until) return;
   if (m->nconnections > 0)
-    xcs_log(m->host, m->name, "%d connection%s still open after %g s (--stop-timeout): unloading",
-            m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
+    xcs_log_at(m->host, XCS_LOG_WARN, m->name,
+               "%d connection%s still open after %g s (--stop-timeout): unloading",
+               m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
   xcs_module_unload(m, 1);
 }
 
