@@ -23,7 +23,8 @@ files["examples/*_spec.lua"] = { std = "lua54+busted", unused_secondaries = fals
 files["spec/fixtures"] = { std = "xcshost", unused_secondaries = false }
 -- These fixtures try what the sandbox forbids, and set globals and library
 -- fields to show they stay the module's own: the point is the warnings.
-for _, f in ipairs { "spec/fixtures/escape_*.lua", "spec/fixtures/sandbox/*.lua" } do
+for _, f in ipairs { "spec/fixtures/escape_*.lua", "spec/fixtures/sandbox/*.lua",
+                     "spec/fixtures/lua_path" } do
   files[f] = { std = "xcshost", ignore = { "11.", "122", "143", "2.." } }
 end
 -- the fixtures that exist to be broken

@@ -47,6 +47,7 @@ local function meta()
     local g = line:match("^function ([%a_][%w_]*)%(") or line:match("^([%a_][%w_]*) = ")
     if g then globals[g] = true end
     local t, f = line:match("^function ([%a_][%w_]*)%.([%w_]+)%(")
+    if not t then t, f = line:match("^([%a_][%w_]*)%.([%w_]+) = ") end
     if t then
       fields[t] = fields[t] or {}
       fields[t][f] = true
@@ -62,7 +63,7 @@ describe("share/xcshost/xcshost.lua", function()
     local real, real_fields = sandbox()
     local declared, declared_fields = meta()
     assert.are.same(H.sorted_keys(real), H.sorted_keys(declared))
-    for _, t in ipairs { "socket", "log", "os" } do
+    for _, t in ipairs { "socket", "log", "os", "json", "base64", "hex", "crypto", "url", "http" } do
       assert.are.same(H.sorted_keys(real_fields[t]), H.sorted_keys(declared_fields[t]), t)
     end
   end)

@@ -385,3 +385,189 @@ function os.date(format, time) end
 ---@param t1? integer
 ---@return number
 function os.difftime(t2, t1) end
+
+-- The libraries (bindings/lib_*.c) ---------------------------------------------
+
+---JSON (RFC 8259).
+json = {}
+
+---The JSON null: keeps an array's length where nil would end it.
+---@type lightuserdata
+json.null = nil
+
+---Decodes JSON text: objects and arrays become tables, null json.null; nil and a message naming the byte when malformed.
+---@param text string
+---@param opts? { max_depth?: integer }
+---@return any value
+---@return string? message
+function json.decode(text, opts) end
+
+---Encodes a value as JSON text; raises on what JSON cannot say (functions, NaN, holes, bytes that are not UTF-8, cycles).
+---@param value any
+---@param opts? { sort_keys?: boolean, indent?: boolean|string, max_depth?: integer }
+---@return string
+function json.encode(value, opts) end
+
+---Marks t (or a new table) as an array, so an empty one encodes as []; returns it.
+---@param t? table
+---@return table
+function json.array(t) end
+
+---Whether v is a table marked as an array.
+---@param v any
+---@return boolean
+function json.is_array(v) end
+
+---Base64 (RFC 4648).
+base64 = {}
+
+---Encodes with +/ and = padding.
+---@param s string
+---@return string
+function base64.encode(s) end
+
+---Decodes strictly; nil and a message naming the byte on a bad character, padding or stray bits.
+---@param text string
+---@return string? bytes
+---@return string? message
+function base64.decode(text) end
+
+---Encodes with the URL-safe alphabet -_, without padding.
+---@param s string
+---@return string
+function base64.urlencode(s) end
+
+---Decodes the URL-safe alphabet, with or without padding.
+---@param text string
+---@return string? bytes
+---@return string? message
+function base64.urldecode(text) end
+
+---Hexadecimal.
+hex = {}
+
+---Encodes as lower-case hex.
+---@param s string
+---@return string
+function hex.encode(s) end
+
+---Decodes hex of either case; nil and a message naming the byte otherwise.
+---@param text string
+---@return string? bytes
+---@return string? message
+function hex.decode(text) end
+
+---Digests, MACs and random bytes (OpenSSL's libcrypto); results are raw bytes.
+crypto = {}
+
+---The SHA-1 digest (20 bytes).
+---@param s string
+---@return string
+function crypto.sha1(s) end
+
+---The SHA-256 digest (32 bytes).
+---@param s string
+---@return string
+function crypto.sha256(s) end
+
+---The SHA-512 digest (64 bytes).
+---@param s string
+---@return string
+function crypto.sha512(s) end
+
+---HMAC of data under key.
+---@param algorithm "sha1"|"sha256"|"sha512"
+---@param key string
+---@param data string
+---@return string
+function crypto.hmac(algorithm, key, data) end
+
+---Whether two strings are equal, in time that does not depend on where they differ.
+---@param a string
+---@param b string
+---@return boolean
+function crypto.equal(a, b) end
+
+---n random bytes (0 to 1 MiB a call).
+---@param n integer
+---@return string
+function crypto.random(n) end
+
+---URLs (RFC 3986) and HTML's form encoding.
+url = {}
+
+---Every byte but A-Z a-z 0-9 - . _ ~ as %XX.
+---@param s string
+---@return string
+function url.escape(s) end
+
+---Decodes %XX (and + as a space when plus); nil and a message on a bad escape.
+---@param s string
+---@param plus? boolean
+---@return string? decoded
+---@return string? message
+function url.unescape(s, plus) end
+
+---"a=1&b=x+y&a=2&c" -> { a = { "1", "2" }, b = "x y", c = true }; nil and a message past max (default 100) or on a bad escape.
+---@param query string
+---@param max? integer
+---@return table<string, string|string[]|true>? args
+---@return string? message
+function url.parse_query(query, max) end
+
+---The query string of t, names sorted; a list repeats its name, true writes the bare name, false leaves it out.
+---@param t table<string, string|number|boolean|table>
+---@return string
+function url.build_query(t) end
+
+---The parts of a URL or reference, each only when present; nil and a message when malformed.
+---@param s string
+---@return { scheme?: string, user?: string, password?: string, host?: string, port?: integer, path?: string, query?: string, fragment?: string }? parts
+---@return string? message
+function url.parse(s) end
+
+---HTTP/1.x message heads and chunked bodies (RFC 9112), found in a buffer of the module's own.
+http = {}
+
+---@alias xcs.http_opts { max_head?: integer, max_headers?: integer, max_body?: integer }
+
+---A request head at init (default 1): the request and the position after it; false: incomplete; nil, message, status: malformed.
+---@param buf string
+---@param init? integer
+---@param opts? xcs.http_opts
+---@return table|false|nil request { method, target, path, query, version, headers, keep_alive, chunked, length }
+---@return integer|string|nil next or message
+---@return integer? status 400, 413, 431, 501 or 505
+function http.parse_request(buf, init, opts) end
+
+---A response head at init: as parse_request, { version, status, reason, headers, keep_alive, chunked, length }.
+---@param buf string
+---@param init? integer
+---@param opts? xcs.http_opts
+---@return table|false|nil response
+---@return integer|string|nil next or message
+---@return integer? status
+function http.parse_response(buf, init, opts) end
+
+---A whole chunked body at init: body, next, trailers; false: incomplete; nil, message, status: malformed.
+---@param buf string
+---@param init? integer
+---@param opts? xcs.http_opts
+---@return string|false|nil body
+---@return integer|string|nil next or message
+---@return table<string, string>|integer|nil trailers or status
+function http.parse_chunked(buf, init, opts) end
+
+---t (seconds, default now) as an HTTP date: "Sun, 06 Nov 1994 08:49:37 GMT".
+---@param t? integer
+---@return string
+function http.date(t) end
+
+---The standard reason phrase of status ("Not Found"), or nil.
+---@param status integer
+---@return string?
+function http.reason(status) end
+
+---Milliseconds since 1970-01-01 UTC, from the real-time clock (now() is monotonic: for intervals).
+---@return integer
+function wallclock() end
