@@ -17,11 +17,13 @@
 --   wrk -t1 -c10 -d5s http://127.0.0.1:8080/
 local server = require "lib.http_server"
 
-local port = tonumber(arg.port) or 8080
+-- Required (by examples/https_hello.lua), or given cert= and key= (files
+-- under --tls-dir), it serves HTTPS instead: port 8443 by default, with
+-- server.pem and server.key.
+local https = ... == "http_hello" or arg.cert ~= nil
+local port = tonumber(arg.port) or (https and 8443 or 8080)
 local opts = { idle = tonumber(arg.idle) or 5 }
--- With cert= and key= (files under --tls-dir) it serves HTTPS instead:
--- examples/https_hello.lua.
-local tls = arg.cert and { cert = arg.cert, key = arg.key } or nil
+local tls = https and { cert = arg.cert or "server.pem", key = arg.key or "server.key" } or nil
 
 local function hello(req)
   if not req.method:find("^%u+$") then return 400, "Bad Request\n", { Connection = "close" } end

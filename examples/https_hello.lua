@@ -9,8 +9,5 @@
 -- Try it:
 --   curl --cacert /tmp/certs/ca.pem https://localhost:8443/
 --   wrk -t1 -c10 -d5s https://localhost:8443/
-arg.port = arg.port or 8443
-arg.cert = arg.cert or "server.pem"
-arg.key = arg.key or "server.key"
-local accept_all = require "http_hello" -- listens, with the certificate
+local accept_all = require "http_hello" -- listens on port= (8443) with cert= and key=
 accept_all()
