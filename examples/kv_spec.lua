@@ -145,13 +145,11 @@ describe("examples/kv.lua", function()
   end
 
   describe("under xcshost", function()
-    local function have(p) return os.execute("command -v " .. p .. " >/dev/null 2>&1") == true end
+    local have = H.have
 
+    -- Runs a client to its end: what it printed.
     local function tool(argv)
-      table.insert(argv, 1, "env")
-      table.insert(argv, 2, "-u")
-      table.insert(argv, 3, "LD_PRELOAD")
-      local p = assert(xcs.process(argv))
+      local p = H.tool(argv)
       assert.are.equal(0, p:wait(8), p:output())
       return p:output()
     end
