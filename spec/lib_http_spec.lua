@@ -167,6 +167,7 @@ describe("http.parse_chunked", function()
     { "ffffffffffffffffffff\r\n", 413, "the body is over 16777216 bytes (max_body)" },
     { ("1"):rep(1100), 400, "a chunk-size line over 1024 bytes" },
     { "0\r\nT : x\r\n\r\n", 400, "a space before a header's colon in the trailers" },
+    { "0\r\nX: " .. ("t"):rep(16400), 431, "the trailers are over 16384 bytes (max_head)" },
   } do
     it(("refuses %q"):format(case[1]:sub(1, 30)), function()
       refused(case[2], "http.parse_chunked: " .. case[3], http.parse_chunked(case[1]))
