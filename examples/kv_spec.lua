@@ -133,6 +133,8 @@ describe("examples/kv.lua", function()
     { "a bad bulk length", "*1\r\n$-5\r\n", "invalid bulk length" },
     { "a bulk over 16 MiB", "*1\r\n$16777217\r\n", "invalid bulk length" },
     { "a bulk not ended by CRLF", "*1\r\n$1\r\nxyz\r\n", "a bulk not ended by CRLF" },
+    { "a multibulk count line with no end", "*" .. ("1"):rep(70000), "too big multibulk count string" },
+    { "a bulk length line with no end", "*1\r\n$" .. ("1"):rep(70000), "too big bulk count string" },
   } do
     it("answers " .. case[1] .. " with a protocol error and closes", function()
       with_kv(function(c)
