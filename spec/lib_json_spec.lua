@@ -206,6 +206,6 @@ describe("json in a module", function()
       assert.are.equal(0, code, out)
       assert.truthy(out:find("json_module: big decode:\tfalse\tnot enough memory", 1, true), out)
       assert.truthy(out:find("json_module: big encode:\tfalse\tnot enough memory", 1, true), out)
-    end)
+    end, { timeout = 30 }) -- two hosts and 16 MB of tables: slow under valgrind
   end)
 end)
