@@ -180,6 +180,17 @@ function H.until_received(m, n)
   error("the module received " .. m:faults().received .. " of " .. n .. " datagrams")
 end
 
+-- Waits (5 s at most, or timeout) until one of m's log lines contains text; returns it.
+function H.until_logged(m, text, timeout)
+  local deadline = xcs.now() + (timeout or 5)
+  repeat
+    local line = H.find_line(m:logs(), text)
+    if line then return line end
+    xcs.sleep(0.01)
+  until xcs.now() > deadline
+  error(("no log line containing %q; the log was:\n%s"):format(text, table.concat(m:logs(), "\n")), 2)
+end
+
 -- A real binary chunk, made here (specs run in plain Lua 5.4).
 H.BINARY_CHUNK = string.dump(function() return "ran a binary chunk" end)
 
