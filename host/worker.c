@@ -25,6 +25,7 @@
 #include "host/channel.h"
 #include "host/control.h"
 #include "host/module.h"
+#include "bindings/tls_rotate.h"
 #include "host/reload.h"
 
 #define REQUESTS_FD 3
@@ -297,6 +298,8 @@ static void commands_cb(uv_poll_t *p, int status, int events) {
     int is_reload = strncmp(self.buf, "reload", 6) == 0 && (!self.buf[6] || self.buf[6] == ' ');
     if (strcmp(self.buf, "status") == 0)
       send_status(h);
+    else if (strcmp(self.buf, "certs") == 0)
+      xcs_tls_rotate(h, NULL, NULL, NULL); /* each listener logs what it read */
     else if (is_reload && h->stopping)
       say("failed the worker is stopping");
     else if (is_reload)
