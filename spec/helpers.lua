@@ -54,6 +54,21 @@ end
 
 -- Log lines (m:logs(), xcs.logs()) -----------------------------------------------
 
+-- The lines of a text (a process's output): a list, without their newlines.
+function H.lines(text)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
+-- The keys of a table, sorted: a set to compare with assert.are.same.
+function H.sorted_keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
   for _, line in ipairs(lines) do
@@ -241,8 +256,9 @@ function H.have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
--- Starts a client program without the sanitizer build's LD_PRELOAD (curl
--- and node hang under it); argv as xcs.process takes it.
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl and node hang under it; groff and others fail); argv as
+-- xcs.process takes it.
 function H.tool(argv)
   local words = { "env", "-u", "LD_PRELOAD" }
   for i = 1, #argv do words[#words + 1] = argv[i] end
@@ -286,6 +302,14 @@ end
 
 -- Makes a directory (and its parents).
 function H.mkdir(path) assert(sh("mkdir -p " .. quote(path))) end
+
+-- The whole text of the file at path.
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
 
 -- Writes text to the file at path, replacing what was there.
 function H.write(path, text)
