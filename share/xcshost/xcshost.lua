@@ -397,7 +397,7 @@ json.null = nil
 
 ---Decodes JSON text: objects and arrays become tables, null json.null; nil and a message naming the byte when malformed.
 ---@param text string
----@param opts? { max_depth?: integer, max_size?: integer }
+---@param opts? { max_depth?: integer }
 ---@return any value
 ---@return string? message
 function json.decode(text, opts) end
@@ -563,10 +563,11 @@ function http.parse_chunked(buf, init, opts) end
 ---@return string
 function http.date(t) end
 
----The seconds since 1970 of an HTTP date in any of RFC 9110's three forms; nil and a message naming the byte otherwise.
+---The seconds since 1970 of an HTTP date in any of RFC 9110's three forms;
+---nil and a message naming what was wrong otherwise.
 ---@param text string
----@return integer? t
----@return string? message
+---@return integer|nil seconds
+---@return string|nil message
 function http.parse_date(text) end
 
 ---The standard reason phrase of status ("Not Found"), or nil.
