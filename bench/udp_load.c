@@ -43,7 +43,8 @@ static struct {
     size_t size;
     double seconds, warmup;
     long server_pid;
-} opt = {"127.0.0.1", -1, 50, 64, 5.0, 1.0, -1};
+    double max_datagrams;
+} opt = {"127.0.0.1", -1, 50, 64, 5.0, 1.0, -1, 1e15};
 
 static uv_loop_t loop;
 static uv_timer_t phase_timer, lost_timer;
@@ -97,6 +98,8 @@ static void send_next(struct flow *f)
     /* Not sent: the lost timer sends the next one. */
 }
 
+static void stop(void);
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h, (void)hint;
@@ -132,6 +135,10 @@ static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
         return;
     }
     echoed++;
+    if ((double)echoed >= opt.max_datagrams) {
+        stop();
+        return;
+    }
     send_next(f);
 }
 
@@ -149,6 +156,8 @@ static void on_lost(uv_timer_t *t)
 
 static void stop(void)
 {
+    if (stopping)
+        return;
     stopping = 1;
     measure_end = uv_hrtime();
     measured = echoed - echoed_at_start;
@@ -196,6 +205,8 @@ static int parse_args(int argc, char **argv)
             opt.seconds = v;
         else if (strcmp(name, "--warmup") == 0 && v <= 86400)
             opt.warmup = v;
+        else if (strcmp(name, "--max-datagrams") == 0 && v >= 1)
+            opt.max_datagrams = v;
         else if (strcmp(name, "--server-pid") == 0 && v >= 1)
             opt.server_pid = (long)v;
         else
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
     struct sockaddr_in addr;
     if (parse_args(argc, argv) < 0 || uv_ip4_addr(opt.host, opt.port, &addr) < 0) {
         fprintf(stderr, "usage: %s --port N [--host 127.0.0.1] [--flows 50] [--size 64]\n"
-                        "       [--seconds 5] [--warmup 1] [--server-pid PID]\n",
+                        "       [--seconds 5] [--warmup 1] [--server-pid PID] [--max-datagrams N]\n",
                 argv[0]);
         return 2;
     }
