@@ -73,7 +73,53 @@ static void stop_reading(xcs_conn *c) {
   c->reading = 0;
 }
 
+/*
+ * The receive buffer holds only what the module has not read yet. Bytes
+ * arrive in the host's shared read buffer and are first offered where they
+ * lie (c->buf borrows them, c->borrowed): a reader waiting for them takes
+ * them from there. What is left when the callback returns is copied into a
+ * buffer of c's own (keep), which is freed as soon as it is drained, so an
+ * idle connection holds no buffer at all.
+ */
+
+static void release_buffer(xcs_conn *c) {
+  if (!c->borrowed) free(c->buf);
+  c->buf = NULL;
+  c->borrowed = 0;
+  c->off = c->len = c->cap = c->scan = 0;
+}
+
+/* Copies borrowed bytes still unread into c's own buffer; 0 or UV_ENOMEM
+ * (the bytes are then lost with the connection, which fails). */
+static int keep(xcs_conn *c) {
+  if (!c->borrowed) return 0;
+  const char *from = c->buf + c->off;
+  size_t n = c->len;
+  c->buf = NULL;
+  c->borrowed = 0;
+  c->off = c->cap = 0;
+  if (n == 0) return 0;
+  size_t cap = 256;
+  while (cap < n) cap *= 2;
+  if ((c->buf = malloc(cap)) == NULL) {
+    c->len = c->scan = 0;
+    return UV_ENOMEM;
+  }
+  memcpy(c->buf, from, n);
+  c->cap = cap;
+  return 0;
+}
+
 static int append(xcs_conn *c, const char *p, size_t n) {
+  if (c->len == 0 && c->cap == 0) { /* nothing buffered: borrow p */
+    release_buffer(c);
+    c->buf = (char *)p;
+    c->len = n;
+    c->borrowed = 1;
+    return 0;
+  }
+  int r = keep(c);
+  if (r != 0) return r;
   if (c->off > 0 && c->off + c->len + n > c->cap) {
     memmove(c->buf, c->buf + c->off, c->len);
     c->off = 0;
@@ -91,12 +137,6 @@ static int append(xcs_conn *c, const char *p, size_t n) {
   return 0;
 }
 
-static void release_buffer(xcs_conn *c) {
-  free(c->buf);
-  c->buf = NULL;
-  c->off = c->len = c->cap = c->scan = 0;
-}
-
 /* The buffered bytes (never a null pointer, even when empty). */
 static const char *buffered(const xcs_conn *c) {
   return c->buf ? c->buf + c->off : "";
@@ -107,18 +147,14 @@ static void consume(xcs_conn *c, size_t n) {
   c->off += n;
   c->len -= n;
   c->scan = 0;
-  if (c->len == 0) {
-    c->off = 0;
-    if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
-  }
+  if (c->len == 0) release_buffer(c); /* drained: an idle connection holds nothing */
   start_reading(c);
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
   if (c->len == 0) return 0;
   lua_pushlstring(L, c->buf + c->off, c->len);
-  c->off = c->len = c->scan = 0;
-  if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
+  release_buffer(c);
   start_reading(c);
   return 1;
 }
@@ -202,6 +238,16 @@ static void received(xcs_inflow *in, ssize_t nread, const char *data,
       c->bytes_in += (uint64_t)nread;
       if (c->len >= high_mark(c)) stop_reading(c);
     }
+    notify(c);
+    /* data is only lent for this call (the shared read buffer, or what
+     * --delay held); c outlives it, as its struct lives until uv_close's
+     * callback, which cannot run inside this one. */
+    if ((r = keep(c)) != 0 && c->err == 0) {
+      c->err = r;
+      stop_reading(c);
+      notify(c);
+    }
+    return;
   } else {
     if (nread == UV_EOF)
       c->eof = 1;

@@ -85,7 +85,8 @@ typedef struct xcs_conn {
   xcs_inflow in;         /* --delay: data held back before it counts as read */
   xcs_conn_opts opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
-  char *buf;             /* received, not yet read: buf[off, off + len) */
+  char *buf;             /* received, not yet read: buf[off, off + len);
+                            borrowed: still in the read buffer (stream.c) */
   size_t off, len, cap;
   size_t scan;           /* bytes of buf known to hold no delimiter */
   size_t want;           /* a framed read's buffer needs: pause reading past it */
@@ -106,6 +107,7 @@ typedef struct xcs_conn {
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
+  unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
   char local[XCS_NAMESTRLEN], peer[XCS_NAMESTRLEN];
 } xcs_conn;
 
