@@ -153,16 +153,17 @@ static void arm(xcs_inflow *in) {
     due = xcs_container_of(in->delayed.next, xcs_held, link)->due;
   if (in->held && in->held_until < due) due = in->held_until;
   if (due == UINT64_MAX) {
-    if (in->timer_init) uv_timer_stop(&in->timer);
+    if (in->timer) uv_timer_stop(in->timer);
     return;
   }
-  if (!in->timer_init) {
-    uv_timer_init(loop_of(in), &in->timer);
-    in->timer.data = in;
-    in->timer_init = 1;
+  if (in->timer == NULL) {
+    /* Made on first use: a socket with nothing held needs no timer. */
+    if ((in->timer = malloc(sizeof *in->timer)) == NULL) return; /* no memory: what is held waits for the next arrival */
+    uv_timer_init(loop_of(in), in->timer);
+    in->timer->data = in;
   }
   uint64_t now = uv_now(loop_of(in));
-  uv_timer_start(&in->timer, timer_cb, due > now ? due - now : 0, 0);
+  uv_timer_start(in->timer, timer_cb, due > now ? due - now : 0, 0);
 }
 
 /* Past the faults, an item goes to the socket after delay_ms; behind what is
@@ -299,13 +300,22 @@ void xcs_inflow_close(xcs_inflow *in) {
   while ((n = xcs_list_shift(&in->delayed)) != NULL) free(xcs_container_of(n, xcs_held, link));
   in->bytes = 0;
   in->count = 0;
-  if (in->timer_init) uv_timer_stop(&in->timer);
+  if (in->timer) uv_timer_stop(in->timer);
+}
+
+/* The socket's close callback, then the timer's own memory. */
+static void timer_close_cb(uv_handle_t *t) {
+  xcs_handle_close_cb(t);
+  free(t);
 }
 
 void xcs_inflow_uv_close(xcs_inflow *in) {
-  if (!in->timer_init || in->timer_closed) return;
+  if (in->timer == NULL || in->timer_closed) return;
   in->timer_closed = 1;
-  xcs_handle_uv_close(in->h, (uv_handle_t *)&in->timer);
+  /* As xcs_handle_uv_close, with a callback that frees the timer too. */
+  in->timer->data = in->h;
+  in->h->nuv++;
+  uv_close((uv_handle_t *)in->timer, timer_close_cb);
 }
 
 void xcs_inflow_describe(const xcs_inflow *in, char *buf, size_t size) {

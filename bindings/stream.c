@@ -574,7 +574,7 @@ void xcs_conn_expire(xcs_conn *c, int status) {
   stop_reading(c);
   /* The peer hears of it now (FIN after what is queued), even while the
    * module is busy elsewhere; the socket goes when the module reads "". */
-  if (!c->shut && uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) == 0)
+  if (!c->shut && uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb) == 0)
     c->shut = 1;
   notify(c);
 }
@@ -589,6 +589,8 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (c->owner) xcs_listener_forget(c->owner, c);
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   free_addrs(c);
+  free(c->names); /* the box reads as closed now: no one asks for them */
+  c->names = NULL;
   if (c->released) {
     /* The socket went after an error; the handle's extra nuv goes now. */
     if (h->nuv == 1) { /* the socket is through its close: close a stand-in */
@@ -608,7 +610,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
-    if (uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) != 0) {
+    if (uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb) != 0) {
       hard_close(c);
       return;
     }
@@ -622,7 +624,8 @@ static void conn_close(xcs_handle *h, int graceful) {
 
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_conn *c = (xcs_conn *)h;
-  snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued)", c->local, c->peer,
+  snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued)", xcs_conn_local(c),
+           xcs_conn_peer(c),
            c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
 }
@@ -947,7 +950,7 @@ static int conn_shutdown(lua_State *L) {
     return 1;
   }
   if (c->err) return fail_fatal(L, c, 0);
-  int r = uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb);
+  int r = uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);
@@ -957,12 +960,12 @@ static int conn_shutdown(lua_State *L) {
 /* Addresses ------------------------------------------------------------------------- */
 
 static int conn_address(lua_State *L) {
-  lua_pushstring(L, check_conn(L)->local);
+  lua_pushstring(L, xcs_conn_local(check_conn(L)));
   return 1;
 }
 
 static int conn_peer(lua_State *L) {
-  lua_pushstring(L, check_conn(L)->peer);
+  lua_pushstring(L, xcs_conn_peer(check_conn(L)));
   return 1;
 }
 
@@ -970,7 +973,7 @@ static int conn_peer(lua_State *L) {
  * answers after the socket was released). */
 static int conn_port(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  const char *colon = strrchr(c->local, ':');
+  const char *colon = strrchr(xcs_conn_local(c), ':');
   if (colon == NULL || c->is_unix) return 0;
   lua_pushinteger(L, atoi(colon + 1));
   return 1;
@@ -989,8 +992,8 @@ static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
   xcs_info_str(L, "protocol", c->is_unix ? "UNIX" : "TCP");
   xcs_info_str(L, "kind", c->owner ? "client" : "connection");
-  xcs_info_str(L, "local", c->local);
-  xcs_info_str(L, "remote", c->peer);
+  xcs_info_str(L, "local", xcs_conn_local(c));
+  xcs_info_str(L, "remote", xcs_conn_peer(c));
   xcs_info_int(L, "bytes_in", c->bytes_in);
   xcs_info_int(L, "bytes_out", c->bytes_out);
   xcs_info_int(L, "queued", c->queued);
@@ -1015,9 +1018,27 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   c->need = 1;
   xcs_faults *f = m->faults;
   xcs_inflow_init(&c->in, &c->h, f && f->opt.delay_ms ? f : NULL, received);
-  strcpy(c->local, "?");
-  strcpy(c->peer, "?");
   return c;
+}
+
+const char *xcs_conn_local(const xcs_conn *c) { return c->names ? c->names : "?"; }
+
+const char *xcs_conn_peer(const xcs_conn *c) {
+  return c->names ? c->names + strlen(c->names) + 1 : "?";
+}
+
+/* The two names share one small block: a connection carries no room for
+ * the longest path it might have. */
+void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
+  if (local == NULL) local = xcs_conn_local(c);
+  if (peer == NULL) peer = xcs_conn_peer(c);
+  size_t nl = strlen(local) + 1, np = strlen(peer) + 1;
+  char *names = malloc(nl + np);
+  if (names == NULL) return;
+  memcpy(names, local, nl);
+  memcpy(names + nl, peer, np);
+  free(c->names);
+  c->names = names;
 }
 
 /* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
@@ -1033,17 +1054,19 @@ static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
 void xcs_conn_started(xcs_conn *c) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
+  char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
   c->connected = 1;
   if (c->is_unix) {
-    pipe_name(c, 0, c->local, sizeof c->local);
-    pipe_name(c, 1, c->peer, sizeof c->peer);
+    pipe_name(c, 0, local, sizeof local);
+    pipe_name(c, 1, peer, sizeof peer);
   } else {
     if (uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, c->local, sizeof c->local);
+      xcs_addr_format((struct sockaddr *)&sa, local, sizeof local);
     len = sizeof sa;
     if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+      xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
   }
+  xcs_conn_name(c, local, peer);
   apply_options(c, NULL); /* best effort: a refused option leaves the default */
   start_reading(c);
 }

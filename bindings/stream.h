@@ -73,8 +73,10 @@ typedef struct xcs_conn {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } io;
-  uv_connect_t connect;
-  uv_shutdown_t shutdown;
+  union {               /* a connection connects, and only then shuts down */
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+  } req;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */
@@ -108,7 +110,7 @@ typedef struct xcs_conn {
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
   unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
-  char local[XCS_NAMESTRLEN], peer[XCS_NAMESTRLEN];
+  char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
 } xcs_conn;
 
 extern const xcs_handle_type xcs_conn_type;
@@ -116,6 +118,13 @@ extern const xcs_handle_type xcs_conn_type;
 /* A new, unconnected connection of m with default settings, over TCP or
  * (is_unix) a UNIX socket; pushes its box. */
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
+/* Its local and remote address ("ip:port", "[ip]:port" or a UNIX name),
+ * "?" while unknown; kept until the handle is closed, so they answer after
+ * an error released the socket. */
+const char *xcs_conn_local(const xcs_conn *c);
+const char *xcs_conn_peer(const xcs_conn *c);
+/* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
+void xcs_conn_name(xcs_conn *c, const char *local, const char *peer);
 /* Connected (accepted, or connect succeeded): note addresses, apply the
  * socket options, start reading. */
 void xcs_conn_started(xcs_conn *c);

@@ -283,7 +283,7 @@ static int broadcast(lua_State *L, xcs_listener *l) {
     /* A broadcast never waits: a client it would queue too much to has
      * stopped reading, and is dropped rather than hold memory. */
     if (xcs_guard_over_queue(l->h.m->host, c->queued, lua_rawlen(L, 2))) {
-      xcs_gate_dropped(l->gate, c->peer);
+      xcs_gate_dropped(l->gate, xcs_conn_peer(c));
       xcs_handle_close(&c->h, 0);
       continue;
     }
@@ -504,7 +504,7 @@ static void connect_cb(uv_connect_t *req, int status) {
 
 static void attempt(xcs_conn *c) {
   struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
-  int r = uv_tcp_connect(&c->connect, &c->io.tcp, sa, connect_cb);
+  int r = uv_tcp_connect(&c->req.connect, &c->io.tcp, sa, connect_cb);
   if (r == 0) return;
   c->err = r;
   next_or_fail(c);
@@ -570,7 +570,7 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     int n;
     if (busy) {
       lua_pushnil(L);
-      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", c->peer);
+      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", xcs_conn_peer(c));
       lua_pushliteral(L, "ETIMEDOUT");
       n = 3;
     } else {
@@ -601,7 +601,9 @@ static int l_connect(lua_State *L) {
   xcs_limits_count(&c->h, 0);
   c->opts = opts;
   if (literal) {
-    xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+    char peer[XCS_ADDRSTRLEN];
+    xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
+    xcs_conn_name(c, NULL, peer);
     c->addrs = malloc(sizeof *c->addrs);
     if (c->addrs == NULL) {
       xcs_handle_close(&c->h, 0);
@@ -611,7 +613,9 @@ static int l_connect(lua_State *L) {
     c->naddrs = 1;
     attempt(c); /* nobody waits yet: a failure now is returned below */
   } else {
-    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    char peer[XCS_NAMESTRLEN];
+    snprintf(peer, sizeof peer, "%s:%d", host, port);
+    xcs_conn_name(c, NULL, peer);
     xcs_resolve *rs = calloc(1, sizeof *rs);
     if (rs == NULL) {
       xcs_handle_close(&c->h, 0);

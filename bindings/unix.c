@@ -344,8 +344,8 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   if (c->err || (again && xcs_timed_out(L, lua_tonumber(L, 2)))) {
-    int n = c->err ? fail_at(L, c->err, c->peer)
-                   : fail(L, UV_ETIMEDOUT, "connecting to %s timed out", c->peer);
+    int n = c->err ? fail_at(L, c->err, xcs_conn_peer(c))
+                   : fail(L, UV_ETIMEDOUT, "connecting to %s timed out", xcs_conn_peer(c));
     xcs_handle_close(&c->h, 0);
     return n;
   }
@@ -370,9 +370,9 @@ static int l_unix_connect(lua_State *L) {
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
   xcs_limits_count(&c->h, 0);
   c->opts = opts;
-  snprintf(c->peer, sizeof c->peer, "%s", path);
+  xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
-  uv_pipe_connect(&c->connect, &c->io.pipe, path, connect_cb);
+  uv_pipe_connect(&c->req.connect, &c->io.pipe, path, connect_cb);
   return connect_k(L, LUA_OK, 0);
 }
 
