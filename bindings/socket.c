@@ -32,24 +32,34 @@ static int l_log(lua_State *L) {
  * "unixdgram-connected" for an open handle;
  * nil for a closed one; false for anything that is not a handle. */
 static int l_kind(lua_State *L) {
+  /* Every port-keyed call asks: the answers are the closure's upvalues, in
+   * the order of kind_names, so none is hashed and interned again. */
   if (!xcs_handle_is(L, 1)) {
     lua_pushboolean(L, 0);
     return 1;
   }
   xcs_handle *h = xcs_handle_get(L, 1, NULL);
   if (h == NULL) return 0;
+  int k;
   if (h->type == &xcs_udp_type)
-    lua_pushstring(L, xcs_udp_connected(h) ? "udp-connected" : "udp");
+    k = xcs_udp_connected(h) ? 4 : 3;
   else if (h->type == &xcs_listener_type)
-    lua_pushliteral(L, "listener");
+    k = 1;
   else if (h->type == &xcs_conn_type)
-    lua_pushliteral(L, "tcp");
+    k = 2;
   else if (h->type == &xcs_unixdgram_type)
-    lua_pushstring(L, xcs_unixdgram_connected(h) ? "unixdgram-connected" : "unixdgram");
+    k = xcs_unixdgram_connected(h) ? 6 : 5;
   else
+    k = 0;
+  if (k == 0)
     lua_pushboolean(L, 0);
+  else
+    lua_pushvalue(L, lua_upvalueindex(k));
   return 1;
 }
+
+static const char *const kind_names[] = {"listener", "tcp", "udp", "udp-connected", "unixdgram",
+                                         "unixdgram-connected"};
 
 /* isaddress(s): whether s is an "ip:port" the sockets accept. */
 static int l_isaddress(lua_State *L) {
@@ -69,12 +79,15 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_timer_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
-      {"kind", l_kind},
       {"on_unload", xcs_module_l_on_unload},
       {"list", xcs_handle_list},
       {"isaddress", l_isaddress},
       {NULL, NULL}};
   luaL_setfuncs(L, core_fns, 0);
+  for (size_t i = 0; i < sizeof kind_names / sizeof *kind_names; i++)
+    lua_pushstring(L, kind_names[i]);
+  lua_pushcclosure(L, l_kind, (int)(sizeof kind_names / sizeof *kind_names));
+  lua_setfield(L, -2, "kind");
 
   if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
     lua_error(L);

@@ -84,6 +84,7 @@ end
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
 local open = { TCP = {}, UDP = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local open_tcp, open_udp = open.TCP, open.UDP
 local named = {}
 
 -- The canonical path a port-keyed call's string means (raising on misuse:
@@ -110,6 +111,14 @@ end
 -- The socket a port-keyed call means, and its kind ("listener", "tcp",
 -- "udp", "udp-connected").
 local function lookup(fname, what)
+  -- The common case first, with no type checks: a port number held by one
+  -- protocol only (a table key 7000.0 finds 7000; a string never a port).
+  local t, u = open_tcp[what], open_udp[what]
+  local h = t == nil and u or u == nil and t
+  if h then
+    local kind = core.kind(h)
+    if kind then return h, kind end
+  end
   if type(what) == "userdata" then
     local kind = core.kind(what)
     if kind == nil then raise(fname .. ": attempt to use a closed socket") end
