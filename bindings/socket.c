@@ -9,6 +9,7 @@
 
 #include "bindings/addr.h"
 #include "bindings/handle.h"
+#include "bindings/portkeyed.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
@@ -77,6 +78,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);
+  xcs_portkeyed_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"on_unload", xcs_module_l_on_unload},

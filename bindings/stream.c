@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bindings/errors.h"
+#include "bindings/portkeyed.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "host/log.h"
@@ -396,9 +397,12 @@ void xcs_conn_opts_default(xcs_conn_opts *o) {
 int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
   lua_Debug ar;
   int level = 1;
-  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "S", &ar) &&
-         strcmp(ar.source, "=prelude") == 0)
+  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sf", &ar)) {
+    int through = strcmp(ar.source, "=prelude") == 0 || xcs_portkeyed_is(lua_tocfunction(L, -1));
+    lua_pop(L, 1);
+    if (!through) break;
     level++;
+  }
   luaL_where(L, level);
   va_list ap;
   va_start(ap, fmt);

@@ -30,13 +30,19 @@ local _ENV = nil
 
 -- Misuse --------------------------------------------------------------------
 
--- Raises msg at the first caller outside this file, so the position in the
--- message is the module's line that made the bad call.
+-- socket.read and socket.write as modules call them: C in front of the
+-- functions below (bindings/portkeyed.c), set once those are defined.
+local fast_read, fast_write
+
+-- Raises msg at the first caller outside this file (and outside the C
+-- functions in front of it), so the position in the message is the
+-- module's line that made the bad call.
 local function raise(msg)
   local level = 2
   while true do
-    local info = getinfo(level, "S")
-    if not info or info.source ~= "=prelude" then break end
+    local info = getinfo(level, "Sf")
+    if not info or info.source ~= "=prelude" and info.func ~= fast_read and
+      info.func ~= fast_write then break end
     level = level + 1
   end
   error(msg, level)
@@ -288,6 +294,10 @@ function socket.write(what, data, to)
   end
   return h:write(data, to)
 end
+
+fast_read, fast_write = core.portkeyed(open_tcp, open_udp, last, { __mode = "k" },
+  socket.read, socket.write)
+socket.read, socket.write = fast_read, fast_write
 
 function socket.close(what)
   -- Closing a closed handle again is allowed, as handle:close() is.
