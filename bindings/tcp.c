@@ -353,16 +353,21 @@ const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", liste
                                            listener_info};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
- * that port, on a reload). Returns 0 or a libuv error. */
-static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa) {
+ * that port, on a reload; or the other workers' socket, under --workers:
+ * then *publish says whether this worker bound it and must hand it on).
+ * Returns 0 or a libuv error. */
+static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa, int *publish) {
   xcs_module *m = l->h.m;
+  const xcs_share *share = m->host->share;
   uv_os_sock_t fd;
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
-  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
+  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd) ||
+      (share && share->get(m, "tcp", sa, &fd))) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
   } else {
+    *publish = share != NULL;
     r = uv_tcp_bind(&l->io.tcp, sa, 0);
   }
   return r;
@@ -413,7 +418,7 @@ static int l_listen(lua_State *L) {
   l->is_unix = is_unix;
   xcs_list_init(&l->clients);
   xcs_list_init(&l->ready);
-  int r;
+  int r, publish = 0;
   if (is_unix) {
     uv_pipe_init(&m->host->loop, &l->io.pipe, 0);
     l->io.handle.data = &l->h;
@@ -428,9 +433,11 @@ static int l_listen(lua_State *L) {
     if ((r = uv_pipe_open(&l->io.pipe, fd)) != 0) close(fd);
   } else {
     xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-    r = bind_tcp(l, port, (struct sockaddr *)&sa);
+    r = bind_tcp(l, port, (struct sockaddr *)&sa, &publish);
   }
   if (r == 0) r = uv_listen(&l->io.stream, backlog, connection_cb);
+  uv_os_fd_t bound = -1;
+  if (publish && r == 0 && uv_fileno(&l->io.handle, &bound) == 0) m->host->share->put(m, bound);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);

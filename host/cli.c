@@ -32,6 +32,10 @@ const char xcs_cli_usage[] =
     "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
     "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+    "  --workers N|auto     run N worker processes, each with every module, under a\n"
+    "                       supervisor that shares their ports, restarts them and\n"
+    "                       reloads them one at a time (auto: one per usable CPU;\n"
+    "                       default: one process, no supervisor)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
   "\n"
@@ -194,6 +198,11 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
+      } else if ((v = value_of("--workers", argc, argv, &i))) {
+        if (strcmp(v, "auto") == 0)
+          cli->workers = -1;
+        else if (count(v, XCS_MAX_WORKERS, &cli->workers) || cli->workers < 1)
+          goto bad;
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;

@@ -133,6 +133,7 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
   memset(h, 0, sizeof *h);
   h->opt = *o;
   h->log = xcs_log_stderr;
+  h->worker = h->workers = 1;
   xcs_list_init(&h->modules);
   xcs_list_init(&h->ready);
   xcs_list_init(&h->deferred);

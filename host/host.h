@@ -81,6 +81,22 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 #define XCS_DEFAULT_REPORT_INTERVAL 5.0
 
+/* How a worker of --workers binds a socket to a port: the first worker to
+ * open it binds it and hands it to the supervisor (put); the others are
+ * given that same socket (get), so they share one accept queue. Set by
+ * host/worker.c; NULL in a single host. */
+struct xcs_module;
+typedef struct xcs_share {
+  /* kind: "tcp", "udp", "unix-stream" or "unix-dgram" (sa: a sockaddr_un).
+   * 1 with the shared socket in *fd (the caller's to own); 0: bind it
+   * yourself, then call put. */
+  int (*get)(struct xcs_module *m, const char *kind, const struct sockaddr *sa,
+             uv_os_sock_t *fd);
+  /* The socket bound after get said 0 (the caller keeps it), or -1 if
+   * binding failed; not calling put at all says the same. */
+  void (*put)(struct xcs_module *m, uv_os_sock_t bound);
+} xcs_share;
+
 struct xcs_host {
   uv_loop_t loop;
   xcs_options opt;
@@ -104,6 +120,11 @@ struct xcs_host {
   int failed;         /* how many modules failed */
   int stopping;
   int watchdog;       /* holds a start of the CPU watchdog */
+  int worker, workers; /* this worker's number and the count: 1, 1 alone */
+  const xcs_share *share; /* a worker's way to bind ports; NULL alone */
+  /* Takes a control command before control.c does (a supervisor's): 1 if
+   * it took it and will answer through xcs_control_reply(client, text). */
+  int (*command)(xcs_host *h, const char *cmd, const char *arg, void *client);
 
   char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
 };

@@ -14,6 +14,8 @@
 #include "host/host.h"
 #include "host/module.h"
 #include "host/signals.h"
+#include "host/supervisor.h"
+#include "host/worker.h"
 
 int main(int argc, char **argv) {
   xcs_cli cli;
@@ -35,6 +37,13 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  int worker = xcs_worker_is(); /* one of --workers, started by its supervisor */
+  if (cli.workers && !worker) {
+    int status = xcs_supervisor_run(&cli, argv);
+    xcs_cli_free(&cli);
+    return status;
+  }
+
   struct sockaddr_storage bind;
   if (xcs_addr_from(cli.opt.bind, 0, &bind) != 0) {
     fprintf(stderr, "xcshost: --bind needs an IP address such as 127.0.0.1, 0.0.0.0 or ::, not '%s'\n",
@@ -47,6 +56,11 @@ int main(int argc, char **argv) {
   int r = xcs_host_init(&host, &cli.opt);
   if (r != 0) {
     fprintf(stderr, "xcshost: cannot start the event loop: %s\n", uv_strerror(r));
+    xcs_cli_free(&cli);
+    return 2;
+  }
+  if (worker && xcs_worker_attach(&host) != 0) {
+    xcs_host_close(&host);
     xcs_cli_free(&cli);
     return 2;
   }
@@ -77,7 +91,7 @@ int main(int argc, char **argv) {
       free(key);
     }
   }
-  if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
+  if (status == 0 && cli.control && !worker && (r = xcs_control_start(&host, cli.control)) != 0) {
     fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
             uv_strerror(r));
     status = 2;
@@ -85,6 +99,7 @@ int main(int argc, char **argv) {
   if (status == 0) {
     xcs_signals_start(&host);
     for (int i = 0; i < cli.nmodules; i++) xcs_module_start(mods[i]);
+    if (worker) xcs_worker_ready(&host);
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }

@@ -69,6 +69,18 @@ int main(void) {
     CHECK(parse(&cli, err, ARGS("--ports", bad_ports[i], "a.lua")) == -1);
     xcs_cli_free(&cli);
   }
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0 && cli.workers == 0); /* one process */
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--workers", "4", "a.lua")) == 0 && cli.workers == 4);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--workers=auto", "a.lua")) == 0 && cli.workers == -1);
+  xcs_cli_free(&cli);
+  const char *bad_workers[] = {"0", "-2", "1.5", "two", "", "1025", "auto2"};
+  for (size_t i = 0; i < sizeof bad_workers / sizeof *bad_workers; i++) {
+    CHECK(parse(&cli, err, ARGS("--workers", bad_workers[i], "a.lua")) == -1);
+    CHECK(strstr(err, "--workers") != NULL);
+    xcs_cli_free(&cli);
+  }
   CHECK(parse(&cli, err, ARGS("--max-sockets", "1.5", "a.lua")) == -1);
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("port=1", "a.lua")) == -1);
