@@ -562,6 +562,7 @@ static void linger_expired(xcs_linger *l) {
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   xcs_conn *c = conn_of(req->handle);
+  free(req);
   if (c->uv_closed) return;
   c->shut_done = 1;
   if (status < 0 && status != UV_ECANCELED && c->err == 0) c->err = status;
@@ -572,13 +573,23 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
     start_reading(c); /* our FIN is out; wait for the peer's, dropping data */
 }
 
+/* Sends FIN after what is queued. The request is made for it: most
+ * connections never shut down, and carry none. 0 or a libuv error. */
+static int start_shutdown(xcs_conn *c) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL) return UV_ENOMEM;
+  int r = uv_shutdown(req, &c->io.stream, shutdown_cb);
+  if (r != 0) free(req);
+  return r;
+}
+
 void xcs_conn_expire(xcs_conn *c, int status) {
   if (c->err || c->h.closing || !c->connected) return;
   c->err = status;
   stop_reading(c);
   /* The peer hears of it now (FIN after what is queued), even while the
    * module is busy elsewhere; the socket goes when the module reads "". */
-  if (!c->shut && uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb) == 0)
+  if (!c->shut && start_shutdown(c) == 0)
     c->shut = 1;
   notify(c);
 }
@@ -614,7 +625,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
-    if (uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb) != 0) {
+    if (start_shutdown(c) != 0) {
       hard_close(c);
       return;
     }
@@ -954,7 +965,7 @@ static int conn_shutdown(lua_State *L) {
     return 1;
   }
   if (c->err) return fail_fatal(L, c, 0);
-  int r = uv_shutdown(&c->req.shutdown, &c->io.stream, shutdown_cb);
+  int r = start_shutdown(c);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);

@@ -73,10 +73,6 @@ typedef struct xcs_conn {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } io;
-  union {               /* a connection connects, and only then shuts down */
-    uv_connect_t connect;
-    uv_shutdown_t shutdown;
-  } req;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */

@@ -497,6 +497,7 @@ static void next_or_fail(xcs_conn *c) {
 
 static void connect_cb(uv_connect_t *req, int status) {
   xcs_conn *c = (xcs_conn *)req->handle->data;
+  free(req); /* made for the attempt (attempt) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0) {
     c->err = status;
@@ -511,8 +512,11 @@ static void connect_cb(uv_connect_t *req, int status) {
 
 static void attempt(xcs_conn *c) {
   struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
-  int r = uv_tcp_connect(&c->req.connect, &c->io.tcp, sa, connect_cb);
+  /* Made per attempt: an accepted connection carries no connect request. */
+  uv_connect_t *req = malloc(sizeof *req);
+  int r = req ? uv_tcp_connect(req, &c->io.tcp, sa, connect_cb) : UV_ENOMEM;
   if (r == 0) return;
+  free(req);
   c->err = r;
   next_or_fail(c);
 }

@@ -336,6 +336,7 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
 
 static void connect_cb(uv_connect_t *req, int status) {
   xcs_conn *c = (xcs_conn *)req->handle->data;
+  free(req); /* made for it (l_unix_connect) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0)
     c->err = status;
@@ -382,7 +383,11 @@ static int l_unix_connect(lua_State *L) {
   c->opts = opts;
   xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
-  uv_pipe_connect(&c->req.connect, &c->io.pipe, path, connect_cb);
+  uv_connect_t *req = malloc(sizeof *req);
+  if (req != NULL)
+    uv_pipe_connect(req, &c->io.pipe, path, connect_cb);
+  else
+    c->err = UV_ENOMEM;
   return connect_k(L, LUA_OK, 0);
 }
 
