@@ -183,6 +183,7 @@ void xcs_host_close(xcs_host *h) {
   uv_walk(&h->loop, close_walk_cb, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   uv_loop_close(&h->loop);
+  xcs_guard_free(h);
   if (h->watchdog) xcs_limits_unwatch();
   h->watchdog = 0;
 }

@@ -72,7 +72,8 @@ describe("contrib balancer configurations", function()
   it("send each balancer's port to hosts on the port the README runs them on", function()
     for _, path in ipairs { "contrib/haproxy.cfg", "contrib/nginx-stream.conf" } do
       local text = read(path)
-      assert.matches("xcshost %-%-workers auto %-%-bind 0%.0%.0%.0 %-%-max%-per%-address 0", text)
+      assert.matches("xcshost %-%-workers auto %-%-bind 0%.0%.0%.0 %-%-proxy%-protocol%-from 10%.0%.0%.10 ", text)
+      assert.truthy(text:find("send-proxy-v2", 1, true) or text:find("proxy_protocol on;", 1, true), path)
       local n = 0
       for _ in text:gmatch("server%s+[%w.]*%s*10%.0%.0%.1%d:7000") do n = n + 1 end
       assert.are.equal(2, n, path)

@@ -144,11 +144,12 @@ int main(void) {
   CHECK(strstr(err, "needs a value") != NULL);
   xcs_cli_free(&cli);
   CHECK(strstr(xcs_cli_usage, "--unix-dir DIR") != NULL);
-  /* Defence: every limit on by default, each settable, 0 turning it off. */
+  /* Defence: every hard limit off by default, each settable, 0 turning it off. */
   CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
-  CHECK(cli.opt.guard.max_clients == 4096 && cli.opt.guard.max_per_address == 64);
-  CHECK(cli.opt.guard.accept_rate == 1000 && cli.opt.guard.accept_burst == 1000);
-  CHECK(cli.opt.guard.first_data_timeout == 10 && cli.opt.guard.idle_timeout == 60);
+  CHECK(cli.opt.guard.max_clients == 0 && cli.opt.guard.max_per_address == 0);
+  CHECK(cli.opt.guard.accept_rate == 0 && cli.opt.guard.accept_burst == 1000);
+  CHECK(cli.opt.guard.first_data_timeout == 0 && cli.opt.guard.idle_timeout == 0);
+  CHECK(cli.opt.max_sockets == 0 && cli.opt.max_connections == 0);
   CHECK(cli.opt.guard.max_queued == 16u << 20 && cli.opt.guard.report_interval == 5);
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("--max-clients", "10", "--max-per-address=0", "--accept-rate",
