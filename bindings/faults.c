@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bindings/handle.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 /* The generator ----------------------------------------------------------------- */
 
@@ -320,7 +320,7 @@ void xcs_inflow_close(xcs_inflow *in) {
 
 /* The socket's close callback, then the state the timer is part of. */
 static void timer_close_cb(uv_handle_t *t) {
-  xcs_handle_close_cb(t);
+  xcs_handle_closed_cb(t);
   free(t); /* the state: its timer comes first */
 }
 
@@ -333,8 +333,8 @@ void xcs_inflow_uv_close(xcs_inflow *in) {
     return;
   }
   /* As xcs_handle_uv_close, with a callback that frees the state too. */
+  xcs_hold(&in->h->life);
   x->timer.data = in->h;
-  in->h->nuv++;
   uv_close((uv_handle_t *)&x->timer, timer_close_cb);
 }
 

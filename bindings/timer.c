@@ -58,7 +58,7 @@ static int l_sleep(lua_State *L) {
   uv_timer_init(&m->host->loop, &t->timer);
   t->timer.data = &t->h;
   uv_timer_start(&t->timer, fired_cb, (uint64_t)ceil(s * 1000), 0);
-  return xcs_task_wait(L, &t->h.reader, sleep_k, 0);
+  return xcs_task_park(L, &t->h.reader, -1, sleep_k, 0);
 }
 
 /* now(): seconds on a monotonic clock, for measuring intervals. */

@@ -31,7 +31,7 @@
 #include "bindings/socket.h"
 #include "bindings/task.h"
 #include "host/host.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 #include "host/module.h"
 #include "host/reload.h"
 
@@ -170,7 +170,7 @@ static int mod_wait_k(lua_State *L, int status, lua_KContext ctx) {
     return m->error ? 2 : 1;
   }
   if (m->watcher) return luaL_error(L, "wait: another task is waiting on this module");
-  return xcs_task_wait(L, &m->watcher, mod_wait_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, mod_wait_k, 0);
 }
 
 static int mod_wait(lua_State *L) {
@@ -330,7 +330,7 @@ static int l_load(lua_State *L) {
   modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 3 */
   r->m = m;
   r->first_line = x->logged;
-  m->holders++;
+  xcs_module_pin(m);
   luaL_setmetatable(L, "xcs.module");
   if (own_faults) {
     if (!faults.seed_set) {
@@ -356,7 +356,7 @@ static int l_load(lua_State *L) {
   }
   xcs_module_start(m);
   if (m->started || m->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &m->watcher, load_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, load_k, 0);
 }
 
 /* m:reload() -> the new version | nil, err. Loads the file again; the new
@@ -377,12 +377,12 @@ static int mod_reload(lua_State *L) {
   modref *r = lua_newuserdatauv(L, sizeof *r, 0); /* 2 */
   r->m = next;
   r->first_line = test_of(L)->logged;
-  next->holders++;
+  xcs_module_pin(next);
   luaL_setmetatable(L, "xcs.module");
   lua_pushnil(L); /* load_k returns index 3 */
   lua_insert(L, 2);
   if (next->started || next->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &next->watcher, load_k, 0);
+  return xcs_task_park(L, &next->watcher, -1, load_k, 0);
 }
 
 /* Running --------------------------------------------------------------------- */
@@ -428,7 +428,7 @@ static void run_cleanup(xcs_test *x) {
   /* Bounded by the linger deadline: every handle is closing. */
   uint64_t until = uv_now(&x->host.loop) + x->host.opt.linger_ms + 1000;
   while ((x->host.modules.next != &c->link || x->host.modules.prev != &c->link ||
-          c->nlive > 0) &&
+          c->life.holds > 1) &&
          uv_now(&x->host.loop) < until)
     uv_run(&x->host.loop, UV_RUN_ONCE);
 }
