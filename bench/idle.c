@@ -4,7 +4,8 @@
  * Reads the server's VmRSS, opens N connections (at most 200 connecting at
  * once, from --sources addresses 127.0.0.2, 127.0.0.3, ... in turn, so a
  * server's per-address limit need not be lifted), has each send SIZE bytes and checks every echoed byte, and once
- * all N have echoed reads VmRSS again. Then it closes them all and prints:
+ * all N have echoed (and --hold seconds more have passed, 0 by default) reads
+ * VmRSS again. Then it closes them all and prints:
  *
  *   connections=N size=S rss_before_kib=A rss_after_kib=B bytes_per_conn=X
  *   server_cpu_s=C errors=E
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -41,7 +43,8 @@ static struct {
     size_t size;
     double timeout;
     long server_pid;
-} opt = {"127.0.0.1", -1, 10000, 1, 64, 60.0, -1};
+    double hold;
+} opt = {"127.0.0.1", -1, 10000, 1, 64, 60.0, -1, 0};
 
 static uv_loop_t loop;
 static uv_timer_t deadline;
@@ -193,6 +196,8 @@ int main(int argc, char **argv)
             opt.size = (size_t)v;
         else if (ok && strcmp(name, "--timeout") == 0 && v > 0 && v <= 86400)
             opt.timeout = v;
+        else if (ok && strcmp(name, "--hold") == 0 && v >= 0 && v <= 3600)
+            opt.hold = v;
         else if (ok && strcmp(name, "--server-pid") == 0 && v >= 1)
             opt.server_pid = (long)v;
         else
@@ -200,7 +205,7 @@ int main(int argc, char **argv)
     }
     if (argc % 2 == 0 || opt.port < 0 || uv_ip4_addr(opt.host, opt.port, &addr) < 0) {
         fprintf(stderr, "usage: %s --port N [--host 127.0.0.1] [--connections 10000] [--size 64]\n"
-                        "       [--sources 1] [--timeout 60] [--server-pid PID]\n",
+                        "       [--sources 1] [--timeout 60] [--hold 0] [--server-pid PID]\n",
                 argv[0]);
         return 2;
     }
@@ -220,6 +225,10 @@ int main(int argc, char **argv)
     /* Runs until every connection echoed (or failed, or time ran out). */
     while (!stopping && uv_run(&loop, UV_RUN_ONCE))
         ;
+    if (opt.hold > 0) /* the connections stay open, idle; the server settles */
+        nanosleep(&(struct timespec){(time_t)opt.hold,
+                                     (long)((opt.hold - (double)(time_t)opt.hold) * 1e9)},
+                  NULL);
     long after = opt.server_pid > 0 ? proc_status_kib(opt.server_pid, "VmRSS") : -1;
     double cpu_after = opt.server_pid > 0 ? proc_cpu_seconds(opt.server_pid) : -1;
     close_all();

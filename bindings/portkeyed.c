@@ -54,7 +54,7 @@ static xcs_handle *held(lua_State *L, int *udp) {
     }
     lua_remove(L, t ? -1 : -2);
   }
-  xcs_handle *h = xcs_handle_is(L, -1) ? xcs_handle_get(L, -1, NULL) : NULL;
+  xcs_handle *h = xcs_handle_opt(L, -1);
   int u = h && h->type == &xcs_udp_type;
   if (h == NULL || (!u && h->type != &xcs_listener_type) ||
       (u ? xcs_udp_connected(h) : ((xcs_listener *)h)->accepting)) {
@@ -139,8 +139,7 @@ static int is_address(lua_State *L, int idx) {
 /* Whether it is "*", or an open connection that is a client of l. */
 static int is_client(lua_State *L, int idx, xcs_handle *l) {
   if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
-  if (!xcs_handle_is(L, idx)) return 0;
-  xcs_handle *c = xcs_handle_get(L, idx, NULL);
+  xcs_handle *c = xcs_handle_opt(L, idx);
   /* A closed one, or another kind of handle: the method says what is wrong. */
   return c != NULL && c->type == &xcs_conn_type && ((xcs_conn *)c)->owner == (xcs_listener *)l;
 }

@@ -103,8 +103,6 @@ typedef struct xcs_module {
   uv_timer_t stop_timer; /* the deadline of that hook ... */
   int stop_timing;      /* ... while it runs */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
-  const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
-                           checking a handle's type needs no table lookup */
 } xcs_module;
 
 /* Whether L is the thread of the task m is running now (safe in a signal
