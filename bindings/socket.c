@@ -19,6 +19,19 @@
 
 extern const char xcs_prelude[];
 extern const size_t xcs_prelude_len;
+extern const unsigned char xcs_prelude_bc[]; /* its bytecode (cmake/precompile.c) */
+extern const size_t xcs_prelude_bc_len;
+
+/* The prelude's chunk: its bytecode, made at build time for this liblua; a
+ * liblua that refuses it (another version) parses the text. */
+static void load_prelude(lua_State *L) {
+  if (luaL_loadbufferx(L, (const char *)xcs_prelude_bc, xcs_prelude_bc_len, "=prelude", "b") ==
+      LUA_OK)
+    return;
+  lua_pop(L, 1);
+  if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
+    lua_error(L);
+}
 
 /* log(line): one line of the module's log, tagged with its name. */
 static int l_log(lua_State *L) {
@@ -104,8 +117,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_pushcclosure(L, l_kind, (int)(sizeof kind_names / sizeof *kind_names));
   lua_setfield(L, -2, "kind");
 
-  if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
-    lua_error(L);
+  load_prelude(L);
   lua_pushvalue(L, target);
   lua_pushvalue(L, -3);
   lua_pushboolean(L, sandboxed);
