@@ -39,6 +39,9 @@ const char xcs_cli_usage[] =
     "                       default: one process, no supervisor)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
+    "  --lua-path DIR       let require load pure-Lua libraries from DIR, e.g.\n"
+    "                       /usr/share/lua/5.4 (repeatable, searched in order after\n"
+    "                       the module's own directory; never a C module)\n"
   "\n"
   "defence against clients that flood or dawdle. On by default, and biting only\n"
   "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
@@ -204,6 +207,13 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if ((v = value_of("--lua-path", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) {
+          snprintf(err, errlen, "more than %d --lua-path options", XCS_MAX_LUA_PATHS);
+          return -1;
+        }
+        cli->opt.lua_paths[cli->opt.nlua_paths++] = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;

@@ -29,6 +29,7 @@ void xcs_options_default(xcs_options *o) {
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
+  o->nlua_paths = 0;
   xcs_guard_options_default(&o->guard);
 }
 

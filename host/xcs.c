@@ -27,6 +27,7 @@
 #include "bindings/faults.h"
 #include "bindings/guard.h"
 #include "bindings/handle.h"
+#include "bindings/lib.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
 #include "bindings/task.h"
@@ -492,7 +493,7 @@ static int l_logs(lua_State *L) {
 }
 
 /* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
- * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir=, and the guard's
+ * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir=, lua_path={dirs}, and the guard's
  * (guard.h): max_clients=, max_per_address=, accept_rate=, accept_burst=,
  * first_data_timeout=, idle_timeout=, max_queued=, report_interval= }: host
  * options for the modules loaded from now on (unix_dir = false: none again). */
@@ -529,6 +530,28 @@ static int l_configure(lua_State *L) {
       lua_rawsetp(L, LUA_REGISTRYINDEX, &o->unix_dir); /* keeps the string alive */
       o->unix_dir = lua_tostring(L, -1);
     }
+  }
+  if (lua_getfield(L, 1, "lua_path") != LUA_TNIL) {
+    /* A list of directories, as --lua-path given once for each; false or
+     * {} for none. The list is kept in the registry, so its strings live. */
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) lua_newtable(L);
+    luaL_checktype(L, -1, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n > XCS_MAX_LUA_PATHS)
+      return luaL_error(L, "xcs.configure: lua_path takes at most %d directories", XCS_MAX_LUA_PATHS);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+        return luaL_error(L, "xcs.configure: lua_path must be a list of directories");
+      lua_pop(L, 1);
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      o->lua_paths[i - 1] = lua_tostring(L, -1); /* the list below holds it */
+      lua_pop(L, 1);
+    }
+    o->nlua_paths = (int)n;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, o->lua_paths); /* keeps the strings alive */
   }
   xcs_guard_options_read(L, 1, "xcs.configure", &o->guard);
   xcs_fault_options faults = o->faults;
@@ -593,6 +616,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
   xcs_socket_open(L, 0);
+  xcs_lib_open(L);
   xcs_process_open(L);
   lua_pushstring(L, XCS_VERSION);
   lua_setfield(L, -2, "version");

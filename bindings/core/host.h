@@ -66,6 +66,9 @@ typedef struct xcs_guard_options {
   int nproxy_from;
 } xcs_guard_options;
 
+/* Directories pure-Lua libraries are required from (--lua-path). */
+#define XCS_MAX_LUA_PATHS 16
+
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
@@ -77,6 +80,8 @@ typedef struct xcs_options {
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
+  const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
+  int nlua_paths;
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;
