@@ -112,7 +112,8 @@ static const char *running_name(lua_State *L) {
 
 int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
                   lua_KContext ctx) {
-  xcs_task *t = xcs_task_check(L, running_name(L));
+  /* The name is looked up only for an error: this runs on every wait. */
+  xcs_task *t = xcs_task_can_wait(L) ? xcs_module_of(L)->current : xcs_task_check(L, running_name(L));
   int r = xcs_wait_arm(&t->w, slot, seconds, t->m->host, &t->m->life);
   if (r == UV_EBUSY)
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
