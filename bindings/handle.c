@@ -85,6 +85,11 @@ static const xcs_box *box_at(lua_State *L, int idx) {
 
 int xcs_handle_is(lua_State *L, int idx) { return box_at(L, idx) != NULL; }
 
+xcs_handle *xcs_handle_again(lua_State *L, int idx) {
+  assert(box_at(L, idx) != NULL);
+  return ((const xcs_box *)lua_touserdata(L, idx))->h;
+}
+
 xcs_handle *xcs_handle_opt(lua_State *L, int idx) {
   const xcs_box *b = box_at(L, idx);
   return b ? b->h : NULL;

@@ -71,6 +71,11 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
 xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
+/* In a continuation (or its first call, from the method): the handle at
+ * idx, which the method checked before it, or NULL if it was closed since.
+ * The value in a suspended C function's stack slot stays what it was, so
+ * its type needs no second check. */
+xcs_handle *xcs_handle_again(lua_State *L, int idx);
 /* The open handle at idx, or NULL for a closed one or anything else; never
  * raises. */
 xcs_handle *xcs_handle_opt(lua_State *L, int idx);

@@ -787,7 +787,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
 
 static int read_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  xcs_conn *c = (xcs_conn *)xcs_handle_again(L, 1);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   int mode = (int)lua_tointeger(L, 2);
   int framed = mode != RD_ANY && mode != RD_UPTO; /* failures return `partial` */
@@ -903,7 +903,7 @@ static int conn_readuntil(lua_State *L) {
  * queued. A write that cannot wait does not pass the cap: ENOBUFS. */
 static int write_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  xcs_conn *c = (xcs_conn *)xcs_handle_again(L, 1);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   if (c->err) return fail_fatal(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");

@@ -205,7 +205,7 @@ static void listener_describe(xcs_handle *h, char *buf, size_t size) {
 
 static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
+  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, 1);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n;
   while ((n = xcs_list_shift(&l->ready)) != NULL) {
@@ -242,7 +242,7 @@ static int listener_read(lua_State *L) {
  * deadline (the seconds until the first wait). */
 static int accept_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
+  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, 1);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n = xcs_list_shift(&l->ready); /* its PROXY header came */
   if (n != NULL) {

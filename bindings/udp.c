@@ -202,7 +202,7 @@ static int push_datagram(lua_State *L, const char *data, size_t len, const struc
  * with nothing. ctx is 1 in the continuation after a wait. */
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 1, &xcs_udp_type);
+  xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
   if (u->offer) {
     offered *o = u->offer;
