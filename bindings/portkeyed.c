@@ -44,10 +44,17 @@ static xcs_handle *held(lua_State *L, int *udp) {
   if (lua_type(L, 1) == LUA_TUSERDATA) { /* the handle itself */
     lua_pushvalue(L, 1);
   } else {
-    lua_pushvalue(L, 1);
-    int t = lua_rawget(L, lua_upvalueindex(UP_TCP)) != LUA_TNIL;
-    lua_pushvalue(L, 1);
-    int u = lua_rawget(L, lua_upvalueindex(UP_UDP)) != LUA_TNIL;
+    int t, u;
+    if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
+      lua_Integer port = lua_tointeger(L, 1);
+      t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
+      u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
+    } else {
+      lua_pushvalue(L, 1);
+      t = lua_rawget(L, lua_upvalueindex(UP_TCP)) != LUA_TNIL;
+      lua_pushvalue(L, 1);
+      u = lua_rawget(L, lua_upvalueindex(UP_UDP)) != LUA_TNIL;
+    }
     if (t == u) {
       lua_pop(L, 2);
       return NULL;

@@ -936,8 +936,6 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
 }
 
 int xcs_conn_write(lua_State *L) {
-  xcs_handle_check(L, 1, &xcs_conn_type);
-  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
   lua_settop(L, 3);
   return write_k(L, LUA_OK, 0);
 }
@@ -946,6 +944,8 @@ static int conn_write(lua_State *L) {
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TNUMBER)
     return luaL_argerror(L, 3, "a connection writes only to its peer (expected a timeout)");
   xcs_timeout_arg(L, 3, 0); /* checked now, used if it has to wait */
+  check_conn(L);
+  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
   return xcs_conn_write(L);
 }
 

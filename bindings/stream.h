@@ -137,8 +137,8 @@ void xcs_conn_expire(xcs_conn *c, int status);
 void xcs_conn_shed(xcs_conn *c);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
-/* conn:write's body for the connection at index 1 and data at 2 (and an
- * optional timeout at 3). */
+/* conn:write's body for the open connection at index 1 and the string at 2
+ * (and an optional timeout at 3), both checked by the caller. */
 int xcs_conn_write(lua_State *L);
 
 void xcs_conn_opts_default(xcs_conn_opts *o);
