@@ -1062,10 +1062,24 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   return c;
 }
 
-const char *xcs_conn_local(const xcs_conn *c) { return c->names ? c->names : "?"; }
+/* An IPv4 name kept as numbers, as text in buf. */
+static const char *ipv4_name(uint32_t ip, uint16_t port, char *buf, size_t size) {
+  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+  in.sin_addr.s_addr = ip;
+  xcs_addr_format((struct sockaddr *)&in, buf, size);
+  return buf;
+}
+
+const char *xcs_conn_local(const xcs_conn *c) {
+  static char buf[XCS_ADDRSTRLEN];
+  if (c->names) return c->names;
+  return c->v4_names ? ipv4_name(c->local_ip, c->local_port, buf, sizeof buf) : "?";
+}
 
 const char *xcs_conn_peer(const xcs_conn *c) {
-  return c->names ? c->names + strlen(c->names) + 1 : "?";
+  static char buf[XCS_ADDRSTRLEN];
+  if (c->names) return c->names + strlen(c->names) + 1;
+  return c->v4_names ? ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf) : "?";
 }
 
 /* The two names share one small block: a connection carries no room for
@@ -1080,6 +1094,7 @@ void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
   memcpy(names + nl, peer, np);
   free(c->names);
   c->names = names;
+  c->v4_names = 0;
 }
 
 /* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
@@ -1101,13 +1116,26 @@ void xcs_conn_started(xcs_conn *c) {
     pipe_name(c, 0, local, sizeof local);
     pipe_name(c, 1, peer, sizeof peer);
   } else {
-    if (uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, local, sizeof local);
-    len = sizeof sa;
-    if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
+    struct sockaddr_storage pa;
+    int plen = sizeof pa;
+    int lok = uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0;
+    int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
+    if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
+      /* Most connections: two numbers, no block, no text until asked. */
+      free(c->names); /* a connect's "host:port": the address it reached now */
+      c->names = NULL;
+      const struct sockaddr_in *l4 = (struct sockaddr_in *)&sa, *p4 = (struct sockaddr_in *)&pa;
+      c->local_ip = l4->sin_addr.s_addr;
+      c->local_port = ntohs(l4->sin_port);
+      c->peer_ip = p4->sin_addr.s_addr;
+      c->peer_port = ntohs(p4->sin_port);
+      c->v4_names = 1;
+    } else {
+      if (lok) xcs_addr_format((struct sockaddr *)&sa, local, sizeof local);
+      if (pok) xcs_addr_format((struct sockaddr *)&pa, peer, sizeof peer);
+    }
   }
-  xcs_conn_name(c, local, peer);
+  if (!c->v4_names) xcs_conn_name(c, local, peer);
   apply_options(c, NULL); /* best effort: a refused option leaves the default */
   start_reading(c);
 }

@@ -107,6 +107,9 @@ typedef struct xcs_conn {
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
   unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
+  unsigned v4_names : 1; /* names are the IPv4 addresses below */
+  uint16_t local_port, peer_port; /* ...in host order */
+  uint32_t local_ip, peer_ip;     /* ...and network order: text when asked */
   char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
 } xcs_conn;
 
@@ -117,7 +120,9 @@ extern const xcs_handle_type xcs_conn_type;
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
 /* Its local and remote address ("ip:port", "[ip]:port" or a UNIX name),
  * "?" while unknown; kept until the handle is closed, so they answer after
- * an error released the socket. */
+ * an error released the socket. An IPv4 pair is kept as numbers and
+ * formatted into a buffer of each function's own: the text is good until
+ * the next call of the same function. */
 const char *xcs_conn_local(const xcs_conn *c);
 const char *xcs_conn_peer(const xcs_conn *c);
 /* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
