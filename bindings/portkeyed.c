@@ -77,10 +77,17 @@ static xcs_handle *held(lua_State *L, int *udp) {
 static int peers_of_task(lua_State *L, int create) {
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->current == NULL) return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, m->current->ref); /* task */
+  xcs_task *t = m->current;
+  if (t->peers) { /* found before: the prelude never replaces a task's table */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->peers);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* task */
   lua_pushvalue(L, -1);
   if (lua_rawget(L, lua_upvalueindex(UP_LAST)) != LUA_TNIL) { /* task peers */
     lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    t->peers = xcs_ref(m, L);
     return 1;
   }
   lua_pop(L, 1);
@@ -94,6 +101,8 @@ static int peers_of_task(lua_State *L, int create) {
   lua_pushvalue(L, -1);
   lua_insert(L, -3); /* peers task peers */
   lua_rawset(L, lua_upvalueindex(UP_LAST));
+  lua_pushvalue(L, -1);
+  t->peers = xcs_ref(m, L);
   return 1;
 }
 

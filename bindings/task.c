@@ -70,6 +70,7 @@ static void task_free(xcs_task *t) {
   if (m->phase != XCS_GONE) {
     task_mark(t->co, 0); /* anchored by t->ref until the unref */
     xcs_unref(m, t->ref);
+    if (t->peers) xcs_unref(m, t->peers);
   }
   free(t);
 }
