@@ -177,6 +177,10 @@ static int fast_write(lua_State *L) {
   } else if (!(udp ? is_address(L, 3) : is_client(L, 3, h))) {
     return slow(L, n); /* raises, naming what was wrong */
   }
+  if (udp) { /* a UDP write never waits: its method runs in this frame */
+    lua_replace(L, 1); /* h data to */
+    return method_of(h->type, 1)(L);
+  }
   lua_pushcfunction(L, method_of(h->type, 1));
   lua_insert(L, 4);      /* what data to write h */
   lua_rotate(L, 2, -2);  /* what write h data to */
