@@ -8,8 +8,10 @@
  * prelude's tables: the sockets open by port, and each task's last peer
  * per socket.
  *
- * A read or write may wait: the socket's own method is called with a
- * continuation, so the call yields to the host as the method does.
+ * A read or write may wait. A read calls the socket's own method with a
+ * continuation (it notes the peer after), so the call yields to the host as
+ * the method does; a write runs the method in its own frame, the method's
+ * continuation finishing the call.
  */
 #include "bindings/portkeyed.h"
 
@@ -177,15 +179,11 @@ static int fast_write(lua_State *L) {
   } else if (!(udp ? is_address(L, 3) : is_client(L, 3, h))) {
     return slow(L, n); /* raises, naming what was wrong */
   }
-  if (udp) { /* a UDP write never waits: its method runs in this frame */
-    lua_replace(L, 1); /* h data to */
-    return method_of(h->type, 1)(L);
-  }
-  lua_pushcfunction(L, method_of(h->type, 1));
-  lua_insert(L, 4);      /* what data to write h */
-  lua_rotate(L, 2, -2);  /* what write h data to */
-  lua_callk(L, 3, LUA_MULTRET, 1, results);
-  return results(L, LUA_OK, 1);
+  /* The socket's write runs in this frame, with the arguments it takes: if
+   * it waits (a TCP write over the high-water mark), its continuation
+   * finishes this call, as nothing is left to do here after it. */
+  lua_replace(L, 1); /* h data to */
+  return method_of(h->type, 1)(L);
 }
 
 /* core.portkeyed(open_tcp, open_udp, last, weak_mt, slow_read, slow_write)
