@@ -47,7 +47,7 @@ end
 local function serve(module, port)
   local name = module:match("([%w_]+)%.lua$")
   local p = HH.start(module, "port=" .. (port or 0)) -- no options at all
-  local port = tonumber(HH.expect(p, "^" .. name .. ": listening on 127%.0%.0%.1:(%d+) %(TCP%)$"))
+  port = tonumber(HH.expect(p, "^" .. name .. ": listening on 127%.0%.0%.1:(%d+) %(TCP%)$"))
   return p, port
 end
 
@@ -88,7 +88,7 @@ describe("xcshost with its defaults", function()
   end)
 
   it("gives wrk -c1000 no socket errors on examples/http_hello.lua", function()
-    if not os.execute("command -v wrk >/dev/null 2>&1") then
+    if not HH.have("wrk") then
       return pending("wrk is not installed (apt-get install wrk)")
     end
     xcs.run(function()

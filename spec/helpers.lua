@@ -54,6 +54,21 @@ end
 
 -- Log lines (m:logs(), xcs.logs()) -----------------------------------------------
 
+-- The lines of a text (a process's output): a list, without their newlines.
+function H.lines(text)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
+-- The keys of a table, sorted: a set to compare with assert.are.same.
+function H.sorted_keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
   for _, line in ipairs(lines) do
@@ -180,6 +195,17 @@ function H.until_received(m, n)
   error("the module received " .. m:faults().received .. " of " .. n .. " datagrams")
 end
 
+-- Waits (5 s at most, or timeout) until one of m's log lines contains text; returns it.
+function H.until_logged(m, text, timeout)
+  local deadline = xcs.now() + (timeout or 5)
+  repeat
+    local line = H.find_line(m:logs(), text)
+    if line then return line end
+    xcs.sleep(0.01)
+  until xcs.now() > deadline
+  error(("no log line containing %q; the log was:\n%s"):format(text, table.concat(m:logs(), "\n")), 2)
+end
+
 -- A real binary chunk, made here (specs run in plain Lua 5.4).
 H.BINARY_CHUNK = string.dump(function() return "ran a binary chunk" end)
 
@@ -195,6 +221,12 @@ H.XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 -- Starts xcshost with the given words (stdout and stderr merged).
 function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
+end
+
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl hangs under it; groff and others fail).
+function H.tool(argv)
+  return assert(xcs.process { "env", "-u", "LD_PRELOAD", table.unpack(argv) })
 end
 
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
@@ -223,6 +255,37 @@ function H.start_serving(pattern, ...)
   return p, tonumber(H.expect(p, pattern))
 end
 
+-- Real clients (curl, wrk, redis-cli, node) ----------------------------------
+
+-- Whether program is on PATH (a spec without it is pending, saying what to install).
+function H.have(program)
+  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
+end
+
+-- Starts a client program without the sanitizer build's LD_PRELOAD (curl
+-- and node hang under it); argv as xcs.process takes it.
+function H.tool(argv)
+  local words = { "env", "-u", "LD_PRELOAD" }
+  for i = 1, #argv do words[#words + 1] = argv[i] end
+  for k, v in pairs(argv) do -- named options of xcs.process pass through
+    if math.type(k) ~= "integer" then words[k] = v end
+  end
+  return assert(xcs.process(words))
+end
+
+-- Runs wrk for a second on url (10 connections) and asserts it was happy:
+-- requests done, no socket errors, no non-2xx answers. Prints the rate.
+function H.wrk(url)
+  local wrk = H.tool { "wrk", "-t1", "-c10", "-d1s", url }
+  assert(wrk:wait(8) == 0, "wrk failed: " .. wrk:output())
+  local out = wrk:output()
+  local requests = tonumber(out:match("(%d+) requests in "))
+  assert(requests and requests > 0, "wrk did no requests: " .. out)
+  assert(not out:find("Socket errors"), out)
+  assert(not out:find("Non%-2xx"), out)
+  print(("\nwrk -t1 -c10 -d1s %s: %s requests/s"):format(url, out:match("Requests/sec:%s*([%d.]+)")))
+end
+
 -- Files and directories -------------------------------------------------------
 
 local function sh(cmd) return os.execute(cmd) == true end
@@ -244,6 +307,14 @@ end
 
 -- Makes a directory (and its parents).
 function H.mkdir(path) assert(sh("mkdir -p " .. quote(path))) end
+
+-- The whole text of the file at path.
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
 
 -- Writes text to the file at path, replacing what was there.
 function H.write(path, text)

@@ -23,6 +23,7 @@
 #include "bindings/core/host.h"
 #include "bindings/core/life.h"
 #include "bindings/list.h"
+#include "bindings/stats.h"
 
 typedef struct xcs_limits {
   size_t used;          /* bytes the module's state holds now */
@@ -104,6 +105,7 @@ typedef struct xcs_module {
   int stop_timing;      /* ... while it runs (or, retiring, its clients') */
   uint64_t retire_until; /* retiring: uv_now when its clients' time is up */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
+  xcs_stats stats;      /* what its sockets did, for the metrics */
 } xcs_module;
 
 /* Whether L is the thread of the task m is running now (safe in a signal
