@@ -26,7 +26,7 @@
 #include "bindings/udp.h"
 
 /* Upvalues of both closures. */
-enum { UP_TCP = 1, UP_UDP, UP_LAST, UP_WEAK, UP_SLOW };
+enum { UP_TCP = 1, UP_UDP, UP_TLS, UP_LAST, UP_WEAK, UP_SLOW };
 
 /* A handle type's method `name`, found once per type. */
 static lua_CFunction method_of(const xcs_handle_type *type, int write) {
@@ -47,11 +47,19 @@ static xcs_handle *held(lua_State *L, int *udp) {
     lua_pushvalue(L, 1);
   } else {
     int t, u;
+    /* A TLS port (TCP's port space, the prelude's to sort out) goes slow. */
     if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
       lua_Integer port = lua_tointeger(L, 1);
+      int tls = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (tls) return NULL;
       t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
       u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
     } else {
+      lua_pushvalue(L, 1);
+      int tls = lua_rawget(L, lua_upvalueindex(UP_TLS)) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (tls) return NULL;
       lua_pushvalue(L, 1);
       t = lua_rawget(L, lua_upvalueindex(UP_TCP)) != LUA_TNIL;
       lua_pushvalue(L, 1);
@@ -186,16 +194,16 @@ static int fast_write(lua_State *L) {
   return method_of(h->type, 1)(L);
 }
 
-/* core.portkeyed(open_tcp, open_udp, last, weak_mt, slow_read, slow_write)
+/* core.portkeyed(open_tcp, open_udp, open_tls, last, weak_mt, slow_read, slow_write)
  *   -> read, write */
 static int l_portkeyed(lua_State *L) {
-  lua_settop(L, 6);
-  for (int i = 1; i <= 4; i++) lua_pushvalue(L, i);
-  lua_pushvalue(L, 5);
-  lua_pushcclosure(L, fast_read, 5);
-  for (int i = 1; i <= 4; i++) lua_pushvalue(L, i);
+  lua_settop(L, 7);
+  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
   lua_pushvalue(L, 6);
-  lua_pushcclosure(L, fast_write, 5);
+  lua_pushcclosure(L, fast_read, 6);
+  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
+  lua_pushvalue(L, 7);
+  lua_pushcclosure(L, fast_write, 6);
   return 2;
 }
 

@@ -17,6 +17,7 @@
 #include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
+#include "bindings/tls_mem.h"
 #include "host/limits.h"
 #include "host/metrics.h"
 #include "host/module.h"
@@ -32,6 +33,8 @@ void xcs_options_default(xcs_options *o) {
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
+  o->tls_dir = NULL;
+  o->sighup_certs = 0;
   o->nlua_paths = 0;
   xcs_guard_options_default(&o->guard);
   o->log_level = XCS_LOG_DEFAULT;
@@ -93,6 +96,7 @@ static void tick_cb(uv_idle_t *idle) {
 }
 
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
+  xcs_tls_mem_init(); /* before any OpenSSL allocation: TLS, the crypto library */
   memset(h, 0, sizeof *h);
   h->opt = *o;
   h->log = o->log_json ? xcs_log_json : xcs_log_stderr;

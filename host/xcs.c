@@ -495,10 +495,11 @@ static int l_logs(lua_State *L) {
 }
 
 /* xcs.configure{ bind=, memory_limit=MB, cpu_limit=s, linger_ms=, udp_loss=,
- * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir=, lua_path={dirs}, and the guard's
- * (guard.h): max_clients=, max_per_address=, accept_rate=, accept_burst=,
+ * udp_dup=, udp_reorder=, delay_ms=, seed=, unix_dir=, tls_dir=, lua_path={dirs}, and
+ * the guard's (guard.h): max_clients=, max_per_address=, accept_rate=, accept_burst=,
  * first_data_timeout=, idle_timeout=, max_queued=, report_interval= }: host
- * options for the modules loaded from now on (unix_dir = false: none again). */
+ * options for the modules loaded from now on (unix_dir = false, tls_dir =
+ * false: none again). */
 static int l_configure(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   xcs_test *x = test_of(L);
@@ -531,6 +532,16 @@ static int l_configure(lua_State *L) {
       lua_pushvalue(L, -1);
       lua_rawsetp(L, LUA_REGISTRYINDEX, &o->unix_dir); /* keeps the string alive */
       o->unix_dir = lua_tostring(L, -1);
+    }
+  }
+  if (lua_getfield(L, 1, "tls_dir") != LUA_TNIL) {
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      o->tls_dir = NULL;
+    } else {
+      luaL_checktype(L, -1, LUA_TSTRING);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &o->tls_dir); /* keeps the string alive */
+      o->tls_dir = lua_tostring(L, -1);
     }
   }
   if (lua_getfield(L, 1, "lua_path") != LUA_TNIL) {

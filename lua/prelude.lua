@@ -71,7 +71,9 @@ end
 
 local function check_proto(fname, i, proto)
   local p = type(proto) == "string" and upper(proto)
-  if p ~= "TCP" and p ~= "UDP" then argerror(fname, i, "protocol", '"TCP" or "UDP"', proto) end
+  if p ~= "TCP" and p ~= "UDP" and p ~= "TLS" then
+    argerror(fname, i, "protocol", '"TCP", "UDP" or "TLS"', proto)
+  end
   return p
 end
 
@@ -89,8 +91,8 @@ end
 -- UNIX sockets are keyed by their canonical path (handle:port() tells it);
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
-local open = { TCP = {}, UDP = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
-local open_tcp, open_udp = open.TCP, open.UDP
+local open = { TCP = {}, UDP = {}, TLS = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local open_tcp, open_udp, open_tls = open.TCP, open.UDP, open.TLS
 local named = {}
 
 -- The canonical path a port-keyed call's string means (raising on misuse:
@@ -118,8 +120,9 @@ end
 -- "udp", "udp-connected").
 local function lookup(fname, what)
   -- The common case first, with no type checks: a port number held by one
-  -- protocol only (a table key 7000.0 finds 7000; a string never a port).
-  local t, u = open_tcp[what], open_udp[what]
+  -- protocol only (a table key 7000.0 finds 7000; a string never a port;
+  -- TCP and TLS share a port space).
+  local t, u = open_tcp[what] or open_tls[what], open_udp[what]
   local h = t == nil and u or u == nil and t
   if h then
     local kind = core.kind(h)
@@ -143,8 +146,10 @@ local function lookup(fname, what)
     return h, kind
   end
   local port = check_port(fname, 1, what)
-  -- One look (a call into C) per socket held on the port, none more.
+  -- One look (a call into C) per socket held on the port, none more. (TCP
+  -- and TLS listeners share the TCP port space: one of them at most.)
   local t, tkind = held("TCP", port)
+  if not t then t, tkind = held("TLS", port) end
   local u, ukind = held("UDP", port)
   if t and u then
     raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
@@ -236,6 +241,11 @@ function socket.open(port, protocol, opts)
   local h, err, code
   if p == "TCP" then
     h, err, code = core.tcp_listen(port)
+  elseif p == "TLS" then
+    if type(opts) ~= "table" then
+      argerror("socket.open", 3, "opts", "TLS options: a table with cert = and key =", opts)
+    end
+    h, err, code = core.tcp_listen(port, nil, false, opts)
   else
     h, err, code = core.udp_open(port, udp_address(opts))
     if h == false then raise(err) end
@@ -295,7 +305,7 @@ function socket.write(what, data, to)
   return h:write(data, to)
 end
 
-fast_read, fast_write = core.portkeyed(open_tcp, open_udp, last, { __mode = "k" },
+fast_read, fast_write = core.portkeyed(open_tcp, open_udp, open_tls, last, { __mode = "k" },
   socket.read, socket.write)
 socket.read, socket.write = fast_read, fast_write
 
@@ -331,6 +341,20 @@ local function connect_unix(path, p, opts)
   return core.unixdgram_connect(path)
 end
 
+-- What socket.connect(..., "TLS", opts) passes to TLS; the rest of opts
+-- are the connection's own (timeout, read_timeout, nodelay...).
+local tls_client = { servername = true, verify = true, ca = true, cert = true, key = true,
+  alpn = true, min_version = true, ciphers = true, ciphersuites = true,
+  handshake_timeout = true }
+
+local function split_tls(opts)
+  local conn, tls = {}, {}
+  for k, v in pairs(opts or {}) do
+    if tls_client[k] then tls[k] = v else conn[k] = v end
+  end
+  return conn, tls
+end
+
 function socket.connect(host, port, protocol, opts)
   local up = unix_proto(port)
   if up then return connect_unix(host, up, protocol) end
@@ -351,6 +375,10 @@ function socket.connect(host, port, protocol, opts)
   -- "[::1]", as addresses are shown, is the IPv6 literal ::1
   host = match(host, "^%[(.+)%]$") or host
   if p == "TCP" then return core.tcp_connect(host, port, opts) end
+  if p == "TLS" then
+    local conn_opts, tls = split_tls(opts)
+    return core.tcp_connect(host, port, conn_opts, tls)
+  end
   return core.udp_connect(host, port)
 end
 
@@ -366,6 +394,15 @@ function socket.listen(port, opts)
   port = check_port("socket.listen", 1, port)
   if opts ~= nil and type(opts) ~= "table" then
     argerror("socket.listen", 2, "opts", "a table of options", opts)
+  end
+  local tls = opts and opts.tls
+  if tls ~= nil then
+    if type(tls) ~= "table" then
+      argerror("socket.listen", 2, "opts", "tls to be a table of TLS options", tls)
+    end
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "tls" then rest[k] = v end end
+    return core.tcp_listen(port, rest, true, tls)
   end
   return core.tcp_listen(port, opts, true)
 end

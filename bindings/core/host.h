@@ -80,6 +80,8 @@ typedef struct xcs_options {
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
+  const char *tls_dir;   /* TLS certificates and keys are read from under it */
+  int sighup_certs;      /* SIGHUP only re-reads certificates (--sighup certs) */
   const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
   int nlua_paths;
   xcs_fault_options faults; /* all zero: none */
