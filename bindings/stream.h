@@ -104,7 +104,6 @@ struct xcs_conn {
   xcs_list ready;        /* owner's queue of clients with something to read */
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
   struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
-  int naddrs, next_addr;
   xcs_linger linger;
   xcs_inflow in;         /* --delay: data held back before it counts as read */
   xcs_conn_opts opts;
@@ -135,8 +134,9 @@ struct xcs_conn {
   unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
-  uint16_t local_port, peer_port; /* ...in host order */
-  uint32_t local_ip, peer_ip;     /* ...and network order: text when asked */
+  uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
+  uint16_t local_port, peer_port; /* ...and host order */
+  uint16_t naddrs, next_addr; /* how many addrs (at most 16), the next to try */
   char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
   void *tr_data;           /* ...and its state, until the socket closes */
