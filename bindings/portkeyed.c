@@ -47,23 +47,26 @@ static xcs_handle *held(lua_State *L, int *udp) {
     lua_pushvalue(L, 1);
   } else {
     int t, u;
-    /* A TLS port (TCP's port space, the prelude's to sort out) goes slow. */
     if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
       lua_Integer port = lua_tointeger(L, 1);
-      int tls = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
-      lua_pop(L, 1);
-      if (tls) return NULL;
       t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
       u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
+      /* TLS shares TCP's port space: a UDP port may be a TLS one too, which
+       * the prelude refuses as ambiguous. */
+      if (u && !t) {
+        t = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
+        lua_pop(L, 1);
+      }
     } else {
-      lua_pushvalue(L, 1);
-      int tls = lua_rawget(L, lua_upvalueindex(UP_TLS)) != LUA_TNIL;
-      lua_pop(L, 1);
-      if (tls) return NULL;
       lua_pushvalue(L, 1);
       t = lua_rawget(L, lua_upvalueindex(UP_TCP)) != LUA_TNIL;
       lua_pushvalue(L, 1);
       u = lua_rawget(L, lua_upvalueindex(UP_UDP)) != LUA_TNIL;
+      if (u && !t) {
+        lua_pushvalue(L, 1);
+        t = lua_rawget(L, lua_upvalueindex(UP_TLS)) != LUA_TNIL;
+        lua_pop(L, 1);
+      }
     }
     if (t == u) {
       lua_pop(L, 2);
