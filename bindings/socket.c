@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/env.h"
+#include "bindings/fs.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
@@ -83,4 +85,6 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_pushboolean(L, sandboxed);
   lua_call(L, 3, 0);
   lua_pop(L, 1); /* core */
+  xcs_fs_open(L, target);
+  xcs_env_open(L, target);
 }

@@ -106,7 +106,32 @@ static const char *const config_keys[] = {
     "bind", "memory_limit", "cpu_limit", "linger_ms", "max_sockets", "max_connections",
     "ports", "unix_dir", "udp_loss", "udp_dup", "udp_reorder", "delay_ms", "seed",
     "max_clients", "max_per_address", "accept_rate", "accept_burst", "first_data_timeout",
-    "idle_timeout", "max_queued", "report_interval", NULL};
+    "idle_timeout", "max_queued", "report_interval", "read_dirs", "data_dir", "data_quota",
+    "env", NULL};
+
+/* A string or a list of strings at idx into list (at most max; false or
+ * {}: none). Raises naming the option. */
+static int read_list(lua_State *L, int idx, const char *name, const char **list, int max) {
+  idx = lua_absindex(L, idx);
+  if (lua_isboolean(L, idx) && !lua_toboolean(L, idx)) return 0;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    list[0] = anchor(L, idx);
+    return 1;
+  }
+  if (!lua_istable(L, idx))
+    luaL_error(L, "xcs.configure: %s must be a string, a list of strings or false, not a %s",
+               name, luaL_typename(L, idx));
+  int n = (int)luaL_len(L, idx);
+  if (n > max) luaL_error(L, "xcs.configure: %s holds at most %d, not %d", name, max, n);
+  for (int i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
+      luaL_error(L, "xcs.configure: %s[%d] must be a string, not a %s", name, i,
+                 luaL_typename(L, -1));
+    list[i - 1] = anchor(L, -1);
+    lua_pop(L, 1);
+  }
+  return n;
+}
 
 /* Raises on a key of the table at idx that is not one of keys, listing them. */
 static void check_keys(lua_State *L, int idx, const char *fname, const char *const keys[]) {
@@ -128,6 +153,18 @@ static void check_keys(lua_State *L, int idx, const char *fname, const char *con
     luaL_error(L, "%s: unknown option %s (expected %s)", fname, luaL_tolstring(L, -2, NULL),
                list);
   }
+}
+
+/* A directory option of the table at 1: a path, or false for none. */
+static void dir_option(lua_State *L, const char *name, const char **dir) {
+  if (lua_getfield(L, 1, name) == LUA_TNIL) return;
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+    *dir = NULL;
+  else if (lua_type(L, -1) == LUA_TSTRING)
+    *dir = anchor(L, -1);
+  else
+    luaL_error(L, "xcs.configure: %s must be a path or false, not a %s", name,
+               luaL_typename(L, -1));
 }
 
 /* xcs.configure{ ... }: host options for the modules loaded from now on,
@@ -156,13 +193,20 @@ static int l_configure(lua_State *L) {
     return luaL_error(L, "xcs.configure: ports must be a list such as \"0,1024-65535\"");
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o.linger_ms = (unsigned)luaL_checkinteger(L, -1);
-  if (lua_getfield(L, 1, "unix_dir") != LUA_TNIL) {
-    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
-      o.unix_dir = NULL;
-    } else {
-      luaL_checktype(L, -1, LUA_TSTRING);
-      o.unix_dir = anchor(L, -1);
-    }
+  dir_option(L, "unix_dir", &o.unix_dir);
+  if (lua_getfield(L, 1, "read_dirs") != LUA_TNIL)
+    o.nread_dirs = read_list(L, -1, "read_dirs", o.read_dirs, XCS_MAX_DIRS);
+  if (lua_getfield(L, 1, "env") != LUA_TNIL) {
+    o.nenv = read_list(L, -1, "env", o.env_names, XCS_MAX_ENV);
+    for (int i = 0; i < o.nenv; i++)
+      if (o.env_names[i][0] == '\0' || strchr(o.env_names[i], '='))
+        return luaL_error(L, "xcs.configure: env names a variable, not \"%s\"", o.env_names[i]);
+  }
+  dir_option(L, "data_dir", &o.data_dir);
+  if (lua_getfield(L, 1, "data_quota") != LUA_TNIL) {
+    lua_Integer q = luaL_checkinteger(L, -1);
+    if (q < 0) return luaL_error(L, "xcs.configure: data_quota must be bytes, not %I", q);
+    o.data_quota = (size_t)q;
   }
   lua_settop(L, 1);
   xcs_guard_options_read(L, 1, "xcs.configure", &o.guard);

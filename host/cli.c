@@ -34,6 +34,13 @@ const char xcs_cli_usage[] =
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
+    "  --read-dir DIR       let modules read the files under DIR (fs.read, fs.lines,\n"
+    "                       fs.list); repeatable, searched in order (default: none)\n"
+    "  --data-dir DIR       let each module write files of its own, in DIR/NAME\n"
+    "                       (fs.write, fs.remove; default: none)\n"
+    "  --data-quota BYTES   bytes of files each module may keep there (default 64M)\n"
+    "  --env NAME           let modules read the environment variable NAME with\n"
+    "                       env(\"NAME\"); repeatable (default: none)\n"
   "\n"
   "defence against clients that flood or dawdle (each on by default; 0 turns it off):\n"
   "  --max-clients N      clients open at once per listener (default 4096)\n"
@@ -118,15 +125,21 @@ static int seed(const char *s, uint64_t *out) {
   return 0;
 }
 
+/* Whether the n bytes at s are an identifier: letters, digits and _, not a
+ * digit first (an argument's key, an environment variable's name). */
+static int is_name(const char *s, size_t n) {
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
 /* key=value, key an identifier: an argument for the module before it. */
 static int is_argument(const char *a) {
   const char *eq = strchr(a, '=');
-  if (eq == NULL || eq == a || (a[0] >= '0' && a[0] <= '9')) return 0;
-  for (const char *p = a; p < eq; p++)
-    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-          (*p >= '0' && *p <= '9')))
-      return 0;
-  return 1;
+  return eq != NULL && is_name(a, (size_t)(eq - a));
 }
 
 /* --name VALUE or --name=VALUE; returns the value or NULL. */
@@ -191,6 +204,20 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if ((v = value_of("--read-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (cli->opt.nread_dirs == XCS_MAX_DIRS) goto too_many;
+        cli->opt.read_dirs[cli->opt.nread_dirs++] = v;
+      } else if ((v = value_of("--data-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.data_dir = v;
+      } else if ((v = value_of("--data-quota", argc, argv, &i))) {
+        if (bytes(v, &cli->opt.data_quota)) goto bad;
+      } else if ((v = value_of("--env", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (!is_name(v, strlen(v))) goto bad;
+        if (cli->opt.nenv == XCS_MAX_ENV) goto too_many;
+        cli->opt.env_names[cli->opt.nenv++] = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
@@ -241,6 +268,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       return -1;
     bad:
       snprintf(err, errlen, "bad value '%s' for option %s (see xcshost --help)", v, a);
+      return -1;
+    too_many:
+      snprintf(err, errlen, "too many %s options (at most %d)", a,
+               strncmp(a, "--env", 5) == 0 ? XCS_MAX_ENV : XCS_MAX_DIRS);
       return -1;
     }
     if (is_argument(a)) {

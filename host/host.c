@@ -29,6 +29,10 @@ void xcs_options_default(xcs_options *o) {
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
+  o->nread_dirs = 0;
+  o->data_dir = NULL;
+  o->data_quota = XCS_DEFAULT_DATA_QUOTA;
+  o->nenv = 0;
   xcs_guard_options_default(&o->guard);
 }
 

@@ -49,6 +49,8 @@ typedef struct xcs_guard_options {
   double report_interval; /* s: repeated events are summed up in one log line */
 } xcs_guard_options;
 
+#define XCS_MAX_DIRS 16 /* --read-dir */
+#define XCS_MAX_ENV 64  /* --env */
 typedef struct xcs_options {
   const char *bind;      /* address socket.open binds to */
   size_t memory_limit;   /* bytes per module state; 0: none */
@@ -60,6 +62,12 @@ typedef struct xcs_options {
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
+  const char *read_dirs[XCS_MAX_DIRS]; /* modules may read files under these */
+  int nread_dirs;
+  const char *data_dir;  /* each module may write files in data_dir/NAME */
+  size_t data_quota;     /* ... up to this many bytes */
+  const char *env_names[XCS_MAX_ENV]; /* environment variables env() shows */
+  int nenv;
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;
@@ -80,6 +88,7 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_IDLE_TIMEOUT 60.0
 #define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 #define XCS_DEFAULT_REPORT_INTERVAL 5.0
+#define XCS_DEFAULT_DATA_QUOTA ((size_t)64 << 20)
 
 struct xcs_host {
   uv_loop_t loop;
