@@ -11,6 +11,7 @@
 #include "bindings/env.h"
 #include "bindings/fs.h"
 #include "bindings/handle.h"
+#include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
@@ -53,12 +54,34 @@ static int l_kind(lua_State *L) {
   return 1;
 }
 
-/* isaddress(s): whether s is an "ip:port" the sockets accept. */
+/* isaddress(s [, names]): whether s is an "ip:port" the sockets accept
+ * (or, with names, a "name:port" a UDP write looks up). */
 static int l_isaddress(lua_State *L) {
   struct sockaddr_storage sa;
-  lua_pushboolean(L, lua_type(L, 1) == LUA_TSTRING &&
-                         xcs_addr_parse(lua_tostring(L, 1), &sa) == 0);
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+  lua_pushboolean(L, s && (xcs_addr_parse(s, &sa) == 0 ||
+                           (lua_toboolean(L, 2) && xcs_names_is_name(s))));
   return 1;
+}
+
+void xcs_socket_names(lua_State *L, int env, int loaded) {
+  env = lua_absindex(L, env);
+  loaded = lua_absindex(L, loaded);
+  static const char *const tables[] = {"socket", "fs", NULL};
+  for (int i = 0; tables[i]; i++) {
+    lua_getfield(L, env, tables[i]);
+    lua_setfield(L, loaded, tables[i]);
+  }
+  const xcs_handle_type *types[] = {&xcs_conn_type, &xcs_listener_type, &xcs_udp_type,
+                                    &xcs_unixdgram_type};
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+    if (luaL_getmetatable(L, types[i]->name) == LUA_TTABLE &&
+        lua_getfield(L, -1, "__index") == LUA_TTABLE)
+      lua_setfield(L, loaded, types[i]->name + 4); /* "xcs.udp": "udp" */
+    else
+      lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
 }
 
 void xcs_socket_open(lua_State *L, int sandboxed) {

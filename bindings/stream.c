@@ -253,7 +253,8 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);
   if (c->err) return c->err;
-  if (c->shut || c->h.closing || !c->connected) return UV_EPIPE;
+  if (c->shut) return UV_EPIPE;
+  if (c->h.closing || !c->connected) return UV_ECANCELED; /* closed here, not by the peer */
   if (len == 0) return 0;
   if (c->queued == 0) {
     /* Nothing queued: try to send now, with no request and no pin. */
@@ -435,6 +436,8 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
       /* libuv sets SO_REUSEADDR on every TCP socket it binds. */
       if (lua_toboolean(L, v) != 1)
         bad_option(L, fname, name, v, "true (listeners always reuse addresses)");
+    } else if (backlog && strcmp(name, "address") == 0) {
+      /* the listener's own: tcp.c reads it */
     } else if (!backlog && strcmp(name, "timeout") == 0) {
       o->connect_timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {

@@ -400,8 +400,23 @@ static int l_listen(lua_State *L) {
   if (is_unix) {
     int n = xcs_unix_path(L, fname, 1, path);
     if (n) return n;
-  } else if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0) {
-    return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
+  } else {
+    const xcs_options *o = &m->host->opt;
+    const char *want = NULL;
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "address") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        return xcs_raise_at_caller(L, "%s: bad option 'address': expected one of the host's "
+                                      "--bind addresses (a string), got %s", fname,
+                                   luaL_typename(L, -1));
+      want = lua_tostring(L, -1);
+    }
+    if (xcs_addr_choose(o->binds, o->nbinds, want, port, &sa) != 0) {
+      char binds[XCS_MAX_BINDS * (XCS_ADDRSTRLEN + 5)];
+      xcs_addr_list(o->binds, o->nbinds, binds, sizeof binds);
+      return xcs_raise_at_caller(L, "%s: bad option 'address': \"%s\" is not one of the "
+                                    "host's --bind addresses (%s)", fname, want ? want : "",
+                                 binds);
+    }
   }
   lua_settop(L, 1);
   int refused = xcs_limits_admit(m, 0, is_unix ? -1 : port);

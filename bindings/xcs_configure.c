@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/errors.h"
 #include "bindings/faults.h"
 #include "bindings/guard.h"
 #include "bindings/xcs.h"
@@ -142,13 +143,7 @@ static void check_keys(lua_State *L, int idx, const char *fname, const char *con
     int known = 0;
     for (int i = 0; k && keys[i] && !known; i++) known = strcmp(k, keys[i]) == 0;
     if (known) continue;
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 0; keys[i]; i++) {
-      if (i > 0) luaL_addstring(&b, keys[i + 1] ? ", " : " or ");
-      luaL_addstring(&b, keys[i]);
-    }
-    luaL_pushresult(&b);
+    xcs_push_choices(L, keys);
     const char *list = lua_tostring(L, -1);
     luaL_error(L, "%s: unknown option %s (expected %s)", fname, luaL_tolstring(L, -2, NULL),
                list);
@@ -176,11 +171,13 @@ static int l_configure(lua_State *L) {
   xcs_test *x = xcs_test_of(L);
   xcs_options o = x->host.opt; /* applied only once every value was read */
   if (lua_getfield(L, 1, "bind") != LUA_TNIL) {
+    if (lua_isboolean(L, -1)) luaL_checktype(L, -1, LUA_TSTRING);
+    o.nbinds = read_list(L, -1, "bind", o.binds, XCS_MAX_BINDS);
     struct sockaddr_storage sa;
-    if (xcs_addr_from(luaL_checkstring(L, -1), 0, &sa) != 0)
-      return luaL_error(L, "xcs.configure: bind needs an IP address, not '%s'",
-                        lua_tostring(L, -1));
-    o.bind = anchor(L, -1);
+    for (int i = 0; i < o.nbinds; i++)
+      if (xcs_addr_from(o.binds[i], 0, &sa) != 0)
+        return luaL_error(L, "xcs.configure: bind needs IP addresses, not '%s'", o.binds[i]);
+    if (o.nbinds == 0) return luaL_error(L, "xcs.configure: bind needs an IP address");
   }
   if (lua_getfield(L, 1, "memory_limit") != LUA_TNIL)
     o.memory_limit = (size_t)luaL_checkinteger(L, -1) << 20;

@@ -19,8 +19,10 @@ const char xcs_cli_usage[] =
     "(strings), e.g.  xcshost examples/echo.lua port=7000\n"
     "\n"
     "options:\n"
-    "  --bind ADDR          address socket.open binds to (default 127.0.0.1;\n"
-    "                       0.0.0.0 or :: for every interface)\n"
+    "  --bind ADDR,...      addresses modules may listen on and bind (default\n"
+    "                       127.0.0.1; 0.0.0.0 or :: for every interface): the\n"
+    "                       first, unless a module picks one with address =;\n"
+    "                       repeatable\n"
     "  --memory-limit MB    memory per module (default 256; 0: no limit)\n"
     "  --cpu-limit SECONDS  how long a module may compute without waiting\n"
     "                       before it fails (default 10; 0: no limit)\n"
@@ -153,6 +155,24 @@ static const char *value_of(const char *name, int argc, char **argv, int *i) {
   return argv[++*i];
 }
 
+/* --bind A[,B...]: the first --bind replaces the default, the next ones
+ * add to it. 0, -1 (an empty address or no memory) or -2 (too many). */
+static int bind_list(xcs_cli *cli, const char *v) {
+  if (cli->nbind_lists == 0) cli->opt.nbinds = 0;
+  if (cli->nbind_lists == XCS_MAX_BINDS) return -2;
+  char *copy = strdup(v);
+  if (copy == NULL) return -1;
+  cli->bind_lists[cli->nbind_lists++] = copy;
+  for (char *p = copy, *next; p; p = next) {
+    next = strchr(p, ',');
+    if (next) *next++ = '\0';
+    if (*p == '\0') return -1;
+    if (cli->opt.nbinds == XCS_MAX_BINDS) return -2;
+    cli->opt.binds[cli->opt.nbinds++] = p;
+  }
+  return 0;
+}
+
 int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen) {
   memset(cli, 0, sizeof *cli);
   xcs_options_default(&cli->opt);
@@ -183,7 +203,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         cli->version = 1;
       } else if ((v = value_of("--bind", argc, argv, &i))) {
         if (*v == '\0') goto missing;
-        cli->opt.bind = v;
+        int r = bind_list(cli, v);
+        if (r == -1) goto bad;
+        if (r == -2) goto too_many;
       } else if ((v = value_of("--memory-limit", argc, argv, &i))) {
         if (number(v, 0, 1 << 20, &d)) goto bad;
         cli->opt.memory_limit = (size_t)(d * 1048576); /* 0.5 is half a MiB, not 0 */
@@ -271,7 +293,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       return -1;
     too_many:
       snprintf(err, errlen, "too many %s options (at most %d)", a,
-               strncmp(a, "--env", 5) == 0 ? XCS_MAX_ENV : XCS_MAX_DIRS);
+               strncmp(a, "--env", 5) == 0    ? XCS_MAX_ENV
+               : strncmp(a, "--bind", 6) == 0 ? XCS_MAX_BINDS
+                                              : XCS_MAX_DIRS);
       return -1;
     }
     if (is_argument(a)) {
@@ -300,4 +324,6 @@ void xcs_cli_free(xcs_cli *cli) {
   for (int i = 0; cli->modules && i < cli->nmodules; i++) free(cli->modules[i].args);
   free(cli->modules);
   cli->modules = NULL;
+  for (int i = 0; i < cli->nbind_lists; i++) free(cli->bind_lists[i]);
+  cli->nbind_lists = 0;
 }

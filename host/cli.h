@@ -24,6 +24,8 @@ typedef struct xcs_cli {
   int help, version;
   const char *control;  /* --control PATH */
   char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
+  char *bind_lists[XCS_MAX_BINDS]; /* copies of the --bind lists, split */
+  int nbind_lists;
   int nctl;
 } xcs_cli;
 

@@ -19,7 +19,8 @@
 #include "host/module.h"
 
 void xcs_options_default(xcs_options *o) {
-  o->bind = XCS_DEFAULT_BIND;
+  o->binds[0] = XCS_DEFAULT_BIND;
+  o->nbinds = 1;
   o->memory_limit = (size_t)XCS_DEFAULT_MEMORY_MB << 20;
   o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
   o->linger_ms = XCS_DEFAULT_LINGER_MS;

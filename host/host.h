@@ -50,9 +50,12 @@ typedef struct xcs_guard_options {
 } xcs_guard_options;
 
 #define XCS_MAX_DIRS 16 /* --read-dir */
+#define XCS_MAX_BINDS 16 /* --bind */
 #define XCS_MAX_ENV 64  /* --env */
 typedef struct xcs_options {
-  const char *bind;      /* address socket.open binds to */
+  const char *binds[XCS_MAX_BINDS]; /* addresses modules may bind: --bind; the
+                           first unless a module chooses with address = */
+  int nbinds;
   size_t memory_limit;   /* bytes per module state; 0: none */
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */

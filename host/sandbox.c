@@ -335,5 +335,6 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, LUA_GNAME);
+  xcs_socket_names(L, -2, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 }

@@ -84,6 +84,8 @@ end
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
 local open = { TCP = {}, UDP = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+-- socket.listen's listeners by port, only to say so when a port-keyed call names one.
+local listening = setmetatable({}, { __mode = "v" })
 local named = {}
 
 -- The canonical path a port-keyed call's string means (raising on misuse:
@@ -135,7 +137,15 @@ local function lookup(fname, what)
     raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
       "socket.open returned", fname, port))
   end
-  if not (t or u) then raise(format("%s: port %d is not open in this module", fname, port)) end
+  if not (t or u) then
+    local l = listening[port]
+    if l and core.kind(l) then
+      raise(format("%s: port %d is a socket.listen listener, which port-keyed calls do not " ..
+        "serve: use the listener (l:accept() gives each client, and the connection reads " ..
+        "and writes), or open the port with socket.open(%d, \"TCP\")", fname, port, port))
+    end
+    raise(format("%s: port %d is not open in this module", fname, port))
+  end
   return t or u, tkind or ukind
 end
 
@@ -163,23 +173,44 @@ end
 
 local socket = {}
 
--- opts (UDP): { address = group or broadcast address to bind instead of --bind's }
-local udp_options = { address = true }
+-- UDP opts: address (one of --bind's, a multicast group or a broadcast
+-- address: socket.open only), rcvbuf and sndbuf (bytes: SO_RCVBUF, SO_SNDBUF).
+local udp_options = { address = "socket.open", rcvbuf = true, sndbuf = true }
 
-local function udp_address(opts)
+local function udp_opts(fname, i, opts)
   if opts == nil then return nil end
-  if type(opts) ~= "table" then argerror("socket.open", 3, "options", "a table", opts) end
-  for k in pairs(opts) do
-    if not udp_options[k] then
-      raise(format("socket.open: bad argument #3 (options): unknown option %s (UDP takes: address)",
-        describe(k)))
+  if type(opts) ~= "table" then argerror(fname, i, "options", "a table", opts) end
+  local takes = fname == "socket.open" and "address, rcvbuf or sndbuf" or "rcvbuf or sndbuf"
+  for k, v in pairs(opts) do
+    local o = udp_options[k]
+    if not o or (o ~= true and o ~= fname) then
+      raise(format("%s: bad argument #%d (options): unknown option %s (UDP takes %s)", fname, i,
+        describe(k), takes))
+    end
+    if k == "address" and type(v) ~= "string" then
+      argerror(fname, i, "options", "address to be an IP address string", v)
+    elseif k ~= "address" and not (mtype(v) == "integer" and v > 0) then
+      argerror(fname, i, "options", k .. " to be bytes (an integer > 0)", v)
     end
   end
-  local a = opts.address
-  if a ~= nil and type(a) ~= "string" then
-    argerror("socket.open", 3, "options", "address to be an IP address string", a)
+  return opts
+end
+
+-- Sets the buffer sizes opts asks for on the new UDP socket h: h, or (h
+-- closed) nil, msg, code.
+local function udp_buffers(h, opts)
+  if not opts then return h end
+  for i = 1, 2 do
+    local name = i == 1 and "rcvbuf" or "sndbuf"
+    if opts[name] then
+      local ok, err, code = h:setoption(name, opts[name])
+      if not ok then
+        h:close()
+        return nil, err, code
+      end
+    end
   end
-  return a
+  return h
 end
 
 -- socket.open(path, "UNIX" | "UNIX-DGRAM"): a UNIX stream listener (as
@@ -220,10 +251,15 @@ function socket.open(port, protocol, opts)
   end
   local h, err, code
   if p == "TCP" then
-    h, err, code = core.tcp_listen(port)
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.open", 3, "options", "a table", opts)
+    end
+    h, err, code = core.tcp_listen(port, opts)
   else
-    h, err, code = core.udp_open(port, udp_address(opts))
+    opts = udp_opts("socket.open", 3, opts)
+    h, err, code = core.udp_open(port, opts and opts.address)
     if h == false then raise(err) end
+    if h then h, err, code = udp_buffers(h, opts) end
   end
   if not h then return nil, err, code end
   open[p][h:port()] = h
@@ -266,8 +302,9 @@ function socket.write(what, data, to)
       argerror("socket.write", 3, "to", 'a client connection or "*"', to)
     end
   elseif kind == "udp" then
-    if not core.isaddress(to) then
-      argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000"', to)
+    if not core.isaddress(to, true) then
+      argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000" or ' ..
+        '"localhost:7000"', to)
     end
   elseif kind == "unixdgram" then
     if type(to) ~= "string" then
@@ -332,7 +369,10 @@ function socket.connect(host, port, protocol, opts)
   -- "[::1]", as addresses are shown, is the IPv6 literal ::1
   host = match(host, "^%[(.+)%]$") or host
   if p == "TCP" then return core.tcp_connect(host, port, opts) end
-  return core.udp_connect(host, port)
+  opts = udp_opts("socket.connect", 4, opts)
+  local h, err, code = core.udp_connect(host, port)
+  if not h then return nil, err, code end
+  return udp_buffers(h, opts)
 end
 
 -- A listener that hands out each client as its own connection, through
@@ -348,7 +388,9 @@ function socket.listen(port, opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror("socket.listen", 2, "opts", "a table of options", opts)
   end
-  return core.tcp_listen(port, opts, true)
+  local l, err, code = core.tcp_listen(port, opts, true)
+  if l then listening[l:port()] = l end
+  return l, err, code
 end
 
 -- What the module holds: a table per socket (protocol, kind, local, remote,

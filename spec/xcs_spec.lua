@@ -122,7 +122,7 @@ describe("xcs.configure", function()
   end)
 
   it("applies nothing of a table with a bad value", function()
-    H.raises({ "xcs.configure: bind needs an IP address" }, xcs.configure,
+    H.raises({ "xcs.configure: bind needs IP addresses, not 'nowhere'" }, xcs.configure,
       { max_sockets = 1, bind = "nowhere" })
     xcs.run(function()
       local a <close> = assert(S.open(0, "TCP"))

@@ -22,12 +22,14 @@ int main(void) {
 
   CHECK(parse(&cli, err, ARGS("echo.lua")) == 0);
   CHECK(cli.nmodules == 1 && strcmp(cli.modules[0].path, "echo.lua") == 0);
-  CHECK_STR(cli.opt.bind, "127.0.0.1");
+  CHECK_STR(cli.opt.binds[0], "127.0.0.1");
+  CHECK(cli.opt.nbinds == 1);
   xcs_cli_free(&cli);
 
   CHECK(parse(&cli, err, ARGS("--bind", "::", "a.lua", "port=1", "--memory-limit=8",
                               "x=y", "b.lua", "name=z=w")) == 0);
-  CHECK_STR(cli.opt.bind, "::");
+  CHECK_STR(cli.opt.binds[0], "::");
+  CHECK(cli.opt.nbinds == 1);
   CHECK(cli.opt.memory_limit == 8u << 20);
   CHECK(cli.nmodules == 2);
   CHECK(cli.modules[0].nargs == 2);
