@@ -9,6 +9,8 @@
  *   p50_us=A p99_us=B max_us=M errors=E
  *
  * (on one line). seconds is the measured wall time actually elapsed.
+ * With --reconnect 1 every round trip is a connection of its own: connect,
+ * send, read the echo, close, and again; its time counts from the connect.
  * Exit status: 0 if at least one connection got through, 1 if none
  * could connect, 2 for bad usage.
  */
@@ -60,6 +62,7 @@ struct options {
     double seconds;
     double warmup;
     uint64_t max_roundtrips;
+    int reconnect; /* a fresh connection per round trip */
 };
 
 static struct options opt = {
@@ -88,6 +91,9 @@ static uint64_t measured_roundtrips;
 static uint64_t errors;
 static int connected;
 static int open_handles;
+static struct sockaddr_in target, from;
+
+static void start_conn(struct conn *c);
 
 /*
  * Single-threaded loop: the bytes read into this buffer are checked in
@@ -155,7 +161,11 @@ static void stop(void);
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-    (void)handle;
+    struct conn *c = handle->data;
+    if (c->initialized == 2 && !stopping) { /* its round trip done: the next */
+        start_conn(c);
+        return;
+    }
     open_handles--;
     /* With every connection gone there is nothing left to measure. */
     if (open_handles == 0 && !stopping)
@@ -232,6 +242,11 @@ static void finish_roundtrip(struct conn *c)
         stop();
         return;
     }
+    if (opt.reconnect) {
+        c->initialized = 2;
+        close_conn(c);
+        return;
+    }
     if (!c->write_busy)
         send_message(c);
 }
@@ -292,7 +307,10 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     connected++;
+    uint64_t began = c->sent_at;
     send_message(c);
+    if (opt.reconnect)
+        c->sent_at = began; /* the round trip counts from the connect */
 }
 
 static void on_phase(uv_timer_t *timer)
@@ -315,7 +333,8 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s --port N [--host 127.0.0.1] [--source ADDR] [--connections 1]\n"
-            "       [--size 64] [--seconds 5] [--warmup 1] [--max-roundtrips 50000000]\n",
+            "       [--size 64] [--seconds 5] [--warmup 1] [--max-roundtrips 50000000]\n"
+            "       [--reconnect 0|1]\n",
             argv0);
 }
 
@@ -374,6 +393,10 @@ static int parse_args(int argc, char **argv)
             if (parse_long(value, 1, 1000000000L, &v) < 0)
                 return -1;
             opt.max_roundtrips = (uint64_t)v;
+        } else if (strcmp(name, "--reconnect") == 0) {
+            if (parse_long(value, 0, 1, &v) < 0)
+                return -1;
+            opt.reconnect = (int)v;
         } else {
             return -1;
         }
@@ -381,33 +404,44 @@ static int parse_args(int argc, char **argv)
     return opt.port > 0 ? 0 : -1;
 }
 
-static int start_connections(const struct sockaddr_in *addr, const struct sockaddr_in *source)
+/* Opens c's connection (again, with --reconnect); a failure is counted. */
+static void start_conn(struct conn *c)
+{
+    int r = uv_tcp_init(&loop, &c->tcp);
+    if (r < 0) {
+        fail(c, "tcp_init", r);
+        if (c->initialized) /* a reconnect: it was counted open */
+            open_handles--;
+        c->initialized = 0;
+        return;
+    }
+    if (!c->initialized)
+        open_handles++;
+    c->initialized = 1;
+    c->tcp.data = c;
+    c->connect.data = c;
+    c->write.data = c;
+    c->received = 0;
+    c->sent_at = uv_hrtime();
+    /* Another loopback address (127.0.0.2) looks like another client
+     * to a server that counts connections per address. */
+    if (opt.source != NULL && (r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&from, 0)) < 0) {
+        fail(c, "bind", r);
+        close_conn(c);
+        return;
+    }
+    r = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&target, on_connect);
+    if (r < 0) {
+        fail(c, "connect", r);
+        close_conn(c);
+    }
+}
+
+static int start_connections(void)
 {
     for (int i = 0; i < opt.connections; i++) {
-        struct conn *c = &conns[i];
-        c->id = i;
-        int r = uv_tcp_init(&loop, &c->tcp);
-        if (r < 0) {
-            fail(c, "tcp_init", r);
-            continue;
-        }
-        c->initialized = 1;
-        open_handles++;
-        c->tcp.data = c;
-        c->connect.data = c;
-        c->write.data = c;
-        /* Another loopback address (127.0.0.2) looks like another client
-         * to a server that counts connections per address. */
-        if (source != NULL && (r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)source, 0)) < 0) {
-            fail(c, "bind", r);
-            close_conn(c);
-            continue;
-        }
-        r = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)addr, on_connect);
-        if (r < 0) {
-            fail(c, "connect", r);
-            close_conn(c);
-        }
+        conns[i].id = i;
+        start_conn(&conns[i]);
     }
     return open_handles > 0 ? 0 : -1;
 }
@@ -430,13 +464,11 @@ int main(int argc, char **argv)
         usage(argv[0]);
         return 2;
     }
-    struct sockaddr_in addr;
-    if (uv_ip4_addr(opt.host, opt.port, &addr) < 0) {
+    if (uv_ip4_addr(opt.host, opt.port, &target) < 0) {
         fprintf(stderr, "load: bad IPv4 address '%s'\n", opt.host);
         return 2;
     }
-    struct sockaddr_in source;
-    if (opt.source != NULL && uv_ip4_addr(opt.source, 0, &source) < 0) {
+    if (opt.source != NULL && uv_ip4_addr(opt.source, 0, &from) < 0) {
         fprintf(stderr, "load: bad IPv4 source address '%s'\n", opt.source);
         return 2;
     }
@@ -478,7 +510,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "load: timer: %s\n", uv_strerror(r));
         errors++;
         stop();
-    } else if (start_connections(&addr, opt.source ? &source : NULL) < 0) {
+    } else if (start_connections() < 0) {
         stop();
     }
 

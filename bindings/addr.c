@@ -3,6 +3,7 @@
  */
 #include "bindings/addr.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,4 +114,77 @@ void xcs_addr_list(const char *const *binds, int n, char *buf, size_t size) {
   for (int i = 0; i < n && len < size; i++)
     len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ",
                             binds[i]);
+}
+
+/* Address ranges ------------------------------------------------------------- */
+
+static int cidr_parse(const char *s, size_t n, xcs_cidr *out) {
+  char text[INET6_ADDRSTRLEN + 5];
+  if (n == 0 || n >= sizeof text) return -1;
+  memcpy(text, s, n);
+  text[n] = '\0';
+  char *slash = strchr(text, '/');
+  int bits = -1;
+  if (slash) {
+    *slash = '\0';
+    const char *b = slash + 1;
+    if (*b == '\0' || strlen(b) > 3 || (b[0] == '0' && b[1])) return -1;
+    bits = 0;
+    for (; *b; b++) {
+      if (*b < '0' || *b > '9') return -1;
+      bits = bits * 10 + (*b - '0');
+    }
+  }
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, text, out->addr) == 1) {
+    out->family = 4;
+    if (bits > 32) return -1;
+    out->bits = (unsigned char)(bits < 0 ? 32 : bits);
+  } else if (inet_pton(AF_INET6, text, out->addr) == 1) {
+    out->family = 6;
+    if (bits > 128) return -1;
+    out->bits = (unsigned char)(bits < 0 ? 128 : bits);
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+int xcs_cidr_parse_list(const char *spec, xcs_cidr *out, int max) {
+  int n = 0;
+  const char *p = spec;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (n == max || cidr_parse(p, len, &out[n]) != 0) return -1;
+    n++;
+    if (comma == NULL) return n;
+    p = comma + 1;
+  }
+}
+
+static int in_range(const xcs_cidr *c, const unsigned char *addr) {
+  int whole = c->bits / 8, rest = c->bits % 8;
+  if (memcmp(c->addr, addr, (size_t)whole) != 0) return 0;
+  if (rest == 0) return 1;
+  unsigned char mask = (unsigned char)(0xFF << (8 - rest));
+  return (c->addr[whole] & mask) == (addr[whole] & mask);
+}
+
+int xcs_cidr_match(const xcs_cidr *list, int n, const struct sockaddr *sa) {
+  const unsigned char *a;
+  int family;
+  if (sa->sa_family == AF_INET) {
+    a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    family = 4;
+  } else if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    family = IN6_IS_ADDR_V4MAPPED(a6) ? 4 : 6;
+    a = family == 4 ? a6->s6_addr + 12 : a6->s6_addr;
+  } else {
+    return 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (list[i].family == family && in_range(&list[i], a)) return 1;
+  return 0;
 }

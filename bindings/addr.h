@@ -31,4 +31,18 @@ int xcs_addr_choose(const char *const *binds, int n, const char *want, int port,
 /* Writes "a, b and c" of the n addresses into buf. */
 void xcs_addr_list(const char *const *binds, int n, char *buf, size_t size);
 
+/* Address ranges: "127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8". */
+#define XCS_MAX_CIDRS 32
+typedef struct xcs_cidr {
+  unsigned char family; /* 4 or 6 */
+  unsigned char bits;   /* prefix length */
+  unsigned char addr[16];
+} xcs_cidr;
+/* Parses a comma-separated list of them into out[0, max): how many, or -1
+ * if spec is not such a list (or longer than max). */
+int xcs_cidr_parse_list(const char *spec, xcs_cidr *out, int max);
+/* Whether sa is in one of list[0, n); an IPv4-mapped IPv6 address counts
+ * as its IPv4 address. */
+int xcs_cidr_match(const xcs_cidr *list, int n, const struct sockaddr *sa);
+
 #endif

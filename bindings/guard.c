@@ -6,16 +6,22 @@
 #include "bindings/guard.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "bindings/proxied.h"
 #include "bindings/stream.h"
 #include "host/log.h"
 
 /* Kinds of event, each reported on its own. */
-enum { EV_FULL, EV_ADDRESS, EV_RATE, EV_FIRST, EV_IDLE, EV_DROPPED, EV_FAILED, EV_N };
+enum {
+  EV_FULL, EV_ADDRESS, EV_RATE, EV_SCARCE, /* refusals */
+  EV_FIRST, EV_IDLE, EV_SHED, EV_PROXY, EV_DROPPED, EV_FAILED, EV_N
+};
 
 /* One kind's window: the first event was logged when it opened; the ones
  * after it are counted, and summed up when it is due. */
@@ -26,6 +32,7 @@ typedef struct report {
   uint64_t due;     /* when the count is logged */
   char addr[64];    /* the address of the first counted event */
   int others;       /* counted events came from other addresses too */
+  char why[96];     /* EV_PROXY: what was wrong with the first one */
 } report;
 
 struct xcs_gate {
@@ -33,6 +40,8 @@ struct xcs_gate {
   int refs;            /* the listener and each admitted client */
   int nclients;
   int watch;           /* clients are port-keyed: watch them for idling */
+  int proxy;           /* every client begins with a PROXY header */
+  xcs_list waiting;    /* xcs_proxied.link: headers awaited */
   double tokens;       /* the accept rate's bucket */
   uint64_t refill;     /* uv_now when tokens were last added */
   xcs_list watched;    /* xcs_guard_slot.watched */
@@ -52,12 +61,30 @@ struct xcs_peer {
   xcs_peer *next;
   unsigned char key[KEYLEN];
   int count;
+  xcs_list conns;      /* xcs_guard_slot.by_peer, oldest first */
 };
 
+/* The host's part: the per-address table, and what it takes to know how
+ * many descriptors are in use without asking the kernel on every accept. */
 typedef struct xcs_guard {
   xcs_peer *buckets[NBUCKETS];
   size_t n;
+  int admitted;        /* connections admitted by any gate, open now */
+  int fd_base;         /* descriptors open that nothing here counts */
+  int fd_limit;        /* RLIMIT_NOFILE (soft), as last read */
+  uint64_t calibrated; /* uv_now of the last count of /proc/self/fd */
+  int measured;
 } xcs_guard;
+
+static xcs_guard *guard_of(xcs_host *h) {
+  if (h->guard == NULL) h->guard = calloc(1, sizeof *h->guard);
+  return h->guard;
+}
+
+void xcs_guard_free(xcs_host *h) {
+  free(h->guard);
+  h->guard = NULL;
+}
 
 void xcs_guard_options_default(xcs_guard_options *o) {
   o->max_clients = XCS_DEFAULT_MAX_CLIENTS;
@@ -68,6 +95,7 @@ void xcs_guard_options_default(xcs_guard_options *o) {
   o->idle_timeout = XCS_DEFAULT_IDLE_TIMEOUT;
   o->max_queued = XCS_DEFAULT_MAX_QUEUED;
   o->report_interval = XCS_DEFAULT_REPORT_INTERVAL;
+  o->nproxy_from = 0; /* no source is trusted to send a PROXY header */
 }
 
 static const xcs_guard_options *opts(const xcs_gate *g) { return &g->m->host->opt.guard; }
@@ -127,15 +155,9 @@ static xcs_peer *peer_find(xcs_host *h, const unsigned char key[KEYLEN]) {
 static xcs_peer *peer_get(xcs_host *h, const unsigned char key[KEYLEN]) {
   xcs_peer *p = peer_find(h, key);
   if (p) return p;
-  if (h->guard == NULL && (h->guard = calloc(1, sizeof *h->guard)) == NULL) return NULL;
-  if ((p = calloc(1, sizeof *p)) == NULL) {
-    if (h->guard->n == 0) {
-      free(h->guard);
-      h->guard = NULL;
-    }
-    return NULL;
-  }
+  if (guard_of(h) == NULL || (p = calloc(1, sizeof *p)) == NULL) return NULL;
   memcpy(p->key, key, KEYLEN);
+  xcs_list_init(&p->conns);
   unsigned b = hash(key);
   p->next = h->guard->buckets[b];
   h->guard->buckets[b] = p;
@@ -149,10 +171,7 @@ static void peer_put(xcs_host *h, xcs_peer *p) {
   while (*pp != p) pp = &(*pp)->next;
   *pp = p->next;
   free(p);
-  if (--h->guard->n == 0) { /* nothing open: nothing held */
-    free(h->guard);
-    h->guard = NULL;
-  }
+  h->guard->n--;
 }
 
 /* The IP of "ip:port" or "[ip]:port", for the log. */
@@ -165,16 +184,111 @@ static void ip_of(const char *peer, char *out, size_t size) {
   out[n] = '\0';
 }
 
+/* Descriptors ------------------------------------------------------------------ */
+
+/* Refusing or shedding is only right when a resource is really short, and
+ * for a connection that is the host's file descriptors. How many are open
+ * is what the host counts (module sockets, admitted connections) plus a
+ * base measured from /proc/self/fd: once at the first listener, and again
+ * (at most every 100 ms) whenever the count says they are short, so files
+ * opened behind the count's back (a spec's, libuv's) cannot fool it for
+ * long. A reserve is kept for what needs a descriptor besides clients: the
+ * module's own connections, a reload, the operator's socket. */
+#define RECOUNT_MS 100
+
+static int count_open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1; /* the directory's own */
+}
+
+static int counted_fds(xcs_host *h) {
+  int n = h->guard->admitted;
+  for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next)
+    n += xcs_container_of(l, xcs_module, link)->nsockets;
+  return n;
+}
+
+static void calibrate(xcs_host *h) {
+  xcs_guard *G = h->guard;
+  struct rlimit rl;
+  G->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)1 << 30
+                    ? (int)rl.rlim_cur
+                    : 1 << 30;
+  int open = count_open_fds();
+  int counted = counted_fds(h);
+  G->fd_base = open >= counted ? open - counted : 0;
+  G->calibrated = uv_now(&h->loop);
+  G->measured = 1;
+}
+
+/* Descriptors kept back from clients: an eighth of the limit, 32 to 4096. */
+static int reserve_of(int limit) {
+  int r = limit / 8;
+  return r < 32 ? 32 : r > 4096 ? 4096 : r;
+}
+
+/* Whether `extra` more descriptors would leave less than the reserve free. */
+static int fds_short(xcs_host *h, int extra) {
+  xcs_guard *G = h->guard;
+  if (!G->measured) calibrate(h);
+  int cap = G->fd_limit - reserve_of(G->fd_limit);
+  if (G->fd_base + counted_fds(h) + extra <= cap) return 0;
+  if (uv_now(&h->loop) - G->calibrated < RECOUNT_MS) return 1;
+  calibrate(h); /* the count says short: make sure */
+  return G->fd_base + counted_fds(h) + extra > G->fd_limit - reserve_of(G->fd_limit);
+}
+
+/* The address holding the most connections, or NULL. */
+static xcs_peer *top_peer(xcs_host *h) {
+  xcs_peer *top = NULL;
+  for (int b = 0; b < NBUCKETS; b++)
+    for (xcs_peer *p = h->guard->buckets[b]; p; p = p->next)
+      if (top == NULL || p->count > top->count) top = p;
+  return top;
+}
+
+static void event(xcs_gate *g, int kind, const char *addr);
+
+/* Sheds one connection of p: one that never sent a byte if there is such
+ * among its oldest few, else its oldest. It goes at once (its descriptor
+ * is what is short); the module reads "" for it, or its reads and writes
+ * fail with ECONNABORTED. */
+#define SHED_LOOK 32
+static void shed_one(xcs_peer *p) {
+  xcs_guard_slot *victim = NULL;
+  int looked = 0;
+  for (xcs_list *n = p->conns.next; n != &p->conns && looked < SHED_LOOK; n = n->next, looked++) {
+    xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, by_peer);
+    if (victim == NULL) victim = s;
+    if (xcs_container_of(s, xcs_conn, guard)->bytes_in == 0) {
+      victim = s;
+      break;
+    }
+  }
+  if (victim == NULL) return;
+  xcs_conn *c = xcs_container_of(victim, xcs_conn, guard);
+  char ip[64];
+  ip_of(c->peer, ip, sizeof ip);
+  event(victim->gate, EV_SHED, ip);
+  xcs_conn_shed(c); /* leaves the guard: p may be gone now */
+}
+
 /* The log ------------------------------------------------------------------------- */
 
 static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others,
                  double elapsed) {
   const xcs_guard_options *o = opts(g);
-  char why[96], from[96] = "", last[48] = "";
-  int refusal = kind <= EV_RATE || kind == EV_FAILED;
-  const char *verb = kind <= EV_RATE     ? "refused"
+  char why[160], from[96] = "", last[48] = "";
+  int refusal = kind <= EV_SCARCE || kind == EV_FAILED;
+  const char *verb = kind <= EV_SCARCE   ? "refused"
                      : kind == EV_FAILED ? "failed to accept"
                      : kind == EV_DROPPED ? "dropped"
+                     : kind == EV_SHED    ? "shed"
                                           : "closed";
   const char *noun = refusal ? "connection" : "client";
   const char *to = refusal ? "to" : "of";
@@ -188,6 +302,16 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
     case EV_RATE:
       snprintf(why, sizeof why, "over the accept rate (%g/s, burst %d)", o->accept_rate,
                o->accept_burst);
+      break;
+    case EV_SCARCE:
+    case EV_SHED:
+      snprintf(why, sizeof why,
+               "%swhile file descriptors are short (limit %d): its address holds the most "
+               "connections", kind == EV_SHED ? "to make room " : "", g->m->host->guard->fd_limit);
+      break;
+    case EV_PROXY:
+      snprintf(why, sizeof why, "that sent no valid PROXY protocol header (%s)",
+               g->reports[EV_PROXY].why);
       break;
     case EV_FIRST:
       snprintf(why, sizeof why, "that sent nothing within %g s of connecting",
@@ -287,14 +411,17 @@ static void timer_closed_cb(uv_handle_t *h) {
 }
 
 xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
-  xcs_gate *g = calloc(1, sizeof *g);
+  xcs_guard *G = guard_of(m->host);
+  xcs_gate *g = G ? calloc(1, sizeof *g) : NULL;
   if (g == NULL) return NULL;
+  if (!G->measured) calibrate(m->host);
   g->m = m;
   g->refs = 1;
   g->watch = watch;
   g->tokens = opts(g)->accept_burst;
   g->refill = now_of(g);
   xcs_list_init(&g->watched);
+  xcs_list_init(&g->waiting);
   snprintf(g->addr, sizeof g->addr, "%s", addr);
   uv_timer_init(&m->host->loop, &g->sweep);
   uv_timer_init(&m->host->loop, &g->tick);
@@ -315,7 +442,38 @@ static void gate_unref(xcs_gate *g) {
 }
 
 void xcs_gate_release(xcs_gate *g) {
-  if (g) gate_unref(g);
+  if (g == NULL) return;
+  xcs_list *n;
+  while ((n = g->waiting.next) != &g->waiting) xcs_proxied_abort(n); /* unlinks n */
+  gate_unref(g);
+}
+
+void xcs_gate_expect_proxy(xcs_gate *g) { g->proxy = 1; }
+
+int xcs_gate_expects_header(xcs_gate *g, const struct sockaddr *peer) {
+  const xcs_guard_options *o = opts(g);
+  return g->proxy || xcs_cidr_match(o->proxy_from, o->nproxy_from, peer);
+}
+
+double xcs_gate_header_timeout(xcs_gate *g) {
+  double t = opts(g)->first_data_timeout;
+  return t > 0 ? t : 10;
+}
+
+void xcs_gate_hold(xcs_gate *g, xcs_list *link) {
+  xcs_list_push(&g->waiting, link);
+  g->refs++;
+}
+
+void xcs_gate_unhold(xcs_gate *g) { gate_unref(g); }
+
+void xcs_gate_bad_header(xcs_gate *g, const char *from, const char *why) {
+  report *r = &g->reports[EV_PROXY];
+  if (!r->open || r->count == 0 || opts(g)->report_interval <= 0)
+    snprintf(r->why, sizeof r->why, "%s", why);
+  char ip[64];
+  ip_of(from, ip, sizeof ip);
+  event(g, EV_PROXY, ip);
 }
 
 int xcs_gate_full(xcs_gate *g) {
@@ -358,22 +516,39 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
     event(g, EV_FULL, NULL);
     return 0;
   }
-  xcs_peer *p = NULL;
-  if (o->max_per_address > 0 && key[0]) {
-    p = peer_find(h, key);
-    if (p && p->count >= o->max_per_address) {
-      event(g, EV_ADDRESS, text);
+  if (guard_of(h) == NULL) return 0; /* out of memory: a refusal under real scarcity */
+  xcs_peer *p = key[0] ? peer_find(h, key) : NULL;
+  if (o->max_per_address > 0 && p && p->count >= o->max_per_address) {
+    event(g, EV_ADDRESS, text);
+    return 0;
+  }
+  /* This client's descriptor is open already (accepted): counted with +1. */
+  if (fds_short(h, 1)) {
+    /* Fair shedding: the address holding the most connections gives one
+     * up, unless this client's own address holds as many (a flood meets
+     * its own refusal, never another address's). */
+    xcs_peer *top = top_peer(h);
+    if (top == NULL || (p ? p->count : 0) >= top->count) {
+      event(g, EV_SCARCE, text);
       return 0;
     }
+    shed_one(top);
+    p = key[0] ? peer_find(h, key) : NULL;
   }
   if (o->accept_rate > 0 && !take_token(g, o)) {
     event(g, EV_RATE, text);
     return 0;
   }
   /* Out of memory for the count: admitted uncounted rather than refused. */
-  if (o->max_per_address > 0 && key[0] && (p = peer_get(h, key)) != NULL) p->count++;
+  if (key[0] && (p || (p = peer_get(h, key)) != NULL)) {
+    p->count++;
+    xcs_list_push(&p->conns, &s->by_peer);
+  } else {
+    xcs_list_init(&s->by_peer);
+  }
   s->gate = g;
   s->peer = p;
+  h->guard->admitted++;
   g->refs++;
   g->nclients++;
   xcs_list_init(&s->watched);
@@ -389,14 +564,18 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
 }
 
 void xcs_guard_leave(xcs_guard_slot *s) {
+  if (s->wait) xcs_proxied_cancel(s->wait);
   xcs_gate *g = s->gate;
   if (g == NULL) return;
   s->gate = NULL;
   xcs_list_remove(&s->watched);
+  xcs_list_remove(&s->by_peer);
+  xcs_host *h = g->m->host;
   if (s->peer) {
-    peer_put(g->m->host, s->peer);
+    peer_put(h, s->peer);
     s->peer = NULL;
   }
+  h->guard->admitted--;
   g->nclients--;
   gate_unref(g);
 }
@@ -449,6 +628,17 @@ int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len) {
 
 void xcs_gate_accept_failed(xcs_gate *g, int status) {
   event(g, EV_FAILED, uv_err_name(status));
+  xcs_host *h = g->m->host;
+  if ((status != UV_EMFILE && status != UV_ENFILE) || h->guard == NULL) return;
+  /* Out of descriptors after all (files the count could not see): libuv
+   * has just closed the clients waiting in the backlog. Make room at once,
+   * from the addresses holding the most, so the next ones get in. */
+  h->guard->measured = 0;
+  for (int i = 0; i < SHED_LOOK; i++) {
+    xcs_peer *top = top_peer(h);
+    if (top == NULL) break;
+    shed_one(top);
+  }
 }
 
 void xcs_gate_dropped(xcs_gate *g, const char *peer) {
@@ -479,6 +669,19 @@ void xcs_guard_options_read(lua_State *L, int idx, const char *fname, xcs_guard_
     }
     lua_pop(L, 1);
   }
+  int t = lua_getfield(L, idx, "proxy_protocol_from");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    o->nproxy_from = 0;
+  } else if (t != LUA_TNIL) {
+    const char *spec = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int n = spec ? xcs_cidr_parse_list(spec, o->proxy_from, XCS_MAX_CIDRS) : -1;
+    if (n < 0)
+      luaL_error(L, "%s: proxy_protocol_from must be a list of addresses and CIDRs such as "
+                    "\"127.0.0.1,10.0.0.0/8,::1\" (or false), got %s", fname,
+                 luaL_tolstring(L, -1, NULL));
+    o->nproxy_from = n;
+  }
+  lua_pop(L, 1);
   double *dst[] = {&o->accept_rate, &o->first_data_timeout, &o->idle_timeout,
                    &o->report_interval};
   for (int i = 0; secs[i]; i++) {

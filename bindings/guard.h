@@ -27,6 +27,10 @@
  * cannot wait and would pass the cap fails with ENOBUFS (a "*" broadcast
  * drops that client instead).
  *
+ * A connection from a source in --proxy-protocol-from (or to a listener
+ * with proxy_protocol) is admitted only once its PROXY protocol header has
+ * come (proxied.h), under the address the header gives.
+ *
  * The first event of a kind on a listener (a refusal, a client ended, a
  * failed accept) is logged at once; the next ones are counted and summed
  * up every --report-interval seconds:
@@ -52,14 +56,29 @@ typedef struct xcs_guard_slot {
   xcs_gate *gate;      /* the listener's gate that admitted it, or NULL */
   xcs_peer *peer;      /* its address's count, or NULL */
   xcs_list watched;    /* gate's clients under the idle watch */
+  xcs_list by_peer;    /* its address's connections (xcs_peer.conns) */
   uint64_t seen;       /* bytes in and out at the last look */
   uint64_t since;      /* uv_now (ms) when they last changed, or it connected */
   int active;          /* a byte passed since it connected */
+  struct xcs_proxied *wait; /* its PROXY header is awaited (proxied.h) */
 } xcs_guard_slot;
 
 /* A gate for the listener of m at addr; watch: its clients are port-keyed
  * (socket.open) and under the idle watch. NULL when out of memory. */
 xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch);
+/* Connections to the listener must begin with a PROXY protocol header
+ * (socket.listen's proxy_protocol option), whatever their source. */
+void xcs_gate_expect_proxy(xcs_gate *g);
+/* Whether a connection from peer must begin with one: the listener says
+ * so, or peer is in --proxy-protocol-from. */
+int xcs_gate_expects_header(xcs_gate *g, const struct sockaddr *peer);
+/* Seconds a header may take: --first-data-timeout, or 10 when that is off. */
+double xcs_gate_header_timeout(xcs_gate *g);
+/* A header is awaited at link (held until unhold), or was bad: from (the
+ * "ip:port" it came from) and why, for the log. */
+void xcs_gate_hold(xcs_gate *g, xcs_list *link);
+void xcs_gate_unhold(xcs_gate *g);
+void xcs_gate_bad_header(xcs_gate *g, const char *from, const char *why);
 /* The listener closes: the gate goes once its last client has too. */
 void xcs_gate_release(xcs_gate *g);
 /* Whether the listener holds its most clients: the refusal is counted, so
@@ -82,6 +101,8 @@ void xcs_gate_accept_failed(xcs_gate *g, int status);
 void xcs_gate_dropped(xcs_gate *g, const char *peer);
 
 void xcs_guard_options_default(xcs_guard_options *o);
+/* The host closes: what the guard kept for it goes. */
+void xcs_guard_free(xcs_host *h);
 /* Reads the guard options present in the table at idx (max_clients,
  * max_per_address, accept_rate, accept_burst, first_data_timeout,
  * idle_timeout, max_queued, report_interval) into o; raises naming fname. */

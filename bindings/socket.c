@@ -31,6 +31,15 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* worker() -> this worker's number, the number of workers (1, 1 without
+ * --workers). */
+static int l_worker(lua_State *L) {
+  xcs_host *h = xcs_module_of(L)->host;
+  lua_pushinteger(L, h->worker);
+  lua_pushinteger(L, h->workers);
+  return 2;
+}
+
 /* kind(v): "listener", "tcp", "udp", "udp-connected", "unixdgram" or
  * "unixdgram-connected" for an open handle;
  * nil for a closed one; false for anything that is not a handle. */
@@ -98,6 +107,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
       {"on_unload", xcs_module_l_on_unload},
       {"list", xcs_handle_list},
       {"isaddress", l_isaddress},
+      {"worker", l_worker},
       {NULL, NULL}};
   luaL_setfuncs(L, core_fns, 0);
 

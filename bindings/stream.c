@@ -438,6 +438,8 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
         bad_option(L, fname, name, v, "true (listeners always reuse addresses)");
     } else if (backlog && strcmp(name, "address") == 0) {
       /* the listener's own: tcp.c reads it */
+    } else if (backlog && strcmp(name, "proxy_protocol") == 0) {
+      if (!lua_isboolean(L, v)) bad_option(L, fname, name, v, "true or false"); /* tcp.c reads it */
     } else if (!backlog && strcmp(name, "timeout") == 0) {
       o->connect_timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {
@@ -536,6 +538,23 @@ void xcs_conn_expire(xcs_conn *c, int status) {
   notify(c);
 }
 
+void xcs_conn_shed(xcs_conn *c) {
+  xcs_guard_leave(&c->guard);
+  if (c->h.closing || c->released || c->uv_closed || !c->connected) return;
+  if (!c->err) c->err = UV_ECONNABORTED;
+  stop_reading(c);
+  /* Its reader learns of it on the next turn: this runs inside another
+   * client's admission, maybe of another module. */
+  if (c->owner) {
+    if (!xcs_list_linked(&c->ready)) xcs_list_push(&c->owner->ready, &c->ready);
+    xcs_task_wake(&c->owner->h.reader, 0);
+  }
+  xcs_listener *owner = c->owner;
+  c->owner = NULL; /* release_socket leaves a port-keyed client alone */
+  release_socket(c);
+  c->owner = owner;
+}
+
 static void conn_close(xcs_handle *h, int graceful) {
   xcs_conn *c = (xcs_conn *)h;
   /* Closed by the module: what it has not read is dropped, held back or not;
@@ -544,6 +563,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (c->in.ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
+  xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   free_addrs(c);
   if (c->released) {

@@ -123,6 +123,10 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
  * fail with status from now on, and a port-keyed read returns "" for it as
  * if the peer had closed. The socket closes with the handle. */
 void xcs_conn_expire(xcs_conn *c, int status);
+/* The host is short of descriptors and sheds c (guard.c): its socket
+ * closes now; a port-keyed read returns "" for it, and its other reads and
+ * writes fail with ECONNABORTED. Wakes nobody before the next turn. */
+void xcs_conn_shed(xcs_conn *c);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
 /* conn:write's body for the connection at index 1 and data at 2 (and an

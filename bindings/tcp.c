@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bindings/errors.h"
+#include "bindings/proxied.h"
 #include "bindings/task.h"
 #include "host/limits.h"
 #include "host/log.h"
@@ -46,15 +47,49 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   c->owner = NULL;
 }
 
-/* Whether l's gate admits the connection c was just accepted into; if not,
- * c is closed at once. */
+/* c, admitted, goes to the module: a client of a port-keyed listener, or
+ * the next connection accept() returns. addr: its client's address, when a
+ * PROXY header gave one. */
+static void publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
+  if (!l->accepting) {
+    c->owner = l;
+    xcs_list_push(&l->clients, &c->peers);
+    l->nclients++;
+  } else {
+    c->opts = l->opts;
+  }
+  xcs_conn_started(c);
+  if (addr) xcs_addr_format(addr, c->peer, sizeof c->peer);
+}
+
+/* Its PROXY header came: admitted under the address it gave, or closed. */
+static void header_done(void *ud, xcs_conn *c, const struct sockaddr *addr) {
+  xcs_listener *l = ud;
+  if (!xcs_guard_admit(l->gate, &c->guard, addr)) {
+    xcs_handle_close(&c->h, 0);
+    return;
+  }
+  publish(l, c, addr);
+  if (l->accepting) { /* accept() takes it from the ready list */
+    xcs_list_push(&l->ready, &c->ready);
+    xcs_task_wake(&l->h.reader, 0);
+  }
+}
+
+/* Whether l's gate admits the connection c was just accepted into: 1, or
+ * 0 and c is closed at once, or -1 while its PROXY header is awaited (then
+ * header_done goes on). */
 static int admit(xcs_listener *l, xcs_conn *c) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   /* A UNIX peer has no address to count; one gone already neither. */
   if (c->is_unix || uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) != 0)
     sa.ss_family = AF_UNSPEC;
-  if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) return 1;
+  if (xcs_gate_expects_header(l->gate, (struct sockaddr *)&sa)) {
+    if (xcs_proxied_start(l->gate, c, (struct sockaddr *)&sa, header_done, l) == 0) return -1;
+  } else if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) {
+    return 1;
+  }
   xcs_handle_close(&c->h, 0);
   return 0;
 }
@@ -72,11 +107,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
-  if (!admit(l, c)) return 0;
-  c->owner = l;
-  xcs_list_push(&l->clients, &c->peers);
-  l->nclients++;
-  xcs_conn_started(c);
+  if (admit(l, c) == 1) publish(l, c, NULL);
   return 0;
 }
 
@@ -138,6 +169,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
+  while ((n = xcs_list_shift(&l->ready)) != NULL) /* accept() never took them */
+    xcs_handle_close(&xcs_container_of(n, xcs_conn, ready)->h, 0);
   if (l->stopped)
     uv_close((uv_handle_t *)&l->anchor, xcs_handle_close_cb); /* its hold on h */
   else
@@ -214,6 +247,11 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
+  xcs_list *n = xcs_list_shift(&l->ready); /* its PROXY header came */
+  if (n != NULL) {
+    xcs_handle_push(L, &xcs_container_of(n, xcs_conn, ready)->h);
+    return 1;
+  }
   if (l->pending) {
     if (xcs_limits_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
       lua_pushnil(L);
@@ -230,12 +268,12 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
     }
-    if (admit(l, c)) {
-      c->opts = l->opts;
-      xcs_conn_started(c);
+    r = admit(l, c);
+    if (r == 1) {
+      publish(l, c, NULL);
       return 1;
     }
-    lua_settop(L, 2); /* refused: wait for the next one */
+    lua_settop(L, 2); /* refused, or its PROXY header is awaited: wait on */
   }
   if (l->accept_err) {
     int err = l->accept_err;
@@ -353,16 +391,21 @@ const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", liste
                                            listener_info};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
- * that port, on a reload). Returns 0 or a libuv error. */
-static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa) {
+ * that port, on a reload; or the other workers' socket, under --workers:
+ * then *publish says whether this worker bound it and must hand it on).
+ * Returns 0 or a libuv error. */
+static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa, int *publish) {
   xcs_module *m = l->h.m;
+  const xcs_share *share = m->host->share;
   uv_os_sock_t fd;
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
-  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd)) {
+  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd) ||
+      (share && share->get(m, "tcp", sa, &fd))) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
   } else {
+    *publish = share != NULL;
     r = uv_tcp_bind(&l->io.tcp, sa, 0);
   }
   return r;
@@ -394,6 +437,8 @@ static int l_listen(lua_State *L) {
   int backlog = SOMAXCONN;
   if (is_unix) xcs_unix_check_opts(L, 2, fname);
   xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
+  int proxy = lua_istable(L, 2) && lua_getfield(L, 2, "proxy_protocol") == LUA_TBOOLEAN &&
+              lua_toboolean(L, -1);
   xcs_module *m = xcs_module_of(L);
   char path[XCS_UNIX_PATHMAX];
   struct sockaddr_storage sa;
@@ -428,7 +473,7 @@ static int l_listen(lua_State *L) {
   l->is_unix = is_unix;
   xcs_list_init(&l->clients);
   xcs_list_init(&l->ready);
-  int r;
+  int r, publish = 0;
   if (is_unix) {
     uv_pipe_init(&m->host->loop, &l->io.pipe, 0);
     l->io.handle.data = &l->h;
@@ -443,9 +488,11 @@ static int l_listen(lua_State *L) {
     if ((r = uv_pipe_open(&l->io.pipe, fd)) != 0) close(fd);
   } else {
     xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
-    r = bind_tcp(l, port, (struct sockaddr *)&sa);
+    r = bind_tcp(l, port, (struct sockaddr *)&sa, &publish);
   }
   if (r == 0) r = uv_listen(&l->io.stream, backlog, connection_cb);
+  uv_os_fd_t bound = -1;
+  if (publish && r == 0 && uv_fileno(&l->io.handle, &bound) == 0) m->host->share->put(m, bound);
   if (r != 0) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, r);
@@ -458,6 +505,7 @@ static int l_listen(lua_State *L) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, UV_ENOMEM);
   }
+  if (proxy) xcs_gate_expect_proxy(l->gate);
   l->listening = 1;
   xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
   return 1;

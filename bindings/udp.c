@@ -476,13 +476,18 @@ static xcs_udp *udp_new(lua_State *L, int port) {
 
 /* Binds u to sa, or, when a reload hands it the running version's socket
  * on that port, opens that one (host/reload.h). */
-static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags) {
+static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int opened) {
   uv_os_sock_t fd;
+  /* Under --workers a port socket.open binds is shared; a client's is not. */
+  const xcs_share *share = flags == 0 && opened ? u->h.m->host->share : NULL;
   int port = xcs_addr_port(sa), r;
-  if (flags == 0 && xcs_reload_takeover(u->h.m, &xcs_udp_type, port, &fd)) {
+  if ((flags == 0 && xcs_reload_takeover(u->h.m, &xcs_udp_type, port, &fd)) ||
+      (share && share->get(u->h.m, "udp", sa, &fd))) {
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
   } else {
     r = uv_udp_bind(&u->udp, sa, flags);
+    uv_os_fd_t bound = -1;
+    if (share && r == 0 && uv_fileno((uv_handle_t *)&u->udp, &bound) == 0) share->put(u->h.m, bound);
   }
   if (r != 0) return r;
   if (port != 0 && flags == 0) {
@@ -511,7 +516,7 @@ static int bind_connect(xcs_udp *u, const struct sockaddr *peer) {
       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)peer)->sin6_addr))
     any = "::1";
   xcs_addr_from(any, 0, &local);
-  int r = udp_bind(u, (struct sockaddr *)&local, 0);
+  int r = udp_bind(u, (struct sockaddr *)&local, 0, 0);
   if (r == 0) r = uv_udp_connect(&u->udp, peer);
   if (r != 0) return r;
   u->connected = 1;
@@ -566,7 +571,7 @@ static int l_udp_open(lua_State *L) {
   }
   xcs_udp *u = udp_new(L, port);
   if (u == NULL) return 3;
-  r = udp_bind(u, (struct sockaddr *)&sa, flags);
+  r = udp_bind(u, (struct sockaddr *)&sa, flags, 1);
   if (r != 0) {
     xcs_handle_close(&u->h, 0);
     return xcs_push_fail(L, r);

@@ -286,6 +286,13 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
     own(h, f);
     return 0;
   }
+  /* Under --workers the workers share the socket, and the supervisor
+   * removes its file once none holds it: no worker owns it. */
+  const xcs_share *share = m->host->share;
+  struct sockaddr_un at = {.sun_family = AF_UNIX};
+  memcpy(at.sun_path, path, strlen(path) + 1); /* checked: it fits */
+  const char *kind = socktype == SOCK_STREAM ? "unix-stream" : "unix-dgram";
+  if (share && share->get(m, kind, (struct sockaddr *)&at, fd)) return 0;
   xcs_handle *other = holder(m->host, path);
   if (other)
     return fail(L, UV_EADDRINUSE, "%s is in use by %s", path,
@@ -317,8 +324,11 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
     unlink(path);
     xcs_log(m->host, m->name, "replaced the stale socket file %s", path);
   }
-  own(h, f);
   *fd = s;
+  if (share)
+    share->put(m, s);
+  else
+    own(h, f);
   return 0;
 }
 

@@ -108,7 +108,7 @@ static const char *const config_keys[] = {
     "ports", "unix_dir", "udp_loss", "udp_dup", "udp_reorder", "delay_ms", "seed",
     "max_clients", "max_per_address", "accept_rate", "accept_burst", "first_data_timeout",
     "idle_timeout", "max_queued", "report_interval", "read_dirs", "data_dir", "data_quota",
-    "env", NULL};
+    "env", "proxy_protocol_from", NULL};
 
 /* A string or a list of strings at idx into list (at most max; false or
  * {}: none). Raises naming the option. */

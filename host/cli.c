@@ -29,11 +29,16 @@ const char xcs_cli_usage[] =
     "  --linger-ms MS       how long closing connections may flush (default 2000)\n"
     "  --stop-timeout S     how long unload hooks may run when stopping (default 5)\n"
     "  --max-sockets N      sockets a module may open at once: listeners, UDP\n"
-    "                       sockets, connections it makes (default 256)\n"
-    "  --max-connections N  connections a module's listeners may hold (default 4096)\n"
+    "                       sockets, connections it makes (default 0: no cap)\n"
+    "  --max-connections N  connections a module's listeners may hold (default 0:\n"
+    "                       no cap)\n"
     "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
     "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+    "  --workers N|auto     run N worker processes, each with every module, under a\n"
+    "                       supervisor that shares their ports, restarts them and\n"
+    "                       reloads them one at a time (auto: one per usable CPU;\n"
+    "                       default: one process, no supervisor)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
     "  --read-dir DIR       let modules read the files under DIR (fs.read, fs.lines,\n"
@@ -44,16 +49,24 @@ const char xcs_cli_usage[] =
     "  --env NAME           let modules read the environment variable NAME with\n"
     "                       env(\"NAME\"); repeatable (default: none)\n"
   "\n"
-  "defence against clients that flood or dawdle (each on by default; 0 turns it off):\n"
-  "  --max-clients N      clients open at once per listener (default 4096)\n"
+  "defence against clients that flood or dawdle. On by default, and biting only\n"
+  "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
+  "to the hard one): a new client then gets in by shedding a connection of the\n"
+  "address that holds the most (one that sent nothing first), and is refused\n"
+  "only if its own address holds the most. Hard limits, off by default (0):\n"
+  "  --max-clients N      clients open at once per listener\n"
   "  --max-per-address N  connections open at once from one remote address, across\n"
-  "                       the host; IPv6 counts by /64 (default 64)\n"
-  "  --accept-rate N      clients admitted per second per listener (default 1000)\n"
+  "                       the host; IPv6 counts by /64\n"
+  "  --accept-rate N      clients admitted per second per listener\n"
   "  --accept-burst N     ... of which N may come at once (default 1000; at least 1)\n"
   "                       clients over a limit are accepted and closed at once\n"
   "  --first-data-timeout S  close a socket.open client when no byte passed either\n"
-  "                       way within S seconds of connecting (default 10)\n"
-  "  --idle-timeout S     ... or within S seconds of the last byte (default 60)\n"
+  "                       way within S seconds of connecting\n"
+  "  --idle-timeout S     ... or within S seconds of the last byte\n"
+  "  --proxy-protocol-from LIST  connections from these addresses and CIDRs (e.g.\n"
+  "                       127.0.0.1,10.0.0.0/8,::1) begin with a PROXY protocol\n"
+  "                       header, v1 or v2, whose client address the host uses\n"
+  "                       (default: none; see README, Behind a load balancer)\n"
   "  --max-queued BYTES   bytes queued toward one connection; a write that cannot\n"
   "                       wait fails with ENOBUFS past it, a \"*\" broadcast drops\n"
   "                       the client (default 16M; K, M, G suffixes)\n"
@@ -213,10 +226,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         if (number(v, 0, 86400, &d)) goto bad;
         cli->opt.cpu_limit = d;
       } else if ((v = value_of("--max-sockets", argc, argv, &i))) {
-        if (number(v, 1, 1 << 20, &d) || d != (int)d) goto bad;
+        if (number(v, 0, 1 << 20, &d) || d != (int)d) goto bad;
         cli->opt.max_sockets = (int)d;
       } else if ((v = value_of("--max-connections", argc, argv, &i))) {
-        if (number(v, 1, 1 << 20, &d) || d != (int)d) goto bad;
+        if (number(v, 0, 1 << 20, &d) || d != (int)d) goto bad;
         cli->opt.max_connections = (int)d;
       } else if ((v = value_of("--ports", argc, argv, &i))) {
         if (xcs_ports_parse(v, &cli->opt) != 0) goto bad;
@@ -243,9 +256,18 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
+      } else if ((v = value_of("--workers", argc, argv, &i))) {
+        if (strcmp(v, "auto") == 0)
+          cli->workers = -1;
+        else if (count(v, XCS_MAX_WORKERS, &cli->workers) || cli->workers < 1)
+          goto bad;
       } else if ((v = value_of("--linger-ms", argc, argv, &i))) {
         if (number(v, 0, 600000, &d)) goto bad;
         cli->opt.linger_ms = (unsigned)d;
+      } else if ((v = value_of("--proxy-protocol-from", argc, argv, &i))) {
+        int n = xcs_cidr_parse_list(v, cli->opt.guard.proxy_from, XCS_MAX_CIDRS);
+        if (n < 0) goto bad;
+        cli->opt.guard.nproxy_from = n;
       } else if ((v = value_of("--max-clients", argc, argv, &i))) {
         if (count(v, 1 << 24, &cli->opt.guard.max_clients)) goto bad;
       } else if ((v = value_of("--max-per-address", argc, argv, &i))) {

@@ -11,6 +11,8 @@
 
 #include "host/host.h"
 
+#define XCS_MAX_WORKERS 1024
+
 typedef struct xcs_cli_module {
   const char *path;
   const char **args; /* key=value words, in argv's memory */
@@ -23,6 +25,7 @@ typedef struct xcs_cli {
   int nmodules;
   int help, version;
   const char *control;  /* --control PATH */
+  int workers;          /* --workers N: 0 none (one process), -1 auto */
   char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
   char *bind_lists[XCS_MAX_BINDS]; /* copies of the --bind lists, split */
   int nbind_lists;

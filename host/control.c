@@ -118,6 +118,8 @@ static void answer(client *c, char *msg) {
     uv_close((uv_handle_t *)&c->pipe, closed_cb);
 }
 
+void xcs_control_reply(void *c, char *msg) { answer(c, msg); }
+
 static void run(client *c) {
   xcs_host *h = c->host;
   char *cmd = c->line;
@@ -127,7 +129,9 @@ static void run(client *c) {
   if (*arg) *arg++ = '\0';
   while (*arg == ' ') arg++;
   xcs_log(h, "xcshost", "control: %s%s%s", cmd, *arg ? " " : "", arg);
-  if (strcmp(cmd, "status") == 0) {
+  if (h->command && h->command(h, cmd, arg, c)) {
+    /* answered later, through xcs_control_reply */
+  } else if (strcmp(cmd, "status") == 0) {
     answer(c, xcs_control_status(h));
   } else if (strcmp(cmd, "reload") == 0) {
     answer(c, reload(h, arg));

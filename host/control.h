@@ -17,6 +17,9 @@
  * error. The socket file is removed again by xcs_control_stop. */
 int xcs_control_start(xcs_host *h, const char *path);
 void xcs_control_stop(xcs_host *h);
+/* Answers a command that h->command took (msg is freed here; NULL: out of
+ * memory). */
+void xcs_control_reply(void *client, char *msg);
 /* The status report, as text; free it. */
 char *xcs_control_status(xcs_host *h);
 

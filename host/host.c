@@ -138,6 +138,7 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
   memset(h, 0, sizeof *h);
   h->opt = *o;
   h->log = xcs_log_stderr;
+  h->worker = h->workers = 1;
   xcs_list_init(&h->modules);
   xcs_list_init(&h->ready);
   xcs_list_init(&h->deferred);
@@ -187,6 +188,7 @@ void xcs_host_close(xcs_host *h) {
   uv_walk(&h->loop, close_walk_cb, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   uv_loop_close(&h->loop);
+  xcs_guard_free(h);
   if (h->watchdog) xcs_limits_unwatch();
   h->watchdog = 0;
 }

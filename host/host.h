@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bindings/addr.h"
 #include "bindings/list.h"
 #include "host/log.h"
 
@@ -36,8 +37,9 @@ typedef struct xcs_fault_options {
 typedef struct xcs_port_range {
   int lo, hi;
 } xcs_port_range;
-/* Defence against clients that flood or dawdle (bindings/guard.c). Each
- * limit is on by default; 0 turns it off. */
+/* Defence against clients that flood or dawdle (bindings/guard.c). What is
+ * on by default bites only when descriptors are short (fair shedding); the
+ * hard limits below are for operators who want them: 0 is off, the default. */
 typedef struct xcs_guard_options {
   int max_clients;       /* connections open at once, per listener */
   int max_per_address;   /* ... from one remote address (IPv6: its /64), host-wide */
@@ -47,6 +49,8 @@ typedef struct xcs_guard_options {
   double idle_timeout;   /* s: ... with no byte either way since the last one */
   size_t max_queued;     /* bytes queued toward one connection */
   double report_interval; /* s: repeated events are summed up in one log line */
+  xcs_cidr proxy_from[XCS_MAX_CIDRS]; /* sources that send a PROXY header first */
+  int nproxy_from;
 } xcs_guard_options;
 
 #define XCS_MAX_DIRS 16 /* --read-dir */
@@ -60,8 +64,8 @@ typedef struct xcs_options {
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
   double stop_timeout;   /* how long unload hooks may run on a graceful stop */
-  int max_sockets;       /* sockets a module opens: listeners, UDP, connects */
-  int max_connections;   /* connections its listeners hold at once */
+  int max_sockets;       /* sockets a module opens: listeners, UDP, connects; 0: any */
+  int max_connections;   /* connections its listeners hold at once; 0: any */
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
@@ -80,18 +84,34 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_CPU_LIMIT 10.0
 #define XCS_DEFAULT_LINGER_MS 2000
 #define XCS_DEFAULT_STOP_TIMEOUT 5.0
-#define XCS_DEFAULT_MAX_SOCKETS 256
-#define XCS_DEFAULT_MAX_CONNECTIONS 4096
+#define XCS_DEFAULT_MAX_SOCKETS 0 /* none: the descriptor limit bounds them */
+#define XCS_DEFAULT_MAX_CONNECTIONS 0
 #define XCS_DEFAULT_PORTS "0,1024-65535" /* ephemeral and unprivileged */
-#define XCS_DEFAULT_MAX_CLIENTS 4096
-#define XCS_DEFAULT_MAX_PER_ADDRESS 64
-#define XCS_DEFAULT_ACCEPT_RATE 1000.0
+#define XCS_DEFAULT_MAX_CLIENTS 0 /* the defence is on under pressure; */
+#define XCS_DEFAULT_MAX_PER_ADDRESS 0 /* these hard limits are off */
+#define XCS_DEFAULT_ACCEPT_RATE 0.0
 #define XCS_DEFAULT_ACCEPT_BURST 1000
-#define XCS_DEFAULT_FIRST_DATA_TIMEOUT 10.0
-#define XCS_DEFAULT_IDLE_TIMEOUT 60.0
+#define XCS_DEFAULT_FIRST_DATA_TIMEOUT 0.0
+#define XCS_DEFAULT_IDLE_TIMEOUT 0.0
 #define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 #define XCS_DEFAULT_REPORT_INTERVAL 5.0
 #define XCS_DEFAULT_DATA_QUOTA ((size_t)64 << 20)
+
+/* How a worker of --workers binds a socket to a port: the first worker to
+ * open it binds it and hands it to the supervisor (put); the others are
+ * given that same socket (get), so they share one accept queue. Set by
+ * host/worker.c; NULL in a single host. */
+struct xcs_module;
+typedef struct xcs_share {
+  /* kind: "tcp", "udp", "unix-stream" or "unix-dgram" (sa: a sockaddr_un).
+   * 1 with the shared socket in *fd (the caller's to own); 0: bind it
+   * yourself, then call put. */
+  int (*get)(struct xcs_module *m, const char *kind, const struct sockaddr *sa,
+             uv_os_sock_t *fd);
+  /* The socket bound after get said 0 (the caller keeps it), or -1 if
+   * binding failed; not calling put at all says the same. */
+  void (*put)(struct xcs_module *m, uv_os_sock_t bound);
+} xcs_share;
 
 struct xcs_host {
   uv_loop_t loop;
@@ -116,6 +136,11 @@ struct xcs_host {
   int failed;         /* how many modules failed */
   int stopping;
   int watchdog;       /* holds a start of the CPU watchdog */
+  int worker, workers; /* this worker's number and the count: 1, 1 alone */
+  const xcs_share *share; /* a worker's way to bind ports; NULL alone */
+  /* Takes a control command before control.c does (a supervisor's): 1 if
+   * it took it and will answer through xcs_control_reply(client, text). */
+  int (*command)(xcs_host *h, const char *cmd, const char *arg, void *client);
 
   char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
 };

@@ -35,8 +35,9 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 int xcs_limits_admit(xcs_module *m, int accepted, int port) {
   const xcs_options *o = &m->host->opt;
-  if (accepted) return m->nconnections >= o->max_connections ? UV_EMFILE : 0;
-  if (m->nsockets >= o->max_sockets) return UV_EMFILE;
+  if (accepted)
+    return o->max_connections > 0 && m->nconnections >= o->max_connections ? UV_EMFILE : 0;
+  if (o->max_sockets > 0 && m->nsockets >= o->max_sockets) return UV_EMFILE;
   if (port < 0) return 0;
   for (int i = 0; i < o->nports; i++)
     if (port >= o->ports[i].lo && port <= o->ports[i].hi) return 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
@@ -14,6 +15,20 @@
 #include "host/host.h"
 #include "host/module.h"
 #include "host/signals.h"
+#include "host/supervisor.h"
+#include "host/worker.h"
+
+/* Every client holds a descriptor, and the soft limit is often a tenth of
+ * what the system allows (1024 against a hard limit of 524288 under
+ * systemd): a server that keeps it refuses honest load the machine could
+ * serve. So, as Go's runtime and nginx's worker_rlimit_nofile do, take the
+ * hard limit. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the old limit still works */
+}
 
 int main(int argc, char **argv) {
   xcs_cli cli;
@@ -35,6 +50,13 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  int worker = xcs_worker_is(); /* one of --workers, started by its supervisor */
+  if (cli.workers && !worker) {
+    int status = xcs_supervisor_run(&cli, argv);
+    xcs_cli_free(&cli);
+    return status;
+  }
+
   struct sockaddr_storage bind;
   for (int i = 0; i < cli.opt.nbinds; i++) {
     if (xcs_addr_from(cli.opt.binds[i], 0, &bind) != 0) {
@@ -45,10 +67,16 @@ int main(int argc, char **argv) {
     }
   }
 
+  raise_fd_limit();
   static xcs_host host; /* 64 KiB read buffer: not on the stack */
   int r = xcs_host_init(&host, &cli.opt);
   if (r != 0) {
     fprintf(stderr, "xcshost: cannot start the event loop: %s\n", uv_strerror(r));
+    xcs_cli_free(&cli);
+    return 2;
+  }
+  if (worker && xcs_worker_attach(&host) != 0) {
+    xcs_host_close(&host);
     xcs_cli_free(&cli);
     return 2;
   }
@@ -79,7 +107,7 @@ int main(int argc, char **argv) {
       free(key);
     }
   }
-  if (status == 0 && cli.control && (r = xcs_control_start(&host, cli.control)) != 0) {
+  if (status == 0 && cli.control && !worker && (r = xcs_control_start(&host, cli.control)) != 0) {
     fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
             uv_strerror(r));
     status = 2;
@@ -87,6 +115,7 @@ int main(int argc, char **argv) {
   if (status == 0) {
     xcs_signals_start(&host);
     for (int i = 0; i < cli.nmodules; i++) xcs_module_start(mods[i]);
+    if (worker) xcs_worker_ready(&host);
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }

@@ -69,6 +69,8 @@ typedef struct xcs_module {
   int nsockets;         /* sockets it opened itself, open now (--max-sockets) */
   int nconnections;     /* connections its listeners hold (--max-connections) */
   int first_port;       /* of the first socket it opened, for m:port() */
+  int port0_opens;      /* port-0 sockets it opened: under --workers the nth
+                           is the same socket in every worker */
   struct xcs_module *replaces;    /* the version this one is reloading */
   int stopping;         /* asked to stop: its unload hook is running */
   uv_timer_t *stop_timer;         /* the deadline of that hook */

@@ -457,6 +457,7 @@ env.request = request
 
 env.spawn, env.sleep, env.now, env.exit = core.spawn, core.sleep, core.now, core.exit
 env.on_unload = core.on_unload
+env.worker = core.worker
 
 env.log = function(fmt, ...)
   if select("#", ...) > 0 then core.log(format(fmt, ...)) else core.log(tostring(fmt)) end

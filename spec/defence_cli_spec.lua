@@ -12,14 +12,16 @@ describe("xcshost's defence options", function()
       local code, out = HH.run("--help")
       assert.are.equal(0, code)
       for _, opt in ipairs {
-        "--max-clients N      clients open at once per listener (default 4096)",
+        "biting only\nwhen file descriptors run short (RLIMIT_NOFILE",
+        "Hard limits, off by default (0):",
+        "--max-clients N      clients open at once per listener\n",
         "--max-per-address N  connections open at once from one remote address",
-        "(default 64)",
-        "--accept-rate N      clients admitted per second per listener (default 1000)",
+        "--accept-rate N      clients admitted per second per listener\n",
         "--accept-burst N     ... of which N may come at once (default 1000",
         "--first-data-timeout S",
-        "(default 10)",
-        "--idle-timeout S     ... or within S seconds of the last byte (default 60)",
+        "--idle-timeout S     ... or within S seconds of the last byte\n",
+        "--max-sockets N",
+        "(default 0: no cap)",
         "--max-queued BYTES",
         "(default 16M",
         "--report-interval S",

@@ -5,10 +5,11 @@ local S = xcs.socket
 
 local H = {}
 
--- The host's defaults (README, --help): what every spec puts back.
+-- The host's defaults (README, --help): what every spec puts back. The
+-- hard limits are off; only shedding when descriptors are short is on.
 H.DEFAULTS = {
-  max_clients = 4096, max_per_address = 64, accept_rate = 1000, accept_burst = 1000,
-  first_data_timeout = 10, idle_timeout = 60, max_queued = 16 * 1024 * 1024,
+  max_clients = 0, max_per_address = 0, accept_rate = 0, accept_burst = 1000,
+  first_data_timeout = 0, idle_timeout = 0, max_queued = 16 * 1024 * 1024,
   report_interval = 5,
 }
 

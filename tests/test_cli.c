@@ -71,6 +71,18 @@ int main(void) {
     CHECK(parse(&cli, err, ARGS("--ports", bad_ports[i], "a.lua")) == -1);
     xcs_cli_free(&cli);
   }
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0 && cli.workers == 0); /* one process */
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--workers", "4", "a.lua")) == 0 && cli.workers == 4);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--workers=auto", "a.lua")) == 0 && cli.workers == -1);
+  xcs_cli_free(&cli);
+  const char *bad_workers[] = {"0", "-2", "1.5", "two", "", "1025", "auto2"};
+  for (size_t i = 0; i < sizeof bad_workers / sizeof *bad_workers; i++) {
+    CHECK(parse(&cli, err, ARGS("--workers", bad_workers[i], "a.lua")) == -1);
+    CHECK(strstr(err, "--workers") != NULL);
+    xcs_cli_free(&cli);
+  }
   CHECK(parse(&cli, err, ARGS("--max-sockets", "1.5", "a.lua")) == -1);
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("port=1", "a.lua")) == -1);
@@ -159,11 +171,12 @@ int main(void) {
   CHECK(strstr(err, "needs a value") != NULL);
   xcs_cli_free(&cli);
   CHECK(strstr(xcs_cli_usage, "--unix-dir DIR") != NULL);
-  /* Defence: every limit on by default, each settable, 0 turning it off. */
+  /* Defence: every hard limit off by default, each settable, 0 turning it off. */
   CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
-  CHECK(cli.opt.guard.max_clients == 4096 && cli.opt.guard.max_per_address == 64);
-  CHECK(cli.opt.guard.accept_rate == 1000 && cli.opt.guard.accept_burst == 1000);
-  CHECK(cli.opt.guard.first_data_timeout == 10 && cli.opt.guard.idle_timeout == 60);
+  CHECK(cli.opt.guard.max_clients == 0 && cli.opt.guard.max_per_address == 0);
+  CHECK(cli.opt.guard.accept_rate == 0 && cli.opt.guard.accept_burst == 1000);
+  CHECK(cli.opt.guard.first_data_timeout == 0 && cli.opt.guard.idle_timeout == 0);
+  CHECK(cli.opt.max_sockets == 0 && cli.opt.max_connections == 0);
   CHECK(cli.opt.guard.max_queued == 16u << 20 && cli.opt.guard.report_interval == 5);
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("--max-clients", "10", "--max-per-address=0", "--accept-rate",

@@ -1,0 +1,130 @@
+-- defence_defaults_spec.lua: the real xcshost with no options at all serves
+-- honest load from one address — many clients at once, short connections as
+-- fast as a C client opens them, wrk, a reload under traffic — and refuses,
+-- resets or sheds nothing. The clients are C tools (xcs-bench-load, wrk) with
+-- their fd limit raised; xcshost raises its own (soft to hard).
+local xcs = require "xcs"
+local HH = require "helpers"
+local H = require "defence_helpers"
+
+local LOAD = H.bench_tool("xcs-bench-load")
+
+-- Runs argv with an fd limit of 4096 (as root, above the hard limit too).
+local function raised(argv)
+  local words = { "sh", "-c", 'ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"',
+    "raised" }
+  for _, w in ipairs(argv) do words[#words + 1] = w end
+  return assert(xcs.process(words))
+end
+
+-- xcs-bench-load's result line as a table of numbers.
+local function load_result(p, seconds)
+  local code = p:wait(seconds)
+  local out = p:output()
+  assert.are.equal(0, code, out)
+  local r = {}
+  for k, v in out:gmatch("([%w_]+)=([%d.]+)") do r[k] = tonumber(v) end
+  assert.truthy(r.errors, out)
+  return r, out
+end
+
+local function load(port, ...)
+  return raised { LOAD, "--host", "127.0.0.1", "--port", tostring(port), "--warmup", "0", ... }
+end
+
+-- What the host said about its defence: refusals, sheds, closes, failures.
+local function defence_lines(p)
+  local found = {}
+  for line in p:output():gmatch("[^\n]+") do
+    if line:find("^echo: refused") or line:find("^echo: shed") or line:find("failed to accept")
+      or line:find("^http_hello: refused") or line:find("^http_hello: shed") then
+      found[#found + 1] = line
+    end
+  end
+  return found
+end
+
+local function serve(module, port)
+  local name = module:match("([%w_]+)%.lua$")
+  local p = HH.start(module, "port=" .. (port or 0)) -- no options at all
+  local port = tonumber(HH.expect(p, "^" .. name .. ": listening on 127%.0%.0%.1:(%d+) %(TCP%)$"))
+  return p, port
+end
+
+local function stop(p)
+  p:kill("TERM")
+  assert.are.equal(0, (p:wait(5)))
+end
+
+describe("xcshost with its defaults", function()
+  if not LOAD then
+    it("needs bench/xcs-bench-load", function() pending("build the bench tools") end)
+    return
+  end
+
+  it("echoes to 1,000 clients of one address at once, every one of them", function()
+    xcs.run(function()
+      local p, port = serve("examples/echo.lua")
+      local r, out = load_result(load(port, "--connections", "1000", "--seconds", "1"), 30)
+      assert.are.equal(0, r.errors, out)
+      assert.is_true(r.roundtrips >= 1000, out)
+      stop(p)
+      assert.are.same({}, defence_lines(p))
+    end, { timeout = 40 })
+  end)
+
+  it("serves short connections from one address as fast as a C client opens them", function()
+    xcs.run(function()
+      local p, port = serve("examples/echo.lua")
+      local r, out = load_result(load(port, "--connections", "8", "--seconds", "2",
+        "--reconnect", "1"), 20)
+      assert.are.equal(0, r.errors, out)
+      assert.is_true(r.roundtrips > 1000, out) -- each one a connection of its own
+      print(("\nshort connections from one address: %d/s, none refused"):format(
+        math.floor(r.rtt_per_sec)))
+      stop(p)
+      assert.are.same({}, defence_lines(p))
+    end, { timeout = 30 })
+  end)
+
+  it("gives wrk -c1000 no socket errors on examples/http_hello.lua", function()
+    if not os.execute("command -v wrk >/dev/null 2>&1") then
+      return pending("wrk is not installed (apt-get install wrk)")
+    end
+    xcs.run(function()
+      local p, port = serve("examples/http_hello.lua")
+      local wrk = raised { "wrk", "-t2", "-c1000", "-d2s", "http://127.0.0.1:" .. port .. "/" }
+      assert.are.equal(0, (wrk:wait(20)))
+      local out = wrk:output()
+      assert.falsy(out:find("Socket errors", 1, true), out)
+      assert.falsy(out:find("Non-2xx", 1, true), out)
+      assert.truthy(out:find("Requests/sec:", 1, true), out)
+      print(("\nwrk -t2 -c1000 -d2s: %s requests/s, no socket errors"):format(
+        out:match("Requests/sec:%s*([%d.]+)")))
+      stop(p)
+      assert.are.same({}, defence_lines(p))
+    end, { timeout = 40 })
+  end)
+
+  it("refuses and resets nothing when SIGHUP reloads it under traffic", function()
+    xcs.run(function()
+      -- a fixed port: the new version opens it again and takes it over
+      local p, port = serve("examples/echo.lua", HH.closed_port())
+      local short = load(port, "--connections", "8", "--seconds", "2", "--reconnect", "1")
+      xcs.sleep(0.5) -- the traffic is on: reload in the middle of it
+      p:kill("HUP")
+      HH.expect(p, "^echo: took over port " .. port .. " from the running version$", 10)
+      local r, out = load_result(short, 20)
+      assert.is_true(r.roundtrips > 100, out)
+      -- Nothing refused (connect) nor reset. A connection the old version
+      -- had accepted when it stopped is closed, orderly, with it: echo.lua
+      -- has no unload hook, and a module without one is unloaded at once
+      -- (README, Reload). Those are the only errors allowed.
+      for line in out:gmatch("load: connection %d+: ([^\n]+)") do
+        assert.are.equal("server closed the connection", line, out)
+      end
+      stop(p)
+      assert.are.same({}, defence_lines(p))
+    end, { timeout = 40 })
+  end)
+end)
