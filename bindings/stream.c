@@ -443,7 +443,10 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
     } else if (!backlog && strcmp(name, "timeout") == 0) {
       o->connect_timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {
-      xcs_raise_at_caller(L, "%s: unknown option '%s'", fname, name);
+      xcs_raise_at_caller(L, "%s: unknown option '%s' (expected nodelay, keepalive, sndbuf, "
+                          "rcvbuf, maxline, maxall, read_timeout, send_timeout%s)", fname, name,
+                          backlog ? ", backlog, reuseaddr, address or proxy_protocol"
+                                  : " or timeout");
     }
     lua_pop(L, 1);
   }
