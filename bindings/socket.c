@@ -11,6 +11,8 @@
 #include "bindings/env.h"
 #include "bindings/fs.h"
 #include "bindings/handle.h"
+#include "bindings/memory.h"
+#include "bindings/sync.h"
 #include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
@@ -101,6 +103,8 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);
+  xcs_memory_open(L);
+  xcs_sync_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"kind", l_kind},

@@ -885,6 +885,37 @@ static int conn_write(lua_State *L) {
   return xcs_conn_write(L);
 }
 
+/* conn:trywrite(data) -> #data | nil, "EAGAIN: ...", "EAGAIN". Queues data
+ * now when a write would not wait (no more than XCS_WRITE_HIGH queued, and
+ * within --max-queued), else queues nothing: for a task that must not
+ * wait, or a batch that goes out once the peer keeps up. */
+static int conn_trywrite(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  luaL_checktype(L, 2, LUA_TSTRING);
+  if (c->err) return fail_fatal(L, c, 0);
+  if (c->shut) return xcs_push_closed(L, "the connection was shut down");
+  size_t len = lua_rawlen(L, 2);
+  if (c->queued > XCS_WRITE_HIGH || xcs_guard_over_queue(c->h.m->host, c->queued, len)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "EAGAIN: %I bytes are queued to this connection; a write would wait "
+                       "until the peer reads", (lua_Integer)c->queued);
+    lua_pushliteral(L, "EAGAIN");
+    return 3;
+  }
+  int r = xcs_conn_queue(c, L, 2);
+  if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
+  if (r < 0) return c->err ? fail_fatal(L, c, 0) : xcs_push_fail(L, r);
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
+/* conn:buffered() -> bytes received and not yet read: what a read returns
+ * without waiting, so a pipelining server can answer a batch at once. */
+static int conn_buffered(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_conn(L)->len);
+  return 1;
+}
+
 /* conn:flush([timeout]): waits until everything written was handed to the
  * system. Stack: conn, deadline (the seconds until the first wait). */
 static int flush_k(lua_State *L, int status, lua_KContext again) {
@@ -960,6 +991,7 @@ static const luaL_Reg conn_methods[] = {
     {"read", conn_read},         {"readany", conn_readany},
     {"readuntil", conn_readuntil}, {"write", conn_write},
     {"flush", conn_flush},       {"shutdown", conn_shutdown},
+    {"trywrite", conn_trywrite}, {"buffered", conn_buffered},
     {"close", conn_close_method}, {"settimeouts", conn_settimeouts},
     {"setoption", conn_setoption}, {"address", conn_address},
     {"peer", conn_peer},         {"port", conn_port},

@@ -456,6 +456,9 @@ env.request = request
 -- Tasks and the log -------------------------------------------------------------
 
 env.spawn, env.sleep, env.now, env.exit = core.spawn, core.sleep, core.now, core.exit
+env.after, env.every = core.after, core.every
+env.limits, env.on_memory = core.limits, core.on_memory
+env.queue, env.condition = core.queue, core.condition
 env.on_unload = core.on_unload
 env.worker = core.worker
 
