@@ -13,6 +13,7 @@
 #include "bindings/handle.h"
 #include "bindings/memory.h"
 #include "bindings/sync.h"
+#include "bindings/taskbox.h"
 #include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
@@ -105,6 +106,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_timer_open(L);
   xcs_memory_open(L);
   xcs_sync_open(L);
+  xcs_taskbox_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"kind", l_kind},

@@ -607,6 +607,12 @@ static void conn_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
 }
 
+void xcs_conn_reset(xcs_handle *h) {
+  if (h->type != &xcs_conn_type || h->closing) return;
+  ((xcs_conn *)h)->reset = 1;
+  xcs_handle_close(h, 0);
+}
+
 /* conn:close([how]): graceful (flush, FIN), or with "reset" an abort (RST,
  * queued data dropped). Closing a closed connection does nothing. */
 static int conn_close_method(lua_State *L) {
@@ -1009,7 +1015,7 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods, conn_info};
+                                       conn_methods, conn_info, xcs_conn_reset};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_conn *c = xcs_handle_new(L, m, sizeof *c, &xcs_conn_type);

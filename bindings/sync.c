@@ -56,7 +56,7 @@ static void sweep(xcs_list *l) {
   }
 }
 
-static void free_all(xcs_list *l) {
+void xcs_waitlist_free(xcs_list *l) {
   xcs_list *n;
   while ((n = xcs_list_shift(l)) != NULL) {
     waiter *w = xcs_container_of(n, waiter, link);
@@ -67,7 +67,7 @@ static void free_all(xcs_list *l) {
 
 /* Wakes the first task still waiting in l (on the next turn: never inside
  * the call that signals). Returns whether there was one. */
-static int wake_one(xcs_list *l) {
+int xcs_waitlist_wake_one(xcs_list *l) {
   xcs_list *n;
   while ((n = xcs_list_shift(l)) != NULL) {
     waiter *w = xcs_container_of(n, waiter, link);
@@ -79,9 +79,7 @@ static int wake_one(xcs_list *l) {
   return 0;
 }
 
-/* Parks the running task in a new node of l, for at most `seconds`
- * (< 0: no limit); k runs when it is woken. */
-static int wait_in(lua_State *L, xcs_list *l, lua_KFunction k, double seconds) {
+int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, double seconds) {
   /* k's context is 1: it runs again after a wait */
   sweep(l);
   waiter *w = malloc(sizeof *w);
@@ -92,7 +90,7 @@ static int wait_in(lua_State *L, xcs_list *l, lua_KFunction k, double seconds) {
 }
 
 /* The timeout argument at idx: seconds, or -1 for none. */
-static double opt_timeout(lua_State *L, int idx, const char *fname) {
+double xcs_waitlist_timeout(lua_State *L, int idx, const char *fname) {
   if (lua_isnoneornil(L, idx)) return -1;
   int isnum;
   lua_Number s = lua_tonumberx(L, idx, &isnum);
@@ -138,14 +136,14 @@ static int cond_wait_k(lua_State *L, int status, lua_KContext ctx) {
 /* c:wait([timeout]) -> true | nil, "ETIMEDOUT: ...", "ETIMEDOUT" */
 static int cond_wait(lua_State *L) {
   xcs_cond *c = check_cond(L);
-  double s = opt_timeout(L, 2, "condition:wait");
+  double s = xcs_waitlist_timeout(L, 2, "condition:wait");
   xcs_task_check(L, "condition:wait");
-  return wait_in(L, &c->waiters, cond_wait_k, s);
+  return xcs_waitlist_wait(L, &c->waiters, cond_wait_k, s);
 }
 
 /* c:signal() -> whether a task was waiting (it wakes on the next turn). */
 static int cond_signal(lua_State *L) {
-  lua_pushboolean(L, wake_one(&check_cond(L)->waiters));
+  lua_pushboolean(L, xcs_waitlist_wake_one(&check_cond(L)->waiters));
   return 1;
 }
 
@@ -153,13 +151,13 @@ static int cond_signal(lua_State *L) {
 static int cond_broadcast(lua_State *L) {
   xcs_cond *c = check_cond(L);
   lua_Integer n = 0;
-  while (wake_one(&c->waiters)) n++;
+  while (xcs_waitlist_wake_one(&c->waiters)) n++;
   lua_pushinteger(L, n);
   return 1;
 }
 
 static int cond_gc(lua_State *L) {
-  free_all(&check_cond(L)->waiters);
+  xcs_waitlist_free(&check_cond(L)->waiters);
   return 0;
 }
 
@@ -193,14 +191,14 @@ static int push_k(lua_State *L, int status, lua_KContext again) {
     lua_pushvalue(L, 2);
     lua_rawseti(L, -2, q->head + q->n + 1);
     q->n++;
-    wake_one(&q->poppers);
+    xcs_waitlist_wake_one(&q->poppers);
     lua_pushboolean(L, 1);
     return 1;
   }
   double s = left(L, 3);
   if (again && (s == -2 || xcs_task_status(L) == UV_ETIMEDOUT))
     return timed_out(L, "the queue stayed full");
-  return wait_in(L, &q->pushers, push_k, s);
+  return xcs_waitlist_wait(L, &q->pushers, push_k, s);
 }
 
 /* q:push(value [, timeout]) -> true | nil, "ETIMEDOUT: ...", "ETIMEDOUT".
@@ -209,7 +207,7 @@ static int queue_push(lua_State *L) {
   xcs_queue *q = check_queue(L);
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "queue:push: bad argument #1 (value): nil cannot be queued");
-  double s = opt_timeout(L, 3, "queue:push");
+  double s = xcs_waitlist_timeout(L, 3, "queue:push");
   lua_settop(L, 3);
   set_deadline(L, 3, s);
   if (q->n >= q->max) xcs_task_check(L, "queue:push");
@@ -226,21 +224,21 @@ static int pop_k(lua_State *L, int status, lua_KContext again) {
     lua_pushnil(L);
     lua_rawseti(L, -3, q->head);
     if (--q->n == 0) q->head = 0;
-    wake_one(&q->pushers);
+    xcs_waitlist_wake_one(&q->pushers);
     return 1;
   }
   double s = left(L, 2);
   if (again && (s == -2 || xcs_task_status(L) == UV_ETIMEDOUT))
     return timed_out(L, "the queue stayed empty");
   if (s == -2 || (!again && s == 0)) return timed_out(L, "the queue is empty");
-  return wait_in(L, &q->poppers, pop_k, s);
+  return xcs_waitlist_wait(L, &q->poppers, pop_k, s);
 }
 
 /* q:pop([timeout]) -> the oldest value | nil, "ETIMEDOUT: ...", "ETIMEDOUT".
  * Waits while the queue is empty (pop(0) only looks). */
 static int queue_pop(lua_State *L) {
   xcs_queue *q = check_queue(L);
-  double s = opt_timeout(L, 2, "queue:pop");
+  double s = xcs_waitlist_timeout(L, 2, "queue:pop");
   lua_settop(L, 2);
   set_deadline(L, 2, s);
   if (q->n == 0 && s != 0) xcs_task_check(L, "queue:pop");
@@ -255,8 +253,8 @@ static int queue_len(lua_State *L) {
 
 static int queue_gc(lua_State *L) {
   xcs_queue *q = check_queue(L);
-  free_all(&q->poppers);
-  free_all(&q->pushers);
+  xcs_waitlist_free(&q->poppers);
+  xcs_waitlist_free(&q->pushers);
   return 0;
 }
 

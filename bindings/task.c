@@ -7,6 +7,8 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 
+#include "bindings/handle.h"
+#include "bindings/taskbox.h"
 #include "host/limits.h"
 #include "host/log.h"
 #include "host/reload.h"
@@ -44,9 +46,12 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
+  static uint64_t last_id;
   t->m = m;
   t->co = co;
   t->ref = ref;
+  t->id = ++last_id;
+  t->box_ref = LUA_NOREF;
   t->nargs = nargs;
   xcs_list_init(&t->ready);
   xcs_list_push(&m->tasks, &t->link);
@@ -113,6 +118,7 @@ static void task_free(xcs_task *t) {
     task_set_mark(m->svc, 0);
     lua_pop(m->svc, 1);
     xcs_unref(m, t->ref);
+    xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
   }
   free(t);
 }
@@ -178,11 +184,50 @@ int xcs_task_status(lua_State *L) {
   return m && m->current ? m->current->status : 0;
 }
 
+/* Closes what the task with this id made or was given: a connection with
+ * a reset when the task failed (its peer must not take the cut for an
+ * end), the rest as close() would. */
+static void close_owned(xcs_module *m, uint64_t id, int failed) {
+  for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next) {
+    xcs_handle *h = xcs_container_of(n, xcs_handle, link);
+    if (h->owner != id || h->closing) continue;
+    if (failed && h->type->abort)
+      h->type->abort(h);
+    else
+      xcs_handle_close(h, 1);
+  }
+}
+
+static void release_held(xcs_module *m);
+
+/* A task's end other than its return: the handle is told, what it owned
+ * is closed, and the module concludes if it was the last. */
+static void task_ended(xcs_task *t, int how) {
+  xcs_module *m = t->m;
+  if (m->preempted == t) release_held(m);
+  xcs_taskbox_end(t, how, 0);
+  close_owned(m, t->id, how == XCS_TASK_FAILED);
+  task_free(t);
+  if (m->ntasks == 0 && m->owns_state && m->current == NULL) xcs_module_conclude(m);
+}
+
+void xcs_task_cancel(xcs_task *t) {
+  xcs_module *m = t->m;
+  lua_State *prev = xcs_limits_running(t->co);
+  lua_resetthread(t->co); /* its __close handlers, under the watchdog */
+  xcs_limits_running(prev);
+  task_ended(t, XCS_TASK_CANCELLED);
+  (void)m;
+}
+
 /* Why a task failed, with its traceback. The error object is only looked at,
- * never called (its __tostring is module code). */
+ * never called (its __tostring is module code). The main task's error fails
+ * the module, as does any task's under --strict or `strict = true`; another
+ * task fails alone: logged, its handle told, what it owned closed. */
 static void task_failed(xcs_task *t, int status) {
   xcs_module *m = t->m;
   lua_State *co = t->co;
+  int base = lua_gettop(co); /* the error value */
   size_t budget = m->limits.budget;
   m->limits.budget = 0; /* describing a memory error must not need memory */
   const char *msg;
@@ -195,8 +240,16 @@ static void task_failed(xcs_task *t, int status) {
     msg = lua_pushfstring(co, "%s (memory limit: %d MiB, --memory-limit)", msg,
                           (int)(budget >> 20));
   luaL_traceback(co, co, msg, 0);
-  xcs_module_fail(m, lua_tostring(co, -1));
+  if (t->is_main || !m->owns_state || m->limits.killed || xcs_module_strict(m)) {
+    xcs_module_fail(m, lua_tostring(co, -1));
+    m->limits.budget = budget;
+    return;
+  }
+  xcs_log(m->host, m->name, "task failed: %s", lua_tostring(co, -1));
   m->limits.budget = budget;
+  lua_settop(co, base);
+  xcs_taskbox_end(t, XCS_TASK_FAILED, 1); /* takes the error value */
+  task_ended(t, XCS_TASK_FAILED);
 }
 
 lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
@@ -277,7 +330,8 @@ void xcs_task_run(xcs_task *t) {
       lua_pop(co, nres);
     }
   } else if (status == LUA_OK) {
-    lua_pop(co, nres);
+    xcs_taskbox_end(t, XCS_TASK_DONE, nres);
+    lua_settop(co, 0);
     task_free(t);
     if (m->ntasks == 0 && m->owns_state) xcs_module_conclude(m);
   } else {
@@ -307,14 +361,23 @@ void xcs_task_cancel_all(xcs_module *m) {
   }
 }
 
-/* spawn(fn, ...): runs fn(...) as a new task from the next turn of the loop. */
+/* spawn(fn, ...) -> the task's handle: runs fn(...) as a new task from the
+ * next turn of the loop. The sockets among its arguments become its own:
+ * closed if it fails (a connection with a reset), or is cancelled. */
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->phase != XCS_RUNNING)
     return luaL_error(L, "spawn: the module is not running");
-  xcs_task_spawn(m, L, lua_gettop(L) - 1);
-  return 0;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) lua_pushvalue(L, i); /* a copy for the task to take */
+  xcs_task *t = xcs_task_spawn(m, L, n - 1);
+  for (int i = 2; i <= n; i++) {
+    xcs_handle *h = xcs_handle_is(L, i) ? xcs_handle_get(L, i, NULL) : NULL;
+    if (h) h->owner = t->id;
+  }
+  xcs_taskbox_push(L, t);
+  return 1;
 }
 
 /* exit([code [, message]]): ends the module now. No code, true or 0 means

@@ -388,7 +388,7 @@ static void listener_info(xcs_handle *h, lua_State *L) {
 
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods,
-                                           listener_info};
+                                           listener_info, NULL};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
  * that port, on a reload; or the other workers' socket, under --workers:

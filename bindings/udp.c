@@ -450,7 +450,7 @@ static void udp_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
-                                      udp_info};
+                                      udp_info, NULL};
 
 /* Opening ------------------------------------------------------------------------ */
 

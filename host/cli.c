@@ -46,6 +46,8 @@ const char xcs_cli_usage[] =
     "  --data-dir DIR       let each module write files of its own, in DIR/NAME\n"
     "                       (fs.write, fs.remove; default: none)\n"
     "  --data-quota BYTES   bytes of files each module may keep there (default 64M)\n"
+    "  --strict             an error in any task fails its module (by default only\n"
+    "                       the main task's does; another task fails alone)\n"
     "  --env NAME           let modules read the environment variable NAME with\n"
     "                       env(\"NAME\"); repeatable (default: none)\n"
   "\n"
@@ -239,6 +241,8 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if (strcmp(a, "--strict") == 0) {
+        cli->opt.strict = 1;
       } else if ((v = value_of("--read-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         if (cli->opt.nread_dirs == XCS_MAX_DIRS) goto too_many;

@@ -75,6 +75,7 @@ typedef struct xcs_options {
   size_t data_quota;     /* ... up to this many bytes */
   const char *env_names[XCS_MAX_ENV]; /* environment variables env() shows */
   int nenv;
+  int strict;            /* a task's error fails its module (not only the task) */
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;

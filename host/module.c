@@ -281,6 +281,17 @@ void xcs_module_stop(xcs_module *m) {
           m->host->opt.stop_timeout);
 }
 
+int xcs_module_strict(xcs_module *m) {
+  if (m->host->opt.strict) return 1;
+  if (!m->owns_state || m->phase != XCS_RUNNING) return 0;
+  lua_State *S = m->svc;
+  xcs_sandbox_push_env(S);
+  lua_pushliteral(S, "strict");
+  int strict = lua_rawget(S, -2) == LUA_TBOOLEAN && lua_toboolean(S, -1);
+  lua_pop(S, 2);
+  return strict;
+}
+
 void xcs_module_fail(xcs_module *m, const char *msg) {
   if (m->failed || m->phase >= XCS_UNLOADING) return;
   m->failed = 1;
