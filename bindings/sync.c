@@ -289,7 +289,7 @@ static int l_queue(lua_State *L) {
   return 1;
 }
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+void xcs_sync_class(lua_State *L, const char *name, const luaL_Reg *methods,
                       lua_CFunction gc, lua_CFunction tostring) {
   luaL_newmetatable(L, name);
   lua_newtable(L);
@@ -309,8 +309,8 @@ void xcs_sync_open(lua_State *L) {
       {"wait", cond_wait}, {"signal", cond_signal}, {"broadcast", cond_broadcast}, {NULL, NULL}};
   static const luaL_Reg queue_methods[] = {
       {"push", queue_push}, {"pop", queue_pop}, {"len", queue_len}, {NULL, NULL}};
-  new_class(L, "xcs.condition", cond_methods, cond_gc, cond_tostring);
-  new_class(L, "xcs.queue", queue_methods, queue_gc, queue_tostring);
+  xcs_sync_class(L, "xcs.condition", cond_methods, cond_gc, cond_tostring);
+  xcs_sync_class(L, "xcs.queue", queue_methods, queue_gc, queue_tostring);
   static const luaL_Reg fns[] = {{"queue", l_queue}, {"condition", l_condition}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

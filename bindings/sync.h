@@ -7,10 +7,17 @@
 
 #include <lua.h>
 
+#include <lauxlib.h>
+
 #include "bindings/list.h"
 
 /* Sets core.queue and core.condition, and their metatables. */
 void xcs_sync_open(lua_State *L);
+
+/* Makes the metatable `name` of a plain userdata class (no libuv handle):
+ * methods in __index, __gc, __tostring, and a __metatable that hides it. */
+void xcs_sync_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                    lua_CFunction gc, lua_CFunction tostring);
 
 /* A list of waiting tasks, any number of them (sync.c tells how its nodes
  * live): what queues, conditions and task handles wait in. */

@@ -174,15 +174,5 @@ static int box_tostring(lua_State *L) {
 void xcs_taskbox_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"wait", box_wait}, {"cancel", box_cancel}, {"status", box_status}, {NULL, NULL}};
-  luaL_newmetatable(L, "xcs.task");
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, box_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, box_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "xcs object");
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  xcs_sync_class(L, "xcs.task", methods, box_gc, box_tostring);
 }
