@@ -10,8 +10,10 @@
  *
  * The allocator notices the crossing (it may not run Lua), and starts a
  * timer handle of the module's; the timer runs the function as a task on
- * the next turn of the loop. It is called again only after usage fell
- * under 90% of the mark, so a heap that hovers there is not told each time.
+ * the next turn of the loop. One call at a time: the watch is armed again
+ * once the function has returned (or raised), and then tells again at the
+ * next allocation that finds usage over the mark, so a module is told for
+ * as long as it stays over it, never by more than one task at once.
  */
 #include "bindings/memory.h"
 
@@ -24,6 +26,21 @@
 static const char watch_key = 0; /* registry: the on_memory timer's box */
 
 static void pressure_cb(xcs_limits *lim) { xcs_timer_start(lim->pressure_ud, 0); }
+
+/* Runs as the timer's task: the module's function, then the watch armed
+ * again, whether it returned or raised (the error goes on as the task's). */
+static int after_call(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  xcs_module_of(L)->limits.pressure_armed = 1;
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return 0;
+}
+
+static int call_fn(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  int status = lua_pcallk(L, 0, 0, 0, 0, after_call);
+  return after_call(L, status, 0);
+}
 
 /* limits() -> { memory, memory_peak, memory_limit, cpu_limit, sockets,
  * max_sockets, connections, max_connections }: bytes, seconds and counts;
@@ -79,14 +96,15 @@ static int l_on_memory(lua_State *L) {
   if (m->limits.budget == 0)
     return luaL_error(L, "on_memory: this module has no memory limit to pass "
                          "(--memory-limit 0)");
-  void *t = xcs_timer_new(L, 2, -1, -1); /* 3: started by the allocator */
-  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, call_fn, 1); /* 3 */
+  void *t = xcs_timer_new(L, 3, -1, -1); /* 4: started by the allocator */
+  lua_pushvalue(L, 4);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
   xcs_limits *lim = &m->limits;
   lim->pressure_ud = t;
   lim->on_pressure = pressure_cb;
   lim->pressure_at = (size_t)(f * (lua_Number)lim->budget);
-  lim->pressure_rearm = lim->pressure_at - lim->pressure_at / 10;
   lim->pressure_armed = 1;
   if (lim->used >= lim->pressure_at) { /* past it already: say so now */
     lim->pressure_armed = 0;

@@ -33,7 +33,7 @@ static void timer_close(xcs_handle *h, int graceful) {
   t->fn_ref = LUA_NOREF;
   xcs_limits *lim = &h->m->limits;
   if (lim->pressure_ud == t) { /* on_memory's: the allocator must not reach it now */
-    lim->pressure_at = lim->pressure_rearm = 0;
+    lim->pressure_at = 0;
     lim->pressure_ud = NULL;
   }
   xcs_handle_uv_close(h, (uv_handle_t *)&t->timer);

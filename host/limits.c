@@ -22,7 +22,6 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     free(ptr);
     lim->used -= old;
-    if (lim->used < lim->pressure_rearm) lim->pressure_armed = 1;
     return NULL;
   }
   if (lim->budget && nsize > old && lim->used - old + nsize > lim->budget)
@@ -31,13 +30,9 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (p == NULL) return NULL;
   lim->used = lim->used - old + nsize;
   if (lim->used > lim->peak) lim->peak = lim->used;
-  if (lim->pressure_at) {
-    if (lim->pressure_armed && lim->used >= lim->pressure_at) {
-      lim->pressure_armed = 0;
-      lim->on_pressure(lim);
-    } else if (lim->used < lim->pressure_rearm) {
-      lim->pressure_armed = 1;
-    }
+  if (lim->pressure_at && lim->pressure_armed && lim->used >= lim->pressure_at) {
+    lim->pressure_armed = 0;
+    lim->on_pressure(lim);
   }
   return p;
 }
