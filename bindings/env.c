@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 /* env(name) -> its value | nil. A name the operator did not expose raises. */
 static int l_env(lua_State *L) {

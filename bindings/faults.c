@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bindings/handle.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 /* The generator ----------------------------------------------------------------- */
 

@@ -30,7 +30,7 @@
 #include <uv.h>
 
 #include "bindings/list.h"
-#include "host/host.h"
+#include "bindings/core/host.h"
 
 typedef struct xcs_handle xcs_handle;
 

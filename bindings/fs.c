@@ -389,7 +389,7 @@ static void after_work_cb(uv_work_t *req, int status) {
   xcs_module *m = j->m;
   if (status == UV_ECANCELED) j->status = UV_ECANCELED;
   if (m->phase == XCS_RUNNING) {
-    const char *err = xcs_module_pcall(m, deliver, j);
+    const char *err = m->host->mgr->pcall(m, deliver, j);
     lua_rawgeti(m->svc, LUA_REGISTRYINDEX, j->box_ref);
     fs_box *box = lua_touserdata(m->svc, -1);
     lua_pop(m->svc, 1);
@@ -398,8 +398,7 @@ static void after_work_cb(uv_work_t *req, int status) {
   }
   xcs_unref(m, j->box_ref);
   job_free(j);
-  m->nlive--;
-  xcs_module_settle(m);
+  xcs_release(&m->life); /* start's hold */
 }
 
 /* The calls ------------------------------------------------------------------- */
@@ -601,8 +600,8 @@ static int start(lua_State *L, int op) {
     job_free(j);
     return xcs_push_fail(L, r);
   }
-  j->m->nlive++;
-  return xcs_task_wait(L, &box->waiter, fs_k, at);
+  xcs_hold(&j->m->life); /* the module stays until after_work_cb */
+  return xcs_task_park(L, &box->waiter, -1, fs_k, at);
 }
 
 /* fs.read(path) -> the file's bytes | nil, msg, code */

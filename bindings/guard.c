@@ -15,7 +15,7 @@
 
 #include "bindings/proxied.h"
 #include "bindings/stream.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 /* Kinds of event, each reported on its own. */
 enum {
@@ -37,7 +37,10 @@ typedef struct report {
 
 struct xcs_gate {
   xcs_module *m;
-  int refs;            /* the listener and each admitted client */
+  xcs_life users;      /* held by the listener and each admitted client;
+                          the last one closes the timers */
+  xcs_life life;       /* the struct: held by users, and by each timer
+                          until its close callback (core/life.h) */
   int nclients;
   int watch;           /* clients are port-keyed: watch them for idling */
   int proxy;           /* every client begins with a PROXY header */
@@ -47,7 +50,6 @@ struct xcs_gate {
   xcs_list watched;    /* xcs_guard_slot.watched */
   uv_timer_t sweep;    /* looks at the watched clients */
   uv_timer_t tick;     /* logs the reports that are due */
-  int uv_open;         /* of the two timers, not through their close */
   report reports[EV_N];
   char addr[XCS_ADDRSTRLEN];
 };
@@ -405,9 +407,16 @@ static void event(xcs_gate *g, int kind, const char *addr) {
 
 /* Gates ---------------------------------------------------------------------------- */
 
-static void timer_closed_cb(uv_handle_t *h) {
-  xcs_gate *g = h->data;
-  if (--g->uv_open == 0) free(g);
+static void gate_free(xcs_life *l) { free(xcs_container_of(l, xcs_gate, life)); }
+
+/* Its last user left: the last word of its reports, and the timers go. */
+static void gate_unused(xcs_life *l) {
+  xcs_gate *g = xcs_container_of(l, xcs_gate, users);
+  uint64_t now = now_of(g);
+  for (int k = 0; k < EV_N; k++) report_flush(g, k, now, 0);
+  xcs_life_uv_close(&g->life, (uv_handle_t *)&g->sweep);
+  xcs_life_uv_close(&g->life, (uv_handle_t *)&g->tick);
+  xcs_release(&g->life); /* the users' hold */
 }
 
 xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
@@ -416,7 +425,10 @@ xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
   if (g == NULL) return NULL;
   if (!G->measured) calibrate(m->host);
   g->m = m;
-  g->refs = 1;
+  /* Both free at once (no host): the users' last release comes from a
+   * listener's or client's close, the struct's from a close callback. */
+  xcs_life_init(&g->users, NULL, gate_unused);
+  xcs_life_init(&g->life, NULL, gate_free);
   g->watch = watch;
   g->tokens = opts(g)->accept_burst;
   g->refill = now_of(g);
@@ -429,23 +441,14 @@ xcs_gate *xcs_gate_new(xcs_module *m, const char *addr, int watch) {
   /* Neither keeps the host running: the listener and its clients do. */
   uv_unref((uv_handle_t *)&g->sweep);
   uv_unref((uv_handle_t *)&g->tick);
-  g->uv_open = 2;
   return g;
-}
-
-static void gate_unref(xcs_gate *g) {
-  if (--g->refs > 0) return;
-  uint64_t now = now_of(g);
-  for (int k = 0; k < EV_N; k++) report_flush(g, k, now, 0); /* the last word */
-  uv_close((uv_handle_t *)&g->sweep, timer_closed_cb);
-  uv_close((uv_handle_t *)&g->tick, timer_closed_cb);
 }
 
 void xcs_gate_release(xcs_gate *g) {
   if (g == NULL) return;
   xcs_list *n;
   while ((n = g->waiting.next) != &g->waiting) xcs_proxied_abort(n); /* unlinks n */
-  gate_unref(g);
+  xcs_release(&g->users);
 }
 
 void xcs_gate_expect_proxy(xcs_gate *g) { g->proxy = 1; }
@@ -462,10 +465,10 @@ double xcs_gate_header_timeout(xcs_gate *g) {
 
 void xcs_gate_hold(xcs_gate *g, xcs_list *link) {
   xcs_list_push(&g->waiting, link);
-  g->refs++;
+  xcs_hold(&g->users);
 }
 
-void xcs_gate_unhold(xcs_gate *g) { gate_unref(g); }
+void xcs_gate_unhold(xcs_gate *g) { xcs_release(&g->users); }
 
 void xcs_gate_bad_header(xcs_gate *g, const char *from, const char *why) {
   report *r = &g->reports[EV_PROXY];
@@ -549,7 +552,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   s->gate = g;
   s->peer = p;
   h->guard->admitted++;
-  g->refs++;
+  xcs_hold(&g->users);
   g->nclients++;
   xcs_list_init(&s->watched);
   uint64_t every = sweep_every(o);
@@ -577,7 +580,7 @@ void xcs_guard_leave(xcs_guard_slot *s) {
   }
   h->guard->admitted--;
   g->nclients--;
-  gate_unref(g);
+  xcs_release(&g->users);
 }
 
 /* The idle watch --------------------------------------------------------------------- */

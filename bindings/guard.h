@@ -45,7 +45,7 @@
 #include <uv.h>
 
 #include "bindings/list.h"
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 typedef struct xcs_gate xcs_gate;
 typedef struct xcs_peer xcs_peer;

@@ -10,6 +10,26 @@
 
 #include "bindings/task.h"
 
+int xcs_ref(xcs_module *m, lua_State *L) {
+  m->nrefs++;
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void xcs_unref(xcs_module *m, int ref) {
+  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+  m->nrefs--;
+  luaL_unref(m->svc, LUA_REGISTRYINDEX, ref);
+}
+
+/* The last hold on h went: the one place a handle's struct is freed. */
+static void handle_free(xcs_life *l) {
+  xcs_handle *h = xcs_container_of(l, xcs_handle, life);
+  xcs_module *m = h->m;
+  xcs_list_remove(&h->link);
+  free(h);
+  xcs_release(&m->life);
+}
+
 void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
                      const xcs_handle_type *type) {
   /* A finalizer or __close handler run by the unload must not open what
@@ -36,7 +56,8 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   *box = h;
   xcs_list_init(&h->deferred);
   xcs_list_push(&m->handles, &h->link);
-  m->nlive++;
+  xcs_life_init(&h->life, m->host, handle_free);
+  xcs_hold(&m->life);
   return h;
 }
 
@@ -102,6 +123,7 @@ void xcs_handle_close(xcs_handle *h, int graceful) {
   xcs_task_wake(&h->reader, UV_ECANCELED);
   xcs_task_wake(&h->writer, UV_ECANCELED);
   h->type->close(h, graceful);
+  xcs_release(&h->life); /* closed for the module: its own hold goes */
 }
 
 void xcs_handle_defer_close(xcs_handle *h) {
@@ -110,20 +132,12 @@ void xcs_handle_defer_close(xcs_handle *h) {
   xcs_host_poke(h->m->host);
 }
 
-void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh) {
-  uvh->data = h;
-  h->nuv++;
-  uv_close(uvh, xcs_handle_close_cb);
-}
+void xcs_handle_closed_cb(uv_handle_t *uvh) { xcs_release(&((xcs_handle *)uvh->data)->life); }
 
-void xcs_handle_close_cb(uv_handle_t *uvh) {
-  xcs_handle *h = uvh->data;
-  if (--h->nuv > 0) return;
-  xcs_module *m = h->m;
-  xcs_list_remove(&h->link);
-  free(h);
-  m->nlive--;
-  xcs_module_settle(m);
+void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh) {
+  xcs_hold(&h->life);
+  uvh->data = h; /* as every callback of a handle's libuv handles has it */
+  uv_close(uvh, xcs_handle_closed_cb);
 }
 
 void xcs_info_str(lua_State *L, const char *key, const char *value) {
@@ -161,9 +175,13 @@ static int handle_gc(lua_State *L) {
   return 0;
 }
 
+/* h:close(): the close method of every type, its type an upvalue, so a
+ * wrong self ("u.close(42)") raises "xcs.udp expected" like any method. As
+ * __close its self is always one of ours (a metamethod of our metatable). */
 static int handle_close(lua_State *L) {
-  xcs_handle **box = lua_touserdata(L, 1);
-  if (*box) xcs_handle_close(*box, 1);
+  const xcs_handle_type *type = lua_touserdata(L, lua_upvalueindex(1));
+  xcs_handle *h = xcs_handle_get(L, 1, type);
+  if (h) xcs_handle_close(h, 1);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -188,12 +206,15 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
     return;
   }
   static const luaL_Reg meta[] = {{"__gc", handle_gc},
-                                  {"__close", handle_close},
                                   {"__tostring", handle_tostring},
                                   {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
+  lua_pushlightuserdata(L, (void *)type);
+  lua_pushcclosure(L, handle_close, 1);
+  lua_setfield(L, -2, "__close");
   lua_newtable(L);
-  lua_pushcfunction(L, handle_close);
+  lua_pushlightuserdata(L, (void *)type);
+  lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "close");
   luaL_setfuncs(L, type->methods, 0);
   lua_setfield(L, -2, "__index");

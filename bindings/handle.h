@@ -3,12 +3,15 @@
  * its Lua box, its waiters, and the one way it is closed.
  *
  * The C struct and the Lua userdata ("box") are separate: the box holds a
- * pointer to the struct, the struct is malloc'd and lives until libuv's
- * close callback. While open, the box is anchored by a registry ref and the
- * struct sits in its module's handle list, so unloading finds everything.
- * Closing detaches the box first (it then reads as closed), wakes the
- * waiters with "closed", and hands the libuv handles to uv_close; the last
- * close callback frees the struct. __gc only ever starts a close.
+ * pointer to the struct, the struct is malloc'd and lives as long as its
+ * `life` is held (bindings/core/life.h): by the handle itself until it is
+ * closed, and by each of its libuv handles until that one's close callback.
+ * While open, the box is anchored by a registry ref and the struct sits in
+ * its module's handle list, so unloading finds everything. Closing detaches
+ * the box first (it then reads as closed), wakes the waiters with "closed",
+ * hands the libuv handles to uv_close (xcs_handle_uv_close) and releases the
+ * handle's own hold; the last release frees the struct on the next tick.
+ * __gc only ever starts a close.
  */
 #ifndef XCS_HANDLE_H
 #define XCS_HANDLE_H
@@ -18,7 +21,7 @@
 #include <uv.h>
 
 #include "bindings/list.h"
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 typedef struct xcs_handle xcs_handle;
 
@@ -49,7 +52,7 @@ struct xcs_handle {
   xcs_handle **box;   /* the box's pointer to us, NULL once detached */
   int ref;            /* anchors the box while open */
   int closing;
-  int nuv;            /* libuv handles not yet through their close callback */
+  xcs_life life;      /* the one count of what still needs the struct */
   xcs_task *reader;   /* the task waiting to read (or accept) */
   xcs_task *writer;   /* the task waiting to write (or connect) */
   uv_handle_t *bound; /* a socket bound to a port the module asked for by
@@ -81,10 +84,13 @@ void xcs_handle_push(lua_State *L, xcs_handle *h);
 void xcs_handle_close(xcs_handle *h, int graceful);
 /* Closes h (gracefully) when the running step of its module is over. */
 void xcs_handle_defer_close(xcs_handle *h);
-/* The close callback for every libuv handle whose data is an xcs_handle. */
-void xcs_handle_close_cb(uv_handle_t *uvh);
-/* Hands one of h's libuv handles to uv_close. */
+/* Hands one of h's libuv handles to uv_close, holding h until its close
+ * callback (uvh->data is h: callbacks still due, a connect's ECANCELED,
+ * find it as ever). */
 void xcs_handle_uv_close(xcs_handle *h, uv_handle_t *uvh);
+/* The close callback that releases such a hold, for closes that take their
+ * own (uv_tcp_close_reset): xcs_hold(&h->life) and set uvh->data = h first. */
+void xcs_handle_closed_cb(uv_handle_t *uvh);
 
 /* Lua: list() -> a table per socket the calling module holds. */
 int xcs_handle_list(lua_State *L);

@@ -21,7 +21,7 @@
 
 #include "bindings/handle.h"
 #include "bindings/timer.h"
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 static const char watch_key = 0; /* registry: the on_memory timer's box */
 
@@ -76,8 +76,8 @@ static int l_on_memory(lua_State *L) {
     return luaL_error(L, "on_memory: the module is not running");
   /* The watch before, if any, goes (its box is in the registry). */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key) == LUA_TUSERDATA) {
-    xcs_handle **box = lua_touserdata(L, -1);
-    if (*box) xcs_handle_close(*box, 0);
+    xcs_handle *h = xcs_handle_get(L, -1, NULL);
+    if (h) xcs_handle_close(h, 0);
   }
   lua_pop(L, 1);
   if (lua_isnoneornil(L, 1)) {

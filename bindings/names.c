@@ -7,7 +7,8 @@
  * starts uv_getaddrinfo and the writing task waits; the answer — an
  * address of the socket's family, or the failure — is kept (NAMES_TTL_MS,
  * failures NAMES_FAIL_TTL_MS), and the write tries again. The look-up may
- * outlive the socket: the cache is freed by whichever of the two ends last.
+ * outlive the socket: the cache's life (core/life.h) is held by the socket
+ * and by a look-up in flight, which also holds the module's.
  */
 #include "bindings/names.h"
 
@@ -29,6 +30,7 @@ typedef struct name_entry {
 } name_entry;
 
 struct xcs_names {
+  xcs_life life;       /* held by the socket, and by a look-up in flight */
   name_entry e[NAMES_MAX];
   int n;
   int pending;         /* a look-up in flight */
@@ -74,18 +76,21 @@ static void looked_up_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res
     if (e->status == 0) memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
     e->until = uv_now(&m->host->loop) + (e->status ? NAMES_FAIL_TTL_MS : NAMES_TTL_MS);
     xcs_task_wake_now(c->slot, 0);
-  } else {
-    free(c);
   }
   uv_freeaddrinfo(res);
-  m->nlive--;
-  xcs_module_settle(m);
+  xcs_release(&c->life);
+  xcs_release(&m->life); /* the look-up's holds */
 }
+
+static void names_free(xcs_life *l) { free(xcs_container_of(l, xcs_names, life)); }
 
 int xcs_names_lookup(xcs_names **cache, xcs_module *m, xcs_task **slot, const char *key,
                      int family) {
   xcs_names *c = *cache;
-  if (c == NULL && (c = *cache = calloc(1, sizeof *c)) == NULL) return UV_ENOMEM;
+  if (c == NULL) {
+    if ((c = *cache = calloc(1, sizeof *c)) == NULL) return UV_ENOMEM;
+    xcs_life_init(&c->life, m->host, names_free); /* the socket's hold */
+  }
   if (c->pending) return UV_EBUSY;
   if (strlen(key) >= sizeof c->key) return UV_EAI_NONAME;
   const char *colon = strrchr(key, ':');
@@ -99,18 +104,16 @@ int xcs_names_lookup(xcs_names **cache, xcs_module *m, xcs_task **slot, const ch
   int r = uv_getaddrinfo(&m->host->loop, &c->req, looked_up_cb, host, colon + 1, &hints);
   if (r != 0) return r;
   c->pending = 1;
-  m->nlive++;
+  xcs_hold(&c->life);
+  xcs_hold(&m->life); /* until looked_up_cb, cancelled or not */
   return 0;
 }
 
 void xcs_names_free(xcs_names *c) {
   if (c == NULL) return;
-  if (c->pending) {
-    c->orphaned = 1;
-    uv_cancel((uv_req_t *)&c->req);
-    return;
-  }
-  free(c);
+  c->orphaned = 1;
+  if (c->pending) uv_cancel((uv_req_t *)&c->req);
+  xcs_release(&c->life); /* the socket's */
 }
 
 int xcs_names_is_name(const char *s) {

@@ -136,7 +136,7 @@ static int expect_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushliteral(L, "exited");
     return 2;
   }
-  return xcs_task_wait_for(L, &p->h.reader, expect_k, 1, luaL_optnumber(L, 3, 10));
+  return xcs_task_park(L, &p->h.reader, luaL_optnumber(L, 3, 10), expect_k, 1);
 }
 
 static int proc_expect(lua_State *L) {
@@ -163,7 +163,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushliteral(L, "timeout");
     return 2;
   }
-  return xcs_task_wait_for(L, &p->h.writer, wait_k, 1, luaL_optnumber(L, 2, 10));
+  return xcs_task_park(L, &p->h.writer, luaL_optnumber(L, 2, 10), wait_k, 1);
 }
 
 static int proc_wait(lua_State *L) {

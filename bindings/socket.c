@@ -20,7 +20,7 @@
 #include "bindings/timer.h"
 #include "bindings/udp.h"
 #include "bindings/unix.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 extern const char xcs_prelude[];
 extern const size_t xcs_prelude_len;
@@ -96,6 +96,9 @@ void xcs_socket_names(lua_State *L, int env, int loaded) {
   }
 }
 
+/* on_unload(fn | nil): the module's unload hook, which the manager keeps. */
+static int l_on_unload(lua_State *L) { return xcs_module_of(L)->host->mgr->on_unload(L); }
+
 void xcs_socket_open(lua_State *L, int sandboxed) {
   int target = lua_absindex(L, -1);
   lua_newtable(L); /* core */
@@ -110,7 +113,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"kind", l_kind},
-      {"on_unload", xcs_module_l_on_unload},
+      {"on_unload", l_on_unload},
       {"list", xcs_handle_list},
       {"isaddress", l_isaddress},
       {"worker", l_worker},

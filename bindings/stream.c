@@ -15,7 +15,7 @@
 #include "bindings/errors.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 typedef struct write_req {
   uv_write_t req;
@@ -133,24 +133,38 @@ static void notify(xcs_conn *c) {
   }
 }
 
-static void hard_close(xcs_conn *c) {
-  if (c->uv_closed) return;
+static void close_socket(xcs_conn *c) {
   c->uv_closed = 1;
   xcs_linger_stop(&c->linger);
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
   release_buffer(c); /* nothing reads it once the socket is closing */
-  if (c->recycling) return; /* the failed attempt's close callback frees it */
+  if (c->recycling) return; /* the failed attempt's socket is closing already */
   if (c->reset && !c->is_unix) {
     /* SO_LINGER 0: the peer gets RST. Refused while a shutdown is pending,
      * and then this is an ordinary close. (A UNIX socket has no RST: its
      * queued writes are dropped by the close below.) */
+    xcs_hold(&c->h.life); /* until the reset's close callback */
     c->io.handle.data = &c->h;
-    c->h.nuv++;
-    if (uv_tcp_close_reset(&c->io.tcp, xcs_handle_close_cb) == 0) return;
-    c->h.nuv--;
+    if (uv_tcp_close_reset(&c->io.tcp, xcs_handle_closed_cb) == 0) return;
+    xcs_release(&c->h.life);
   }
   xcs_handle_uv_close(&c->h, &c->io.handle);
+}
+
+/* The socket goes now. A connection that was draining after its close
+ * (conn_close) held its struct for that time: the hold goes too, now that
+ * the socket's close holds it. */
+static void drop_drain_hold(xcs_conn *c) {
+  if (!c->drain_hold) return;
+  c->drain_hold = 0;
+  xcs_release(&c->h.life);
+}
+
+static void hard_close(xcs_conn *c) {
+  if (c->uv_closed) return;
+  close_socket(c);
+  drop_drain_hold(c);
 }
 
 static void free_addrs(xcs_conn *c) {
@@ -161,8 +175,8 @@ static void free_addrs(xcs_conn *c) {
 
 /* A fatal error has just been reported to the module: the socket is closed
  * now rather than when the module gets round to closing the handle, which
- * stays open and keeps answering with the error. The handle holds one extra
- * nuv, so the struct outlives the socket's close callback (see conn_close).
+ * stays open and keeps answering with the error; the handle's own hold
+ * keeps the struct after the socket's close callback (see conn_close).
  * A port-keyed listener's client is left to its listener. */
 static void release_socket(xcs_conn *c) {
   if (c->released || c->uv_closed || c->owner || !c->connected) return;
@@ -172,10 +186,10 @@ static void release_socket(xcs_conn *c) {
   c->reading = 0;
   release_buffer(c);
   free_addrs(c);
-  c->h.nuv++;
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
   xcs_handle_uv_close(&c->h, &c->io.handle);
+  drop_drain_hold(c);
   xcs_task_wake(&c->h.reader, 0);
   xcs_task_wake(&c->h.writer, 0);
 }
@@ -328,7 +342,7 @@ int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadli
     double now = (double)uv_now(&xcs_module_of(L)->host->loop);
     left = deadline > now ? (deadline - now) / 1000 : 0;
   }
-  return xcs_task_wait_for(L, slot, k, 1, left);
+  return xcs_task_park(L, slot, left, k, 1);
 }
 
 int xcs_timed_out(lua_State *L, double deadline) {
@@ -569,22 +583,14 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   free_addrs(c);
-  if (c->released) {
-    /* The socket went after an error; the handle's extra nuv goes now. */
-    if (h->nuv == 1) { /* the socket is through its close: close a stand-in */
-      h->nuv = 0;
-      uv_tcp_init(&h->m->host->loop, &c->io.tcp); /* any handle will do */
-      xcs_handle_uv_close(h, &c->io.handle);
-    } else {
-      h->nuv--; /* the socket's close callback frees the struct */
-    }
-    return;
-  }
+  if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
     return;
   }
   c->draining = 1;
+  xcs_hold(&h->life); /* the socket flushes on after the module let go */
+  c->drain_hold = 1;
   release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
@@ -852,7 +858,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   xcs_module *m = c->h.m;
   int over = xcs_guard_over_queue(m->host, c->queued, lua_rawlen(L, 2));
   if ((c->queued > XCS_WRITE_HIGH || over) && c->h.writer == NULL &&
-      (again || (m->current && lua_isyieldable(L)))) {
+      (again || xcs_task_can_wait(L))) {
     if (!again) { /* the deadline replaces the timeout argument */
       lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
       lua_replace(L, 3);

@@ -102,6 +102,7 @@ typedef struct xcs_conn {
   unsigned shut_done : 1; /* ...and sent, after everything queued before it */
   unsigned draining : 1; /* closing: reads are dropped */
   unsigned uv_closed : 1;
+  unsigned drain_hold : 1; /* draining after close holds the struct (core/life.h) */
   unsigned recycling : 1; /* closing the socket of a failed connect attempt */
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
@@ -146,7 +147,7 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
 double xcs_timeout_arg(lua_State *L, int idx, double dflt);
 /* The loop time (ms) `seconds` from now, or -1 for none. */
 double xcs_deadline(xcs_module *m, double seconds);
-/* Waits in slot as xcs_task_wait_for, until the deadline from xcs_deadline;
+/* Waits in slot as xcs_task_park, until the deadline from xcs_deadline;
  * k is called with ctx 1 (a continuation). */
 int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadline);
 /* In a continuation: whether the deadline passed (or woke the task). */

@@ -60,7 +60,7 @@ void xcs_waitlist_free(xcs_list *l) {
   xcs_list *n;
   while ((n = xcs_list_shift(l)) != NULL) {
     waiter *w = xcs_container_of(n, waiter, link);
-    if (w->task) w->task->slot = NULL; /* cannot happen (see above); be safe anyway */
+    if (w->task) xcs_wait_end(&w->task->w); /* cannot happen (see above); be safe anyway */
     free(w);
   }
 }
@@ -86,7 +86,7 @@ int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, double seconds
   if (w == NULL) return luaL_error(L, "not enough memory");
   w->task = NULL;
   xcs_list_push(l, &w->link);
-  return xcs_task_wait_for(L, &w->task, k, 1, seconds);
+  return xcs_task_park(L, &w->task, seconds, k, 1);
 }
 
 /* The timeout argument at idx: seconds, or -1 for none. */

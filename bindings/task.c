@@ -5,15 +5,19 @@
 
 #include <assert.h>
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
 
+#include "bindings/core/log.h"
 #include "bindings/handle.h"
 #include "bindings/taskbox.h"
-#include "host/limits.h"
-#include "host/log.h"
-#include "host/reload.h"
 
 const char xcs_host_yield = 0;
+
+/* The CPU limit's bookkeeping, which host/limits.c keeps (through the
+ * manager): which thread runs module code now, and whether it was stopped. */
+static lua_State *now_running(xcs_module *m, lua_State *co) { return m->host->mgr->running(co); }
+static void limit_check(lua_State *L) { xcs_module_of(L)->host->mgr->check(L); }
 
 /* registry[&task_set] = { [thread] = true } for every live task, so the
  * prelude's coroutine.yield can tell a task from a module's own coroutine. */
@@ -29,6 +33,11 @@ static void task_set_mark(lua_State *L, int on) {
     lua_pushnil(L);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+}
+
+/* Its deadline passed: the task wakes with ETIMEDOUT (core/wait.c). */
+static void expired(xcs_wait *w) {
+  xcs_task_wake_now(w->slot, UV_ETIMEDOUT);
 }
 
 xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
@@ -53,6 +62,7 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   t->id = ++last_id;
   t->box_ref = LUA_NOREF;
   t->nargs = nargs;
+  t->w.expire = expired;
   xcs_list_init(&t->ready);
   xcs_list_push(&m->tasks, &t->link);
   m->ntasks++;
@@ -61,55 +71,11 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   return t;
 }
 
-/* A wait's timeout: a bare timer, owned by the module (counted in nlive)
- * but with no Lua box, cancelled whenever its task runs or goes away. */
-typedef struct xcs_deadline {
-  uv_timer_t timer;
-  xcs_module *m;
-  xcs_task *t;
-} xcs_deadline;
-
-static void deadline_closed_cb(uv_handle_t *h) {
-  xcs_deadline *d = h->data;
-  xcs_module *m = d->m;
-  free(d);
-  m->nlive--;
-  xcs_module_settle(m);
-}
-
-static void deadline_cancel(xcs_task *t) {
-  xcs_deadline *d = t->deadline;
-  if (d == NULL) return;
-  t->deadline = NULL;
-  uv_close((uv_handle_t *)&d->timer, deadline_closed_cb);
-}
-
-static void deadline_cb(uv_timer_t *timer) {
-  xcs_deadline *d = timer->data;
-  if (d->t && d->t->slot) xcs_task_wake_now(d->t->slot, UV_ETIMEDOUT);
-}
-
-int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
-                      lua_KContext ctx, double seconds) {
-  xcs_task *t = xcs_module_of(L)->current;
-  if (seconds >= 0) {
-    xcs_deadline *d = malloc(sizeof *d);
-    if (d == NULL) return luaL_error(L, "not enough memory");
-    d->m = t->m;
-    d->t = t;
-    uv_timer_init(&t->m->host->loop, &d->timer);
-    d->timer.data = d;
-    uv_timer_start(&d->timer, deadline_cb, (uint64_t)(seconds * 1000 + 0.5), 0);
-    t->m->nlive++;
-    t->deadline = d;
-  }
-  return xcs_task_wait(L, slot, k, ctx);
-}
+_Static_assert(offsetof(xcs_task, w) == 0, "a task begins with its wait (core/wait.h)");
 
 static void task_free(xcs_task *t) {
   xcs_module *m = t->m;
-  deadline_cancel(t);
-  if (t->slot) *t->slot = NULL;
+  xcs_wait_end(&t->w);
   xcs_list_remove(&t->link);
   xcs_list_remove(&t->ready);
   m->ntasks--;
@@ -123,6 +89,12 @@ static void task_free(xcs_task *t) {
   free(t);
 }
 
+int xcs_task_can_wait(lua_State *L) {
+  xcs_module *m = xcs_module_of(L);
+  return m != NULL && m->current != NULL && m->phase == XCS_RUNNING && m->wait_thread == L &&
+         lua_isyieldable(L);
+}
+
 xcs_task *xcs_task_check(lua_State *L, const char *fname) {
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->current == NULL)
@@ -130,19 +102,27 @@ xcs_task *xcs_task_check(lua_State *L, const char *fname) {
                   "function given to spawn)", fname);
   if (m->phase != XCS_RUNNING)
     luaL_error(L, "%s: the module is unloading", fname);
-  if (!lua_isyieldable(L) || !m->can_wait)
+  if (m->wait_thread != L || !lua_isyieldable(L))
     luaL_error(L, "%s: cannot wait here: inside a C function such as "
-                  "table.sort, string.gsub, require, or a metamethod", fname);
+                  "table.sort, string.gsub, require, or a metamethod, or in a coroutine "
+                  "that cannot pass the wait up to its task", fname);
   return m->current;
 }
 
-int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
+/* The name of the C function running in L, for messages ("read"). */
+static const char *running_name(lua_State *L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name) return ar.name;
+  return "wait";
+}
+
+int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
                   lua_KContext ctx) {
-  xcs_task *t = xcs_module_of(L)->current;
-  assert(t != NULL && *slot == NULL && t->slot == NULL);
-  *slot = t;
-  t->slot = slot;
-  t->status = 0;
+  xcs_task *t = xcs_task_check(L, running_name(L));
+  int r = xcs_wait_arm(&t->w, slot, seconds, t->m->host, &t->m->life);
+  if (r == UV_EBUSY)
+    return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
+  if (r != 0) return luaL_error(L, "not enough memory");
   lua_pushlightuserdata(L, XCS_HOST);
   lua_pushinteger(L, XCS_YIELD_WAIT);
   return lua_yieldk(L, 2, ctx, k);
@@ -150,7 +130,7 @@ int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
 
 int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   xcs_task *t = xcs_module_of(L)->current;
-  t->status = 0;
+  t->w.status = 0;
   xcs_list_push(&t->m->host->ready, &t->ready);
   xcs_host_poke(t->m->host);
   lua_pushlightuserdata(L, XCS_HOST);
@@ -158,22 +138,13 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   return lua_yieldk(L, 2, ctx, k);
 }
 
-static xcs_task *unslot(xcs_task **slot, int status) {
-  xcs_task *t = *slot;
-  if (t == NULL) return NULL;
-  *slot = NULL;
-  t->slot = NULL;
-  t->status = status;
-  return t;
-}
-
 void xcs_task_wake_now(xcs_task **slot, int status) {
-  xcs_task *t = unslot(slot, status);
+  xcs_task *t = xcs_wait_take(slot, status);
   if (t) xcs_task_run(t);
 }
 
 void xcs_task_wake(xcs_task **slot, int status) {
-  xcs_task *t = unslot(slot, status);
+  xcs_task *t = xcs_wait_take(slot, status);
   if (t == NULL) return;
   xcs_list_push(&t->m->host->ready, &t->ready);
   xcs_host_poke(t->m->host);
@@ -181,7 +152,7 @@ void xcs_task_wake(xcs_task **slot, int status) {
 
 int xcs_task_status(lua_State *L) {
   xcs_module *m = xcs_module_of(L);
-  return m && m->current ? m->current->status : 0;
+  return m && m->current ? m->current->w.status : 0;
 }
 
 /* Closes what the task with this id made or was given: a connection with
@@ -208,16 +179,15 @@ static void task_ended(xcs_task *t, int how) {
   xcs_taskbox_end(t, how, 0);
   close_owned(m, t->id, how == XCS_TASK_FAILED);
   task_free(t);
-  if (m->ntasks == 0 && m->owns_state && m->current == NULL) xcs_module_conclude(m);
+  if (m->ntasks == 0 && m->owns_state && m->current == NULL) m->host->mgr->conclude(m);
 }
 
 void xcs_task_cancel(xcs_task *t) {
   xcs_module *m = t->m;
-  lua_State *prev = xcs_limits_running(t->co);
+  lua_State *prev = now_running(m, t->co);
   lua_resetthread(t->co); /* its __close handlers, under the watchdog */
-  xcs_limits_running(prev);
+  now_running(m, prev);
   task_ended(t, XCS_TASK_CANCELLED);
-  (void)m;
 }
 
 /* Why a task failed, with its traceback. The error object is only looked at,
@@ -240,8 +210,8 @@ static void task_failed(xcs_task *t, int status) {
     msg = lua_pushfstring(co, "%s (memory limit: %d MiB, --memory-limit)", msg,
                           (int)(budget >> 20));
   luaL_traceback(co, co, msg, 0);
-  if (t->is_main || !m->owns_state || m->limits.killed || xcs_module_strict(m)) {
-    xcs_module_fail(m, lua_tostring(co, -1));
+  if (t->is_main || !m->owns_state || m->limits.killed || m->host->mgr->strict(m)) {
+    m->host->mgr->fail(m, lua_tostring(co, -1));
     m->limits.budget = budget;
     return;
   }
@@ -275,15 +245,15 @@ void xcs_task_run(xcs_task *t) {
     return;
   }
   t->nargs = 0;
-  deadline_cancel(t);
+  xcs_wait_end(&t->w); /* woken: its deadline goes */
   m->current = t;
   uint64_t now = uv_hrtime();
   m->limits.slice_start = now;
   m->limits.burst_start = m->preempted == t ? t->burst_start : now;
-  xcs_limits_running(co);
-  m->can_wait = 1;
+  now_running(m, co);
+  m->wait_thread = co;
   int status = lua_resume(co, NULL, nargs, &nres);
-  xcs_limits_running(NULL);
+  now_running(m, NULL);
   m->current = NULL;
   if (m->limits.killed && m->phase == XCS_RUNNING && status != LUA_OK && status != LUA_YIELD) {
     task_failed(t, status); /* the CPU limit's error, with its traceback */
@@ -293,7 +263,7 @@ void xcs_task_run(xcs_task *t) {
     /* Stopped by the CPU limit, but something caught it (a pcall around a
      * coroutine that was stopped): the module fails all the same. */
     lua_settop(co, 0);
-    xcs_module_fail(m, "CPU limit: a task ran too long without waiting (--cpu-limit)");
+    m->host->mgr->fail(m, "CPU limit: a task ran too long without waiting (--cpu-limit)");
     return;
   }
   t->burst_start = m->limits.burst_start;
@@ -323,9 +293,9 @@ void xcs_task_run(xcs_task *t) {
       /* Unloading resets this task's stack, so the message is kept in C. */
       const char *why = nres >= 3 ? lua_tostring(co, -nres + 2) : NULL;
       if (why)
-        xcs_module_fail(m, why);
+        m->host->mgr->fail(m, why);
       else
-        xcs_module_conclude(m);
+        m->host->mgr->conclude(m);
     } else {
       lua_pop(co, nres);
     }
@@ -333,13 +303,13 @@ void xcs_task_run(xcs_task *t) {
     xcs_taskbox_end(t, XCS_TASK_DONE, nres);
     lua_settop(co, 0);
     task_free(t);
-    if (m->ntasks == 0 && m->owns_state) xcs_module_conclude(m);
+    if (m->ntasks == 0 && m->owns_state) m->host->mgr->conclude(m);
   } else {
     task_failed(t, status);
   }
   if (first_step) {
     xcs_task_wake(&m->watcher, 0);
-    if (m->replaces) xcs_reload_started(m);
+    if (m->replaces) m->host->mgr->started(m);
   }
 }
 
@@ -353,9 +323,9 @@ void xcs_task_cancel_all(xcs_module *m) {
      * its threads raise on every line, and a handler that loops after the
      * hook's error would run unhooked. lua_close frees them all the same. */
     if (m->phase != XCS_GONE && !m->limits.killed) {
-      lua_State *prev = xcs_limits_running(t->co);
+      lua_State *prev = now_running(m, t->co);
       lua_resetthread(t->co);
-      xcs_limits_running(prev);
+      now_running(m, prev);
     }
     task_free(t);
   }
@@ -440,18 +410,20 @@ static int l_resume(lua_State *L) {
     lua_pushliteral(L, "too many arguments to resume");
     return 2;
   }
-  xcs_limits_check(L);
+  limit_check(L);
   xcs_module *m = xcs_module_of(L);
-  int could_wait = m->can_wait;
+  lua_State *could_wait = m->wait_thread;
   /* co can wait on the host only if every thread between it and its task
-   * can pass the yield up: this one must be yieldable here, and able itself. */
-  m->can_wait = could_wait && lua_isyieldable(L);
+   * can pass the yield up: this one must be yieldable here, and able itself.
+   * A coroutine resumed any other way (a raw coroutine.resume in a spec)
+   * cannot: its yield would stop at its resumer while the task runs on. */
+  m->wait_thread = could_wait == L && lua_isyieldable(L) ? co : NULL;
   lua_xmove(L, co, narg);
-  lua_State *prev = xcs_limits_running(co);
+  lua_State *prev = now_running(m, co);
   int status = lua_resume(co, L, narg, &nres);
-  xcs_limits_running(prev);
-  m->can_wait = could_wait;
-  xcs_limits_check(L); /* the limit stopped co: it stops its resumer too */
+  now_running(m, prev);
+  m->wait_thread = could_wait;
+  limit_check(L); /* the limit stopped co: it stops its resumer too */
   if (status != LUA_OK && status != LUA_YIELD) {
     lua_pushboolean(L, 0);
     lua_xmove(co, L, 1); /* the error */
@@ -473,14 +445,14 @@ static int l_resume(lua_State *L) {
 static int l_close(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co, 1, "coroutine");
-  xcs_limits_check(L);
+  limit_check(L);
   lua_Debug ar;
   if (co == L || (lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar)))
     return luaL_error(L, "cannot close a %s coroutine", co == L ? "running" : "normal");
-  lua_State *prev = xcs_limits_running(co);
+  lua_State *prev = now_running(xcs_module_of(L), co);
   int status = lua_resetthread(co);
-  xcs_limits_running(prev);
-  xcs_limits_check(L);
+  now_running(xcs_module_of(L), prev);
+  limit_check(L);
   if (status == LUA_OK) {
     lua_pushboolean(L, 1);
     return 1;

@@ -4,11 +4,21 @@
  *
  * A call that has to wait (a read with nothing buffered, a write over the
  * high-water mark, sleep) first tries its operation, and only when it would
- * block records the running task in a waiter slot of the thing it waits on
- * and yields (the cosocket model). Whoever completes the operation wakes the
- * slot; the task is resumed and the call's continuation tries again. So a
- * continuation never trusts a pointer kept across the yield: it looks the
- * handle up again from its Lua arguments, which may have been closed.
+ * block parks the running task with xcs_task_park, the one way to wait: it
+ * checks once that the running code can yield up to its task, takes the
+ * slot of the thing waited on (raising "busy" if another task has it), ends
+ * any earlier wait, arms the deadline (bindings/core/wait.h) and yields (the
+ * cosocket model). Whoever completes the operation wakes the slot; the task
+ * is resumed and the call's continuation tries again. So a continuation
+ * never trusts a pointer kept across the yield: it looks the handle up again
+ * from its Lua arguments, which may have been closed.
+ *
+ * Which thread can wait is handed down in C: a task's own thread while it
+ * runs, and a coroutine only while core.resume (the prelude's
+ * coroutine.resume, which passes host yields up) runs it from a thread that
+ * could itself wait. core.resume sets m->wait_thread and puts it back when
+ * the coroutine stops, so a coroutine resumed any other way, or inside a C
+ * function such as table.sort, cannot park its task.
  *
  * Yields to the host carry XCS_HOST as their first value, which is how the
  * prelude's coroutine.resume tells them from a module's own yields and
@@ -20,24 +30,23 @@
 #include <lua.h>
 #include <stdint.h>
 
+#include "bindings/core/wait.h"
 #include "bindings/list.h"
-#include "host/module.h"
+#include "bindings/core/module.h"
 
 extern const char xcs_host_yield;
 #define XCS_HOST ((void *)&xcs_host_yield)
 enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
 
 struct xcs_task {
+  xcs_wait w;       /* first: its slot, status and deadline (core/wait.h) */
   xcs_module *m;
   lua_State *co;
   int ref;          /* anchors co in the module's registry */
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
-  xcs_task **slot;  /* the waiter slot it sits in, or NULL */
   int nargs;        /* values staged on co for its next resume */
-  int status;       /* why it was woken: 0, or a libuv code (UV_ECANCELED...) */
   int is_main;
-  struct xcs_deadline *deadline; /* the timeout of the current wait, if any */
   uint64_t burst_start; /* when it last waited of its own accord */
   uint64_t id;      /* unique in the process: what handles name as their owner */
   int box_ref;      /* its handle's box (bindings/taskbox.h), while it runs */
@@ -51,14 +60,18 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs);
  * outside a task, or inside a C function such as table.sort. */
 xcs_task *xcs_task_check(lua_State *L, const char *fname);
 
-/* Parks the running task in *slot and yields; k runs when it is woken. */
-int xcs_task_wait(lua_State *L, xcs_task **slot, lua_KFunction k,
-                  lua_KContext ctx);
+/* Whether L can wait now: what xcs_task_check raises about, as a yes or
+ * no, for calls that fail instead of waiting (a write that finds no room). */
+int xcs_task_can_wait(lua_State *L);
 
-/* As xcs_task_wait, but gives up after `seconds` (< 0: never): the task is
- * then woken with status UV_ETIMEDOUT. */
-int xcs_task_wait_for(lua_State *L, xcs_task **slot, lua_KFunction k,
-                      lua_KContext ctx, double seconds);
+/* The one way a task waits: checks that L can wait (raising as
+ * xcs_task_check, named after the running C function), that no other task
+ * waits in *slot (raises "<fn>: busy"), ends any earlier wait of the task,
+ * arms the deadline (seconds < 0, NaN or past 1e15: none; when it passes
+ * the task is woken with status UV_ETIMEDOUT), parks the running task in
+ * *slot and yields; k runs when it is woken. */
+int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
+                  lua_KContext ctx);
 
 /* Lets every task already queued run first: the running task goes to the
  * back of the queue and yields; k runs when its turn comes. */

@@ -75,7 +75,7 @@ void xcs_taskbox_end(xcs_task *t, int how, int nres) {
   ending e = {t, how == XCS_TASK_DONE ? DONE : how == XCS_TASK_FAILED ? FAILED : CANCELLED,
               nres};
   if (m->phase != XCS_GONE) {
-    const char *err = xcs_module_pcall(m, record, &e);
+    const char *err = m->host->mgr->pcall(m, record, &e);
     lua_rawgeti(m->svc, LUA_REGISTRYINDEX, t->box_ref);
     xcs_taskbox *b = lua_touserdata(m->svc, -1);
     lua_pop(m->svc, 1);

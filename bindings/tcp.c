@@ -12,9 +12,8 @@
 #include "bindings/errors.h"
 #include "bindings/proxied.h"
 #include "bindings/task.h"
-#include "host/limits.h"
-#include "host/log.h"
-#include "host/reload.h"
+#include "bindings/admit.h"
+#include "bindings/core/log.h"
 
 /* What the log and socket.list() call the listener's protocol. */
 static const char *proto_of(const xcs_listener *l) { return l->is_unix ? "UNIX" : "TCP"; }
@@ -97,11 +96,11 @@ static int admit(xcs_listener *l, xcs_conn *c) {
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
-  if (xcs_limits_admit(l->h.m, 1, -1) != 0)
+  if (xcs_admit(l->h.m, 1, -1) != 0)
     return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
                       l->h.m->host->opt.max_connections);
   xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix);
-  xcs_limits_count(&c->h, 1);
+  xcs_admit_count(&c->h, 1);
   int r = uv_accept(&l->io.stream, &c->io.stream);
   if (r != 0) {
     xcs_handle_close(&c->h, 0);
@@ -152,7 +151,7 @@ static void connection_cb(uv_stream_t *server, int status) {
     refuse(l);
     return;
   }
-  const char *err = xcs_module_pcall(m, accept_client, l);
+  const char *err = m->host->mgr->pcall(m, accept_client, l);
   if (err) {
     xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr, err);
     if (!l->h.closing) refuse(l);
@@ -171,21 +170,15 @@ static void listener_close(xcs_handle *h, int graceful) {
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
   while ((n = xcs_list_shift(&l->ready)) != NULL) /* accept() never took them */
     xcs_handle_close(&xcs_container_of(n, xcs_conn, ready)->h, 0);
-  if (l->stopped)
-    uv_close((uv_handle_t *)&l->anchor, xcs_handle_close_cb); /* its hold on h */
-  else
-    xcs_handle_uv_close(h, &l->io.handle);
+  if (!l->stopped) xcs_handle_uv_close(h, &l->io.handle); /* else closed already */
 }
 
 void xcs_listener_stop(xcs_handle *h) {
   xcs_listener *l = (xcs_listener *)h;
   if (h->type != &xcs_listener_type || h->closing || l->stopped) return;
-  /* Closing the libuv handle frees the port; the anchor counts as one more
-   * libuv handle of h, so the struct stays for its clients until h closes. */
+  /* Closing the libuv handle frees the port; the handle's own hold keeps
+   * the struct for its clients until h closes. */
   l->stopped = 1;
-  uv_timer_init(&h->m->host->loop, &l->anchor);
-  l->anchor.data = h;
-  h->nuv++;
   h->bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
@@ -230,7 +223,7 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
                                where(l));
   xcs_task_check(L, "read");
-  return xcs_task_wait(L, &l->h.reader, listener_read_k, 0);
+  return xcs_task_park(L, &l->h.reader, -1, listener_read_k, 0);
 }
 
 static int listener_read(lua_State *L) {
@@ -253,7 +246,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   if (l->pending) {
-    if (xcs_limits_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
+    if (xcs_admit(l->h.m, 1, -1) != 0) { /* it waits in the backlog */
       lua_pushnil(L);
       lua_pushfstring(L, "EMFILE: the module holds its limit of %d connections "
                          "(--max-connections)", l->h.m->host->opt.max_connections);
@@ -261,7 +254,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       return 3;
     }
     xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix); /* 3 */
-    xcs_limits_count(&c->h, 1);
+    xcs_admit_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
     if (r != 0) {
@@ -401,7 +394,7 @@ static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa, int *p
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
-  if (xcs_reload_takeover(m, &xcs_listener_type, port, &fd) ||
+  if (m->host->mgr->takeover(m, &xcs_listener_type, port, &fd) ||
       (share && share->get(m, "tcp", sa, &fd))) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
   } else {
@@ -464,10 +457,10 @@ static int l_listen(lua_State *L) {
     }
   }
   lua_settop(L, 1);
-  int refused = xcs_limits_admit(m, 0, is_unix ? -1 : port);
-  if (refused) return xcs_limits_refused(L, m, refused, port);
+  int refused = xcs_admit(m, 0, is_unix ? -1 : port);
+  if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type); /* 2 */
-  xcs_limits_count(&l->h, 0);
+  xcs_admit_count(&l->h, 0);
   l->accepting = accepting;
   l->opts = opts;
   l->is_unix = is_unix;
@@ -527,11 +520,11 @@ static void drop_addrs(xcs_conn *c) {
 static void recycled_cb(uv_handle_t *uvh) {
   xcs_conn *c = (xcs_conn *)uvh->data;
   c->recycling = 0;
-  if (c->h.closing) {
-    xcs_handle_close_cb(uvh); /* the close waited for this callback */
+  if (c->h.closing) { /* closed meanwhile: this socket was its last */
+    xcs_release(&c->h.life);
     return;
   }
-  c->h.nuv--;
+  xcs_release(&c->h.life); /* not the last: the handle holds its own */
   uv_tcp_init(&c->h.m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
   attempt(c);
@@ -542,7 +535,7 @@ static void recycled_cb(uv_handle_t *uvh) {
 static void next_or_fail(xcs_conn *c) {
   if (c->next_addr < c->naddrs) {
     c->recycling = 1;
-    c->h.nuv++;
+    xcs_hold(&c->h.life); /* until recycled_cb */
     c->io.handle.data = &c->h;
     uv_close(&c->io.handle, recycled_cb);
     return;
@@ -609,8 +602,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   uv_freeaddrinfo(res);
   xcs_module *m = rs->m;
   free(rs);
-  m->nlive--;
-  xcs_module_settle(m);
+  xcs_release(&m->life); /* the look-up's hold */
 }
 
 void xcs_tcp_cancel_resolve(xcs_conn *c) {
@@ -658,10 +650,10 @@ static int l_connect(lua_State *L) {
   lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
   struct sockaddr_storage sa;
   int literal = xcs_addr_from(host, port, &sa) == 0;
-  int refused = xcs_limits_admit(m, 0, -1);
-  if (refused) return xcs_limits_refused(L, m, refused, port);
+  int refused = xcs_admit(m, 0, -1);
+  if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
-  xcs_limits_count(&c->h, 0);
+  xcs_admit_count(&c->h, 0);
   c->opts = opts;
   if (literal) {
     xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
@@ -691,7 +683,7 @@ static int l_connect(lua_State *L) {
       c->err = r;
     } else {
       c->resolve = rs;
-      m->nlive++;
+      xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
     }
   }
   return connect_k(L, LUA_OK, 0);

@@ -45,7 +45,6 @@ struct xcs_listener {
   int port;
   int listening;      /* bound and listening: worth a log line on close */
   int stopped;        /* no longer accepting (the module is stopping) */
-  uv_timer_t anchor;  /* once stopped: holds the struct for its clients */
   int accepting;      /* socket.listen: the module accepts, one at a time */
   int pending;        /* a connection waits in libuv for accept() */
   int accept_err;     /* a failed accept, for the task waiting in accept() */

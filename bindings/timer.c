@@ -48,10 +48,12 @@ static void timer_describe(xcs_handle *h, char *buf, size_t size) {
     snprintf(buf, size, "(due in %llu ms)", (unsigned long long)uv_timer_get_due_in(&t->timer));
 }
 
+static const xcs_handle_type timer_type;
+
 /* t:cancel(): it fires no more (what it started goes on). Again: nothing. */
 static int timer_cancel(lua_State *L) {
-  xcs_handle **box = luaL_checkudata(L, 1, "xcs.timer");
-  if (*box) xcs_handle_close(*box, 0);
+  xcs_handle *h = xcs_handle_get(L, 1, &timer_type);
+  if (h) xcs_handle_close(h, 0);
   return 0;
 }
 
@@ -88,7 +90,7 @@ static int l_sleep(lua_State *L) {
   uv_timer_init(&m->host->loop, &t->timer);
   t->timer.data = &t->h;
   uv_timer_start(&t->timer, fired_cb, (uint64_t)ceil(s * 1000), 0);
-  return xcs_task_wait(L, &t->h.reader, sleep_k, 0);
+  return xcs_task_park(L, &t->h.reader, -1, sleep_k, 0);
 }
 
 /* Runs protected on the module's svc thread: the timer's function as a
@@ -105,9 +107,9 @@ static void run_cb(uv_timer_t *timer) {
   xcs_module *m = t->h.m;
   if (t->h.closing || m->phase != XCS_RUNNING) return;
   t->fired++;
-  const char *err = xcs_module_pcall(m, spawn_fn, t);
+  const char *err = m->host->mgr->pcall(m, spawn_fn, t);
   if (!t->every && !t->kept) xcs_handle_close(&t->h, 0); /* once: done */
-  if (err) xcs_module_fail(m, err);
+  if (err) m->host->mgr->fail(m, err);
 }
 
 void *xcs_timer_new(lua_State *L, int fn, double seconds, double every) {

@@ -16,9 +16,8 @@
 #include "bindings/faults.h"
 #include "bindings/names.h"
 #include "bindings/task.h"
-#include "host/limits.h"
-#include "host/log.h"
-#include "host/reload.h"
+#include "bindings/admit.h"
+#include "bindings/core/log.h"
 
 typedef struct dgram {
   xcs_list link;
@@ -194,7 +193,7 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
   xcs_task_check(L, "read");
-  return xcs_task_wait_for(L, &u->h.reader, udp_read_k, 1, timeout);
+  return xcs_task_park(L, &u->h.reader, timeout, udp_read_k, 1);
 }
 
 static int udp_read(lua_State *L) {
@@ -267,7 +266,7 @@ static int udp_write(lua_State *L) {
                            "got %s", luaL_typename(L, 3));
     lua_settop(L, 3);
     int n = destination(L, u, &to);
-    if (n < 0) return xcs_task_wait(L, &u->h.writer, write_k, 0);
+    if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
     if (n > 0) return n;
     dest = (struct sockaddr *)&to;
   } else if (!u->connected) {
@@ -460,13 +459,13 @@ const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_descr
  * connected socket, whose local port the system picks). */
 static xcs_udp *udp_new(lua_State *L, int port) {
   xcs_module *m = xcs_module_of(L);
-  int refused = xcs_limits_admit(m, 0, port);
+  int refused = xcs_admit(m, 0, port);
   if (refused) {
-    xcs_limits_refused(L, m, refused, port);
+    xcs_admit_refused(L, m, refused, port);
     return NULL;
   }
   xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
-  xcs_limits_count(&u->h, 0);
+  xcs_admit_count(&u->h, 0);
   xcs_list_init(&u->queue);
   uv_udp_init(&m->host->loop, &u->udp);
   u->udp.data = &u->h;
@@ -475,13 +474,13 @@ static xcs_udp *udp_new(lua_State *L, int port) {
 }
 
 /* Binds u to sa, or, when a reload hands it the running version's socket
- * on that port, opens that one (host/reload.h). */
+ * on that port, opens that one (the manager's takeover). */
 static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int opened) {
   uv_os_sock_t fd;
   /* Under --workers a port socket.open binds is shared; a client's is not. */
   const xcs_share *share = flags == 0 && opened ? u->h.m->host->share : NULL;
   int port = xcs_addr_port(sa), r;
-  if ((flags == 0 && xcs_reload_takeover(u->h.m, &xcs_udp_type, port, &fd)) ||
+  if ((flags == 0 && u->h.m->host->mgr->takeover(u->h.m, &xcs_udp_type, port, &fd)) ||
       (share && share->get(u->h.m, "udp", sa, &fd))) {
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
   } else {
@@ -603,8 +602,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   uv_freeaddrinfo(res);
   xcs_module *m = rs->m;
   free(rs);
-  m->nlive--;
-  xcs_module_settle(m);
+  xcs_release(&m->life); /* the look-up's hold */
 }
 
 static int connect_k(lua_State *L, int status, lua_KContext ctx) {
@@ -659,8 +657,8 @@ static int l_udp_connect(lua_State *L) {
     return connect_k(L, LUA_OK, 0);
   }
   u->resolve = rs;
-  m->nlive++;
-  return xcs_task_wait(L, &u->h.writer, connect_k, 0);
+  xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
+  return xcs_task_park(L, &u->h.writer, -1, connect_k, 0);
 }
 
 void xcs_udp_open(lua_State *L) {

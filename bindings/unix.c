@@ -20,9 +20,8 @@
 #include "bindings/stream.h"
 #include "bindings/task.h"
 #include "bindings/udp.h"
-#include "host/limits.h"
-#include "host/log.h"
-#include "host/reload.h"
+#include "bindings/admit.h"
+#include "bindings/core/log.h"
 
 /* Pushes nil, "CODE: <fmt...>", "CODE" for a libuv status; returns 3. */
 static int fail(lua_State *L, int status, const char *fmt, ...) {
@@ -282,7 +281,7 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
                   xcs_unix_file *f, uv_os_sock_t *fd) {
   xcs_module *m = h->m;
   const char *path = f->path;
-  if (xcs_reload_takeover_path(m, type, path, fd)) {
+  if (m->host->mgr->takeover_path(m, type, path, fd)) {
     own(h, f);
     return 0;
   }
@@ -375,10 +374,10 @@ static int l_unix_connect(lua_State *L) {
   xcs_module *m = xcs_module_of(L);
   lua_settop(L, 1);
   lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 2 */
-  int refused = xcs_limits_admit(m, 0, -1);
-  if (refused) return xcs_limits_refused(L, m, refused, -1);
+  int refused = xcs_admit(m, 0, -1);
+  if (refused) return xcs_admit_refused(L, m, refused, -1);
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
-  xcs_limits_count(&c->h, 0);
+  xcs_admit_count(&c->h, 0);
   c->opts = opts;
   snprintf(c->peer, sizeof c->peer, "%s", path);
   /* libuv reports the outcome from the loop, never inside this call. */
@@ -401,11 +400,11 @@ typedef struct dgram {
 
 typedef struct xcs_unixdgram {
   xcs_handle h;
-  union {            /* the watcher of fd; a timer stands in while it has none */
+  union {            /* the watcher of fd, once it has one (watched) */
     uv_handle_t handle;
     uv_poll_t poll;
-    uv_timer_t stand_in;
   } io;
+  int watched;       /* io was initialised: it needs a close */
   int fd;
   int polling;
   int bound;         /* it has its file: worth a log line on close */
@@ -492,7 +491,7 @@ static void dgram_close(xcs_handle *h, int graceful) {
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   u->queued = 0;
   u->polling = 0;
-  xcs_handle_uv_close(h, &u->io.handle);
+  if (u->watched) xcs_handle_uv_close(h, &u->io.handle);
   /* uv_close stopped the watcher: the descriptor can go now. */
   if (u->fd >= 0) close(u->fd);
   u->fd = -1;
@@ -590,7 +589,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
   double backoff = lua_tonumber(L, 5);
   if (!again) {
     double secs = lua_tonumber(L, 4);
-    if (secs == 0 || m->current == NULL || !lua_isyieldable(L))
+    if (secs == 0 || !xcs_task_can_wait(L))
       return fail(L, e, "the receiving socket's queue is full (%s)", to);
     if (u->h.writer)
       return xcs_raise_at_caller(L, "write: socket busy writing (another task waits for room "
@@ -605,7 +604,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
   }
   lua_pushnumber(L, backoff);
   lua_replace(L, 5);
-  return xcs_task_wait_for(L, &u->h.writer, dgram_write_k, 1, backoff);
+  return xcs_task_park(L, &u->h.writer, backoff, dgram_write_k, 1);
 }
 
 static int dgram_write(lua_State *L) {
@@ -670,13 +669,13 @@ const xcs_handle_type xcs_unixdgram_type = {XCS_T_UNIXDGRAM, "xcs.unixdgram", dg
  * returns NULL. */
 static xcs_unixdgram *dgram_bind(lua_State *L, const char *path) {
   xcs_module *m = xcs_module_of(L);
-  int refused = xcs_limits_admit(m, 0, -1);
+  int refused = xcs_admit(m, 0, -1);
   if (refused) {
-    xcs_limits_refused(L, m, refused, -1);
+    xcs_admit_refused(L, m, refused, -1);
     return NULL;
   }
   xcs_unixdgram *u = xcs_handle_new(L, m, sizeof *u, &xcs_unixdgram_type);
-  xcs_limits_count(&u->h, 0);
+  xcs_admit_count(&u->h, 0);
   u->fd = -1;
   xcs_list_init(&u->queue);
   snprintf(u->file.path, sizeof u->file.path, "%s", path);
@@ -686,8 +685,8 @@ static xcs_unixdgram *dgram_bind(lua_State *L, const char *path) {
     u->fd = fd;
     r = uv_poll_init_socket(&m->host->loop, &u->io.poll, fd);
     if (r != 0) fail_at(L, r, path);
+    u->watched = r == 0;
   }
-  if (r != 0) uv_timer_init(&m->host->loop, &u->io.stand_in); /* for the close */
   u->io.handle.data = &u->h;
   if (r != 0) {
     xcs_handle_close(&u->h, 0);

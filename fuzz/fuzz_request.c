@@ -2,7 +2,7 @@
  * fuzz_request.c — the request string form: request "socket_open 80 UDP"
  * (the prelude's `parse` and the dispatch after it, lua/prelude.lua).
  *
- * Set up as bindings/xcs.c sets up the test API: a host, a plain Lua state
+ * Set up as host/xcs.c sets up the test API: a host, a plain Lua state
  * borrowed as a module (xcs_module_borrow), and the host's face installed
  * in it (xcs_socket_open). The input is cut at zero bytes into up to
  * MAX_REQUESTS strings; each is passed to request() in a protected call,

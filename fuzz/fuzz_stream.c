@@ -57,32 +57,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HARNESS "fuzz_stream"
+#include "driver.h"
+
 #define MAX_OPS 64
 #define MAX_SENT (512 * 1024) /* under the 1 MiB at which a write waits */
 #define MAX_CHUNK (64 * 1024)
 
 extern const char fuzz_stream_lua[];
 extern const size_t fuzz_stream_lua_len;
-int luaopen_xcs(lua_State *L);
-
-#define FAIL(...)                                 \
-  do {                                            \
-    fprintf(stderr, "fuzz_stream: " __VA_ARGS__); \
-    fputc('\n', stderr);                          \
-    abort();                                      \
-  } while (0)
-
-typedef struct input {
-  const uint8_t *p;
-  size_t n;
-  size_t sent; /* bytes the script sends so far */
-} input;
-
-static unsigned u8(input *in) {
-  if (in->n == 0) return 0;
-  in->n--;
-  return *in->p++;
-}
 
 static unsigned u16(input *in) {
   unsigned hi = u8(in);

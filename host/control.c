@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bindings/handle.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 #include "host/module.h"
 #include "host/reload.h"
 

@@ -37,38 +37,6 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-int xcs_limits_admit(xcs_module *m, int accepted, int port) {
-  const xcs_options *o = &m->host->opt;
-  if (accepted)
-    return o->max_connections > 0 && m->nconnections >= o->max_connections ? UV_EMFILE : 0;
-  if (o->max_sockets > 0 && m->nsockets >= o->max_sockets) return UV_EMFILE;
-  if (port < 0) return 0;
-  for (int i = 0; i < o->nports; i++)
-    if (port >= o->ports[i].lo && port <= o->ports[i].hi) return 0;
-  return UV_EACCES;
-}
-
-void xcs_limits_count(xcs_handle *h, int accepted) {
-  h->counts = accepted ? &h->m->nconnections : &h->m->nsockets;
-  (*h->counts)++;
-}
-
-int xcs_limits_refused(lua_State *L, xcs_module *m, int err, int port) {
-  const xcs_options *o = &m->host->opt;
-  lua_pushnil(L);
-  if (err == UV_EACCES) {
-    char ports[128];
-    xcs_ports_format(o, ports, sizeof ports);
-    lua_pushfstring(L, "EACCES: this host lets modules open ports %s, not %d (--ports)", ports,
-                    port);
-  } else {
-    lua_pushfstring(L, "EMFILE: the module holds its limit of %d sockets (--max-sockets)",
-                    o->max_sockets);
-  }
-  lua_pushstring(L, uv_err_name(err));
-  return 3;
-}
-
 /* Read by the signal handler, written only by the loop thread it interrupts. */
 static lua_State *volatile running;
 

@@ -14,24 +14,13 @@
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 #include "host/reload.h"
 #include "host/sandbox.h"
 
 static const char main_key = 0; /* registry: the compiled top-level chunk */
 static const char arg_key = 0;  /* registry: the module's `arg` table */
 static const char hook_key = 0; /* registry: its unload hook, if any */
-
-int xcs_ref(xcs_module *m, lua_State *L) {
-  m->nrefs++;
-  return luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-void xcs_unref(xcs_module *m, int ref) {
-  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
-  m->nrefs--;
-  luaL_unref(m->svc, LUA_REGISTRYINDEX, ref);
-}
 
 static char *name_of(const char *path) {
   const char *base = strrchr(path, '/');
@@ -46,6 +35,18 @@ static char *dir_of(const char *path) {
   return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
 }
 
+static void module_free(xcs_module *m);
+
+/* Its last hold went (it unloads, and nothing it owned is left): its state
+ * is closed on the host's next tick. */
+static void module_settled(xcs_life *l) {
+  xcs_module *m = xcs_container_of(l, xcs_module, life);
+  xcs_list_push(&m->host->dead, &m->dead);
+  xcs_host_poke(m->host);
+}
+
+static void module_unpinned(xcs_life *l) { module_free(xcs_container_of(l, xcs_module, pins)); }
+
 static xcs_module *module_alloc(xcs_host *h, const char *name) {
   xcs_module *m = calloc(1, sizeof *m);
   if (m == NULL) return NULL;
@@ -57,6 +58,8 @@ static xcs_module *module_alloc(xcs_host *h, const char *name) {
   xcs_list_init(&m->tasks);
   xcs_list_init(&m->held);
   m->svc_ref = LUA_NOREF;
+  xcs_life_init(&m->life, h, module_settled);
+  xcs_life_init(&m->pins, NULL, module_unpinned);
   return m;
 }
 
@@ -228,17 +231,10 @@ int xcs_module_l_on_unload(lua_State *L) {
   return 0;
 }
 
-static void stop_timer_closed_cb(uv_handle_t *t) {
-  xcs_module *m = t->data;
-  free(t);
-  m->nlive--;
-  xcs_module_settle(m);
-}
-
 static void stop_timer_cancel(xcs_module *m) {
-  if (m->stop_timer == NULL) return;
-  uv_close((uv_handle_t *)m->stop_timer, stop_timer_closed_cb);
-  m->stop_timer = NULL;
+  if (!m->stop_timing) return;
+  m->stop_timing = 0;
+  xcs_life_uv_close(&m->life, (uv_handle_t *)&m->stop_timer);
 }
 
 static void stop_deadline_cb(uv_timer_t *t) {
@@ -259,8 +255,7 @@ void xcs_module_stop(xcs_module *m) {
   if (m->phase != XCS_RUNNING || m->stopping) return;
   int hooked = m->owns_state && lua_rawgetp(m->svc, LUA_REGISTRYINDEX, &hook_key) == LUA_TFUNCTION;
   if (m->owns_state) lua_pop(m->svc, 1);
-  uv_timer_t *t = hooked ? malloc(sizeof *t) : NULL;
-  if (t == NULL) {
+  if (!hooked) {
     xcs_module_unload(m, 1);
     return;
   }
@@ -268,15 +263,13 @@ void xcs_module_stop(xcs_module *m) {
   xcs_tcp_stop_accepting(m);
   const char *err = xcs_module_pcall(m, spawn_hook, m);
   if (err) {
-    free(t);
     xcs_module_fail(m, err);
     return;
   }
-  uv_timer_init(&m->host->loop, t);
-  t->data = m;
-  uv_timer_start(t, stop_deadline_cb, (uint64_t)(m->host->opt.stop_timeout * 1000), 0);
-  m->stop_timer = t;
-  m->nlive++;
+  uv_timer_init(&m->host->loop, &m->stop_timer);
+  m->stop_timer.data = m;
+  uv_timer_start(&m->stop_timer, stop_deadline_cb, (uint64_t)(m->host->opt.stop_timeout * 1000), 0);
+  m->stop_timing = 1;
   xcs_log(m->host, m->name, "stopping: unload hook running (up to %g s)",
           m->host->opt.stop_timeout);
 }
@@ -321,7 +314,7 @@ void xcs_module_unload(xcs_module *m, int graceful) {
    * while closing is safe. */
   for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next)
     xcs_handle_close(xcs_container_of(n, xcs_handle, link), graceful);
-  xcs_module_settle(m);
+  xcs_release(&m->life); /* its own hold: the last one finishes the unload */
 }
 
 void xcs_module_conclude(xcs_module *m) {
@@ -331,14 +324,8 @@ void xcs_module_conclude(xcs_module *m) {
   xcs_module_unload(m, 1);
 }
 
-void xcs_module_settle(xcs_module *m) {
-  if (m->phase != XCS_UNLOADING || m->nlive > 0 || xcs_list_linked(&m->dead)) return;
-  xcs_list_push(&m->host->dead, &m->dead);
-  xcs_host_poke(m->host);
-}
-
 void xcs_module_destroy(xcs_module *m) {
-  assert(m->nlive == 0 && xcs_list_empty(&m->handles));
+  assert(m->life.holds == 0 && xcs_list_empty(&m->handles));
   m->phase = XCS_GONE;
   assert(m->nrefs == 0);
   if (m->owns_state) {
@@ -355,9 +342,21 @@ void xcs_module_destroy(xcs_module *m) {
   xcs_list_remove(&m->link);
   xcs_reload_forget(m);
   xcs_task_wake(&m->watcher, 0);
-  if (m->holders == 0) module_free(m);
+  xcs_release(&m->pins); /* the state's pin: the struct goes with the last */
 }
 
-void xcs_module_release(xcs_module *m) {
-  if (--m->holders == 0 && m->phase == XCS_GONE) module_free(m);
-}
+void xcs_module_pin(xcs_module *m) { xcs_hold(&m->pins); }
+void xcs_module_release(xcs_module *m) { xcs_release(&m->pins); }
+
+const xcs_manager xcs_module_manager = {
+    .fail = xcs_module_fail,
+    .strict = xcs_module_strict,
+    .conclude = xcs_module_conclude,
+    .pcall = xcs_module_pcall,
+    .takeover = xcs_reload_takeover,
+    .takeover_path = xcs_reload_takeover_path,
+    .started = xcs_reload_started,
+    .running = xcs_limits_running,
+    .check = xcs_limits_check,
+    .on_unload = xcs_module_l_on_unload,
+};

@@ -18,76 +18,13 @@
 
 #include <lua.h>
 
-#include "bindings/list.h"
+#include "bindings/core/module.h"
 #include "host/host.h"
 #include "host/limits.h"
 
-typedef struct xcs_task xcs_task;
-struct xcs_faults;
-
-typedef enum {
-  XCS_LOADED,    /* compiled, main task not started */
-  XCS_RUNNING,
-  XCS_UNLOADING, /* closing what it owned */
-  XCS_GONE       /* state closed */
-} xcs_phase;
-
-typedef struct xcs_module {
-  xcs_host *host;
-  xcs_list link;        /* host->modules */
-  xcs_list dead;        /* host->dead, once nothing it owns is left */
-  char *name;           /* log tag: the file name without .lua */
-  char *path;
-  char *dir;            /* where require looks */
-
-  lua_State *L;         /* the module's state (borrowed for the test client) */
-  lua_State *svc;       /* a thread that never runs module code: for building
-                           values from callbacks while tasks are suspended */
-  int svc_ref;
-  int owns_state;
-  xcs_limits limits;
-
-  xcs_phase phase;
-  int failed;
-  int concluded;        /* its tasks all returned, or it called exit() */
-  char *error;          /* why it failed */
-
-  xcs_list handles;     /* xcs_handle.link */
-  int nlive;            /* handles and requests whose callbacks are pending */
-  xcs_list tasks;       /* xcs_task.link */
-  int ntasks;
-  xcs_task *current;    /* the task running now, if any */
-  int can_wait;         /* the running thread can yield all the way up to
-                           its task (no C call such as table.sort between) */
-  xcs_task *preempted;  /* a task stopped mid-step: its module's other tasks
-                           wait (in held) until it finishes that step */
-  xcs_list held;
-  int nrefs;            /* registry refs held for it (see xcs_ref) */
-  int started;          /* the main task ran its first step */
-  xcs_task *watcher;    /* a task of another module waiting on this one */
-  int holders;          /* objects still pointing at this struct */
-  int nsockets;         /* sockets it opened itself, open now (--max-sockets) */
-  int nconnections;     /* connections its listeners hold (--max-connections) */
-  int first_port;       /* of the first socket it opened, for m:port() */
-  int port0_opens;      /* port-0 sockets it opened: under --workers the nth
-                           is the same socket in every worker */
-  struct xcs_module *replaces;    /* the version this one is reloading */
-  int stopping;         /* asked to stop: its unload hook is running */
-  uv_timer_t *stop_timer;         /* the deadline of that hook */
-  struct xcs_faults *faults; /* injected into what it receives, or NULL */
-  const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
-                           checking a handle's type needs no table lookup */
-} xcs_module;
-
-/* Whether L is the thread of the task m is running now (safe in a signal
- * handler: two plain reads). */
-#define xcs_module_preemptible(m, L) ((m)->current != NULL && xcs_task_thread((m)->current) == (L))
-lua_State *xcs_task_thread(xcs_task *t);
-
-/* The module whose state L (or a thread of it) belongs to. O(1). */
-static inline xcs_module *xcs_module_of(lua_State *L) {
-  return *(xcs_module **)lua_getextraspace(L);
-}
+/* The manager's callbacks (bindings/core/host.h), what xcs_host_init hands
+ * down to the layers below. */
+extern const xcs_manager xcs_module_manager;
 
 /* Compiles path into a new sandboxed state. On failure returns NULL and
  * *err is a malloc'd message naming the file and what was wrong. */
@@ -119,14 +56,11 @@ int xcs_module_l_on_unload(lua_State *L);
 /* Its tasks all returned (or it called exit()): log it and unload. */
 void xcs_module_conclude(xcs_module *m);
 void xcs_module_unload(xcs_module *m, int graceful);
-/* Called whenever nlive drops: the last one finishes the unload. */
-void xcs_module_settle(xcs_module *m);
 /* Called by the host tick for each module on host->dead. */
 void xcs_module_destroy(xcs_module *m);
+/* An object pointing at the struct (the test API's module) keeps it, not
+ * its state, until it lets go. */
+void xcs_module_pin(xcs_module *m);
 void xcs_module_release(xcs_module *m);
-
-/* Counted registry refs in the module's state; unload asserts none leak. */
-int xcs_ref(xcs_module *m, lua_State *L);
-void xcs_unref(xcs_module *m, int ref);
 
 #endif

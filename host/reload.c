@@ -9,7 +9,7 @@
 
 #include "bindings/handle.h"
 #include "bindings/tcp.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 xcs_module *xcs_reload(xcs_module *m, char **err) {
   xcs_host *h = m->host;

@@ -6,7 +6,7 @@
 
 #include <signal.h>
 
-#include "host/log.h"
+#include "bindings/core/log.h"
 #include "host/reload.h"
 
 static void stop_cb(uv_signal_t *s, int signum) {

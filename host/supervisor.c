@@ -21,7 +21,7 @@
 #include "host/channel.h"
 #include "host/control.h"
 #include "host/fleet.h"
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 extern char **environ;
 

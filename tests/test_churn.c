@@ -21,6 +21,7 @@
 
 #include "host/host.h"
 #include "host/module.h"
+#include "bindings/handle.h"
 #include "tests/check.h"
 
 static const char module_src[] =
@@ -97,7 +98,7 @@ static int churn_one(xcs_host *h, const char *path, int i) {
     free(err);
     return -1;
   }
-  m->holders++; /* keep the struct after the state is closed, to look at it */
+  xcs_module_pin(m); /* keep the struct after the state is closed, to look at it */
   xcs_module_setarg(m, "mode", mode);
   int before = failures;
   target = exchanged + 1;
@@ -111,7 +112,8 @@ static int churn_one(xcs_host *h, const char *path, int i) {
   }
   ok = run_until(h, is_gone, m);
   CHECK(ok);
-  if (!ok) fprintf(stderr, "module %d (%s) not gone; last log line: %s\n", i, mode, last_line);
+  if (!ok) { int nh = 0; for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) { nh++; xcs_handle *hh = xcs_container_of(k, xcs_handle, link); fprintf(stderr, "  left: %s closing %d holds %d\n", hh->type->name, hh->closing, hh->life.holds); } fprintf(stderr, "%d handles, freeing empty %d\n", nh, xcs_list_empty(&h->freeing)); }
+  if (!ok) fprintf(stderr, "module %d (%s) not gone (%d holds, phase %d); last log line: %s\n", i, mode, m->life.holds, (int)m->phase, last_line);
 
   if (strcmp(mode, "conclude") == 0) {
     CHECK(m->concluded && !m->failed);
@@ -121,7 +123,7 @@ static int churn_one(xcs_host *h, const char *path, int i) {
     CHECK(m->failed && failures == before + 1 && m->error &&
           strstr(m->error, "failing on purpose") != NULL);
   }
-  CHECK(m->nlive == 0 && m->ntasks == 0 && m->nrefs == 0);
+  CHECK(m->life.holds == 0 && m->ntasks == 0 && m->nrefs == 0);
   xcs_module_release(m);
   return count_fds();
 }

@@ -16,8 +16,8 @@
 #include "bindings/faults.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
-#include "bindings/xcs.h"
-#include "host/log.h"
+#include "host/xcs.h"
+#include "bindings/core/log.h"
 #include "host/reload.h"
 
 typedef struct modref {
@@ -46,7 +46,7 @@ static void watch(lua_State *L, xcs_test *x, xcs_module *m, int may_fail) {
     x->watched_cap = cap;
   }
   x->watched[x->nwatched++] = (xcs_watched){m, 0, may_fail};
-  m->holders++;
+  xcs_module_pin(m);
 }
 
 int xcs_test_unseen_failures(lua_State *L, xcs_test *x) {
@@ -178,7 +178,7 @@ static int mod_wait_k(lua_State *L, int status, lua_KContext ctx) {
     return m->error ? 2 : 1;
   }
   if (m->watcher) return luaL_error(L, "wait: another task is waiting on this module");
-  return xcs_task_wait(L, &m->watcher, mod_wait_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, mod_wait_k, 0);
 }
 
 static int mod_wait(lua_State *L) {
@@ -286,7 +286,7 @@ static void push_module(lua_State *L, xcs_module *m, int may_fail) {
   modref *r = lua_newuserdatauv(L, sizeof *r, 0);
   r->m = m;
   r->first_line = x->logged;
-  m->holders++;
+  xcs_module_pin(m);
   luaL_setmetatable(L, "xcs.module");
   watch(L, x, m, may_fail);
 }
@@ -339,7 +339,7 @@ static int l_load(lua_State *L) {
   }
   xcs_module_start(m);
   if (m->started || m->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &m->watcher, load_k, 0);
+  return xcs_task_park(L, &m->watcher, -1, load_k, 0);
 }
 
 /* m:reload() -> the new version | nil, err. Loads the file again; the new
@@ -362,7 +362,7 @@ static int mod_reload(lua_State *L) {
   lua_pushnil(L); /* load_k returns index 3 */
   lua_insert(L, 2);
   if (next->started || next->phase >= XCS_UNLOADING) return load_k(L, LUA_OK, 0);
-  return xcs_task_wait(L, &next->watcher, load_k, 0);
+  return xcs_task_park(L, &next->watcher, -1, load_k, 0);
 }
 
 void xcs_test_module_open(lua_State *L) {

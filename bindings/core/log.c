@@ -1,14 +1,14 @@
 /*
  * log.c — formats a log line once and hands it to the host's sink.
  */
-#include "host/log.h"
+#include "bindings/core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "host/host.h"
+#include "bindings/core/host.h"
 
 void xcs_logv(xcs_host *h, const char *tag, const char *fmt, va_list ap) {
   char small[512];

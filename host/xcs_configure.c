@@ -16,7 +16,7 @@
 #include "bindings/errors.h"
 #include "bindings/faults.h"
 #include "bindings/guard.h"
-#include "bindings/xcs.h"
+#include "host/xcs.h"
 
 static const char anchors_key = 0; /* registry: strings the options point into */
 

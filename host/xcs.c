@@ -28,8 +28,8 @@
 #include "bindings/process.h"
 #include "bindings/socket.h"
 #include "bindings/task.h"
-#include "bindings/xcs.h"
-#include "host/log.h"
+#include "host/xcs.h"
+#include "bindings/core/log.h"
 
 static const char test_key = 0;
 static const char results_key = 0;
@@ -123,7 +123,7 @@ static void run_cleanup(xcs_test *x) {
   /* Bounded by the linger deadline: every handle is closing. */
   uint64_t until = uv_now(&x->host.loop) + x->host.opt.linger_ms + 1000;
   while ((x->host.modules.next != &c->link || x->host.modules.prev != &c->link ||
-          c->nlive > 0) &&
+          c->life.holds > 1) &&
          uv_now(&x->host.loop) < until)
     uv_run(&x->host.loop, UV_RUN_ONCE);
 }
