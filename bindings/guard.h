@@ -4,8 +4,14 @@
  * of event and interval rather than one per packet.
  *
  * Every TCP listener has a gate. A client is accepted first (its address is
- * only known then) and admitted by the gate, or closed at once when that
- * would pass
+ * only known then) and admitted by the gate. By default the gate refuses
+ * only when file descriptors run short (the host's RLIMIT_NOFILE less a
+ * reserve): then the address holding the most connections across the host
+ * gives one up (one that sent nothing among its oldest, else its oldest),
+ * unless the newcomer's own address holds the most, and then the newcomer
+ * is refused. An address with a handful of connections is never refused
+ * because another floods. Hard limits, off unless the operator sets them,
+ * close a client at once when it would pass
  *   - the listener's most clients open at once (--max-clients),
  *   - the most connections open at once from the client's address, across
  *     the whole host (--max-per-address; an IPv6 address counts by its /64,
@@ -16,9 +22,10 @@
  * Excess clients are accepted and closed rather than left in the backlog: a
  * full backlog would make every client wait, the good ones included.
  *
- * A client of a socket.open listener (no framing, so no per-read timeout)
- * is ended when no byte passed either way within --first-data-timeout of
- * connecting, or within --idle-timeout of the last one: the module reads ""
+ * When --first-data-timeout or --idle-timeout is set, a client of a
+ * socket.open listener (no framing, so no per-read timeout) is ended when
+ * no byte passed either way within --first-data-timeout of connecting, or
+ * within --idle-timeout of the last one: the module reads ""
  * for it, as if it had closed, and the host then closes it. Data the module
  * has not read yet keeps a client alive: then the module is the slow one.
  * Connections of socket.listen have their own read timeouts.

@@ -85,6 +85,11 @@ static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
       !(g->report_interval >= 0 && g->report_interval <= 86400))
     FAIL("a defence timeout out of range");
   if (g->max_queued > (size_t)1 << 40) FAIL("max queued %zu", g->max_queued);
+  if (g->nproxy_from < 0 || g->nproxy_from > XCS_MAX_CIDRS) FAIL("%d ranges", g->nproxy_from);
+  for (int i = 0; i < g->nproxy_from; i++)
+    if ((g->proxy_from[i].family != 4 && g->proxy_from[i].family != 6) ||
+        g->proxy_from[i].bits > (g->proxy_from[i].family == 4 ? 32 : 128))
+      FAIL("range %d: family %d, /%d", i, g->proxy_from[i].family, g->proxy_from[i].bits);
 
   struct sockaddr_storage sa;
   for (int i = 0; i < o->nbinds; i++) (void)xcs_addr_from(o->binds[i], 0, &sa);

@@ -251,28 +251,60 @@ static int spawn_hook(lua_State *L) {
   return 0;
 }
 
-void xcs_module_stop(xcs_module *m) {
+/* Retiring (a reload replaced it, no unload hook): every few ms, whether
+ * its last connection has gone, or the deadline has come. */
+#define RETIRE_LOOK_MS 20
+static void retire_cb(uv_timer_t *t) {
+  xcs_module *m = t->data;
+  if (m->nconnections > 0 && uv_now(&m->host->loop) < m->retire_until) return;
+  if (m->nconnections > 0)
+    xcs_log(m->host, m->name, "%d connection%s still open after %g s (--stop-timeout): unloading",
+            m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
+  xcs_module_unload(m, 1);
+}
+
+static void stop(xcs_module *m, int retire) {
   if (m->phase != XCS_RUNNING || m->stopping) return;
   int hooked = m->owns_state && lua_rawgetp(m->svc, LUA_REGISTRYINDEX, &hook_key) == LUA_TFUNCTION;
   if (m->owns_state) lua_pop(m->svc, 1);
-  if (!hooked) {
+  retire = retire && !hooked && m->owns_state && m->nconnections > 0;
+  if (!hooked && !retire) {
     xcs_module_unload(m, 1);
     return;
   }
   m->stopping = 1;
   xcs_tcp_stop_accepting(m);
+  uv_loop_t *loop = &m->host->loop;
+  uint64_t timeout_ms = (uint64_t)(m->host->opt.stop_timeout * 1000);
+  if (retire) {
+    /* No hook to finish its work: it goes on serving the clients it holds
+     * (a request in flight on one of them is answered) and goes once they
+     * have, as nginx's old workers do on a reload. */
+    m->retire_until = uv_now(loop) + timeout_ms;
+    uv_timer_init(loop, &m->stop_timer);
+    m->stop_timer.data = m;
+    uv_timer_start(&m->stop_timer, retire_cb, RETIRE_LOOK_MS, RETIRE_LOOK_MS);
+    m->stop_timing = 1;
+    xcs_log(m->host, m->name, "stopping: serving its %d connection%s to their end (up to %g s)",
+            m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
+    return;
+  }
   const char *err = xcs_module_pcall(m, spawn_hook, m);
   if (err) {
     xcs_module_fail(m, err);
     return;
   }
-  uv_timer_init(&m->host->loop, &m->stop_timer);
+  uv_timer_init(loop, &m->stop_timer);
   m->stop_timer.data = m;
-  uv_timer_start(&m->stop_timer, stop_deadline_cb, (uint64_t)(m->host->opt.stop_timeout * 1000), 0);
+  uv_timer_start(&m->stop_timer, stop_deadline_cb, timeout_ms, 0);
   m->stop_timing = 1;
   xcs_log(m->host, m->name, "stopping: unload hook running (up to %g s)",
           m->host->opt.stop_timeout);
 }
+
+void xcs_module_stop(xcs_module *m) { stop(m, 0); }
+
+void xcs_module_retire(xcs_module *m) { stop(m, 1); }
 
 int xcs_module_strict(xcs_module *m) {
   if (m->host->opt.strict) return 1;

@@ -51,6 +51,10 @@ int xcs_module_strict(xcs_module *m);
  * --stop-timeout to finish (the module ends when its tasks have); without
  * one, or when the deadline passes, it is unloaded. */
 void xcs_module_stop(xcs_module *m);
+/* A reload replaced m: as xcs_module_stop, but a module without an unload
+ * hook that holds connections stops accepting and serves them until they
+ * have closed (or --stop-timeout), rather than being unloaded at once. */
+void xcs_module_retire(xcs_module *m);
 /* Lua: on_unload(fn | nil). */
 int xcs_module_l_on_unload(lua_State *L);
 /* Its tasks all returned (or it called exit()): log it and unload. */

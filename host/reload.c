@@ -107,7 +107,7 @@ void xcs_reload_started(xcs_module *m) {
     xcs_log(m->host, old->name, "reload failed in its first step, the running version stays");
     return;
   }
-  xcs_module_stop(old); /* its unload hook, if any, may finish its work */
+  xcs_module_retire(old); /* its unload hook, or its clients, may finish */
 }
 
 void xcs_reload_forget(xcs_module *m) {

@@ -51,6 +51,28 @@ describe("reloading a module", function()
     end)
   end)
 
+  it("lets the old version serve its clients to their end, then unloads it", function()
+    xcs.run(function()
+      local port = H.closed_port()
+      f.write("v1")
+      local m = assert(xcs.load(f.path, { port = port }))
+      local held = assert(xcs.socket.connect("127.0.0.1", port))
+      held:write("a")
+      assert.are.equal("v1:a", held:read())
+      f.write("v2")
+      local m2 = assert(m:reload())
+      assert.are.equal("v2:x", H.ask("x", "127.0.0.1", port)) -- new clients: v2
+      held:write("b") -- a request in flight on the old version is answered
+      assert.are.equal("v1:b", held:read())
+      assert.is_true(H.has_line(m:logs(), "stopping: serving its 1 connection to their end (up to 5 s)"),
+        table.concat(m:logs(), "\n"))
+      held:close()
+      m:wait() -- its last client gone, it goes
+      assert.are.equal("unloaded", m:status())
+      assert.are.equal("running", m2:status())
+    end)
+  end)
+
   it("refuses no connection attempt made during reloads", function()
     xcs.run(function()
       local port = H.closed_port()

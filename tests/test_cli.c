@@ -194,6 +194,16 @@ int main(void) {
   CHECK(parse(&cli, err, ARGS("--max-queued", "1048576", "a.lua")) == 0);
   CHECK(cli.opt.guard.max_queued == 1048576);
   xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0 && cli.opt.guard.nproxy_from == 0);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--proxy-protocol-from", "127.0.0.1,10.0.0.0/8,::1", "a.lua")) == 0);
+  CHECK(cli.opt.guard.nproxy_from == 3 && cli.opt.guard.proxy_from[1].bits == 8 &&
+        cli.opt.guard.proxy_from[2].family == 6);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--proxy-protocol-from", "10.0.0.0/40", "a.lua")) == -1);
+  CHECK(strstr(err, "bad value '10.0.0.0/40' for option --proxy-protocol-from") != NULL);
+  xcs_cli_free(&cli);
+  CHECK(strstr(xcs_cli_usage, "--proxy-protocol-from LIST") != NULL);
   static const char *bad_guard[][2] = {
       {"--max-clients", "-1"},        {"--max-clients", "2.5"},
       {"--max-clients", "99999999"},  {"--max-per-address", "many"},

@@ -108,7 +108,8 @@ typedef struct xcs_module {
   struct xcs_module *replaces;    /* the version this one is reloading */
   int stopping;         /* asked to stop: its unload hook is running */
   uv_timer_t stop_timer; /* the deadline of that hook ... */
-  int stop_timing;      /* ... while it runs */
+  int stop_timing;      /* ... while it runs (or, retiring, its clients') */
+  uint64_t retire_until; /* retiring: uv_now when its clients' time is up */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
