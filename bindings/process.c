@@ -179,8 +179,9 @@ static int proc_kill(lua_State *L) {
   xcs_process *p = (xcs_process *)xcs_handle_check(L, 1, &process_type);
   static const char *const names[] = {"TERM", "INT", "KILL", "HUP", NULL};
   static const int nums[] = {SIGTERM, SIGINT, SIGKILL, SIGHUP};
-  int sig = lua_isinteger(L, 2) ? (int)lua_tointeger(L, 2)
-                                : nums[luaL_checkoption(L, 2, "TERM", names)];
+  int sig = lua_isinteger(L, 2)    ? (int)lua_tointeger(L, 2)
+            : lua_isnoneornil(L, 2) ? SIGTERM
+                                    : nums[xcs_check_choice(L, 2, "process:kill", "signal", names)];
   if (p->exited) return xcs_push_fail(L, UV_ESRCH);
   int r = uv_process_kill(&p->proc, sig);
   if (r != 0) return xcs_push_fail(L, r);

@@ -185,6 +185,11 @@ describe("xcs.process", function()
         { "/bin/cat", env = { A = {} } })
       H.raises({ "process: unknown option environ (expected stdin or env)" }, xcs.process,
         { "/bin/cat", environ = {} })
+      local p = assert(xcs.process { "/bin/cat", stdin = true })
+      H.raises({ "process:kill: unknown signal 'STOP' (expected TERM, INT, KILL or HUP)" },
+        p.kill, p, "STOP")
+      assert(p:kill())
+      p:wait(5)
     end)
   end)
 end)
