@@ -1,5 +1,5 @@
 -- http_hello_spec.lua: examples/http_hello.lua spoken to in raw HTTP over
--- xcs.socket (keep-alive, pipelining, Connection: close, HTTP/1.0, bad and
+-- xcs.socket (keep-alive, pipelining, chunked bodies, Connection: close, HTTP/1.0, bad and
 -- oversized requests, timeouts), then run by the real xcshost for curl and
 -- wrk (those two are optional: without them their specs are pending).
 local xcs = require "xcs"
@@ -98,6 +98,10 @@ describe("examples/http_hello.lua", function()
       assert.are.equal("GET, HEAD", r.headers.allow)
       r = response(c) -- the POST's body was skipped, not taken for a request
       assert.are.equal(200, r.status)
+      c:write("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" ..
+        "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\n\r\n" .. get("/"))
+      assert.are.equal(405, response(c).status)
+      assert.are.equal(200, response(c).status) -- the chunked body was skipped too
       c:write(get("/"))
       assert.are.equal(200, response(c).status)
     end)
@@ -140,7 +144,11 @@ describe("examples/http_hello.lua", function()
     { what = "no Host in HTTP/1.1", request = "GET / HTTP/1.1\r\n\r\n", status = 400 },
     { what = "a bad Content-Length", request = get("/", "Content-Length: -1\r\n"), status = 400 },
     { what = "an unknown HTTP version", request = "GET / HTTP/2.0\r\nHost: x\r\n\r\n", status = 505 },
-    { what = "a chunked body", request = get("/", "Transfer-Encoding: chunked\r\n"), status = 501 },
+    { what = "a transfer coding other than chunked", request = get("/", "Transfer-Encoding: gzip\r\n"),
+      status = 501 },
+    { what = "a malformed chunked body", request = "POST / HTTP/1.1\r\nHost: x\r\n" ..
+      "Transfer-Encoding: chunked\r\n\r\nzz\r\n", status = 400 },
+    { what = "a body over 1 MiB", request = get("/", "Content-Length: 2000000\r\n"), status = 413 },
     { what = "an oversized header line", request = get("/", "X-Big: " .. ("b"):rep(9000) .. "\r\n"),
       status = 431 },
     { what = "an oversized request line", request = "GET /" .. ("a"):rep(9000) .. " HTTP/1.1\r\n",

@@ -50,6 +50,9 @@ const char xcs_cli_usage[] =
     "                       the main task's does; another task fails alone)\n"
     "  --env NAME           let modules read the environment variable NAME with\n"
     "                       env(\"NAME\"); repeatable (default: none)\n"
+    "  --lua-path DIR       let require load pure-Lua libraries from DIR, e.g.\n"
+    "                       /usr/share/lua/5.4 (repeatable, searched in order after\n"
+    "                       the module's own directory; never a C module)\n"
   "\n"
   "defence against clients that flood or dawdle. On by default, and biting only\n"
   "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
@@ -257,6 +260,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         if (!is_name(v, strlen(v))) goto bad;
         if (cli->opt.nenv == XCS_MAX_ENV) goto too_many;
         cli->opt.env_names[cli->opt.nenv++] = v;
+      } else if ((v = value_of("--lua-path", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) goto too_many;
+        cli->opt.lua_paths[cli->opt.nlua_paths++] = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
@@ -319,9 +326,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       return -1;
     too_many:
       snprintf(err, errlen, "too many %s options (at most %d)", a,
-               strncmp(a, "--env", 5) == 0    ? XCS_MAX_ENV
-               : strncmp(a, "--bind", 6) == 0 ? XCS_MAX_BINDS
-                                              : XCS_MAX_DIRS);
+               strncmp(a, "--env", 5) == 0        ? XCS_MAX_ENV
+               : strncmp(a, "--bind", 6) == 0     ? XCS_MAX_BINDS
+               : strncmp(a, "--lua-path", 10) == 0 ? XCS_MAX_LUA_PATHS
+                                                  : XCS_MAX_DIRS);
       return -1;
     }
     if (is_argument(a)) {

@@ -35,6 +35,7 @@ void xcs_options_default(xcs_options *o) {
   o->data_quota = XCS_DEFAULT_DATA_QUOTA;
   o->nenv = 0;
   o->strict = 0;
+  o->nlua_paths = 0;
   xcs_guard_options_default(&o->guard);
 }
 

@@ -2,10 +2,12 @@
  * main.c — xcshost: parse the command line, load every module (all or
  * nothing), run the loop until no module is left, report how it ended.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
@@ -48,6 +50,17 @@ int main(int argc, char **argv) {
     if (cli.version) printf("xcshost %s (Lua 5.4, libuv %s)\n", XCS_VERSION, uv_version_string());
     xcs_cli_free(&cli);
     return 0;
+  }
+
+  for (int i = 0; i < cli.opt.nlua_paths; i++) {
+    struct stat st;
+    const char *dir = cli.opt.lua_paths[i];
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fprintf(stderr, "xcshost: --lua-path %s: %s\n", dir,
+              stat(dir, &st) != 0 ? strerror(errno) : "not a directory");
+      xcs_cli_free(&cli);
+      return 2;
+    }
   }
 
   int worker = xcs_worker_is(); /* one of --workers, started by its supervisor */

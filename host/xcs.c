@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "bindings/handle.h"
+#include "bindings/lib.h"
 #include "bindings/process.h"
 #include "bindings/socket.h"
 #include "bindings/task.h"
@@ -251,6 +252,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
   xcs_test_module_open(L);
   xcs_test_configure_open(L);
   xcs_socket_open(L, 0);
+  xcs_lib_open(L);
   xcs_process_open(L);
   lua_pushstring(L, XCS_VERSION);
   lua_setfield(L, -2, "version");

@@ -108,7 +108,7 @@ static const char *const config_keys[] = {
     "ports", "unix_dir", "udp_loss", "udp_dup", "udp_reorder", "delay_ms", "seed",
     "max_clients", "max_per_address", "accept_rate", "accept_burst", "first_data_timeout",
     "idle_timeout", "max_queued", "report_interval", "read_dirs", "data_dir", "data_quota",
-    "env", "strict", "proxy_protocol_from", NULL};
+    "env", "strict", "proxy_protocol_from", "lua_path", NULL};
 
 /* A string or a list of strings at idx into list (at most max; false or
  * {}: none). Raises naming the option. */
@@ -195,6 +195,8 @@ static int l_configure(lua_State *L) {
     luaL_checktype(L, -1, LUA_TBOOLEAN);
     o.strict = lua_toboolean(L, -1);
   }
+  if (lua_getfield(L, 1, "lua_path") != LUA_TNIL) /* as --lua-path given once for each */
+    o.nlua_paths = read_list(L, -1, "lua_path", o.lua_paths, XCS_MAX_LUA_PATHS);
   if (lua_getfield(L, 1, "read_dirs") != LUA_TNIL)
     o.nread_dirs = read_list(L, -1, "read_dirs", o.read_dirs, XCS_MAX_DIRS);
   if (lua_getfield(L, 1, "env") != LUA_TNIL) {

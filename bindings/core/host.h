@@ -69,6 +69,7 @@ typedef struct xcs_guard_options {
 #define XCS_MAX_DIRS 16 /* --read-dir */
 #define XCS_MAX_BINDS 16 /* --bind */
 #define XCS_MAX_ENV 64  /* --env */
+#define XCS_MAX_LUA_PATHS 16 /* --lua-path: pure-Lua libraries are required from them */
 typedef struct xcs_options {
   const char *binds[XCS_MAX_BINDS]; /* addresses modules may bind: --bind; the
                            first unless a module chooses with address = */
@@ -89,6 +90,8 @@ typedef struct xcs_options {
   const char *env_names[XCS_MAX_ENV]; /* environment variables env() shows */
   int nenv;
   int strict;            /* a task's error fails its module (not only the task) */
+  const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
+  int nlua_paths;
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
 } xcs_options;

@@ -1,0 +1,215 @@
+-- kv.lua: an in-memory key-value server speaking RESP2, Redis's protocol,
+-- so redis-cli and redis-benchmark are its clients.
+--
+-- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms] [NX | XX],
+-- GET key, MGET key..., MSET key value..., DEL key..., EXISTS key...,
+-- INCR key, DECR key, INCRBY key n, DBSIZE, FLUSHDB, FLUSHALL, SELECT 0,
+-- QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
+-- with EX/PX expire when next looked at (wallclock()).
+--
+-- One task per connection keeps its own receive buffer: every complete
+-- command in it is run, and the replies to a pipelined batch go out in one
+-- write. A request over the limits (a bulk over 16 MiB, more than 1M
+-- arguments) or that is not RESP gets "-ERR Protocol error" and the
+-- connection closes, as Redis does.
+--
+-- Run it:
+--   xcshost examples/kv.lua port=6380
+-- Try it:
+--   redis-cli -p 6380 SET greeting hello ; redis-cli -p 6380 GET greeting
+--   redis-benchmark -p 6380 -t set,get -P 16 -q
+local port = tonumber(arg.port) or 6380
+local MAX_BULK, MAX_ARGS, MAX_INLINE = 16 * 1024 * 1024, 1024 * 1024, 64 * 1024
+
+local store, expires, size = {}, {}, 0
+
+local OK, NIL, PONG = "+OK\r\n", "$-1\r\n", "+PONG\r\n"
+
+local function bulk(s) return "$" .. #s .. "\r\n" .. s .. "\r\n" end
+local function int(n) return ":" .. n .. "\r\n" end
+local function err(msg) return "-ERR " .. msg .. "\r\n" end
+
+-- The value at key, forgetting it if it has expired.
+local function get(key)
+  local at = expires[key]
+  if at and wallclock() >= at then
+    store[key], expires[key], size = nil, nil, size - 1
+  end
+  return store[key]
+end
+
+local function set(key, value)
+  if store[key] == nil then size = size + 1 end
+  store[key], expires[key] = value, nil
+end
+
+local function del(key)
+  if get(key) == nil then return 0 end
+  store[key], expires[key], size = nil, nil, size - 1
+  return 1
+end
+
+local function wrong_args(name) return err("wrong number of arguments for '" .. name .. "' command") end
+
+local function incr_by(key, by)
+  local v = get(key)
+  local n = v == nil and 0 or math.tointeger(tonumber(v))
+  if not n or (v and not v:find("^%-?%d+$")) then return err("value is not an integer or out of range") end
+  n = n + by
+  store[key] = tostring(n)
+  if v == nil then size = size + 1 end
+  return int(n)
+end
+
+local commands = {}
+function commands.PING(a) return a[2] and bulk(a[2]) or PONG end
+function commands.ECHO(a) return #a == 2 and bulk(a[2]) or wrong_args("echo") end
+function commands.GET(a)
+  if #a ~= 2 then return wrong_args("get") end
+  local v = get(a[2])
+  return v and bulk(v) or NIL
+end
+function commands.SET(a)
+  if #a < 3 then return wrong_args("set") end
+  local ttl, mode
+  local i = 4
+  while i <= #a do
+    local opt = a[i]:upper()
+    if (opt == "EX" or opt == "PX") and not ttl and a[i + 1] then
+      local n = math.tointeger(tonumber(a[i + 1]))
+      if not n or n <= 0 then return err("invalid expire time in 'set' command") end
+      ttl = opt == "EX" and n * 1000 or n
+      i = i + 2
+    elseif (opt == "NX" or opt == "XX") and not mode then
+      mode, i = opt, i + 1
+    else
+      return err("syntax error")
+    end
+  end
+  local exists = get(a[2]) ~= nil
+  if (mode == "NX" and exists) or (mode == "XX" and not exists) then return NIL end
+  set(a[2], a[3])
+  if ttl then expires[a[2]] = wallclock() + ttl end
+  return OK
+end
+function commands.MGET(a)
+  if #a < 2 then return wrong_args("mget") end
+  local out = { "*" .. (#a - 1) .. "\r\n" }
+  for i = 2, #a do
+    local v = get(a[i])
+    out[#out + 1] = v and bulk(v) or NIL
+  end
+  return table.concat(out)
+end
+function commands.MSET(a)
+  if #a < 3 or #a % 2 == 0 then return wrong_args("mset") end
+  for i = 2, #a, 2 do set(a[i], a[i + 1]) end
+  return OK
+end
+function commands.DEL(a)
+  if #a < 2 then return wrong_args("del") end
+  local n = 0
+  for i = 2, #a do n = n + del(a[i]) end
+  return int(n)
+end
+function commands.EXISTS(a)
+  if #a < 2 then return wrong_args("exists") end
+  local n = 0
+  for i = 2, #a do n = n + (get(a[i]) and 1 or 0) end
+  return int(n)
+end
+function commands.INCR(a) return #a == 2 and incr_by(a[2], 1) or wrong_args("incr") end
+function commands.DECR(a) return #a == 2 and incr_by(a[2], -1) or wrong_args("decr") end
+function commands.INCRBY(a)
+  if #a ~= 3 then return wrong_args("incrby") end
+  local by = a[3]:find("^%-?%d+$") and math.tointeger(tonumber(a[3]))
+  return by and incr_by(a[2], by) or err("value is not an integer or out of range")
+end
+function commands.DBSIZE() return int(size) end
+function commands.FLUSHDB()
+  store, expires, size = {}, {}, 0
+  return OK
+end
+commands.FLUSHALL = commands.FLUSHDB
+function commands.SELECT(a) return a[2] == "0" and OK or err("DB index is out of range") end
+function commands.COMMAND() return "*0\r\n" end            -- redis-cli asks at start
+function commands.CONFIG() return "*0\r\n" end             -- redis-benchmark asks for its settings
+function commands.QUIT() return OK, true end
+
+-- Parses one command from buf at `at`: args, next position; or nil, and
+-- the position the buffer must reach first (when it knows); or false and
+-- what is wrong with the request.
+local function parse(buf, at)
+  if at > #buf then return nil end
+  if buf:byte(at) ~= 42 then -- '*': else an inline command, a line of words
+    local nl = buf:find("\n", at, true)
+    if not nl then
+      if #buf - at > MAX_INLINE then return false, "too big inline request" end
+      return nil
+    end
+    local words = {}
+    for w in buf:sub(at, nl - 1):gmatch("%S+") do words[#words + 1] = w end
+    return words, nl + 1
+  end
+  local e = buf:find("\r\n", at, true)
+  if not e then return nil end
+  local n = math.tointeger(tonumber(buf:sub(at + 1, e - 1)))
+  if not n or n > MAX_ARGS then return false, "invalid multibulk length" end
+  local args, pos = {}, e + 2
+  for i = 1, n do
+    if pos > #buf then return nil end
+    if buf:byte(pos) ~= 36 then -- '$'
+      return false, "expected '$', got '" .. buf:sub(pos, pos) .. "'"
+    end
+    e = buf:find("\r\n", pos, true)
+    if not e then return nil end
+    local len = math.tointeger(tonumber(buf:sub(pos + 1, e - 1)))
+    if not len or len < 0 or len > MAX_BULK then return false, "invalid bulk length" end
+    pos = e + 2
+    if pos + len + 1 > #buf then return nil, pos + len + 1 end
+    local cr, lf = buf:byte(pos + len, pos + len + 1)
+    if cr ~= 13 or lf ~= 10 then return false, "a bulk not ended by CRLF" end
+    args[i] = buf:sub(pos, pos + len - 1)
+    pos = pos + len + 2
+  end
+  return args, pos
+end
+
+local function run(args)
+  if #args == 0 then return "" end
+  local f = commands[args[1]] or commands[args[1]:upper()] -- clients mostly send upper case
+  if not f then return err("unknown command '" .. args[1] .. "'") end
+  return f(args)
+end
+
+local function serve(c)
+  local buf, at = "", 1
+  while true do
+    local out = {}
+    local args, next_at, quit
+    while true do
+      args, next_at = parse(buf, at)
+      if not args then break end
+      at = next_at
+      local reply
+      reply, quit = run(args)
+      out[#out + 1] = reply
+      if quit then break end
+    end
+    if args == false then out[#out + 1] = err("Protocol error: " .. next_at) end
+    if #out > 0 then c:write(table.concat(out)) end
+    if quit or args == false then break end
+    -- A long bulk still to come is read whole, not 64 KiB at a time.
+    local want = next_at and next_at - #buf or 0
+    local data = want > 65536 and c:read(want) or c:readany(65536)
+    if not data or data == "" then break end
+    buf, at = buf:sub(at) .. data, 1
+  end
+  c:close()
+end
+
+-- Clients may stay idle (Redis has no idle timeout by default either).
+local listener = assert(socket.listen(port, { read_timeout = math.huge, maxall = MAX_BULK + 64 }))
+while true do
+  spawn(serve, assert(listener:accept()))
+end

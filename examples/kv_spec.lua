@@ -1,0 +1,192 @@
+-- kv_spec.lua: examples/kv.lua spoken to in raw RESP over xcs.socket (every command and
+-- error, pipelining, inline commands, big values, expiry, protocol errors), then under the
+-- real xcshost with redis-cli and redis-benchmark (pending when redis-tools is missing).
+local xcs = require "xcs"
+local H = require "helpers"
+local S = xcs.socket
+
+local function cmd(...)
+  local out = { "*" .. select("#", ...) .. "\r\n" }
+  for _, a in ipairs { ... } do out[#out + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n" end
+  return table.concat(out)
+end
+
+-- Reads one RESP reply, as a Lua value: simple strings and integers as strings
+-- with their type mark ("+OK", ":1", "-ERR ..."), bulk strings bare, nil, arrays as tables.
+local function reply(c)
+  local line = assert(c:read("*l", 5))
+  local kind, rest = line:sub(1, 1), line:sub(2)
+  if kind == "$" then
+    local n = tonumber(rest)
+    if n < 0 then return nil end
+    local s = assert(c:read(n + 2, 5))
+    return s:sub(1, n)
+  elseif kind == "*" then
+    local t = {}
+    for i = 1, tonumber(rest) do t[i] = reply(c) end
+    return t
+  end
+  return line
+end
+
+local function with_kv(fn)
+  xcs.run(function()
+    local m = assert(xcs.load("examples/kv.lua", { port = 0 }))
+    fn(assert(S.connect("127.0.0.1", m:port())), m)
+    assert.are.equal("running", m:status(), m:error())
+  end, { timeout = 9 })
+end
+
+local function ask(c, ...)
+  c:write(cmd(...))
+  return reply(c)
+end
+
+describe("examples/kv.lua", function()
+  it("runs every command", function()
+    with_kv(function(c)
+      assert.are.equal("+PONG", ask(c, "PING"))
+      assert.are.equal("hi", ask(c, "PING", "hi"))
+      assert.are.equal("x y", ask(c, "ECHO", "x y"))
+      assert.are.equal("+OK", ask(c, "SET", "k", "v\r\n\0"))
+      assert.are.equal("v\r\n\0", ask(c, "GET", "k"))
+      assert.is_nil(ask(c, "GET", "missing"))
+      assert.is_nil(ask(c, "SET", "k", "w", "NX"))
+      assert.are.equal("+OK", ask(c, "set", "k", "w", "xx"))
+      assert.is_nil(ask(c, "SET", "new", "w", "XX"))
+      assert.are.equal("+OK", ask(c, "MSET", "a", "1", "b", "2"))
+      local got = ask(c, "MGET", "a", "missing", "b")
+      assert.are.equal("1", got[1])
+      assert.is_nil(got[2])
+      assert.are.equal("2", got[3])
+      assert.are.equal(":2", ask(c, "INCR", "a"))
+      assert.are.equal(":1", ask(c, "DECR", "a"))
+      assert.are.equal(":-9", ask(c, "INCRBY", "a", "-10"))
+      assert.are.equal(":1", ask(c, "INCR", "counter"))
+      assert.are.equal(":2", ask(c, "EXISTS", "a", "b", "nope"))
+      assert.are.equal(":4", ask(c, "DBSIZE"))
+      assert.are.equal(":2", ask(c, "DEL", "a", "b", "nope"))
+      assert.are.equal("+OK", ask(c, "SELECT", "0"))
+      assert.are.equal("+OK", ask(c, "FLUSHALL"))
+      assert.are.equal(":0", ask(c, "DBSIZE"))
+      assert.are.same({}, ask(c, "COMMAND", "DOCS"))
+      assert.are.same({}, ask(c, "CONFIG", "GET", "save"))
+      assert.are.equal("+OK", ask(c, "QUIT"))
+      assert.are.equal("", c:read(nil, 5))
+    end)
+  end)
+
+  it("answers errors as Redis does, and goes on", function()
+    with_kv(function(c)
+      assert.are.equal("-ERR unknown command 'NOPE'", ask(c, "NOPE", "x"))
+      assert.are.equal("-ERR wrong number of arguments for 'get' command", ask(c, "GET"))
+      assert.are.equal("-ERR syntax error", ask(c, "SET", "k", "v", "BOGUS"))
+      assert.are.equal("-ERR invalid expire time in 'set' command", ask(c, "SET", "k", "v", "EX", "0"))
+      ask(c, "SET", "s", "text")
+      assert.are.equal("-ERR value is not an integer or out of range", ask(c, "INCR", "s"))
+      assert.are.equal("-ERR value is not an integer or out of range", ask(c, "INCRBY", "n", "1.5"))
+      assert.are.equal("-ERR DB index is out of range", ask(c, "SELECT", "1"))
+      assert.are.equal("+PONG", ask(c, "PING"))
+    end)
+  end)
+
+  it("answers a pipelined batch in order, and inline commands", function()
+    with_kv(function(c)
+      local batch = {}
+      for i = 1, 200 do batch[#batch + 1] = cmd("SET", "k" .. i, "v" .. i) .. cmd("GET", "k" .. i) end
+      c:write(table.concat(batch) .. "PING\r\nECHO inline\n")
+      for i = 1, 200 do
+        assert.are.equal("+OK", reply(c))
+        assert.are.equal("v" .. i, reply(c))
+      end
+      assert.are.equal("+PONG", reply(c))
+      assert.are.equal("inline", reply(c))
+    end)
+  end)
+
+  it("takes a value of several MiB, split across many reads", function()
+    with_kv(function(c)
+      local big = ("0123456789abcdef"):rep(256 * 1024) -- 4 MiB
+      assert.are.equal("+OK", ask(c, "SET", "big", big))
+      assert.are.equal(big, ask(c, "GET", "big"))
+    end)
+  end)
+
+  it("expires keys set with PX and EX", function()
+    with_kv(function(c)
+      assert.are.equal("+OK", ask(c, "SET", "soon", "x", "PX", "20"))
+      assert.are.equal("+OK", ask(c, "SET", "later", "x", "EX", "100"))
+      local gone = false
+      for _ = 1, 200 do
+        if ask(c, "GET", "soon") == nil then gone = true break end
+        xcs.sleep(0.005)
+      end
+      assert.is_true(gone)
+      assert.are.equal("x", ask(c, "GET", "later"))
+      assert.are.equal(":1", ask(c, "DBSIZE"))
+    end)
+  end)
+
+  for _, case in ipairs {
+    { "a bad multibulk length", "*x\r\n", "invalid multibulk length" },
+    { "a bulk without '$'", "*1\r\n+x\r\n", "expected '$', got '+'" },
+    { "a bad bulk length", "*1\r\n$-5\r\n", "invalid bulk length" },
+    { "a bulk over 16 MiB", "*1\r\n$16777217\r\n", "invalid bulk length" },
+    { "a bulk not ended by CRLF", "*1\r\n$1\r\nxyz\r\n", "a bulk not ended by CRLF" },
+  } do
+    it("answers " .. case[1] .. " with a protocol error and closes", function()
+      with_kv(function(c)
+        c:write(cmd("PING") .. case[2])
+        assert.are.equal("+PONG", reply(c))
+        assert.are.equal("-ERR Protocol error: " .. case[3], reply(c))
+        assert.are.equal("", c:read(nil, 5))
+      end)
+    end)
+  end
+
+  describe("under xcshost", function()
+    local function have(p) return os.execute("command -v " .. p .. " >/dev/null 2>&1") == true end
+
+    local function tool(argv)
+      table.insert(argv, 1, "env")
+      table.insert(argv, 2, "-u")
+      table.insert(argv, 3, "LD_PRELOAD")
+      local p = assert(xcs.process(argv))
+      assert.are.equal(0, p:wait(8), p:output())
+      return p:output()
+    end
+
+    local function with_host(fn)
+      xcs.run(function()
+        local p, port = H.start_serving("^kv: listening on 127%.0%.0%.1:(%d+) %(TCP%)", "examples/kv.lua", "port=0")
+        fn(tostring(port))
+        p:kill("TERM")
+        assert.are.equal(0, p:wait(5))
+      end, { timeout = 20 })
+    end
+
+    it("makes redis-cli happy", function()
+      if not have("redis-cli") then return pending("redis-cli is not installed (apt-get install redis-tools)") end
+      with_host(function(port)
+        assert.are.equal("OK\n", tool { "redis-cli", "-p", port, "SET", "greeting", "hello world" })
+        assert.are.equal("hello world\n", tool { "redis-cli", "-p", port, "GET", "greeting" })
+        assert.are.equal("(integer) 1\n", tool { "redis-cli", "--no-raw", "-p", port, "INCR", "n" })
+        assert.are.equal("(nil)\n", tool { "redis-cli", "--no-raw", "-p", port, "GET", "nothing" })
+        assert.are.equal("(error) ERR unknown command 'FOO'\n", tool { "redis-cli", "--no-raw", "-p", port, "FOO" })
+      end)
+    end)
+
+    it("makes redis-benchmark happy, pipelined", function()
+      if not have("redis-benchmark") then
+        return pending("redis-benchmark is not installed (apt-get install redis-tools)")
+      end
+      with_host(function(port)
+        local out = tool { "redis-benchmark", "-p", port, "-t", "set,get", "-n", "5000", "-P", "16", "-q" }
+        local set = out:match("SET: ([%d.]+) requests per second")
+        local get = out:match("GET: ([%d.]+) requests per second")
+        assert.truthy(set and get, out)
+        print(("\nredis-benchmark -P 16 -n 5000: SET %s/s, GET %s/s (figures: bench/kv)"):format(set, get))
+      end)
+    end)
+  end)
+end)
