@@ -197,6 +197,28 @@ end)
 describe("busted's configuration (.busted)", function()
   local H = require "helpers"
 
+  it("is in every directory of the tree but the fuzz corpora, handing over to the root's", function()
+    local git = io.popen("git ls-files 2>/dev/null")
+    local dirs, missing = {}, {}
+    for f in git:lines() do
+      local d = f:match("^(.*)/[^/]*$")
+      if d and not d:match("^fuzz/corpus/") then dirs[d] = true end
+    end
+    git:close()
+    if next(dirs) == nil then return pending("not a git checkout") end
+    for d in pairs(dirs) do
+      local depth = select(2, d:gsub("/", "")) + 1
+      local f = io.open(d .. "/.busted")
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      if not text:find('dofile("' .. ("../"):rep(depth) .. '.busted")', 1, true) then
+        missing[#missing + 1] = d
+      end
+    end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
   it("lets plain `busted` run the suite from any directory of the tree", function()
     local so = assert(package.searchpath("xcs", package.cpath))
     local cpath = so:gsub("xcs%.so$", "?.so")
