@@ -3,17 +3,16 @@
  * before its memory runs out (on_memory), so a cache can shed instead of
  * failing the module.
  *
- *   on_memory(0.8, function()           -- past 80% of --memory-limit
- *     local l = limits()
- *     while l.memory > 0.6 * l.memory_limit and evict_one() do l = limits() end
- *   end)
+ *   on_memory(0.8, function() cache:evict_half() end)  -- past 80% of --memory-limit
  *
  * The allocator notices the crossing (it may not run Lua), and starts a
  * timer handle of the module's; the timer runs the function as a task on
  * the next turn of the loop. One call at a time: the watch is armed again
- * once the function has returned (or raised), and then tells again at the
- * next allocation that finds usage over the mark, so a module is told for
- * as long as it stays over it, never by more than one task at once.
+ * once the function has returned (or raised). What a shed frees is only
+ * garbage until the collector gets to it, so usage may stay over the mark
+ * for a while: the next call comes when usage falls under the mark and
+ * passes it again, or grows by another eighth of the room between the
+ * mark and the limit (it did not shed enough).
  */
 #include "bindings/memory.h"
 
@@ -31,7 +30,10 @@ static void pressure_cb(xcs_limits *lim) { xcs_timer_start(lim->pressure_ud, 0);
  * again, whether it returned or raised (the error goes on as the task's). */
 static int after_call(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
-  xcs_module_of(L)->limits.pressure_armed = 1;
+  xcs_limits *lim = &xcs_module_of(L)->limits;
+  size_t step = (lim->budget - lim->pressure_at) / 8 + 1, next = lim->used + step;
+  lim->pressure_next = next > lim->pressure_at ? next : lim->pressure_at;
+  lim->pressure_armed = 1;
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return 0;
 }
@@ -104,7 +106,7 @@ static int l_on_memory(lua_State *L) {
   xcs_limits *lim = &m->limits;
   lim->pressure_ud = t;
   lim->on_pressure = pressure_cb;
-  lim->pressure_at = (size_t)(f * (lua_Number)lim->budget);
+  lim->pressure_at = lim->pressure_next = (size_t)(f * (lua_Number)lim->budget);
   lim->pressure_armed = 1;
   if (lim->used >= lim->pressure_at) { /* past it already: say so now */
     lim->pressure_armed = 0;

@@ -12,8 +12,13 @@ describe("memory", function()
     assert.are.equal("concluded", status, err)
     local text = table.concat(logs, "\n")
     assert.truthy(H.find_line(logs, "limit\t16777216\tcpu\t10.0"), text)
-    local at = tonumber(H.match_line(logs, "^told at (%d+) of 16777216 bytes$"))
-    assert.is_true(at >= 8 << 20, text) -- past half of it
+    -- What a call reads may be under the mark (the collector can run
+    -- between the crossing and the call), but they come while it grows.
+    local highest = 0
+    for _, line in ipairs(logs) do
+      highest = math.max(highest, tonumber(line:match("^told at (%d+) of 16777216 bytes$")) or 0)
+    end
+    assert.is_true(highest >= 8 << 20, text) -- past half of it
     local told = tonumber(H.match_line(logs, "^told\t(%d+)\tsurvived\ttrue$"))
     assert.is_true(told >= 2, text) -- once per crossing, after it fell back
     assert.truthy(H.find_line(logs, "incremental\tgenerational"), text)

@@ -33,10 +33,13 @@ typedef struct xcs_limits {
                            preempted task has not) */
   uint64_t burst_ns;    /* how long it may run without waiting; 0: forever */
   volatile int killed;  /* the burst limit tripped: every line now raises */
-  /* Memory pressure (on_memory): when used passes pressure_at while armed,
-   * on_pressure is called (from the allocator: it may only schedule work)
-   * and it is disarmed until the module's function has run. 0: none. */
-  size_t pressure_at;
+  /* Memory pressure (on_memory): when used passes pressure_next while
+   * armed, on_pressure is called (from the allocator: it may only schedule
+   * work) and it is disarmed until the module's function has run. Then
+   * pressure_next is a step above what is used then, so the garbage a shed
+   * left for the collector does not call it again; a fall under
+   * pressure_at puts it back there. pressure_at 0: none. */
+  size_t pressure_at, pressure_next;
   int pressure_armed;
   void (*on_pressure)(struct xcs_limits *lim);
   void *pressure_ud;
