@@ -25,9 +25,9 @@
 #include "bindings/sync.h"
 
 #include <lauxlib.h>
-#include <math.h>
 #include <stdlib.h>
 
+#include "bindings/stream.h" /* timeouts and deadlines, as every wait has them */
 #include "bindings/task.h"
 
 typedef struct waiter {
@@ -79,40 +79,17 @@ int xcs_waitlist_wake_one(xcs_list *l) {
   return 0;
 }
 
-int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, double seconds) {
-  /* k's context is 1: it runs again after a wait */
+int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, int at, int again) {
+  if (!again) { /* the first wait: the timeout at `at` becomes the deadline */
+    lua_pushnumber(L, xcs_deadline(xcs_module_of(L), lua_tonumber(L, at)));
+    lua_replace(L, at);
+  }
   sweep(l);
   waiter *w = malloc(sizeof *w);
   if (w == NULL) return luaL_error(L, "not enough memory");
   w->task = NULL;
   xcs_list_push(l, &w->link);
-  return xcs_task_park(L, &w->task, seconds, k, 1);
-}
-
-/* The timeout argument at idx: seconds, or -1 for none. */
-double xcs_waitlist_timeout(lua_State *L, int idx, const char *fname) {
-  if (lua_isnoneornil(L, idx)) return -1;
-  int isnum;
-  lua_Number s = lua_tonumberx(L, idx, &isnum);
-  if (!isnum || !(s >= 0))
-    luaL_error(L, "%s: bad argument (timeout): expected seconds (a number >= 0), got %s", fname,
-               luaL_tolstring(L, idx, NULL));
-  return s == HUGE_VAL ? -1 : s;
-}
-
-/* Stack slot `at` holds the deadline (uv_now ms, or -1): the seconds left,
- * or -2 once it passed. */
-static double left(lua_State *L, int at) {
-  double until = lua_tonumber(L, at);
-  if (until < 0) return -1;
-  double now = (double)uv_now(&xcs_module_of(L)->host->loop);
-  return now >= until ? -2 : (until - now) / 1000;
-}
-
-static void set_deadline(lua_State *L, int at, double seconds) {
-  lua_pushnumber(L, seconds < 0 ? -1 : (double)uv_now(&xcs_module_of(L)->host->loop) +
-                                           seconds * 1000);
-  lua_replace(L, at);
+  return xcs_wait_until(L, &w->task, k, lua_tonumber(L, at));
 }
 
 static int timed_out(lua_State *L, const char *what) {
@@ -128,6 +105,7 @@ static xcs_cond *check_cond(lua_State *L) { return luaL_checkudata(L, 1, "xcs.co
 
 static int cond_wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
+  /* Only the deadline's own wake: a signal that came as time ran out counts. */
   if (xcs_task_status(L) == UV_ETIMEDOUT) return timed_out(L, "no signal within the timeout");
   lua_pushboolean(L, 1);
   return 1;
@@ -136,9 +114,11 @@ static int cond_wait_k(lua_State *L, int status, lua_KContext ctx) {
 /* c:wait([timeout]) -> true | nil, "ETIMEDOUT: ...", "ETIMEDOUT" */
 static int cond_wait(lua_State *L) {
   xcs_cond *c = check_cond(L);
-  double s = xcs_waitlist_timeout(L, 2, "condition:wait");
+  double s = xcs_timeout_arg(L, 2, -1);
+  lua_settop(L, 1);
+  lua_pushnumber(L, s);
   xcs_task_check(L, "condition:wait");
-  return xcs_waitlist_wait(L, &c->waiters, cond_wait_k, s);
+  return xcs_waitlist_wait(L, &c->waiters, cond_wait_k, 2, 0);
 }
 
 /* c:signal() -> whether a task was waiting (it wakes on the next turn). */
@@ -182,7 +162,8 @@ static int l_condition(lua_State *L) {
 
 static xcs_queue *check_queue(lua_State *L) { return luaL_checkudata(L, 1, "xcs.queue"); }
 
-/* Stack: queue, value, deadline. */
+/* Stack: queue, value, timeout (seconds until the first wait, then the
+ * deadline). */
 static int push_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_queue *q = check_queue(L);
@@ -195,10 +176,8 @@ static int push_k(lua_State *L, int status, lua_KContext again) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  double s = left(L, 3);
-  if (again && (s == -2 || xcs_task_status(L) == UV_ETIMEDOUT))
-    return timed_out(L, "the queue stayed full");
-  return xcs_waitlist_wait(L, &q->pushers, push_k, s);
+  if (again && xcs_timed_out(L, lua_tonumber(L, 3))) return timed_out(L, "the queue stayed full");
+  return xcs_waitlist_wait(L, &q->pushers, push_k, 3, (int)again);
 }
 
 /* q:push(value [, timeout]) -> true | nil, "ETIMEDOUT: ...", "ETIMEDOUT".
@@ -207,14 +186,14 @@ static int queue_push(lua_State *L) {
   xcs_queue *q = check_queue(L);
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "queue:push: bad argument #1 (value): nil cannot be queued");
-  double s = xcs_waitlist_timeout(L, 3, "queue:push");
-  lua_settop(L, 3);
-  set_deadline(L, 3, s);
+  double s = xcs_timeout_arg(L, 3, -1);
+  lua_settop(L, 2);
+  lua_pushnumber(L, s);
   if (q->n >= q->max) xcs_task_check(L, "queue:push");
   return push_k(L, LUA_OK, 0);
 }
 
-/* Stack: queue, deadline. */
+/* Stack: queue, timeout (seconds until the first wait, then the deadline). */
 static int pop_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_queue *q = check_queue(L);
@@ -227,20 +206,18 @@ static int pop_k(lua_State *L, int status, lua_KContext again) {
     xcs_waitlist_wake_one(&q->pushers);
     return 1;
   }
-  double s = left(L, 2);
-  if (again && (s == -2 || xcs_task_status(L) == UV_ETIMEDOUT))
-    return timed_out(L, "the queue stayed empty");
-  if (s == -2 || (!again && s == 0)) return timed_out(L, "the queue is empty");
-  return xcs_waitlist_wait(L, &q->poppers, pop_k, s);
+  if (again && xcs_timed_out(L, lua_tonumber(L, 2))) return timed_out(L, "the queue stayed empty");
+  if (!again && lua_tonumber(L, 2) == 0) return timed_out(L, "the queue is empty");
+  return xcs_waitlist_wait(L, &q->poppers, pop_k, 2, (int)again);
 }
 
 /* q:pop([timeout]) -> the oldest value | nil, "ETIMEDOUT: ...", "ETIMEDOUT".
  * Waits while the queue is empty (pop(0) only looks). */
 static int queue_pop(lua_State *L) {
   xcs_queue *q = check_queue(L);
-  double s = xcs_waitlist_timeout(L, 2, "queue:pop");
-  lua_settop(L, 2);
-  set_deadline(L, 2, s);
+  double s = xcs_timeout_arg(L, 2, -1);
+  lua_settop(L, 1);
+  lua_pushnumber(L, s);
   if (q->n == 0 && s != 0) xcs_task_check(L, "queue:pop");
   return pop_k(L, LUA_OK, 0);
 }

@@ -21,16 +21,14 @@ void xcs_sync_class(lua_State *L, const char *name, const luaL_Reg *methods,
 
 /* A list of waiting tasks, any number of them (sync.c tells how its nodes
  * live): what queues, conditions and task handles wait in. */
-/* Parks the running task in a new node of l, for at most `seconds`
- * (< 0: no limit); k runs, with context 1, when it is woken. */
-int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, double seconds);
+/* Parks the running task in a new node of l; k runs, with context 1, when
+ * it is woken. Stack slot `at` holds the timeout in seconds (-1: none)
+ * before the first wait (again 0), which makes it the deadline, and the
+ * deadline after (again 1): xcs_timed_out(L, lua_tonumber(L, at)) tells. */
+int xcs_waitlist_wait(lua_State *L, xcs_list *l, lua_KFunction k, int at, int again);
 /* Wakes the first task still waiting in l on the next turn (never inside
  * the call that signals). Returns whether there was one. */
 int xcs_waitlist_wake_one(xcs_list *l);
 /* Frees the nodes (the owner is collected). */
 void xcs_waitlist_free(xcs_list *l);
-/* The timeout argument at idx: seconds, or -1 for none (nil, math.huge);
- * raises naming fname for anything else. */
-double xcs_waitlist_timeout(lua_State *L, int idx, const char *fname);
-
 #endif

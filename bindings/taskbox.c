@@ -16,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "bindings/stream.h" /* timeouts and deadlines */
 #include "bindings/sync.h"
 
 enum { RUNNING, DONE, FAILED, CANCELLED };
@@ -109,29 +110,28 @@ static int results(lua_State *L, xcs_taskbox *b) {
   return 2;
 }
 
-/* Stack: box, deadline (uv_now ms, or -1). */
+/* Stack: box, timeout (seconds until the first wait, then the deadline). */
 static int wait_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_taskbox *b = check_box(L);
   if (b->state != RUNNING) return results(L, b);
-  double until = lua_tonumber(L, 2), now = (double)uv_now(&xcs_module_of(L)->host->loop);
-  if (until >= 0 && (now >= until || (again && xcs_task_status(L) == UV_ETIMEDOUT))) {
+  if (again ? xcs_timed_out(L, lua_tonumber(L, 2)) : lua_tonumber(L, 2) == 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "ETIMEDOUT: the task is still running");
     lua_pushliteral(L, "ETIMEDOUT");
     return 3;
   }
-  return xcs_waitlist_wait(L, &b->waiters, wait_k, until < 0 ? -1 : (until - now) / 1000);
+  return xcs_waitlist_wait(L, &b->waiters, wait_k, 2, (int)again);
 }
 
 /* t:wait([timeout]) -> true, results... | false, err (its error, or
  * "cancelled") | nil, "ETIMEDOUT: ...", "ETIMEDOUT" (it still runs). */
 static int box_wait(lua_State *L) {
   xcs_taskbox *b = check_box(L);
-  double s = xcs_waitlist_timeout(L, 2, "task:wait");
+  double s = xcs_timeout_arg(L, 2, -1);
   lua_settop(L, 1);
+  lua_pushnumber(L, s);
   xcs_module *m = xcs_module_of(L);
-  lua_pushnumber(L, s < 0 ? -1 : (double)uv_now(&m->host->loop) + s * 1000);
   if (b->state == RUNNING) {
     if (b->t == m->current) return luaL_error(L, "task:wait: a task cannot wait for itself");
     if (s != 0) xcs_task_check(L, "task:wait");

@@ -69,8 +69,12 @@ describe("queue", function()
       H.raises({ "queue: bad argument #1 (max): expected an integer > 0, got 0" }, xcs.queue, 0)
       local q = xcs.queue()
       H.raises({ "queue:push: bad argument #1 (value): nil cannot be queued" }, q.push, q, nil)
-      H.raises({ "queue:pop: bad argument (timeout): expected seconds (a number >= 0), got -1" },
-        q.pop, q, -1)
+      H.raises({ "bad argument #1 to 'pop' (expected a timeout in seconds (a number >= 0), got -1)" },
+        function() return q:pop(-1) end)
+      H.raises({ "bad argument #1 to 'wait' (expected a timeout in seconds (a number >= 0), got \"x\")" },
+        function() return xcs.condition():wait("x") end)
+      H.raises({ "bad argument #1 to 'wait' (expected a timeout in seconds (a number >= 0), got -2)" },
+        function() return xcs.spawn(print):wait(-2) end)
     end)
     H.raises({ "queue:pop: can only wait inside a task" }, function() xcs.queue():pop() end)
   end)
