@@ -171,6 +171,13 @@ static void close_owned(xcs_module *m, uint64_t id, int failed) {
 
 static void release_held(xcs_module *m);
 
+/* Whether m has nothing left to run: no task, and no after/every timer
+ * still to fire, unless it is stopping (its timers go with it then). The
+ * test client (its state not its own) never concludes. */
+static int finished(xcs_module *m) {
+  return m->ntasks == 0 && (m->ntimers == 0 || m->stopping) && m->owns_state;
+}
+
 /* A task's end other than its return: the handle is told, what it owned
  * is closed, and the module concludes if it was the last. */
 static void task_ended(xcs_task *t, int how) {
@@ -179,7 +186,7 @@ static void task_ended(xcs_task *t, int how) {
   xcs_taskbox_end(t, how, 0);
   close_owned(m, t->id, how == XCS_TASK_FAILED);
   task_free(t);
-  if (m->ntasks == 0 && m->owns_state && m->current == NULL) m->host->mgr->conclude(m);
+  if (finished(m) && m->current == NULL) m->host->mgr->conclude(m);
 }
 
 void xcs_task_cancel(xcs_task *t) {
@@ -303,7 +310,7 @@ void xcs_task_run(xcs_task *t) {
     xcs_taskbox_end(t, XCS_TASK_DONE, nres);
     lua_settop(co, 0);
     task_free(t);
-    if (m->ntasks == 0 && m->owns_state) m->host->mgr->conclude(m);
+    if (finished(m)) m->host->mgr->conclude(m);
   } else {
     task_failed(t, status);
   }

@@ -24,11 +24,14 @@ typedef struct xcs_timer {
   uint64_t every;   /* ms between firings; 0: once */
   uint64_t fired;   /* how many times it fired */
   int kept;         /* fires only when started, and stays (on_memory's) */
+  int counted;      /* in m->ntimers: an after/every that keeps its module running */
 } xcs_timer;
 
 static void timer_close(xcs_handle *h, int graceful) {
   (void)graceful;
   xcs_timer *t = (xcs_timer *)h;
+  if (t->counted) h->m->ntimers--;
+  t->counted = 0;
   xcs_unref(h->m, t->fn_ref);
   t->fn_ref = LUA_NOREF;
   xcs_limits *lim = &h->m->limits;
@@ -123,6 +126,8 @@ void *xcs_timer_new(lua_State *L, int fn, double seconds, double every) {
   t->fn_ref = xcs_ref(m, L);
   t->every = every > 0 ? (uint64_t)ceil(every * 1000) : 0;
   t->kept = every < 0;
+  t->counted = !t->kept;
+  m->ntimers += t->counted;
   if (seconds >= 0) xcs_timer_start(t, seconds);
   return t;
 }

@@ -89,6 +89,8 @@ typedef struct xcs_module {
                            last release finishes the unload (core/life.h) */
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
+  int ntimers;          /* after/every timers still to fire: like its tasks,
+                           they keep it running (bindings/timer.c) */
   xcs_task *current;    /* the task running now, if any */
   lua_State *wait_thread; /* the one thread whose yield reaches the running
                            task's resumer: the task's own, or a coroutine
