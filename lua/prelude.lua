@@ -12,8 +12,8 @@
 -- in a local here; `_ENV = nil` below makes any slip an immediate error.
 local env, core, sandboxed = ...
 
-local type, tostring, select, error, pairs, setmetatable, rawequal =
-  type, tostring, select, error, pairs, setmetatable, rawequal
+local type, tostring, select, error, pairs, next, setmetatable, rawequal =
+  type, tostring, select, error, pairs, next, setmetatable, rawequal
 local format, upper, lower, match, gmatch = string.format, string.upper,
   string.lower, string.match, string.gmatch
 local concat = table.concat
@@ -213,11 +213,29 @@ local function udp_buffers(h, opts)
   return h
 end
 
--- socket.open(path, "UNIX" | "UNIX-DGRAM"): a UNIX stream listener (as
--- "TCP" is) or a bound datagram socket (as "UDP" is) at path.
-local function open_unix(path, p)
+-- A UNIX datagram socket has no options: any given is named in the error.
+local function no_dgram_opts(fname, i, opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(fname, i, "options", "a table", opts) end
+  local name = opts and next(opts)
+  if name ~= nil then
+    raise(format("%s: bad argument #%d (options): unknown option %s (a UNIX-DGRAM socket " ..
+      "takes none)", fname, i, describe(name)))
+  end
+end
+
+-- socket.open(path, "UNIX" | "UNIX-DGRAM" [, opts]): a UNIX stream
+-- listener (as "TCP" is, with its options) or a bound datagram socket (as
+-- "UDP" is) at path.
+local function open_unix(path, p, opts)
   if type(path) ~= "string" then
     argerror("socket.open", 1, "path", "the path of a socket file (a string)", path)
+  end
+  if p == "UNIX" then
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.open", 3, "options", "a table", opts)
+    end
+  else
+    no_dgram_opts("socket.open", 3, opts)
   end
   local key, err, code = unix_key("socket.open", 1, path, "path")
   if not key then return nil, err, code end
@@ -226,7 +244,7 @@ local function open_unix(path, p)
   end
   local h
   if p == "UNIX" then
-    h, err, code = core.tcp_listen(path)
+    h, err, code = core.tcp_listen(path, opts)
   else
     h, err, code = core.unixdgram_open(path)
   end
@@ -239,7 +257,7 @@ end
 
 function socket.open(port, protocol, opts)
   local up = unix_proto(protocol)
-  if up then return open_unix(port, up) end
+  if up then return open_unix(port, up, opts) end
   if type(port) == "string" and match(port, "/") then
     argerror("socket.open", 1, "port", 'an integer from 0 to 65535 (a path opens a UNIX ' ..
       'socket: socket.open(path, "UNIX"))', port)
@@ -342,10 +360,13 @@ local function connect_unix(path, p, opts)
   if type(path) ~= "string" then
     argerror("socket.connect", 1, "path", "the path of a socket file (a string)", path)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    argerror("socket.connect", 3, "opts", "a table of options", opts)
+  if p == "UNIX" then
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.connect", 3, "opts", "a table of options", opts)
+    end
+    return core.unix_connect(path, opts)
   end
-  if p == "UNIX" then return core.unix_connect(path, opts) end
+  no_dgram_opts("socket.connect", 3, opts)
   return core.unixdgram_connect(path)
 end
 
