@@ -20,7 +20,7 @@
  * first), so writing never resolves anything but one name in one
  * directory, and O_NOFOLLOW covers that name.
  *
- * Disk I/O never blocks the loop: each call is a job on libuv's thread
+ * Disk I/O never blocks the loop: each call is a job (fs_job.c) on libuv's thread
  * pool, and the calling task waits for it. The job owns only C memory; its
  * result is handed to a box (userdata) the waiting task holds, so a task
  * cancelled by an unload leaves nothing to free but the job itself. Writes
@@ -29,52 +29,22 @@
  */
 #include "bindings/fs.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "bindings/errors.h"
+#include "bindings/fs_job.h"
 #include "bindings/stream.h" /* xcs_raise_at_caller */
 #include "bindings/task.h"
 
-#define READ_MAX ((size_t)64 << 20) /* what one fs.read or fs.lines returns */
-#define LIST_MAX 65536              /* names one fs.list returns */
 #define NAME_MAX_LEN 255
-#define TMP_PREFIX ".tmp-"          /* a write in progress (never a module's name) */
 
-enum { OP_READ, OP_LINES, OP_LIST, OP_WRITE, OP_REMOVE };
-enum { OUTSIDE = 1, NOT_FILE };
-#define FS_EDQUOT (-EDQUOT) /* no libuv name: the message carries "EDQUOT" */
 static const char *const op_names[] = {"fs.read", "fs.lines", "fs.list", "fs.write",
                                        "fs.remove"};
-
-typedef struct fs_job {
-  uv_work_t req;
-  xcs_module *m;
-  int op;
-  char *roots[XCS_MAX_DIRS + 1]; /* the module's data directory first, if any */
-  int nroots;
-  int only;          /* an absolute path picked this root; -1: each in turn */
-  int data_root;     /* roots[0] is the data directory (skipped while it is missing) */
-  char *path;        /* as the worker opens it: relative to a root */
-  char *given;       /* as the module wrote it, for messages */
-  char *data;        /* write: what to write; read: what was read; list: names */
-  size_t len, cap;
-  size_t max;        /* the most a read may return */
-  size_t quota, used;
-  int status;        /* 0, a libuv error, or FS_EDQUOT */
-  int why;           /* for a message: OUTSIDE, NOT_FILE */
-  int box_ref;
-} fs_job;
 
 /* What the waiting task gets: set by the loop thread once the job is done. */
 typedef struct fs_box {
@@ -82,271 +52,24 @@ typedef struct fs_box {
   int done;
 } fs_box;
 
-static uv_mutex_t write_lock;
-static uv_once_t write_lock_once = UV_ONCE_INIT;
-static void write_lock_init(void) { uv_mutex_init(&write_lock); }
-
-/* In the worker --------------------------------------------------------------- */
-
-static int open_beneath(int dirfd, const char *path, int flags) {
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-  long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-  if (fd >= 0 || errno != ENOSYS) return (int)fd;
-  /* No openat2: walk one name at a time, following no symlink and no "..". */
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "%s", path);
-  int at = dup(dirfd);
-  char *save = NULL;
-  for (char *name = strtok_r(buf, "/", &save); at >= 0 && name;) {
-    char *next = strtok_r(NULL, "/", &save);
-    if (strcmp(name, "..") == 0) {
-      close(at);
-      errno = EXDEV;
-      return -1;
-    }
-    int fd2 = openat(at, name, (next ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
-    if (fd2 < 0 && errno == ELOOP) errno = EXDEV;
-    close(at);
-    at = fd2;
-    name = next;
-  }
-  return at;
-}
-
-/* Opens path under the roots in turn (the first that has it wins). */
-static int open_in_roots(fs_job *j, int flags) {
-  for (int i = 0; i < j->nroots; i++) {
-    if (j->only >= 0 && i != j->only) continue;
-    int root = open(j->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) {
-      if (errno == ENOENT && j->data_root && i == 0) continue; /* nothing written yet */
-      return -1;
-    }
-    int fd = open_beneath(root, *j->path ? j->path : ".", flags);
-    int e = errno;
-    close(root);
-    if (fd >= 0) return fd;
-    errno = e;
-    if (e == EXDEV || e == ELOOP) {
-      j->why = OUTSIDE;
-      errno = EACCES;
-      return -1;
-    }
-    if (e != ENOENT || j->only >= 0) return -1;
-  }
-  errno = ENOENT;
-  return -1;
-}
-
-static void do_read(fs_job *j) {
-  /* O_NONBLOCK: a FIFO must not hold a worker thread; regular files ignore it. */
-  int fd = open_in_roots(j, O_RDONLY | O_NONBLOCK);
-  if (fd < 0) {
-    j->status = -errno;
-    return;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    j->status = S_ISDIR(st.st_mode) ? UV_EISDIR : UV_EINVAL;
-    j->why = S_ISDIR(st.st_mode) ? 0 : NOT_FILE;
-    close(fd);
-    return;
-  }
-  /* One byte more than may be returned, so a bigger file is noticed. */
-  j->cap = ((size_t)st.st_size < j->max ? (size_t)st.st_size : j->max) + 1;
-  j->data = malloc(j->cap);
-  ssize_t n = 0;
-  while (j->data && (n = read(fd, j->data + j->len, j->cap - j->len)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    j->len += (size_t)n;
-    if (j->len == j->cap && j->cap <= j->max) { /* it grew as we read */
-      size_t cap = 2 * j->cap > j->max + 1 ? j->max + 1 : 2 * j->cap;
-      char *more = cap > j->cap ? realloc(j->data, cap) : NULL;
-      if (more == NULL) break;
-      j->data = more;
-      j->cap = cap;
-    }
-    if (j->len > j->max) break;
-  }
-  if (j->data == NULL) j->status = UV_ENOMEM;
-  else if (n < 0) j->status = -errno;
-  else if (j->len > j->max) j->status = UV_EFBIG;
-  close(fd);
-}
-
-static int by_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names of a directory, sorted, as "name\0name\0..." in j->data. */
-static void do_list(fs_job *j) {
-  int fd = open_in_roots(j, O_RDONLY | O_DIRECTORY);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  if (d == NULL) {
-    j->status = -errno;
-    if (fd >= 0) close(fd);
-    return;
-  }
-  char **names = NULL;
-  size_t n = 0, total = 0;
-  struct dirent *e;
-  while (j->status == 0 && (e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-        strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-      continue;
-    char **more = n % 256 ? names : realloc(names, sizeof *names * (n + 256));
-    char *copy = strdup(e->d_name);
-    if (n >= LIST_MAX) j->status = UV_EFBIG;
-    else if (more == NULL || copy == NULL) j->status = UV_ENOMEM;
-    if (more) names = more;
-    if (j->status) {
-      free(copy);
-      break;
-    }
-    names[n++] = copy;
-    total += strlen(copy) + 1;
-  }
-  closedir(d);
-  if (j->status == 0 && (j->data = malloc(total + 1)) == NULL) j->status = UV_ENOMEM;
-  if (j->status == 0) {
-    qsort(names, n, sizeof *names, by_name);
-    for (size_t i = 0; i < n; i++) {
-      size_t len = strlen(names[i]) + 1;
-      memcpy(j->data + j->len, names[i], len);
-      j->len += len;
-    }
-  }
-  for (size_t i = 0; i < n; i++) free(names[i]);
-  free(names);
-}
-
-/* The module's data directory, made on first use; -1 with errno. */
-static int open_data(fs_job *j) {
-  if (mkdir(j->roots[0], 0700) != 0 && errno != EEXIST) return -1;
-  return open(j->roots[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-/* Bytes of the module's files but `skip` (and removes what a crash left of
- * a write). */
-static size_t usage(int dfd, const char *skip) {
-  int fd = dup(dfd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  if (d == NULL) {
-    if (fd >= 0) close(fd);
-    return 0;
-  }
-  size_t used = 0;
-  struct dirent *e;
-  struct stat st;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
-      unlinkat(dfd, e->d_name, 0);
-      continue;
-    }
-    if (strcmp(e->d_name, skip) != 0 && fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(st.st_mode))
-      used += (size_t)st.st_size;
-  }
-  closedir(d);
-  return used;
-}
-
-static int write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* The new content goes to a temporary file first, reaches the disk, and
- * only then takes the name: a crash leaves the old file or the new one. */
-static void do_write(fs_job *j, int dfd) {
-  j->used = usage(dfd, j->path);
-  if (j->used + j->len > j->quota) {
-    j->status = FS_EDQUOT;
-    return;
-  }
-  struct stat st;
-  /* A symlink there is replaced, never written through. */
-  if (fstatat(dfd, j->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISLNK(st.st_mode)) {
-    j->status = S_ISDIR(st.st_mode) ? UV_EISDIR : UV_EEXIST;
-    return;
-  }
-  static unsigned long seq; /* under write_lock */
-  char tmp[64];
-  snprintf(tmp, sizeof tmp, TMP_PREFIX "%lx.%lu.%ld", (unsigned long)uv_hrtime(), ++seq,
-           (long)getpid());
-  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 || write_all(fd, j->data, j->len) != 0 || fsync(fd) != 0 ||
-      renameat(dfd, tmp, dfd, j->path) != 0) {
-    j->status = -errno;
-    if (fd >= 0) unlinkat(dfd, tmp, 0);
-  } else {
-    fsync(dfd); /* the rename itself */
-    j->used += j->len;
-  }
-  if (fd >= 0) close(fd);
-}
-
-static void do_remove(fs_job *j, int dfd) {
-  struct stat st;
-  if (fstatat(dfd, j->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-    j->status = UV_EISDIR;
-  else if (unlinkat(dfd, j->path, 0) != 0)
-    j->status = -errno;
-  else
-    fsync(dfd);
-}
-
-static void work_cb(uv_work_t *req) {
-  fs_job *j = req->data;
-  if (j->op == OP_READ || j->op == OP_LINES) return do_read(j);
-  if (j->op == OP_LIST) return do_list(j);
-  uv_mutex_lock(&write_lock);
-  int dfd = open_data(j);
-  if (dfd < 0) {
-    j->status = -errno;
-  } else {
-    if (j->op == OP_WRITE) do_write(j, dfd);
-    else do_remove(j, dfd);
-    close(dfd);
-  }
-  uv_mutex_unlock(&write_lock);
-}
-
 /* Back on the loop ------------------------------------------------------------ */
-
-static void job_free(fs_job *j) {
-  for (int i = 0; i < j->nroots; i++) free(j->roots[i]);
-  free(j->path);
-  free(j->given);
-  free(j->data);
-  free(j);
-}
 
 /* Runs protected on the module's svc thread: the result into the box, as
  * its user values (1: the result or the message, 2: the code). */
 static int deliver(lua_State *L) {
-  fs_job *j = lua_touserdata(L, 1);
+  xcs_fs_job *j = lua_touserdata(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, j->box_ref);
   fs_box *box = lua_touserdata(L, -1);
   const char *name = op_names[j->op];
   if (j->status == 0) {
-    if (j->op == OP_LIST) {
+    if (j->op == XCS_FS_LIST) {
       lua_newtable(L);
       int n = 0;
       for (size_t at = 0; at < j->len; at += strlen(j->data + at) + 1) {
         lua_pushstring(L, j->data + at);
         lua_rawseti(L, -2, ++n);
       }
-    } else if (j->op == OP_READ || j->op == OP_LINES) {
+    } else if (j->op == XCS_FS_READ || j->op == XCS_FS_LINES) {
       lua_pushlstring(L, j->data ? j->data : "", j->len);
     } else {
       lua_pushboolean(L, 1);
@@ -354,18 +77,18 @@ static int deliver(lua_State *L) {
     lua_setiuservalue(L, -2, 1);
   } else {
     const char *what = j->given;
-    if (j->why == OUTSIDE)
+    if (j->why == XCS_FS_OUTSIDE)
       lua_pushfstring(L, "EACCES: %s: \"%s\" leads outside the directories modules may %s "
-                         "(a symlink or \"..\")", name, what, j->op >= OP_WRITE ? "write" : "read");
-    else if (j->status == UV_EFBIG && j->op == OP_LIST)
-      lua_pushfstring(L, "EFBIG: %s: \"%s\" has more than %d names", name, what, LIST_MAX);
+                         "(a symlink or \"..\")", name, what, j->op >= XCS_FS_WRITE ? "write" : "read");
+    else if (j->status == UV_EFBIG && j->op == XCS_FS_LIST)
+      lua_pushfstring(L, "EFBIG: %s: \"%s\" has more than %d names", name, what, XCS_FS_LIST_MAX);
     else if (j->status == UV_EFBIG)
       lua_pushfstring(L, "EFBIG: %s: \"%s\" is over %I bytes (what one read may return: the "
                          "module's memory left, at most %I)", name, what,
-                      (lua_Integer)j->max, (lua_Integer)READ_MAX);
-    else if (j->why == NOT_FILE)
+                      (lua_Integer)j->max, (lua_Integer)XCS_FS_READ_MAX);
+    else if (j->why == XCS_FS_NOT_FILE)
       lua_pushfstring(L, "EINVAL: %s: \"%s\" is not a regular file", name, what);
-    else if (j->status == FS_EDQUOT)
+    else if (j->status == XCS_FS_EDQUOT)
       lua_pushfstring(L, "EDQUOT: %s: %I more bytes in \"%s\" would put the module's data at "
                          "%I bytes, over its quota of %I (--data-quota)", name,
                       (lua_Integer)j->len, what, (lua_Integer)(j->used + j->len),
@@ -376,8 +99,8 @@ static int deliver(lua_State *L) {
       lua_pushfstring(L, "%s: %s: %s (\"%s\")", uv_err_name(j->status), name,
                       uv_strerror(j->status), what);
     lua_setiuservalue(L, -2, 1);
-    lua_pushstring(L, j->why == OUTSIDE ? "EACCES"
-                      : j->status == FS_EDQUOT ? "EDQUOT" : uv_err_name(j->status));
+    lua_pushstring(L, j->why == XCS_FS_OUTSIDE ? "EACCES"
+                      : j->status == XCS_FS_EDQUOT ? "EDQUOT" : uv_err_name(j->status));
     lua_setiuservalue(L, -2, 2);
   }
   box->done = 1;
@@ -385,7 +108,7 @@ static int deliver(lua_State *L) {
 }
 
 static void after_work_cb(uv_work_t *req, int status) {
-  fs_job *j = req->data;
+  xcs_fs_job *j = req->data;
   xcs_module *m = j->m;
   if (status == UV_ECANCELED) j->status = UV_ECANCELED;
   if (m->phase == XCS_RUNNING) {
@@ -397,7 +120,7 @@ static void after_work_cb(uv_work_t *req, int status) {
     xcs_task_wake_now(&box->waiter, 0);
   }
   xcs_unref(m, j->box_ref);
-  job_free(j);
+  xcs_fs_job_free(j);
   xcs_release(&m->life); /* start's hold */
 }
 
@@ -455,11 +178,11 @@ static const char *roots_text(lua_State *L, xcs_module *m) {
 
 /* Builds the job for op on the path at 1 (and the data at 2, to write).
  * Raises on misuse, before anything is allocated that could leak. */
-static fs_job *new_job(lua_State *L, int op) {
+static xcs_fs_job *new_job(lua_State *L, int op) {
   const char *fname = op_names[op];
   xcs_module *m = xcs_module_of(L);
   const xcs_options *o = &m->host->opt;
-  int writes = op >= OP_WRITE;
+  int writes = op >= XCS_FS_WRITE;
   if (writes ? o->data_dir == NULL : o->data_dir == NULL && o->nread_dirs == 0)
     xcs_raise_at_caller(L, "%s: this host lets modules %s no files (start it with %s)", fname,
           writes ? "write" : "read", writes ? "--data-dir DIR" : "--read-dir DIR, or "
@@ -474,10 +197,10 @@ static fs_job *new_job(lua_State *L, int op) {
   if (plen >= PATH_MAX) xcs_raise_at_caller(L, "%s: bad argument #1 (path): longer than %d bytes", fname,
                               PATH_MAX - 1);
   size_t dlen = 0;
-  if (op == OP_WRITE && lua_type(L, 2) != LUA_TSTRING)
+  if (op == XCS_FS_WRITE && lua_type(L, 2) != LUA_TSTRING)
     xcs_raise_at_caller(L, "%s: bad argument #2 (data): expected a string, got %s", fname,
           luaL_typename(L, 2));
-  if (op == OP_WRITE) lua_tolstring(L, 2, &dlen);
+  if (op == XCS_FS_WRITE) lua_tolstring(L, 2, &dlen);
   if (writes && !data_name(given, plen))
     xcs_raise_at_caller(L, "%s: bad argument #1 (name): expected the name of one of the module's files "
              "(letters, digits, '.', '-' and '_', not '.' first, at most %d), got \"%s\"",
@@ -518,7 +241,7 @@ static fs_job *new_job(lua_State *L, int op) {
              "%s (%s)", fname, given, writes ? "write" : "read", roots_text(L, m));
   }
 
-  fs_job *j = calloc(1, sizeof *j);
+  xcs_fs_job *j = calloc(1, sizeof *j);
   if (j == NULL) xcs_raise_at_caller(L, "%s: not enough memory", fname);
   j->m = m;
   j->op = op;
@@ -540,15 +263,15 @@ static fs_job *new_job(lua_State *L, int op) {
     bad |= j->roots[j->nroots++] == NULL;
   }
   size_t budget = m->limits.budget, used = m->limits.used;
-  j->max = budget == 0 ? READ_MAX : budget > used ? budget - used : 0;
-  if (j->max > READ_MAX) j->max = READ_MAX;
-  if (op == OP_WRITE && !bad) {
+  j->max = budget == 0 ? XCS_FS_READ_MAX : budget > used ? budget - used : 0;
+  if (j->max > XCS_FS_READ_MAX) j->max = XCS_FS_READ_MAX;
+  if (op == XCS_FS_WRITE && !bad) {
     j->len = dlen;
     bad = (j->data = malloc(dlen ? dlen : 1)) == NULL;
     if (!bad) memcpy(j->data, lua_tostring(L, 2), dlen);
   }
   if (bad) {
-    job_free(j);
+    xcs_fs_job_free(j);
     xcs_raise_at_caller(L, "%s: not enough memory", fname);
   }
   return j;
@@ -562,7 +285,7 @@ static int fs_k(lua_State *L, int status, lua_KContext at) {
   fs_box *box = lua_touserdata(L, (int)at);
   int op = (int)lua_tointeger(L, (int)at + 1);
   if (!box->done) {
-    if (op == OP_LINES) return xcs_raise_at_caller(L, "fs.lines: ENOMEM: not enough memory");
+    if (op == XCS_FS_LINES) return xcs_raise_at_caller(L, "fs.lines: ENOMEM: not enough memory");
     lua_pushnil(L);
     lua_pushliteral(L, "ENOMEM: not enough memory for the result");
     lua_pushliteral(L, "ENOMEM");
@@ -570,21 +293,21 @@ static int fs_k(lua_State *L, int status, lua_KContext at) {
   }
   if (lua_getiuservalue(L, (int)at, 2) != LUA_TNIL) { /* failed */
     lua_getiuservalue(L, (int)at, 1);
-    if (op == OP_LINES) return lua_error(L); /* as io.lines: a for loop cannot take nil */
+    if (op == XCS_FS_LINES) return lua_error(L); /* as io.lines: a for loop cannot take nil */
     lua_pushnil(L);
     lua_insert(L, -3);
     lua_insert(L, -2); /* nil, message, code */
     return 3;
   }
   lua_getiuservalue(L, (int)at, 1);
-  if (op == OP_LINES) return push_lines(L);
+  if (op == XCS_FS_LINES) return push_lines(L);
   return 1;
 }
 
 static int start(lua_State *L, int op) {
   xcs_task_check(L, op_names[op]);
-  lua_settop(L, op == OP_WRITE ? 2 : 1);
-  fs_job *j = new_job(L, op); /* raises on misuse, owning nothing */
+  lua_settop(L, op == XCS_FS_WRITE ? 2 : 1);
+  xcs_fs_job *j = new_job(L, op); /* raises on misuse, owning nothing */
   int at = lua_gettop(L) + 1;
   fs_box *box = lua_newuserdatauv(L, sizeof *box, 2); /* at */
   box->waiter = NULL;
@@ -593,11 +316,10 @@ static int start(lua_State *L, int op) {
   lua_pushvalue(L, at);
   j->box_ref = xcs_ref(j->m, L);
   j->req.data = j;
-  uv_once(&write_lock_once, write_lock_init);
-  int r = uv_queue_work(&j->m->host->loop, &j->req, work_cb, after_work_cb);
+  int r = uv_queue_work(&j->m->host->loop, &j->req, xcs_fs_work, after_work_cb);
   if (r != 0) {
     xcs_unref(j->m, j->box_ref);
-    job_free(j);
+    xcs_fs_job_free(j);
     return xcs_push_fail(L, r);
   }
   xcs_hold(&j->m->life); /* the module stays until after_work_cb */
@@ -605,15 +327,15 @@ static int start(lua_State *L, int op) {
 }
 
 /* fs.read(path) -> the file's bytes | nil, msg, code */
-static int l_read(lua_State *L) { return start(L, OP_READ); }
+static int l_read(lua_State *L) { return start(L, XCS_FS_READ); }
 /* fs.list(path) -> the names in that directory, sorted | nil, msg, code */
-static int l_list(lua_State *L) { return start(L, OP_LIST); }
+static int l_list(lua_State *L) { return start(L, XCS_FS_LIST); }
 /* fs.write(name, data) -> true | nil, msg, code: the file is replaced whole */
-static int l_write(lua_State *L) { return start(L, OP_WRITE); }
+static int l_write(lua_State *L) { return start(L, XCS_FS_WRITE); }
 /* fs.remove(name) -> true | nil, msg, code */
-static int l_remove(lua_State *L) { return start(L, OP_REMOVE); }
+static int l_remove(lua_State *L) { return start(L, XCS_FS_REMOVE); }
 /* fs.lines(path) -> an iterator over the file's lines (raises, as io.lines) */
-static int l_lines(lua_State *L) { return start(L, OP_LINES); }
+static int l_lines(lua_State *L) { return start(L, XCS_FS_LINES); }
 
 /* The iterator of fs.lines: upvalue 1 the text, 2 where the next line starts.
  * A line is what comes before LF, without it (and without a CR before it). */
