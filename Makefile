@@ -4,8 +4,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PORT ?= 7000
 FUZZ_TIME ?= 60
+PREFIX ?= /usr/local
 
-.PHONY: all deps build run test sanitize valgrind fuzz bench clean
+.PHONY: all deps build run test sanitize valgrind fuzz bench install deb clean
 
 all: build
 
@@ -42,6 +43,16 @@ valgrind:
 fuzz:
 	@scripts/deps fuzz
 	scripts/fuzz -b $(BUILD)-fuzz -j $(JOBS) -t $(FUZZ_TIME)
+
+# Installs under PREFIX (DESTDIR is honoured, for staging).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package, build/xcshost_VERSION_ARCH.deb (CPack), then checks it:
+# its files, its dependencies, and an install into a scratch root.
+deb: build
+	cd $(BUILD) && cpack -G DEB
+	scripts/check-deb $(BUILD)/xcshost_*.deb
 
 bench: build
 	bench/run $(BUILD)

@@ -25,6 +25,7 @@ void xcs_admit_count(xcs_handle *h, int accepted) {
 
 int xcs_admit_refused(lua_State *L, xcs_module *m, int err, int port) {
   const xcs_options *o = &m->host->opt;
+  m->stats.admit[err == UV_EACCES ? XCS_A_PORTS : XCS_A_SOCKETS]++;
   lua_pushnil(L);
   if (err == UV_EACCES) {
     char ports[128];

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <uv.h>
 
+void (*xcs_errors_counted)(lua_State *L, const char *code);
+
 int xcs_push_fail(lua_State *L, int status) {
   /* The code stays "closed" for all three, so one test covers them; the
    * words say which end closed. */
@@ -14,6 +16,7 @@ int xcs_push_fail(lua_State *L, int status) {
   if (status == UV_EPIPE)
     return xcs_push_closed(L, "the peer closed the connection (EPIPE: it reads no more)");
   if (status == UV_ENOTCONN) return xcs_push_closed(L, "the socket is not connected (ENOTCONN)");
+  if (xcs_errors_counted) xcs_errors_counted(L, uv_err_name(status));
   lua_pushnil(L);
   lua_pushfstring(L, "%s: %s", uv_err_name(status), uv_strerror(status));
   lua_pushstring(L, uv_err_name(status));
@@ -21,6 +24,7 @@ int xcs_push_fail(lua_State *L, int status) {
 }
 
 int xcs_push_closed(lua_State *L, const char *why) {
+  if (xcs_errors_counted) xcs_errors_counted(L, XCS_ECLOSED);
   lua_pushnil(L);
   lua_pushfstring(L, XCS_ECLOSED ": %s", why);
   lua_pushliteral(L, XCS_ECLOSED);

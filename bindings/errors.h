@@ -16,6 +16,9 @@
 
 #define XCS_ECLOSED "closed"      /* the socket was closed (here, or by unload) */
 
+/* Set by the host: told the code of every outcome returned (the metrics). */
+extern void (*xcs_errors_counted)(lua_State *L, const char *code);
+
 /* Pushes nil, message, code for a libuv status; returns 3. UV_ECANCELED,
  * which a close causes, reads as "closed". */
 int xcs_push_fail(lua_State *L, int status);

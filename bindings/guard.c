@@ -385,6 +385,11 @@ static void tick_cb(uv_timer_t *t) {
 
 /* One event of a kind, from addr (NULL: none to tell). */
 static void event(xcs_gate *g, int kind, const char *addr) {
+  _Static_assert((int)EV_N == (int)XCS_NGUARD && (int)EV_SCARCE == (int)XCS_G_SCARCE &&
+                     (int)EV_FIRST == (int)XCS_G_FIRST && (int)EV_SHED == (int)XCS_G_SHED &&
+                     (int)EV_PROXY == (int)XCS_G_PROXY && (int)EV_FAILED == (int)XCS_G_FAILED,
+                 "bindings/stats.h follows EV_*");
+  g->m->stats.guard[kind]++;
   report *r = &g->reports[kind];
   double every = opts(g)->report_interval;
   if (!r->open || every <= 0) {

@@ -25,12 +25,17 @@
 extern const char xcs_prelude[];
 extern const size_t xcs_prelude_len;
 
-/* log(line): one line of the module's log, tagged with its name. */
+/* log(line [, level]): one line of the module's log, tagged with its name,
+ * at "error", "warn", "info" (the default) or "debug". */
 static int l_log(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
+  int level = XCS_LOG_INFO;
+  if (!lua_isnoneornil(L, 2) &&
+      (level = xcs_log_level_parse(luaL_checkstring(L, 2))) < 0)
+    return luaL_argerror(L, 2, "expected \"error\", \"warn\", \"info\" or \"debug\"");
   xcs_module *m = xcs_module_of(L);
-  xcs_log_bytes(m->host, m->name, s, len);
+  xcs_log_bytes(m->host, level, m->name, s, len);
   return 0;
 }
 

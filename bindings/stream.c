@@ -214,6 +214,7 @@ static void received(xcs_inflow *in, ssize_t nread, const char *data,
       stop_reading(c);
     } else {
       c->bytes_in += (uint64_t)nread;
+      c->h.m->stats.bytes_in[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)nread;
       if (c->len >= high_mark(c)) stop_reading(c);
     }
   } else {
@@ -254,9 +255,10 @@ static void write_cb(uv_write_t *req, int status) {
   write_req *w = (write_req *)req;
   xcs_conn *c = w->c;
   c->queued -= w->len;
-  if (status == 0)
+  if (status == 0) {
     c->bytes_out += w->len;
-  else if (c->err == 0 && status != UV_ECANCELED)
+    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += w->len;
+  } else if (c->err == 0 && status != UV_ECANCELED)
     c->err = status;
   xcs_unref(c->h.m, w->ref);
   free(w);
@@ -276,6 +278,7 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
     int n = uv_try_write(&c->io.stream, &b, 1);
     if (n >= 0) {
       c->bytes_out += (uint64_t)n;
+      c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
       s += n;
       len -= (size_t)n;
       if (len == 0) return 0;

@@ -222,7 +222,7 @@ static void task_failed(xcs_task *t, int status) {
     m->limits.budget = budget;
     return;
   }
-  xcs_log(m->host, m->name, "task failed: %s", lua_tostring(co, -1));
+  xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "task failed: %s", lua_tostring(co, -1));
   m->limits.budget = budget;
   lua_settop(co, base);
   xcs_taskbox_end(t, XCS_TASK_FAILED, 1); /* takes the error value */

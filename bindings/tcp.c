@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bindings/errors.h"
+#include "bindings/inherit.h"
 #include "bindings/proxied.h"
 #include "bindings/task.h"
 #include "bindings/admit.h"
@@ -96,9 +97,11 @@ static int admit(xcs_listener *l, xcs_conn *c) {
 /* Runs protected on the module's svc thread: the box needs Lua memory. */
 static int accept_client(lua_State *L) {
   xcs_listener *l = lua_touserdata(L, 1);
-  if (xcs_admit(l->h.m, 1, -1) != 0)
+  if (xcs_admit(l->h.m, 1, -1) != 0) {
+    l->h.m->stats.admit[XCS_A_CONNECTIONS]++; /* the client is closed: refused */
     return luaL_error(L, "the module holds its limit of %d connections (--max-connections)",
                       l->h.m->host->opt.max_connections);
+  }
   xcs_conn *c = xcs_conn_new(L, l->h.m, l->is_unix);
   xcs_admit_count(&c->h, 1);
   int r = uv_accept(&l->io.stream, &c->io.stream);
@@ -106,6 +109,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
+  l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
   if (admit(l, c) == 1) publish(l, c, NULL);
   return 0;
 }
@@ -153,7 +157,7 @@ static void connection_cb(uv_stream_t *server, int status) {
   }
   const char *err = m->host->mgr->pcall(m, accept_client, l);
   if (err) {
-    xcs_log(m->host, m->name, "cannot accept a client on %s: %s", l->addr, err);
+    xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "cannot accept a client on %s: %s", l->addr, err);
     if (!l->h.closing) refuse(l);
   }
 }
@@ -161,7 +165,9 @@ static void connection_cb(uv_stream_t *server, int status) {
 static void listener_close(xcs_handle *h, int graceful) {
   xcs_listener *l = (xcs_listener *)h;
   xcs_module *m = h->m;
-  if (l->listening) xcs_log(m->host, m->name, "closed %s (%s)", l->addr, proto_of(l));
+  if (l->listening)
+    xcs_log_socket(m->host, m->name, "close", l->addr, NULL, proto_of(l), "closed %s (%s)", l->addr,
+                   proto_of(l));
   if (l->is_unix) xcs_unix_release(h, &l->file);
   xcs_gate_release(l->gate);
   l->gate = NULL;
@@ -182,7 +188,8 @@ void xcs_listener_stop(xcs_handle *h) {
   h->bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
-  xcs_log(h->m->host, h->m->name, "stopped accepting on %s (%s)", l->addr, proto_of(l));
+  xcs_log_socket(h->m->host, h->m->name, "stop_accepting", l->addr, NULL, proto_of(l),
+                 "stopped accepting on %s (%s)", l->addr, proto_of(l));
 }
 
 void xcs_tcp_stop_accepting(xcs_module *m) {
@@ -257,6 +264,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     xcs_admit_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
+    if (r == 0) l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
@@ -394,9 +402,16 @@ static int bind_tcp(xcs_listener *l, int port, const struct sockaddr *sa, int *p
   int r;
   uv_tcp_init(&m->host->loop, &l->io.tcp);
   l->io.handle.data = &l->h;
+  const char *name;
   if (m->host->mgr->takeover(m, &xcs_listener_type, port, &fd) ||
       (share && share->get(m, "tcp", sa, &fd))) {
     if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
+  } else if (xcs_inherit_take(SOCK_STREAM, port, &fd, &name)) {
+    /* systemd's socket: it stays open there, so closing ours loses nothing */
+    if ((r = uv_tcp_open(&l->io.tcp, fd)) != 0) close(fd);
+    if (r == 0)
+      xcs_log(m->host, m->name, "port %d (TCP): the socket systemd passed (%s)", port,
+              *name ? name : "unnamed");
   } else {
     *publish = share != NULL;
     r = uv_tcp_bind(&l->io.tcp, sa, 0);
@@ -500,7 +515,8 @@ static int l_listen(lua_State *L) {
   }
   if (proxy) xcs_gate_expect_proxy(l->gate);
   l->listening = 1;
-  xcs_log(m->host, m->name, "listening on %s (%s)", l->addr, proto_of(l));
+  xcs_log_socket(m->host, m->name, "listen", l->addr, NULL, proto_of(l), "listening on %s (%s)", l->addr,
+                 proto_of(l));
   return 1;
 }
 

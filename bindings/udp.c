@@ -14,6 +14,7 @@
 #include "bindings/addr.h"
 #include "bindings/errors.h"
 #include "bindings/faults.h"
+#include "bindings/inherit.h"
 #include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/admit.h"
@@ -101,6 +102,7 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
   xcs_list_push(&u->queue, &d->link);
   u->queued++;
   u->bytes_in += (uint64_t)n;
+  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -125,7 +127,8 @@ static void udp_close(xcs_handle *h, int graceful) {
   if (u->port) {
     char faults[200];
     xcs_inflow_describe(&u->in, faults, sizeof faults);
-    xcs_log(h->m->host, h->m->name, "closed %s (UDP)%s", u->addr, faults);
+    xcs_log_socket(h->m->host, h->m->name, "close", u->addr, NULL, "UDP", "closed %s (UDP)%s", u->addr,
+                   faults);
   }
   if (u->resolve) {
     u->resolve->u = NULL;
@@ -310,6 +313,7 @@ static int udp_write(lua_State *L) {
   }
   if (r < 0) return xcs_push_fail(L, r);
   u->bytes_out += len;
+  u->h.m->stats.bytes_out[XCS_P_UDP] += len;
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }
@@ -480,9 +484,15 @@ static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int o
   /* Under --workers a port socket.open binds is shared; a client's is not. */
   const xcs_share *share = flags == 0 && opened ? u->h.m->host->share : NULL;
   int port = xcs_addr_port(sa), r;
+  const char *name;
   if ((flags == 0 && u->h.m->host->mgr->takeover(u->h.m, &xcs_udp_type, port, &fd)) ||
       (share && share->get(u->h.m, "udp", sa, &fd))) {
     if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
+  } else if (flags == 0 && xcs_inherit_take(SOCK_DGRAM, port, &fd, &name)) {
+    if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
+    if (r == 0)
+      xcs_log(u->h.m->host, u->h.m->name, "port %d (UDP): the socket systemd passed (%s)", port,
+              *name ? name : "unnamed");
   } else {
     r = uv_udp_bind(&u->udp, sa, flags);
     uv_os_fd_t bound = -1;
@@ -520,7 +530,8 @@ static int bind_connect(xcs_udp *u, const struct sockaddr *peer) {
   if (r != 0) return r;
   u->connected = 1;
   xcs_addr_format(peer, u->peer, sizeof u->peer);
-  xcs_log(u->h.m->host, u->h.m->name, "sending from %s to %s (UDP)", u->addr, u->peer);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "connect", u->addr, u->peer, "UDP",
+                 "sending from %s to %s (UDP)", u->addr, u->peer);
   start_receiving(u);
   return 0;
 }
@@ -576,7 +587,7 @@ static int l_udp_open(lua_State *L) {
     return xcs_push_fail(L, r);
   }
   if (m->first_port == 0) m->first_port = u->port;
-  xcs_log(m->host, m->name, "bound to %s (UDP)", u->addr);
+  xcs_log_socket(m->host, m->name, "bind", u->addr, NULL, "UDP", "bound to %s (UDP)", u->addr);
   start_receiving(u);
   return 1;
 }

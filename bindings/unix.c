@@ -477,6 +477,7 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
     xcs_list_push(&u->queue, &d->link);
     u->queued++;
     u->bytes_in += got;
+    u->h.m->stats.bytes_in[XCS_P_UNIXDGRAM] += got;
   }
   update_poll(u);
   xcs_task_wake_now(&u->h.reader, 0);
@@ -485,7 +486,9 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
 static void dgram_close(xcs_handle *h, int graceful) {
   (void)graceful;
   xcs_unixdgram *u = (xcs_unixdgram *)h;
-  if (u->bound) xcs_log(h->m->host, h->m->name, "closed %s (%s)", u->file.path, dgram_proto);
+  if (u->bound)
+    xcs_log_socket(h->m->host, h->m->name, "close", u->file.path, NULL, dgram_proto, "closed %s (%s)",
+                   u->file.path, dgram_proto);
   xcs_unix_release(h, &u->file);
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
@@ -580,6 +583,7 @@ static int dgram_write_k(lua_State *L, int status, lua_KContext again) {
                      dest ? (socklen_t)sizeof sa : 0);
   if (r >= 0) {
     u->bytes_out += (uint64_t)r;
+    u->h.m->stats.bytes_out[XCS_P_UNIXDGRAM] += (uint64_t)r;
     lua_pushinteger(L, (lua_Integer)len);
     return 1;
   }
@@ -705,7 +709,8 @@ static int l_dgram_open(lua_State *L) {
   lua_settop(L, 1);
   xcs_unixdgram *u = dgram_bind(L, path);
   if (u == NULL) return 3;
-  xcs_log(u->h.m->host, u->h.m->name, "bound to %s (%s)", path, dgram_proto);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "bind", path, NULL, dgram_proto, "bound to %s (%s)", path,
+                 dgram_proto);
   update_poll(u);
   return 1;
 }
@@ -741,7 +746,8 @@ static int l_dgram_connect(lua_State *L) {
   }
   u->connected = 1;
   snprintf(u->peer, sizeof u->peer, "%s", path);
-  xcs_log(u->h.m->host, u->h.m->name, "sending from %s to %s (%s)", self, path, dgram_proto);
+  xcs_log_socket(u->h.m->host, u->h.m->name, "connect", self, path, dgram_proto,
+                 "sending from %s to %s (%s)", self, path, dgram_proto);
   update_poll(u);
   return 1;
 }

@@ -53,13 +53,7 @@ local function have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
--- Starts a tool without the sanitizer build's LD_PRELOAD (curl hangs under it).
-local function tool(argv)
-  table.insert(argv, 1, "env")
-  table.insert(argv, 2, "-u")
-  table.insert(argv, 3, "LD_PRELOAD")
-  return assert(xcs.process(argv))
-end
+local tool = H.tool
 
 describe("examples/http_hello.lua", function()
   it("answers GET / with Hello, world! and keeps the connection open", function()

@@ -79,7 +79,8 @@ describe("examples/json_api.lua", function()
     { "a missing item", { "PUT", "/items/7", "{}" }, 404, "no item 7" },
     { "a wrong method", { "PATCH", "/items" }, 405, "use GET or POST on /items" },
     { "a bad limit", { "GET", "/items?limit=0" }, 400, "limit must be an integer from 1 to 1000" },
-    { "a bad query", { "GET", "/items?limit=%zz" }, 400, "url.parse_query: a '%' not followed by two hex digits at byte 7" },
+    { "a bad query", { "GET", "/items?limit=%zz" }, 400,
+      "url.parse_query: a '%' not followed by two hex digits at byte 7" },
   } do
     it("answers " .. case[1] .. " with " .. case[3] .. " and a JSON error", function()
       with_api(function(c)

@@ -115,7 +115,8 @@ local function session(c, rest)
 
     if opcode == PING then
       c:write(frame(PONG, payload))
-    elseif opcode == PONG then -- nothing to do: it answers no ping of ours
+    elseif opcode == PONG then -- luacheck: ignore 542
+      -- nothing to do: it answers no ping of ours
     elseif opcode == CLOSE then
       if #payload == 0 then
         c:write(frame(CLOSE, ""))

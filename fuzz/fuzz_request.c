@@ -64,9 +64,7 @@ static void line_hook(lua_State *L, lua_Debug *ar) {
   prev_line = ar->currentline;
 }
 
-static void quiet(void *ud, const char *tag, const char *line, size_t len) {
-  (void)ud, (void)tag, (void)line, (void)len;
-}
+static void quiet(void *ud, const xcs_log_record *r) { (void)ud, (void)r; }
 
 /* The libraries the prelude captures; io, os, package and utf8 would only
  * cost allocations per input. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/addr.h"
 #include "bindings/faults.h"
 
 const char xcs_cli_usage[] =
@@ -35,6 +36,8 @@ const char xcs_cli_usage[] =
     "  --ports LIST         ports modules may open, e.g. 80,443,8000-9000\n"
     "                       (default 0,1024-65535: no privileged port)\n"
     "  --control PATH       listen for operator commands on a UNIX socket at PATH\n"
+    "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+    "                       (e.g. 127.0.0.1:9100; port 0 picks one, logged)\n"
     "  --workers N|auto     run N worker processes, each with every module, under a\n"
     "                       supervisor that shares their ports, restarts them and\n"
     "                       reloads them one at a time (auto: one per usable CPU;\n"
@@ -53,6 +56,10 @@ const char xcs_cli_usage[] =
     "  --lua-path DIR       let require load pure-Lua libraries from DIR, e.g.\n"
     "                       /usr/share/lua/5.4 (repeatable, searched in order after\n"
     "                       the module's own directory; never a C module)\n"
+    "  --log-format FORMAT  text (default: \"module: message\") or json (one object\n"
+    "                       a line: time, level, module, message, socket fields)\n"
+    "  --log-level LEVEL    error, warn, info (default) or debug: lines below it\n"
+    "                       are dropped\n"
   "\n"
   "defence against clients that flood or dawdle. On by default, and biting only\n"
   "when file descriptors run short (RLIMIT_NOFILE; xcshost raises its soft limit\n"
@@ -93,9 +100,20 @@ const char xcs_cli_usage[] =
     "\n"
     "A running host with --control PATH answers\n"
     "  xcshost ctl PATH status          every module and what it holds\n"
+    "  xcshost ctl PATH metrics         the metrics, as --metrics serves them\n"
     "  xcshost ctl PATH reload [NAME]   reload one module (or all) from disk\n"
     "  xcshost ctl PATH stop            stop gracefully\n"
     "SIGHUP reloads every module; SIGINT/SIGTERM stop gracefully, a second one at once.\n"
+    "\n"
+    "  xcshost check [options] MODULE.lua ...\n"
+    "compiles each module in its sandbox without running it and reports syntax errors\n"
+    "and reads of globals the sandbox does not give; exit status 0 (fine), 1 (a\n"
+    "problem) or 2 (a file it cannot read).\n"
+    "\n"
+    "Under systemd, NOTIFY_SOCKET (Type=notify: READY, RELOADING, STOPPING, STATUS;\n"
+    "WATCHDOG=1 every half of WATCHDOG_USEC)\n"
+    "and LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES (socket activation: socket.open(PORT)\n"
+    "takes the passed socket bound to PORT) are used when set.\n"
     "\n"
     "Exit status: 0 when every module concluded (or the host was stopped by\n"
     "SIGINT/SIGTERM and none failed), 1 when a module failed, 2 on bad usage\n"
@@ -201,15 +219,22 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
   }
   if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
     if (argc < 4) {
-      snprintf(err, errlen, "usage: xcshost ctl PATH status|reload [NAME]|stop");
+      snprintf(err, errlen, "usage: xcshost ctl PATH status|metrics|reload [NAME]|stop");
       return -1;
     }
     cli->ctl = argv + 2;
     cli->nctl = argc - 2;
     return 0;
   }
-  int options_done = 0;
-  for (int i = 1; i < argc; i++) {
+  int options_done = 0, first = 1;
+  if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+    /* `xcshost check [options] MODULE.lua ...`: the options shape the
+     * sandbox the modules are compiled in, as when they run; key=value
+     * words are taken, so a command line that runs modules checks them. */
+    cli->check = 1;
+    first = 2;
+  }
+  for (int i = first; i < argc; i++) {
     const char *a = argv[i], *v;
     double d;
     if (!options_done && a[0] == '-') {
@@ -264,9 +289,19 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         if (*v == '\0') goto missing;
         if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) goto too_many;
         cli->opt.lua_paths[cli->opt.nlua_paths++] = v;
+      } else if ((v = value_of("--metrics", argc, argv, &i))) {
+        struct sockaddr_storage sa;
+        if (*v == '\0') goto missing;
+        if (xcs_addr_parse(v, &sa) != 0) goto bad;
+        cli->metrics = v;
       } else if ((v = value_of("--control", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->control = v;
+      } else if ((v = value_of("--log-format", argc, argv, &i))) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) goto bad;
+        cli->opt.log_json = strcmp(v, "json") == 0;
+      } else if ((v = value_of("--log-level", argc, argv, &i))) {
+        if ((cli->opt.log_level = xcs_log_level_parse(v)) < 0) goto bad;
       } else if ((v = value_of("--workers", argc, argv, &i))) {
         if (strcmp(v, "auto") == 0)
           cli->workers = -1;
@@ -346,6 +381,10 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       continue;
     }
     cli->modules[cli->nmodules++].path = a;
+  }
+  if (cli->nmodules == 0 && cli->check && !cli->help) {
+    snprintf(err, errlen, "no module given (usage: xcshost check [options] MODULE.lua ...)");
+    return -1;
   }
   if (cli->nmodules == 0 && !cli->help && !cli->version) {
     snprintf(err, errlen, "no module given (usage: xcshost [options] MODULE.lua ...)");

@@ -12,6 +12,8 @@
 
 #include "bindings/handle.h"
 #include "bindings/core/log.h"
+#include "bindings/core/text.h"
+#include "host/metrics.h"
 #include "host/module.h"
 #include "host/reload.h"
 
@@ -26,32 +28,6 @@ typedef struct client {
   char *answer;
 } client;
 
-/* A growing text buffer; on out of memory the text is cut, never wrong. */
-typedef struct text {
-  char *s;
-  size_t len, cap;
-} text;
-
-static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(text *t, const char *fmt, ...) {
-  va_list ap;
-  for (int tries = 0; tries < 2; tries++) {
-    va_start(ap, fmt);
-    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (t->s && t->len + (size_t)n < t->cap) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = (t->cap + (size_t)n + 1) * 2;
-    char *s = realloc(t->s, cap);
-    if (s == NULL) return;
-    t->s = s;
-    t->cap = cap;
-  }
-}
-
 static const char *phase_name(xcs_module *m) {
   switch (m->phase) {
     case XCS_LOADED: return "loaded";
@@ -62,23 +38,23 @@ static const char *phase_name(xcs_module *m) {
 }
 
 char *xcs_control_status(xcs_host *h) {
-  text t = {0};
+  xcs_text t = {0};
   int n = 0;
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
-  add(&t, "xcshost %s: %d module%s%s\n", XCS_VERSION, n, n == 1 ? "" : "s",
+  xcs_text_add(&t, "xcshost %s: %d module%s%s\n", XCS_VERSION, n, n == 1 ? "" : "s",
       h->stopping ? " (stopping)" : "");
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     int nh = 0;
     for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) nh++;
-    add(&t, "%s %s  %s  tasks %d  memory %zu KiB (peak %zu KiB)  handles %d\n", m->name,
+    xcs_text_add(&t, "%s %s  %s  tasks %d  memory %zu KiB (peak %zu KiB)  handles %d\n", m->name,
         phase_name(m), m->path ? m->path : "", m->ntasks, m->limits.used >> 10,
         m->limits.peak >> 10, nh);
     for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) {
       xcs_handle *hd = xcs_container_of(k, xcs_handle, link);
       char desc[256];
       hd->type->describe(hd, desc, sizeof desc);
-      add(&t, "  %s %s%s\n", hd->type->name, desc, hd->closing ? " (closing)" : "");
+      xcs_text_add(&t, "  %s %s%s\n", hd->type->name, desc, hd->closing ? " (closing)" : "");
     }
   }
   return t.s;
@@ -86,15 +62,15 @@ char *xcs_control_status(xcs_host *h) {
 
 static void reported(void *ud, xcs_module *m, xcs_module *next, const char *err) {
   if (next)
-    add(ud, "reloading %s\n", m->name);
+    xcs_text_add(ud, "reloading %s\n", m->name);
   else
-    add(ud, "error: %s: %s\n", m->name, err ? err : "cannot reload");
+    xcs_text_add(ud, "error: %s: %s\n", m->name, err ? err : "cannot reload");
 }
 
 static char *reload(xcs_host *h, const char *name) {
-  text t = {0};
+  xcs_text t = {0};
   if (xcs_reload_named(h, name, reported, &t) == 0)
-    add(&t, "error: no running module named '%s'\n", name);
+    xcs_text_add(&t, "error: no running module named '%s'\n", name);
   return t.s;
 }
 
@@ -133,14 +109,16 @@ static void run(client *c) {
     /* answered later, through xcs_control_reply */
   } else if (strcmp(cmd, "status") == 0) {
     answer(c, xcs_control_status(h));
+  } else if (strcmp(cmd, "metrics") == 0) {
+    answer(c, xcs_metrics_render(h));
   } else if (strcmp(cmd, "reload") == 0) {
     answer(c, reload(h, arg));
   } else if (strcmp(cmd, "stop") == 0) {
     answer(c, strdup("stopping\n"));
     xcs_host_stop(h, h->stopping);
   } else {
-    text t = {0};
-    add(&t, "error: unknown command '%s' (status, reload [NAME], stop)\n", cmd);
+    xcs_text t = {0};
+    xcs_text_add(&t, "error: unknown command '%s' (status, metrics, reload [NAME], stop)\n", cmd);
     answer(c, t.s);
   }
 }

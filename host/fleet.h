@@ -47,6 +47,7 @@ typedef struct xcs_fleet {
   xcs_slot *slots;
   uint64_t started;
   int stopping;         /* stop signals received */
+  int notified_ready;   /* systemd was told READY=1 */
   int status;           /* the exit status so far: the worst of the workers' */
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t gather_timer;
@@ -63,7 +64,9 @@ typedef struct xcs_fleet {
 
 /* supervisor.c */
 void xcs_fleet_stop(xcs_fleet *f, int signum);
-void xcs_fleet_log(xcs_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line of the supervisor's log at level (XCS_LOG_*). */
+void xcs_fleet_log(xcs_fleet *f, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* shares.c: a request from slot s's request channel; s has died; close
  * what no worker holds (call when a worker is ready or ended); close all. */
@@ -77,6 +80,9 @@ void xcs_shares_close(xcs_fleet *f);
 int xcs_fleet_command(xcs_host *h, const char *cmd, const char *arg, void *client);
 /* SIGHUP: reload every worker, one at a time. */
 void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client);
+/* systemd: RELOADING=1 as a rolling reload starts, READY=1 when it is done
+ * (only once READY=1 was said, and not while stopping). */
+void xcs_fleet_notify_reload(xcs_fleet *f, int done);
 /* An answer on slot s's command channel ("ready" is supervisor.c's). */
 void xcs_fleet_answer(xcs_fleet *f, xcs_slot *s, const char *msg);
 /* Slot s has no process now: whatever waited on it goes on without it. */

@@ -135,7 +135,7 @@ static void roll_done(xcs_fleet *f, const char *failure) {
     add(&out, &len, "error: %s\n", failure);
   add(&out, &len, "%s", f->roll_text ? f->roll_text : "");
   if (!failure)
-    xcs_fleet_log(f, "reload done: every serving worker runs the new version");
+    xcs_fleet_log(f, XCS_LOG_INFO, "reload done: every serving worker runs the new version");
   if (f->roll_client)
     xcs_control_reply(f->roll_client, out ? out : strdup("no worker is serving\n"));
   else
@@ -146,6 +146,7 @@ static void roll_done(xcs_fleet *f, const char *failure) {
   f->roll_len = 0;
   f->roll_client = NULL;
   f->rolling = -1;
+  xcs_fleet_notify_reload(f, 1);
 }
 
 static void roll_next(xcs_fleet *f, int from) {
@@ -164,7 +165,7 @@ static void roll_next(xcs_fleet *f, int from) {
 void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client) {
   if (f->rolling >= 0) {
     if (client) xcs_control_reply(client, strdup("error: a reload is under way already\n"));
-    xcs_fleet_log(f, "a reload is under way already: this one is left out");
+    xcs_fleet_log(f, XCS_LOG_WARN, "a reload is under way already: this one is left out");
     return;
   }
   f->roll_name = strdup(name ? name : "");
@@ -173,7 +174,8 @@ void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client) {
     return;
   }
   f->roll_client = client;
-  xcs_fleet_log(f, "reloading %s in every worker, one at a time",
+  xcs_fleet_notify_reload(f, 0);
+  xcs_fleet_log(f, XCS_LOG_INFO, "reloading %s in every worker, one at a time",
                 *f->roll_name ? f->roll_name : "every module");
   roll_next(f, 0);
 }
@@ -188,7 +190,7 @@ static void rolled(xcs_fleet *f, xcs_slot *s, const char *msg) {
   char why[600];
   snprintf(why, sizeof why, "reload failed in worker %d, which stays on the running version%s: %s",
            s->number, s->number == 1 ? ", as do the others" : "", msg + 7);
-  xcs_fleet_log(f, "%s", why);
+  xcs_fleet_log(f, XCS_LOG_ERROR, "%s", why);
   roll_done(f, why);
 }
 

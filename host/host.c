@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "bindings/errors.h"
 #include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
 #include "host/limits.h"
+#include "host/metrics.h"
 #include "host/module.h"
 
 void xcs_options_default(xcs_options *o) {
@@ -37,6 +40,21 @@ void xcs_options_default(xcs_options *o) {
   o->strict = 0;
   o->nlua_paths = 0;
   xcs_guard_options_default(&o->guard);
+  o->log_level = XCS_LOG_DEFAULT;
+  o->log_json = 0;
+}
+
+/* Every network outcome a module is told of, counted for the metrics. */
+static void count_error(lua_State *L, const char *code) {
+  xcs_module *m = xcs_module_of(L); /* NULL: a thread the test API never saw */
+  if (m) xcs_stats_errors(&m->stats, code, 1);
+}
+
+/* The thread's CPU time in ns: what a task step cost. */
+static uint64_t cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void tick_cb(uv_idle_t *idle) {
@@ -54,8 +72,17 @@ static void tick_cb(uv_idle_t *idle) {
     xcs_list_init(&h->ready);
   }
   xcs_list *n;
-  while ((n = xcs_list_shift(&batch)) != NULL)
-    xcs_task_run(xcs_container_of(n, xcs_task, ready));
+  while ((n = xcs_list_shift(&batch)) != NULL) {
+    xcs_task *t = xcs_container_of(n, xcs_task, ready);
+    if (h->metrics == NULL) {
+      xcs_task_run(t);
+      continue;
+    }
+    xcs_module *m = t->m; /* the task may be gone after its step; m is not */
+    uint64_t before = cpu_now();
+    xcs_task_run(t);
+    m->stats.cpu_ns += cpu_now() - before;
+  }
 
   while ((n = xcs_list_shift(&h->deferred)) != NULL)
     xcs_handle_close(xcs_container_of(n, xcs_handle, deferred), 1);
@@ -74,7 +101,8 @@ static void tick_cb(uv_idle_t *idle) {
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
   memset(h, 0, sizeof *h);
   h->opt = *o;
-  h->log = xcs_log_stderr;
+  h->log = o->log_json ? xcs_log_json : xcs_log_stderr;
+  xcs_errors_counted = count_error;
   h->worker = h->workers = 1;
   xcs_list_init(&h->modules);
   xcs_list_init(&h->ready);
@@ -86,7 +114,7 @@ int xcs_host_init(xcs_host *h, const xcs_options *o) {
    * to the host; keep going, but the CPU limit is then not enforced. */
   h->watchdog = xcs_limits_watchdog() == 0;
   if (!h->watchdog)
-    xcs_log(h, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
+    xcs_log_at(h, XCS_LOG_WARN, "xcshost", "warning: no CPU watchdog; --cpu-limit is not enforced");
   int r = uv_loop_init(&h->loop);
   if (r != 0) return r;
   h->loop.data = h;
@@ -124,6 +152,7 @@ void xcs_host_close(xcs_host *h) {
   /* Bounded: every module is unloading and every handle closing. */
   for (int i = 0; i < 1000 && !xcs_list_empty(&h->modules); i++)
     uv_run(&h->loop, UV_RUN_ONCE);
+  xcs_metrics_free(h);
   uv_walk(&h->loop, close_walk_cb, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   uv_loop_close(&h->loop);

@@ -11,12 +11,15 @@
 
 #include "bindings/addr.h"
 #include "bindings/faults.h"
+#include "host/check.h"
 #include "host/cli.h"
 #include "host/control.h"
 #include "host/ctl.h"
 #include "host/host.h"
+#include "host/metrics.h"
 #include "host/module.h"
 #include "host/signals.h"
+#include "host/systemd.h"
 #include "host/supervisor.h"
 #include "host/worker.h"
 
@@ -42,6 +45,11 @@ int main(int argc, char **argv) {
   }
   if (cli.ctl) {
     int status = xcs_ctl(cli.ctl, cli.nctl);
+    xcs_cli_free(&cli);
+    return status;
+  }
+  if (cli.check && !cli.help) {
+    int status = xcs_check(&cli.opt, cli.modules, cli.nmodules);
     xcs_cli_free(&cli);
     return status;
   }
@@ -94,6 +102,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   xcs_faults_announce(&host);
+  if (!worker) xcs_systemd_start(&host); /* its sockets wait for the modules' socket.open */
   /* Load all first: a typo in the third module should not leave the first
    * two serving. */
   xcs_module **mods = calloc((size_t)cli.nmodules, sizeof *mods);
@@ -101,8 +110,8 @@ int main(int argc, char **argv) {
   for (int i = 0; mods && i < cli.nmodules; i++) {
     char *why = NULL;
     mods[i] = xcs_module_new(&host, cli.modules[i].path, &why);
-    if (mods[i] == NULL) {
-      fprintf(stderr, "xcshost: %s\n", why);
+    if (mods[i] == NULL) { /* from here on, errors are log lines: JSON with --log-format json */
+      xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "%s", why);
       free(why);
       status = 2;
       break;
@@ -112,7 +121,7 @@ int main(int argc, char **argv) {
       const char *eq = strchr(a, '=');
       char *key = strndup(a, (size_t)(eq - a));
       if (key == NULL) {
-        fprintf(stderr, "xcshost: not enough memory\n");
+        xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "not enough memory");
         status = 2;
         break;
       }
@@ -120,9 +129,20 @@ int main(int argc, char **argv) {
       free(key);
     }
   }
+  /* `ctl metrics` answers the same text as --metrics: keep its counts too. */
+  if (status == 0 && cli.control && !worker && (r = xcs_metrics_init(&host)) != 0) {
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot keep metrics: %s", uv_strerror(r));
+    status = 2;
+  }
+  if (status == 0 && cli.metrics &&
+      (r = xcs_scrape_start(&host, cli.metrics, worker ? host.worker - 1 : 0)) != 0) {
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot serve metrics on %s: %s", cli.metrics,
+               uv_strerror(r));
+    status = 2;
+  }
   if (status == 0 && cli.control && !worker && (r = xcs_control_start(&host, cli.control)) != 0) {
-    fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli.control,
-            uv_strerror(r));
+    xcs_log_at(&host, XCS_LOG_ERROR, "xcshost", "cannot listen on control socket %s: %s",
+               cli.control, uv_strerror(r));
     status = 2;
   }
   if (status == 0) {
@@ -132,6 +152,8 @@ int main(int argc, char **argv) {
     uv_run(&host.loop, UV_RUN_DEFAULT);
     status = host.failed ? 1 : 0;
   }
+  xcs_systemd_stop(&host);
+  xcs_scrape_stop(&host);
   xcs_control_stop(&host);
   xcs_host_close(&host);
   free(mods);

@@ -15,6 +15,7 @@
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/core/log.h"
+#include "host/metrics.h"
 #include "host/reload.h"
 #include "host/sandbox.h"
 
@@ -180,7 +181,7 @@ static int copy_args(lua_State *L) {
 
 void xcs_module_copyargs(xcs_module *dst, xcs_module *src) {
   const char *err = xcs_module_pcall(dst, copy_args, src);
-  if (err) xcs_log(dst->host, dst->name, "cannot copy the arguments: %s", err);
+  if (err) xcs_log_at(dst->host, XCS_LOG_ERROR, dst->name, "cannot copy the arguments: %s", err);
 }
 
 void xcs_module_setarg(xcs_module *m, const char *key, const char *value) {
@@ -239,7 +240,7 @@ static void stop_timer_cancel(xcs_module *m) {
 
 static void stop_deadline_cb(uv_timer_t *t) {
   xcs_module *m = t->data;
-  xcs_log(m->host, m->name, "unload hook still running after %g s (--stop-timeout): unloading",
+  xcs_log_at(m->host, XCS_LOG_WARN, m->name, "unload hook still running after %g s (--stop-timeout): unloading",
           m->host->opt.stop_timeout);
   xcs_module_unload(m, 1);
 }
@@ -258,8 +259,9 @@ static void retire_cb(uv_timer_t *t) {
   xcs_module *m = t->data;
   if (m->nconnections > 0 && uv_now(&m->host->loop) < m->retire_until) return;
   if (m->nconnections > 0)
-    xcs_log(m->host, m->name, "%d connection%s still open after %g s (--stop-timeout): unloading",
-            m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
+    xcs_log_at(m->host, XCS_LOG_WARN, m->name,
+               "%d connection%s still open after %g s (--stop-timeout): unloading",
+               m->nconnections, m->nconnections == 1 ? "" : "s", m->host->opt.stop_timeout);
   xcs_module_unload(m, 1);
 }
 
@@ -323,7 +325,7 @@ void xcs_module_fail(xcs_module *m, const char *msg) {
   m->error = strdup(msg ? msg : "(no message)");
   if (!m->owns_state) return; /* the test client: xcs.run reports it */
   m->host->failed++;
-  xcs_log(m->host, m->name, "failed: %s", m->error ? m->error : msg);
+  xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "failed: %s", m->error ? m->error : msg);
   xcs_module_unload(m, 1);
 }
 
@@ -371,6 +373,7 @@ void xcs_module_destroy(xcs_module *m) {
     luaL_unref(m->L, LUA_REGISTRYINDEX, m->svc_ref);
   }
   m->L = m->svc = NULL;
+  xcs_metrics_retire(m); /* its counters outlive it, under its name */
   xcs_list_remove(&m->link);
   xcs_reload_forget(m);
   xcs_task_wake(&m->watcher, 0);

@@ -20,7 +20,7 @@ xcs_module *xcs_reload(xcs_module *m, char **err) {
   }
   xcs_module *next = xcs_module_new(h, m->path, &why);
   if (next == NULL) {
-    xcs_log(h, m->name, "reload failed, the running version stays: %s", why);
+    xcs_log_at(h, XCS_LOG_ERROR, m->name, "reload failed, the running version stays: %s", why);
     if (err)
       *err = why;
     else
@@ -30,6 +30,7 @@ xcs_module *xcs_reload(xcs_module *m, char **err) {
   xcs_module_copyargs(next, m);
   xcs_log(h, m->name, "reloading %s", m->path);
   next->replaces = m;
+  next->stats.reloads = 1; /* the metrics add the versions' counts up */
   xcs_module_start(next);
   return next;
 }
@@ -104,7 +105,7 @@ void xcs_reload_started(xcs_module *m) {
   m->replaces = NULL;
   if (old == NULL) return;
   if (m->failed) {
-    xcs_log(m->host, old->name, "reload failed in its first step, the running version stays");
+    xcs_log_at(m->host, XCS_LOG_ERROR, old->name, "reload failed in its first step, the running version stays");
     return;
   }
   xcs_module_retire(old); /* its unload hook, or its clients, may finish */

@@ -13,6 +13,10 @@
  *        worker's socket is kept for the next process in its place, its
  *        queued datagrams and its share of peers included.
  *
+ * A port systemd passed a socket for (socket activation, host/systemd.c)
+ * is no one's to bind: its one socket, TCP or UDP, is handed to every
+ * worker that opens the port, and kept until the supervisor stops.
+ *
  * Only one worker binds a key first (with port 0 that picks the port):
  * while it does, the others asking wait for its answer; if it cannot (or
  * dies first), the next one waiting is told to try. The supervisor keeps
@@ -27,6 +31,8 @@
 #include <unistd.h>
 
 #include "bindings/addr.h"
+#include "bindings/core/log.h"
+#include "bindings/inherit.h"
 #include "host/channel.h"
 #include "host/fleet.h"
 
@@ -39,6 +45,7 @@ typedef struct xcs_shared {
   int binder;    /* the slot index binding it first, or -1 */
   char *waiting; /* per slot index: waits for the first bind */
   char *held;    /* per slot index: holds it */
+  int inherited; /* fd is the socket systemd passed: kept until the end */
 } xcs_shared;
 
 static xcs_shared *find(xcs_fleet *f, const char *key) {
@@ -112,6 +119,29 @@ static xcs_shared *add_share(xcs_fleet *f, const char *key) {
   return &f->shares[f->nshares++];
 }
 
+/* "tcp ADDR:PORT" or "udp ADDR:PORT": the socket systemd passed for that
+ * port and type, as a share every worker is handed; NULL if there is none. */
+static xcs_shared *add_inherited(xcs_fleet *f, const char *key) {
+  int type = strncmp(key, "tcp ", 4) == 0   ? SOCK_STREAM
+             : strncmp(key, "udp ", 4) == 0 ? SOCK_DGRAM
+                                            : 0;
+  const char *colon = strrchr(key, ':');
+  int fd, port = colon ? atoi(colon + 1) : 0;
+  const char *name;
+  if (type == 0 || !xcs_inherit_take(type, port, &fd, &name)) return NULL;
+  xcs_shared *sh = add_share(f, key);
+  if (sh == NULL) {
+    close(fd);
+    return NULL;
+  }
+  sh->udp = 0; /* one socket for all: the workers read the one queue */
+  sh->fd = fd;
+  sh->inherited = 1;
+  xcs_log(&f->host, "xcshost", "port %d (%s): the socket systemd passed (%s), for every worker",
+          port, type == SOCK_STREAM ? "TCP" : "UDP", *name ? name : "unnamed");
+  return sh;
+}
+
 static void get(xcs_fleet *f, xcs_slot *s, const char *key) {
   int me = s->number - 1;
   xcs_shared *sh = find(f, key);
@@ -125,6 +155,8 @@ static void get(xcs_fleet *f, xcs_slot *s, const char *key) {
   } else if (sh) {
     sh->binder = me;
     answer(s, "bind", -1);
+  } else if (!f->stopping && (sh = add_inherited(f, key)) != NULL) {
+    hand_out(f, sh, me);
   } else if (f->stopping || (sh = add_share(f, key)) == NULL) {
     answer(s, "bind", -1); /* stopping, or out of memory: this worker's own */
   } else {
@@ -195,7 +227,7 @@ void xcs_shares_sweep(xcs_fleet *f) {
     if (!f->slots[i].done && !f->slots[i].ready) return;
   for (int i = f->nshares - 1; i >= 0; i--) {
     xcs_shared *sh = &f->shares[i];
-    int holders = sh->binder >= 0;
+    int holders = sh->binder >= 0 || sh->inherited;
     for (int k = 0; k < f->count; k++) holders += sh->held[k] + sh->waiting[k];
     if (holders == 0) remove_share(f, sh);
   }

@@ -22,6 +22,7 @@
 #include "host/control.h"
 #include "host/fleet.h"
 #include "bindings/core/log.h"
+#include "host/systemd.h"
 
 extern char **environ;
 
@@ -34,10 +35,10 @@ static char msgbuf[XCS_CHANNEL_MAX + 1];
 
 static void spawn(xcs_slot *s);
 
-void xcs_fleet_log(xcs_fleet *f, const char *fmt, ...) {
+void xcs_fleet_log(xcs_fleet *f, int level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  xcs_logv(&f->host, "xcshost", fmt, ap);
+  xcs_logv(&f->host, level, "xcshost", NULL, fmt, ap);
   va_end(ap);
 }
 
@@ -66,7 +67,7 @@ static void restart_later(xcs_slot *s) {
   uint64_t delay = (uint64_t)BACKOFF_FIRST_MS << (s->quick_deaths < 7 ? s->quick_deaths : 7);
   if (delay > BACKOFF_MAX_MS) delay = BACKOFF_MAX_MS;
   s->quick_deaths++;
-  xcs_fleet_log(f, "worker %d: restarting it in %.1f s (restart %d)", s->number,
+  xcs_fleet_log(f, XCS_LOG_WARN, "worker %d: restarting it in %.1f s (restart %d)", s->number,
                 (double)delay / 1000, s->restarts + 1);
   uv_timer_start(&s->restart, restart_cb, delay, 0);
 }
@@ -78,10 +79,12 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
                     : status == 0 ? 0 : status == 2 ? 2 : 1;
   double lived = (double)(uv_now(&f->host.loop) - s->started) / 1000;
   if (signum)
-    xcs_fleet_log(f, "worker %d (pid %d) was killed by signal %d (%s) after %.1f s", s->number,
+    xcs_fleet_log(f, code ? XCS_LOG_ERROR : XCS_LOG_INFO,
+                  "worker %d (pid %d) was killed by signal %d (%s) after %.1f s", s->number,
                   s->pid, signum, strsignal(signum), lived);
   else
-    xcs_fleet_log(f, "worker %d (pid %d) exited with status %d after %.1f s", s->number, s->pid,
+    xcs_fleet_log(f, code ? XCS_LOG_WARN : XCS_LOG_INFO,
+                  "worker %d (pid %d) exited with status %d after %.1f s", s->number, s->pid,
                   (int)status, lived);
   s->alive = 0;
   s->pid = 0;
@@ -95,7 +98,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
   } else if (!s->ever_ready && code == 2) {
     /* Its modules cannot be loaded: neither can the others'. */
     s->done = 1;
-    xcs_fleet_log(f, "worker %d could not start its modules: stopping", s->number);
+    xcs_fleet_log(f, XCS_LOG_ERROR, "worker %d could not start its modules: stopping", s->number);
     xcs_fleet_stop(f, 0);
   } else {
     restart_later(s);
@@ -105,12 +108,43 @@ static void exit_cb(uv_process_t *proc, int64_t status, int signum) {
   xcs_shares_sweep(f);
 }
 
+static int serving(xcs_fleet *f) {
+  int ready = 0;
+  for (int i = 0; i < f->count; i++) ready += f->slots[i].ready;
+  return ready;
+}
+
+static void say_ready(xcs_fleet *f) {
+  char state[96];
+  int ready = serving(f);
+  snprintf(state, sizeof state, "READY=1\nSTATUS=%d worker%s serving", ready,
+           ready == 1 ? "" : "s");
+  xcs_systemd_notify(&f->host, state);
+}
+
+/* systemd (Type=notify): READY=1 once every worker serves. */
+static void notify_ready(xcs_fleet *f) {
+  if (serving(f) < f->count || f->stopping || f->notified_ready) return;
+  f->notified_ready = 1;
+  say_ready(f);
+  xcs_systemd_unused(&f->host);
+}
+
+void xcs_fleet_notify_reload(xcs_fleet *f, int done) {
+  if (!f->notified_ready || f->stopping) return;
+  if (done)
+    say_ready(f);
+  else
+    xcs_systemd_reloading(&f->host);
+}
+
 /* A message from a worker: on its command channel (fd: none is sent) ... */
 static void on_command(xcs_slot *s, const char *msg, int fd) {
   if (fd >= 0) close(fd);
   if (strcmp(msg, "ready") == 0) {
     s->ready = s->ever_ready = 1;
-    xcs_fleet_log(s->fleet, "worker %d (pid %d) is serving", s->number, s->pid);
+    xcs_fleet_log(s->fleet, XCS_LOG_INFO, "worker %d (pid %d) is serving", s->number, s->pid);
+    notify_ready(s->fleet);
     xcs_shares_sweep(s->fleet);
   } else {
     xcs_fleet_answer(s->fleet, s, msg);
@@ -197,7 +231,8 @@ static void spawn(xcs_slot *s) {
     if (cmd[i] >= 0 && (i == 1 || r != 0)) close(cmd[i]);
   }
   if (r != 0) {
-    xcs_fleet_log(f, "worker %d: cannot start %s: %s", s->number, f->exe, uv_strerror(r));
+    xcs_fleet_log(f, XCS_LOG_ERROR, "worker %d: cannot start %s: %s", s->number, f->exe,
+                  uv_strerror(r));
     s->started = uv_now(&f->host.loop);
     restart_later(s);
     return;
@@ -213,16 +248,17 @@ static void spawn(xcs_slot *s) {
   s->handles += 2;
   uv_poll_start(&s->req_poll, UV_READABLE, req_cb);
   uv_poll_start(&s->cmd_poll, UV_READABLE, cmd_cb);
-  xcs_fleet_log(f, "worker %d started (pid %d)", s->number, s->pid);
+  xcs_fleet_log(f, XCS_LOG_INFO, "worker %d started (pid %d)", s->number, s->pid);
 }
 
 void xcs_fleet_stop(xcs_fleet *f, int signum) {
   const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "request";
   if (f->stopping++ == 0) {
-    xcs_fleet_log(f, "stopping on %s: stopping every worker", name);
+    xcs_fleet_log(f, XCS_LOG_INFO, "stopping on %s: stopping every worker", name);
+    xcs_systemd_notify(&f->host, "STOPPING=1");
     xcs_shares_close(f); /* once the workers close theirs, the ports are free */
   } else {
-    xcs_fleet_log(f, "second %s: the workers close everything now", name);
+    xcs_fleet_log(f, XCS_LOG_INFO, "second %s: the workers close everything now", name);
   }
   for (int i = 0; i < f->count; i++) {
     xcs_slot *s = &f->slots[i];
@@ -286,6 +322,7 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     return 2;
   }
   f->host.command = xcs_fleet_command;
+  xcs_systemd_open(&f->host); /* its sockets wait for the workers' socket.open */
   f->started = uv_now(&f->host.loop);
   f->slots = calloc((size_t)f->count, sizeof *f->slots);
   if (f->slots == NULL) {
@@ -295,8 +332,8 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
   }
   int status = 0;
   if (cli->control && (r = xcs_control_start(&f->host, cli->control)) != 0) {
-    fprintf(stderr, "xcshost: cannot listen on control socket %s: %s\n", cli->control,
-            uv_strerror(r));
+    xcs_fleet_log(f, XCS_LOG_ERROR, "cannot listen on control socket %s: %s", cli->control,
+                  uv_strerror(r));
     status = 2;
   }
   if (status == 0) {
@@ -306,8 +343,8 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     watch(f, &f->sighup, SIGHUP, hup_cb);
     uv_timer_init(&f->host.loop, &f->gather_timer);
     f->gather_timer.data = f;
-    xcs_fleet_log(f, "supervisor (pid %d): starting %d worker%s", (int)getpid(), f->count,
-                  f->count == 1 ? "" : "s");
+    xcs_fleet_log(f, XCS_LOG_INFO, "supervisor (pid %d): starting %d worker%s", (int)getpid(),
+                  f->count, f->count == 1 ? "" : "s");
     for (int i = 0; i < f->count; i++) {
       xcs_slot *s = &f->slots[i];
       s->fleet = f;
@@ -320,9 +357,10 @@ int xcs_supervisor_run(const xcs_cli *cli, char **argv) {
     /* Runs until no worker runs and none is waiting to restart. */
     uv_run(&f->host.loop, UV_RUN_DEFAULT);
     status = f->status;
-    xcs_fleet_log(f, "every worker has ended: exit status %d", status);
+    xcs_fleet_log(f, XCS_LOG_INFO, "every worker has ended: exit status %d", status);
   }
   xcs_shares_close(f);
+  xcs_systemd_stop(&f->host);
   xcs_control_stop(&f->host);
   xcs_host_close(&f->host);
   free(f->slots);

@@ -55,11 +55,26 @@ static struct {
 
 int xcs_worker_is(void) { return getenv("XCSHOST_WORKER") != NULL; }
 
-/* "[w2] echo: listening on ..." */
-static void tagged_sink(void *ud, const char *tag, const char *line, size_t len) {
+/* "[w2] echo: listening on ..."; in JSON, a "worker" member. */
+static void tagged_sink(void *ud, const xcs_log_record *r) {
+  xcs_host *h = ud;
+  xcs_log_record tagged = *r;
+  if (h->opt.log_json) {
+    xcs_log_field fields[8];
+    char number[16];
+    int n = 0;
+    for (const xcs_log_field *f = r->fields; f && f->key && n < 6; f++) fields[n++] = *f;
+    snprintf(number, sizeof number, "%d", h->worker);
+    fields[n++] = (xcs_log_field){"worker", number};
+    fields[n] = (xcs_log_field){NULL, NULL};
+    tagged.fields = fields;
+    xcs_log_json(NULL, &tagged);
+    return;
+  }
   char t[256];
-  snprintf(t, sizeof t, "[w%d] %s", ((xcs_host *)ud)->worker, tag);
-  xcs_log_stderr(NULL, t, line, len);
+  snprintf(t, sizeof t, "[w%d] %s", h->worker, r->tag);
+  tagged.tag = t;
+  xcs_log_stderr(NULL, &tagged);
 }
 
 static ino_t inode_of(int fd) {

@@ -44,8 +44,10 @@ xcs_test *xcs_test_of(lua_State *L) {
   return x;
 }
 
-static void capture_log(void *ud, const char *tag, const char *line, size_t len) {
+static void capture_log(void *ud, const xcs_log_record *r) {
   xcs_test *x = ud;
+  const char *tag = r->tag, *line = r->line;
+  size_t len = r->len;
   size_t tlen = strlen(tag);
   char *s = malloc(tlen + 2 + len + 1);
   if (s) {
@@ -59,7 +61,7 @@ static void capture_log(void *ud, const char *tag, const char *line, size_t len)
   x->log_seq[x->log_next] = x->logged++;
   x->log_len[x->log_next] = s ? tlen + 2 + len : 0;
   x->log_next = (x->log_next + 1) % LOG_LINES;
-  if (x->echo_log) xcs_log_stderr(NULL, tag, line, len);
+  if (x->echo_log) xcs_log_stderr(NULL, r);
 }
 
 void xcs_test_push_log(lua_State *L, xcs_test *x, const char *tag, uint64_t since) {
@@ -233,6 +235,7 @@ __attribute__((visibility("default"))) int luaopen_xcs(lua_State *L) {
   xcs_options o;
   xcs_options_default(&o);
   o.linger_ms = 500; /* specs should not wait on peers that never close */
+  o.log_level = XCS_LOG_DEBUG; /* a spec sees every line, log.debug's too */
   if (xcs_host_init(&x->host, &o) != 0) return luaL_error(L, "xcs: cannot start a loop");
   uv_timer_init(&x->host.loop, &x->timeout);
   x->timeout.data = x;

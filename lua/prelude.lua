@@ -483,9 +483,24 @@ env.queue, env.condition = core.queue, core.condition
 env.on_unload = core.on_unload
 env.worker = core.worker
 
-env.log = function(fmt, ...)
-  if select("#", ...) > 0 then core.log(format(fmt, ...)) else core.log(tostring(fmt)) end
+-- log(fmt, ...) logs at info; log.error, log.warn, log.info and log.debug at
+-- their level (--log-level drops what is below the host's).
+local function logger(level)
+  return function(fmt, ...)
+    if select("#", ...) > 0 then core.log(format(fmt, ...), level)
+    else core.log(tostring(fmt), level) end
+  end
 end
+local log_at = logger("info")
+local levels = { error = logger("error"), warn = logger("warn"), info = log_at, debug = logger("debug") }
+env.log = setmetatable({}, { -- empty: every level is read through __index, none replaced
+  __call = function(_, ...) return log_at(...) end,
+  __index = function(_, k)
+    return levels[k] or raise(format("log.%s: no such level (error, warn, info, debug)", tostring(k)))
+  end,
+  __newindex = function() raise("log: its levels cannot be changed") end,
+  __metatable = false,
+})
 
 if not sandboxed then return end
 

@@ -47,7 +47,7 @@ end
 local function serve(module, port)
   local name = module:match("([%w_]+)%.lua$")
   local p = HH.start(module, "port=" .. (port or 0)) -- no options at all
-  local port = tonumber(HH.expect(p, "^" .. name .. ": listening on 127%.0%.0%.1:(%d+) %(TCP%)$"))
+  port = tonumber(HH.expect(p, "^" .. name .. ": listening on 127%.0%.0%.1:(%d+) %(TCP%)$"))
   return p, port
 end
 

@@ -668,7 +668,7 @@ describe("no way out:", function()
       add('getmetatable("").', "__add __sub __mul __div __mod __pow __unm __idiv")
       add("_G.", "os.time os.clock os.date os.difftime")
       -- the host's
-      add("_G.", "load require collectgarbage print log exit spawn sleep now request worker " ..
+      add("_G.", "load require collectgarbage print exit spawn sleep now request worker " ..
         "on_unload socket.open socket.read socket.write socket.close socket.connect " ..
         "socket.listen socket.list after every queue condition limits on_memory env fs.read " ..
         "fs.lines fs.list fs.write fs.remove")

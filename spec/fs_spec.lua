@@ -6,7 +6,6 @@ local xcs = require "xcs"
 local H = require "helpers"
 local fs = xcs.fs
 
-local function sh(cmd) assert(os.execute(cmd), cmd) end
 
 describe("fs", function()
   local a, b, data

@@ -54,6 +54,21 @@ end
 
 -- Log lines (m:logs(), xcs.logs()) -----------------------------------------------
 
+-- The lines of a text (a process's output): a list, without their newlines.
+function H.lines(text)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
+-- The keys of a table, sorted: a set to compare with assert.are.same.
+function H.sorted_keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
 -- Whether one of lines is exactly text.
 function H.has_line(lines, text)
   for _, line in ipairs(lines) do
@@ -197,6 +212,12 @@ function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
 end
 
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl hangs under it; groff and others fail).
+function H.tool(argv)
+  return assert(xcs.process { "env", "-u", "LD_PRELOAD", table.unpack(argv) })
+end
+
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)
@@ -244,6 +265,14 @@ end
 
 -- Makes a directory (and its parents).
 function H.mkdir(path) assert(sh("mkdir -p " .. quote(path))) end
+
+-- The whole text of the file at path.
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
 
 -- Writes text to the file at path, replacing what was there.
 function H.write(path, text)

@@ -45,7 +45,7 @@ describe("spawn's handle", function()
       local closed = false
       local l
       local t = xcs.spawn(function()
-        local guard <close> = setmetatable({}, { __close = function() closed = true end })
+        local _ <close> = setmetatable({}, { __close = function() closed = true end })
         l = assert(S.listen(0))
         xcs.sleep(30)
       end)

@@ -81,7 +81,7 @@ describe("a UNIX datagram socket", function()
       assert.are.equal("EMSGSIZE: a UNIX datagram carries at most 65536 bytes here, not 65537", err)
       ok, err, code = a:read(0.02)
       assert.are.equal("ETIMEDOUT", code)
-      _, _, code = S.connect("nobody.sock", "UNIX-DGRAM")
+      code = select(3, S.connect("nobody.sock", "UNIX-DGRAM"))
       assert.are.equal("ENOENT", code)
       H.raises({ 'socket.write: bad argument #3 (to): "../x.sock" resolves to' , "--unix-dir" },
         S.write, "a.sock", "x", "../x.sock")

@@ -131,7 +131,7 @@ describe("a UNIX stream socket", function()
       assert.are.equal("(unnamed)", c:address())
       assert.are.equal(path, c:peer())
       assert.is_nil(c:port())
-      assert.matches("^xcs%.tcp %(unnamed%) %-> " .. path:gsub("%p", "%%%0") .. " %(open; %d+ bytes in, %d+ out, %d+ queued%)$", tostring(c))
+      assert.matches("^xcs%.tcp %(unnamed%) %-> " .. path:gsub("%p", "%%%0") .. " %(open; %d+ bytes in, %d+ out, %d+ queued%)$", tostring(c)) -- luacheck: ignore 631
       c:write("12345")
       assert.are.equal("12345", s:read(5))
       local seen = {}
@@ -308,7 +308,7 @@ describe("a UNIX socket file", function()
       H.make_stale(path)
       local _, err, code = S.connect(path, "UNIX")
       assert.are.equal("ECONNREFUSED", code, err)
-      local l = assert(S.open(path, "UNIX"))
+      local l = assert(S.open(path, "UNIX")) -- luacheck: ignore l (held open)
       assert.is_true(H.has_line(xcs.logs("spec"), "replaced the stale socket file " .. path))
       local c = assert(S.connect(path, "UNIX")) -- the new one answers
       c:write("x")

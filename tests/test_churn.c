@@ -52,8 +52,10 @@ static const char *const modes[] = {"conclude", "unload", "fail"};
 static int exchanged, failures;
 static char last_line[512];
 
-static void sink(void *ud, const char *tag, const char *line, size_t len) {
-  (void)ud, (void)tag;
+static void sink(void *ud, const xcs_log_record *r) {
+  const char *tag = r->tag, *line = r->line;
+  size_t len = r->len;
+  (void)ud;
   snprintf(last_line, sizeof last_line, "%s: %.*s", tag, (int)len, line);
   if (len == 9 && memcmp(line, "exchanged", 9) == 0) exchanged++;
   if (len >= 8 && memcmp(line, "failed: ", 8) == 0) failures++;

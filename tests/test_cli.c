@@ -228,5 +228,38 @@ int main(void) {
                                       "--max-queued BYTES", "--report-interval S"};
   for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
     CHECK(strstr(xcs_cli_usage, shown[i]) != NULL);
+
+  /* The daemon options, and `xcshost check`. */
+  CHECK(parse(&cli, err, ARGS("--metrics", "127.0.0.1:0", "--log-format=json", "--log-level",
+                              "debug", "a.lua")) == 0);
+  CHECK_STR(cli.metrics, "127.0.0.1:0");
+  CHECK(cli.opt.log_json == 1 && cli.opt.log_level == XCS_LOG_DEBUG);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
+  CHECK(cli.metrics == NULL && cli.opt.log_json == 0 && cli.opt.log_level == XCS_LOG_INFO);
+  xcs_cli_free(&cli);
+  static const char *bad_daemon[][2] = {
+      {"--metrics", "localhost:9100"}, {"--metrics", "127.0.0.1"}, {"--metrics", "[::1]:99999"},
+      {"--log-format", "xml"},         {"--log-level", "loud"},    {"--log-level", "INFO"},
+  };
+  for (size_t i = 0; i < sizeof bad_daemon / sizeof bad_daemon[0]; i++) {
+    CHECK(parse(&cli, err, ARGS(bad_daemon[i][0], bad_daemon[i][1], "a.lua")) == -1);
+    char want[80];
+    snprintf(want, sizeof want, "bad value '%s' for option %s", bad_daemon[i][1],
+             bad_daemon[i][0]);
+    CHECK(strstr(err, want) != NULL);
+    xcs_cli_free(&cli);
+  }
+  CHECK(parse(&cli, err, ARGS("--metrics")) == -1 && strstr(err, "needs a value") != NULL);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("check", "--cpu-limit", "1", "a.lua", "b.lua")) == 0);
+  CHECK(cli.check && cli.nmodules == 2 && cli.opt.cpu_limit == 1);
+  CHECK_STR(cli.modules[1].path, "b.lua");
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("check", "a.lua", "port=1")) == 0); /* as a run would take it */
+  CHECK(cli.nmodules == 1 && cli.modules[0].nargs == 1);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("check")) == -1 && strstr(err, "no module given") != NULL);
+  xcs_cli_free(&cli);
   return check_report("cli");
 }

@@ -94,6 +94,8 @@ typedef struct xcs_options {
   int nlua_paths;
   xcs_fault_options faults; /* all zero: none */
   xcs_guard_options guard;
+  int log_level;         /* XCS_LOG_*: lines below it are dropped */
+  int log_json;          /* --log-format json (the executable's stderr) */
 } xcs_options;
 
 #define XCS_DEFAULT_BIND "127.0.0.1"
@@ -150,6 +152,7 @@ struct xcs_host {
   uv_signal_t sigint, sigterm, sighup;
   uv_pipe_t control;  /* the operator's socket (--control), if any */
   struct xcs_guard *guard; /* connections per remote address, while any */
+  struct xcs_metrics *metrics; /* what the metrics keep beyond the modules (host/), or NULL */
   const char *control_path;
   int signals;        /* how many stop signals arrived */
   int failed;         /* how many modules failed */

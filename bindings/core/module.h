@@ -23,6 +23,7 @@
 #include "bindings/core/host.h"
 #include "bindings/core/life.h"
 #include "bindings/list.h"
+#include "bindings/stats.h"
 
 typedef struct xcs_limits {
   size_t used;          /* bytes the module's state holds now */
@@ -118,6 +119,7 @@ typedef struct xcs_module {
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
   const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
                            checking a handle's type needs no table lookup */
+  xcs_stats stats;      /* what its sockets did, for the metrics */
 } xcs_module;
 
 /* Whether L is the thread of the task m is running now (safe in a signal
