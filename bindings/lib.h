@@ -26,6 +26,8 @@ void xcs_lib_codec_open(lua_State *L); /* pushes base64, then hex */
 void xcs_lib_crypto_open(lua_State *L);
 void xcs_lib_url_open(lua_State *L);
 void xcs_lib_http_open(lua_State *L);
+/* Sets http's date, parse_date and reason in the table on top (lib_http_values.c). */
+void xcs_lib_http_values(lua_State *L);
 
 /* Misuse raises naming the function and the argument, as the socket
  * table's calls do: "json.decode: bad argument #1 (text): expected a

@@ -21,9 +21,7 @@
  */
 #include <lauxlib.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "bindings/lib.h"
 
@@ -503,58 +501,11 @@ static int l_parse_chunked(lua_State *L) {
   return 3;
 }
 
-/* http.date([t]): t (seconds, os.time()) as an HTTP date, IMF-fixdate. */
-static int l_date(lua_State *L) {
-  time_t t = (time_t)xcs_lib_optinteger(L, 1, "http.date", "time", (lua_Integer)time(NULL));
-  struct tm tm;
-  if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
-    return xcs_lib_argerror(L, 1, "http.date", "time", "outside the years 0 to 9999");
-  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char out[40];
-  snprintf(out, sizeof out, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  lua_pushstring(L, out);
-  return 1;
-}
-
-/* http.reason(status): the standard reason phrase (RFC 9110 §15), or nil. */
-static int l_reason(lua_State *L) {
-  static const struct {
-    int code;
-    const char *text;
-  } reasons[] = {
-      {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
-      {202, "Accepted"}, {204, "No Content"}, {206, "Partial Content"},
-      {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"}, {304, "Not Modified"},
-      {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
-      {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-      {405, "Method Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Timeout"},
-      {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
-      {412, "Precondition Failed"}, {413, "Content Too Large"}, {414, "URI Too Long"},
-      {415, "Unsupported Media Type"}, {416, "Range Not Satisfiable"},
-      {417, "Expectation Failed"}, {422, "Unprocessable Content"}, {426, "Upgrade Required"},
-      {428, "Precondition Required"}, {429, "Too Many Requests"},
-      {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-      {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
-      {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"}};
-  lua_Integer code = xcs_lib_integer(L, 1, "http.reason", "status");
-  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-    if (reasons[i].code == code) {
-      lua_pushstring(L, reasons[i].text);
-      return 1;
-    }
-  lua_pushnil(L);
-  return 1;
-}
-
 void xcs_lib_http_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"parse_request", l_parse_request},
                                  {"parse_response", l_parse_response},
                                  {"parse_chunked", l_parse_chunked},
-                                 {"date", l_date},
-                                 {"reason", l_reason},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
+  xcs_lib_http_values(L); /* date, parse_date, reason */
 }

@@ -344,9 +344,22 @@ static int decode_value(decoder *d) {
 static int l_decode(lua_State *L) {
   size_t len;
   const char *s = xcs_lib_string(L, 1, "json.decode", "text", &len);
-  static const char *const known[] = {"max_depth", NULL};
-  int opts = check_opts(L, 2, "json.decode", known, "max_depth");
+  static const char *const known[] = {"max_depth", "max_size", NULL};
+  int opts = check_opts(L, 2, "json.decode", known, "max_depth, max_size");
   decoder d = {L, s, s, s + len, 0, opt_depth(L, opts, "json.decode"), NULL, 0};
+  /* max_size: a bound on text from a peer, checked before any work (the
+   * memory budget bounds the rest, but a big text costs time first). */
+  if (opts && lua_getfield(L, opts, "max_size") != LUA_TNIL) {
+    int ok;
+    lua_Integer max = lua_tointegerx(L, -1, &ok);
+    if (!ok || max < 0)
+      return luaL_error(L, "json.decode: bad option max_size: expected an integer of 0 or more bytes");
+    if ((lua_Unsigned)len > (lua_Unsigned)max) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "json.decode: the text is %I bytes, over max_size (%I)", (lua_Integer)len, max);
+      return 2;
+    }
+  }
   lua_settop(L, 2);
   if (decode_value(&d) == 0) {
     skip_ws(&d);

@@ -10,7 +10,7 @@
 
 #include "bindings/lib.h"
 
-#define DEFAULT_MAX_ARGS 100
+#define DEFAULT_MAX_ARGS 1000 /* as PHP's max_input_vars: far past any form a person fills in */
 
 static int unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -95,7 +95,7 @@ static int l_unescape(lua_State *L) {
 
 /* url.parse_query(s [, max]) -> { name = value }: a name without '=' is
  * true, a repeated name a list of its values in order. More than max
- * (default 100) arguments, or a bad escape, returns nil, message. */
+ * (default 1000) arguments, or a bad escape, returns nil, message. */
 static int l_parse_query(lua_State *L) {
   size_t len;
   const char *s = xcs_lib_string(L, 1, "url.parse_query", "query", &len);

@@ -49,11 +49,7 @@ local function closed(c)
   return c:read(nil, 5) == ""
 end
 
-local function have(program)
-  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
-end
-
-local tool = H.tool
+local have, tool = H.have, H.tool
 
 describe("examples/http_hello.lua", function()
   it("answers GET / with Hello, world! and keeps the connection open", function()
@@ -220,14 +216,7 @@ describe("examples/http_hello.lua", function()
       if not have("wrk") then return pending("wrk is not installed (apt-get install wrk)") end
       run(function()
         local p, port = start()
-        local wrk = tool{ "wrk", "-t1", "-c10", "-d1s", "http://127.0.0.1:" .. port .. "/" }
-        assert.are.equal(0, wrk:wait(8))
-        local out = wrk:output()
-        local requests = tonumber(out:match("(%d+) requests in "))
-        assert.is_true(requests and requests > 0, out)
-        assert.is_nil(out:find("Socket errors"), out)
-        assert.is_nil(out:find("Non%-2xx"), out)
-        print(("\nwrk -t1 -c10 -d1s: %s requests/s"):format(out:match("Requests/sec:%s*([%d.]+)")))
+        H.wrk("http://127.0.0.1:" .. port .. "/")
         stop(p)
       end)
     end)

@@ -1,5 +1,5 @@
 -- json_api_spec.lua: examples/json_api.lua spoken to in raw HTTP over xcs.socket (every
--- route and error, chunked and pipelined requests), then under the real xcshost with curl.
+-- route and error, chunked and pipelined requests), then under the real xcshost with curl and wrk.
 local xcs = require "xcs"
 local H = require "helpers"
 local S = xcs.socket
@@ -112,22 +112,39 @@ describe("examples/json_api.lua", function()
     end)
   end)
 
-  it("makes curl happy under xcshost", function()
-    if os.execute("command -v curl >/dev/null 2>&1") ~= true then
-      return pending("curl is not installed (apt-get install curl)")
+  describe("under xcshost", function()
+    local function with_host(fn)
+      xcs.run(function()
+        local p, port = H.start_serving("^json_api: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
+          "examples/json_api.lua", "port=0")
+        fn("http://127.0.0.1:" .. port)
+        p:kill("TERM")
+        assert.are.equal(0, p:wait(5))
+      end, { timeout = 15 })
     end
-    xcs.run(function()
-      local p, port = H.start_serving("^json_api: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
-        "examples/json_api.lua", "port=0")
-      local base = "http://127.0.0.1:" .. port
-      local curl = assert(xcs.process { "env", "-u", "LD_PRELOAD", "curl", "-sS",
-        "-H", "Content-Type: application/json", "-d", '{"name":"tea"}', base .. "/items",
-        "--next", "-sS", base .. "/items/1", "--next", "-sS", "-w", "%{http_code}\n", base .. "/items/9" })
-      assert.are.equal(0, curl:wait(5))
-      assert.are.equal('{"id":1,"name":"tea"}\n{"id":1,"name":"tea"}\n{"error":"no item 9"}\n404\n',
-        curl:output())
-      p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
+
+    it("makes curl happy", function()
+      if not H.have("curl") then return pending("curl is not installed (apt-get install curl)") end
+      with_host(function(base)
+        local curl = H.tool { "curl", "-sS", "-H", "Content-Type: application/json", "-d", '{"name":"tea"}',
+          base .. "/items", "--next", "-sS", base .. "/items/1", "--next", "-sS", "-w", "%{http_code}\n",
+          base .. "/items/9" }
+        assert.are.equal(0, curl:wait(5))
+        assert.are.equal('{"id":1,"name":"tea"}\n{"id":1,"name":"tea"}\n{"error":"no item 9"}\n404\n',
+          curl:output())
+      end)
+    end)
+
+    it("makes wrk happy: no socket errors, no non-2xx answers, on a JSON route", function()
+      if not H.have("wrk") or not H.have("curl") then
+        return pending("wrk and curl are not installed (apt-get install wrk curl)")
+      end
+      with_host(function(base)
+        local curl = H.tool { "curl", "-sS", "-H", "Content-Type: application/json", "-d", '{"name":"tea"}',
+          base .. "/items" }
+        assert.are.equal(0, curl:wait(5))
+        H.wrk(base .. "/items/1")
+      end)
     end)
   end)
 end)

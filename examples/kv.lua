@@ -136,41 +136,55 @@ function commands.COMMAND() return "*0\r\n" end            -- redis-cli asks at 
 function commands.CONFIG() return "*0\r\n" end             -- redis-benchmark asks for its settings
 function commands.QUIT() return OK, true end
 
+-- A header line ("*3" or "$5") at pos that did not match: nil while it may
+-- still be arriving, or false and what is wrong with it.
+local function bad_line(buf, pos, what)
+  if not buf:find("\r\n", pos, true) then
+    if #buf - pos > MAX_INLINE then return false, "too big " .. what .. " count string" end
+    return nil
+  end
+  return false, "invalid " .. what .. " length"
+end
+
 -- Parses one command from buf at `at`: args, next position; or nil, and
 -- the position the buffer must reach first (when it knows); or false and
--- what is wrong with the request.
+-- what is wrong with the request. Each header line is one anchored match
+-- whose position capture says where the next part starts, so a command
+-- costs a few C calls (this loop is most of the server's time).
+local match, sub, byte, tointeger = string.match, string.sub, string.byte, math.tointeger
 local function parse(buf, at)
   if at > #buf then return nil end
-  if buf:byte(at) ~= 42 then -- '*': else an inline command, a line of words
+  if byte(buf, at) ~= 42 then -- '*': else an inline command, a line of words
     local nl = buf:find("\n", at, true)
     if not nl then
       if #buf - at > MAX_INLINE then return false, "too big inline request" end
       return nil
     end
     local words = {}
-    for w in buf:sub(at, nl - 1):gmatch("%S+") do words[#words + 1] = w end
+    for w in sub(buf, at, nl - 1):gmatch("%S+") do words[#words + 1] = w end
     return words, nl + 1
   end
-  local e = buf:find("\r\n", at, true)
-  if not e then return nil end
-  local n = math.tointeger(tonumber(buf:sub(at + 1, e - 1)))
-  if not n or n > MAX_ARGS then return false, "invalid multibulk length" end
-  local args, pos = {}, e + 2
+  local n, pos = match(buf, "^%*(%d+)\r\n()", at)
+  n = tointeger(n)
+  if not n or n > MAX_ARGS then
+    if n then return false, "invalid multibulk length" end
+    return bad_line(buf, at, "multibulk")
+  end
+  local args = {}
   for i = 1, n do
     if pos > #buf then return nil end
-    if buf:byte(pos) ~= 36 then -- '$'
-      return false, "expected '$', got '" .. buf:sub(pos, pos) .. "'"
+    local len, from = match(buf, "^%$(%d+)\r\n()", pos)
+    len = tointeger(len)
+    if not len or len > MAX_BULK then
+      if byte(buf, pos) ~= 36 then return false, "expected '$', got '" .. sub(buf, pos, pos) .. "'" end
+      if len then return false, "invalid bulk length" end
+      return bad_line(buf, pos, "bulk")
     end
-    e = buf:find("\r\n", pos, true)
-    if not e then return nil end
-    local len = math.tointeger(tonumber(buf:sub(pos + 1, e - 1)))
-    if not len or len < 0 or len > MAX_BULK then return false, "invalid bulk length" end
-    pos = e + 2
-    if pos + len + 1 > #buf then return nil, pos + len + 1 end
-    local cr, lf = buf:byte(pos + len, pos + len + 1)
-    if cr ~= 13 or lf ~= 10 then return false, "a bulk not ended by CRLF" end
-    args[i] = buf:sub(pos, pos + len - 1)
-    pos = pos + len + 2
+    local after = from + len
+    if after + 1 > #buf then return nil, after + 1 end
+    if byte(buf, after) ~= 13 or byte(buf, after + 1) ~= 10 then return false, "a bulk not ended by CRLF" end
+    args[i] = sub(buf, from, after - 1)
+    pos = after + 2
   end
   return args, pos
 end

@@ -133,6 +133,8 @@ describe("examples/kv.lua", function()
     { "a bad bulk length", "*1\r\n$-5\r\n", "invalid bulk length" },
     { "a bulk over 16 MiB", "*1\r\n$16777217\r\n", "invalid bulk length" },
     { "a bulk not ended by CRLF", "*1\r\n$1\r\nxyz\r\n", "a bulk not ended by CRLF" },
+    { "a multibulk count line with no end", "*" .. ("1"):rep(70000), "too big multibulk count string" },
+    { "a bulk length line with no end", "*1\r\n$" .. ("1"):rep(70000), "too big bulk count string" },
   } do
     it("answers " .. case[1] .. " with a protocol error and closes", function()
       with_kv(function(c)
@@ -145,13 +147,11 @@ describe("examples/kv.lua", function()
   end
 
   describe("under xcshost", function()
-    local function have(p) return os.execute("command -v " .. p .. " >/dev/null 2>&1") == true end
+    local have = H.have
 
+    -- Runs a client to its end: what it printed.
     local function tool(argv)
-      table.insert(argv, 1, "env")
-      table.insert(argv, 2, "-u")
-      table.insert(argv, 3, "LD_PRELOAD")
-      local p = assert(xcs.process(argv))
+      local p = H.tool(argv)
       assert.are.equal(0, p:wait(8), p:output())
       return p:output()
     end

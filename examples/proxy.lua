@@ -1,8 +1,8 @@
 -- proxy.lua: a TCP relay. Each client of `port` gets its own connection to
 -- upstream_host:upstream_port, and bytes flow both ways unchanged, one task
--- per direction. Backpressure holds both ways: a write waits while the
--- receiving side is slow, and meanwhile its task reads no more, so the proxy
--- holds about 1 MiB per direction at most, whatever the traffic.
+-- per direction (lib/relay.lua). Backpressure holds both ways: a write waits
+-- while the receiving side is slow, and meanwhile its task reads no more, so
+-- the proxy holds about 1 MiB per direction at most, whatever the traffic.
 -- A half close is passed on (a FIN from one side becomes shutdown() of the
 -- other); the pair is closed once both directions have ended. An error on
 -- either side (a reset, a peer taking nothing for the 60 s send timeout)
@@ -19,7 +19,7 @@ local up_host = arg.upstream_host or "127.0.0.1"
 local up_port = tonumber(arg.upstream_port) or 7000
 local upstream_name = (up_host:find(":", 1, true) and not up_host:find("^%[") and "[%s]:%d"
   or "%s:%d"):format(up_host, up_port) -- "[::1]:7000", as addresses are shown
-local CHUNK = 64 * 1024
+local pair = require("lib.relay").pair -- both ways, backpressure, half close, resets
 
 -- No read timeout: a relayed connection may stay idle as long as its ends
 -- like. The send timeout stays: it is what drops a peer that stopped reading.
@@ -28,20 +28,6 @@ local opts = { read_timeout = math.huge }
 local listener = assert(socket.listen(port, opts))
 log("relaying %s to %s", listener:address(), upstream_name)
 local pairs_open = 0
-
--- Copies `from` to `to` until `from` ends; false if either side failed.
-local function pipe(from, to)
-  while true do
-    local data, err = from:readany(CHUNK)
-    if data == "" then -- FIN: the other side gets it once what went before is sent
-      to:shutdown()
-      return true
-    end
-    if not data then return false, err end -- a reset, or the pair was closed
-    local ok, werr = to:write(data) -- waits while `to` is slow
-    if not ok then return false, werr end
-  end
-end
 
 local function relay(client)
   local who = client:peer()
@@ -52,24 +38,7 @@ local function relay(client)
     return
   end
   pairs_open = pairs_open + 1
-  local running, failed = 2, false
-  local function run(from, to, name)
-    local ok, why = pipe(from, to)
-    running = running - 1
-    if not ok and not failed then -- the other task's wait, if any, ends as "closed"
-      failed = true
-      log("%s: %s: %s", who, name, why)
-      client:close("reset")
-      upstream:close("reset")
-    end
-    if running == 0 then
-      client:close()
-      upstream:close()
-      pairs_open = pairs_open - 1
-    end
-  end
-  spawn(run, client, upstream, "client to upstream")
-  run(upstream, client, "upstream to client")
+  pair(client, upstream, who, function() pairs_open = pairs_open - 1 end)
 end
 
 local stats = tonumber(arg.stats)

@@ -128,7 +128,7 @@ describe("examples/ws_echo.lua", function()
   end)
 
   it("talks to npm's ws client under xcshost", function()
-    if os.execute("command -v node >/dev/null 2>&1") ~= true then
+    if not H.have("node") then
       return pending("node is not installed (apt-get install nodejs npm)")
     end
     -- ws goes into the build directory, next to the xcshost being tested.
@@ -143,8 +143,8 @@ describe("examples/ws_echo.lua", function()
     xcs.run(function()
       local p, port = H.start_serving("^ws_echo: listening on 127%.0%.0%.1:(%d+) %(TCP%)",
         "examples/ws_echo.lua", "port=0")
-      local node = assert(xcs.process { "env", "-u", "LD_PRELOAD", "node", "examples/ws_client.js",
-        "ws://127.0.0.1:" .. port .. "/", dir .. "/node_modules" })
+      local node = H.tool { "node", "examples/ws_client.js",
+        "ws://127.0.0.1:" .. port .. "/", dir .. "/node_modules" }
       assert.are.equal(0, node:wait(9), node:output())
       local results = xcs.json.decode(node:output())
       assert.are.same({ open = true, text = true, binary = true, big = true, fragmented = true,

@@ -13,7 +13,9 @@
  *     (false), never an error and never a different message: bytes that
  *     arrive one at a time parse as the whole would;
  *   - a request's fields have their types, and length is never set with
- *     chunked.
+ *     chunked;
+ *   - http.parse_date (lib_http_values.c) never raises on bytes, and a date
+ *     it reads is written back by http.date as one that reads the same.
  */
 #include "fuzz/lib_props.h"
 
@@ -64,7 +66,14 @@ static const char props[] =
     "  end\n"
     "end\n"
     "local body, after = outcome('parse_chunked', 1, http.parse_chunked(buf, 1, { max_body = 4096 }))\n"
-    "if body then prefixes('parse_chunked', http.parse_chunked, 1, after, { max_body = 4096 }) end\n";
+    "if body then prefixes('parse_chunked', http.parse_chunked, 1, after, { max_body = 4096 }) end\n"
+    "local t, err = http.parse_date(buf)\n"
+    "if t then\n"
+    "  assert(math.type(t) == 'integer', 'parse_date: an integer')\n"
+    "  assert(http.parse_date(http.date(t)) == t, 'parse_date: date round trip')\n"
+    "else\n"
+    "  assert(type(err) == 'string' and err:find('^http%.parse_date: '), 'parse_date: message')\n"
+    "end\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   props_run(props, "fuzz_http", data, size);

@@ -23,7 +23,7 @@ local function readme_config(intro, front, port)
   return (block:gsub("127%.0%.0%.1:7001", "127.0.0.1:" .. port)) .. "\n"
 end
 
-local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") end
+local have = HH.have
 
 -- Connects to port until it answers (the balancer is starting): at most 5 s.
 local function connect_when_up(port, p)

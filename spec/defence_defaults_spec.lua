@@ -88,7 +88,7 @@ describe("xcshost with its defaults", function()
   end)
 
   it("gives wrk -c1000 no socket errors on examples/http_hello.lua", function()
-    if not os.execute("command -v wrk >/dev/null 2>&1") then
+    if not HH.have("wrk") then
       return pending("wrk is not installed (apt-get install wrk)")
     end
     xcs.run(function()

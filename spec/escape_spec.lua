@@ -677,7 +677,7 @@ describe("no way out:", function()
         "base64.encode base64.decode base64.urlencode base64.urldecode hex.encode hex.decode " ..
         "crypto.sha1 crypto.sha256 crypto.sha512 crypto.hmac crypto.equal crypto.random " ..
         "url.escape url.unescape url.parse_query url.build_query url.parse " ..
-        "http.parse_request http.parse_response http.parse_chunked http.date http.reason")
+        "http.parse_request http.parse_response http.parse_chunked http.date http.parse_date http.reason")
       allow["getmetatable(_G).__index"] = true -- raises "undefined global"
       return allow
     end

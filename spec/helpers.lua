@@ -195,6 +195,17 @@ function H.until_received(m, n)
   error("the module received " .. m:faults().received .. " of " .. n .. " datagrams")
 end
 
+-- Waits (5 s at most, or timeout) until one of m's log lines contains text; returns it.
+function H.until_logged(m, text, timeout)
+  local deadline = xcs.now() + (timeout or 5)
+  repeat
+    local line = H.find_line(m:logs(), text)
+    if line then return line end
+    xcs.sleep(0.01)
+  until xcs.now() > deadline
+  error(("no log line containing %q; the log was:\n%s"):format(text, table.concat(m:logs(), "\n")), 2)
+end
+
 -- A real binary chunk, made here (specs run in plain Lua 5.4).
 H.BINARY_CHUNK = string.dump(function() return "ran a binary chunk" end)
 
@@ -242,6 +253,37 @@ end
 function H.start_serving(pattern, ...)
   local p = H.start(...)
   return p, tonumber(H.expect(p, pattern))
+end
+
+-- Real clients (curl, wrk, redis-cli, node) ----------------------------------
+
+-- Whether program is on PATH (a spec without it is pending, saying what to install).
+function H.have(program)
+  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
+end
+
+-- Starts a client program without the sanitizer build's LD_PRELOAD (curl
+-- and node hang under it); argv as xcs.process takes it.
+function H.tool(argv)
+  local words = { "env", "-u", "LD_PRELOAD" }
+  for i = 1, #argv do words[#words + 1] = argv[i] end
+  for k, v in pairs(argv) do -- named options of xcs.process pass through
+    if math.type(k) ~= "integer" then words[k] = v end
+  end
+  return assert(xcs.process(words))
+end
+
+-- Runs wrk for a second on url (10 connections) and asserts it was happy:
+-- requests done, no socket errors, no non-2xx answers. Prints the rate.
+function H.wrk(url)
+  local wrk = H.tool { "wrk", "-t1", "-c10", "-d1s", url }
+  assert(wrk:wait(8) == 0, "wrk failed: " .. wrk:output())
+  local out = wrk:output()
+  local requests = tonumber(out:match("(%d+) requests in "))
+  assert(requests and requests > 0, "wrk did no requests: " .. out)
+  assert(not out:find("Socket errors"), out)
+  assert(not out:find("Non%-2xx"), out)
+  print(("\nwrk -t1 -c10 -d1s %s: %s requests/s"):format(url, out:match("Requests/sec:%s*([%d.]+)")))
 end
 
 -- Files and directories -------------------------------------------------------

@@ -1,4 +1,4 @@
--- lib_http_spec.lua: http.parse_request, parse_response, parse_chunked, date, reason
+-- lib_http_spec.lua: http.parse_request, parse_response, parse_chunked, date, parse_date, reason
 -- (bindings/lib_http.c).
 local xcs = require "xcs"
 local H = require "helpers"
@@ -167,6 +167,7 @@ describe("http.parse_chunked", function()
     { "ffffffffffffffffffff\r\n", 413, "the body is over 16777216 bytes (max_body)" },
     { ("1"):rep(1100), 400, "a chunk-size line over 1024 bytes" },
     { "0\r\nT : x\r\n\r\n", 400, "a space before a header's colon in the trailers" },
+    { "0\r\nX: " .. ("t"):rep(16400), 431, "the trailers are over 16384 bytes (max_head)" },
   } do
     it(("refuses %q"):format(case[1]:sub(1, 30)), function()
       refused(case[2], "http.parse_chunked: " .. case[3], http.parse_chunked(case[1]))
@@ -191,11 +192,80 @@ describe("http.date and http.reason", function()
     H.raises({ "http.reason: bad argument #1 (status): expected an integer, got string" }, http.reason, "x")
   end)
 
+  it("read HTTP dates in each of the three forms a recipient must accept", function()
+    for _, text in ipairs {
+      "Sun, 06 Nov 1994 08:49:37 GMT",  -- IMF-fixdate
+      "Sunday, 06-Nov-94 08:49:37 GMT", -- RFC 850
+      "Sun Nov  6 08:49:37 1994",       -- asctime
+      "Sun Nov 06 08:49:37 1994",       -- asctime with a 2-digit day, as some write it
+    } do
+      assert.are.equal(784111777, http.parse_date(text), text)
+    end
+    assert.are.equal(0, http.parse_date("Thu, 01 Jan 1970 00:00:00 GMT"))
+    assert.are.equal(-86400, http.parse_date("Wed, 31 Dec 1969 00:00:00 GMT"))
+    assert.are.equal(951782400, http.parse_date("Tue, 29 Feb 2000 00:00:00 GMT")) -- a leap year
+    assert.are.equal(253402300799, http.parse_date("Fri, 31 Dec 9999 23:59:59 GMT"))
+    assert.are.equal(1483228799, http.parse_date("Sat, 31 Dec 2016 23:59:60 GMT")) -- a leap second
+    for _, t in ipairs { 0, 784111777, os.time(), 253402300799 } do
+      assert.are.equal(t, http.parse_date(http.date(t)))
+    end
+  end)
+
+  it("put a two-digit year not more than 50 years ahead", function()
+    local year = os.date("!*t").year
+    local function year_of(yy)
+      local t = assert(http.parse_date(("Monday, 01-Jan-%02d 00:00:00 GMT"):format(yy)))
+      return os.date("!*t", t).year
+    end
+    assert.are.equal(year, year_of(year % 100))
+    assert.are.equal(year + 50, year_of((year + 50) % 100))
+    assert.are.equal(year - 49, year_of((year + 51) % 100))
+  end)
+
+  for _, case in ipairs {
+    { "", "expected a day name such as 'Sun' or 'Sunday' at byte 1" },
+    { "Sun, 6 Nov 1994 08:49:37 GMT", "expected a day (2 digits) at byte 6" },
+    { "Sun, 06 nov 1994 08:49:37 GMT", "expected a month name such as 'Nov' at byte 9" },
+    { "Sun, 06 Nov 94 08:49:37 GMT", "expected a year (4 digits) at byte 13" },
+    { "Sun, 06 Nov 1994 8:49:37 GMT", "expected an hour (2 digits) at byte 18" },
+    { "Sun, 06 Nov 1994 08-49:37 GMT", "expected ':' after the hour at byte 20" },
+    { "Sun, 06 Nov 1994 08:4:37 GMT", "expected minutes (2 digits) at byte 21" },
+    { "Sun, 06 Nov 1994 08:49.37 GMT", "expected ':' after the minutes at byte 23" },
+    { "Sun, 06 Nov 1994 08:49:3 GMT", "expected seconds (2 digits) at byte 24" },
+    { "Sun, 06 Nov 1994 08:49:37 UTC", "expected ' GMT' after the time at byte 26" },
+    { "Sun, 06 Nov 1994 08:49:37 GMT ", "expected the end of the date at byte 30" },
+    { "Sun,06 Nov 1994 08:49:37 GMT", "expected ', ' or a space after the day name at byte 4" },
+    { "Sunday, 06 Nov 94 08:49:37 GMT", "expected '-' after the day at byte 11" },
+    { "Sunday, 06-Nov-1994 08:49:37 GMT", "expected a space after the year at byte 18" },
+    { "Sunday 06-Nov-94 08:49:37 GMT", "expected ', ' after the day name at byte 7" },
+    { "Sun Nov 6 08:49:37 1994", "expected a day (a space and 1 digit, or 2 digits) at byte 9" },
+    { "Sun Nov  6 08:49:37 94", "expected a year (4 digits) at byte 21" },
+    { "Sun Nov  6 08:49:37 GMT 1994", "expected a year (4 digits) at byte 21" },
+    { "Fri, 31 Feb 2023 00:00:00 GMT", "no such day in that month (2023-02-31 00:00:00)" },
+    { "Sat, 29 Feb 1900 00:00:00 GMT", "no such day in that month (1900-02-29 00:00:00)" },
+    { "Sun, 00 Nov 1994 08:49:37 GMT", "no such day in that month" },
+    { "Sun, 06 Nov 1994 24:00:00 GMT", "an hour past 23" },
+    { "Sun, 06 Nov 1994 08:60:00 GMT", "minutes past 59" },
+    { "Sun, 06 Nov 1994 08:49:61 GMT", "seconds past 60" },
+  } do
+    it("refuses " .. ("%q"):format(case[1]) .. ": " .. case[2], function()
+      local t, err = http.parse_date(case[1])
+      assert.is_nil(t)
+      assert.are.equal("string", type(err))
+      assert.truthy(err:find("http.parse_date: " .. case[2], 1, true), err)
+    end)
+  end
+
+  it("raises for a date that is not a string", function()
+    H.raises({ "http.parse_date: bad argument #1 (text): expected a string, got no value" }, http.parse_date)
+    H.raises({ "http.parse_date: bad argument #1 (text): expected a string, got table" }, http.parse_date, {})
+  end)
+
   it("are in a module with no options at all", function()
     xcs.run(function()
       local code, out = H.run("spec/fixtures/lib/http_module.lua")
       assert.are.equal(0, code, out)
-      assert.truthy(out:find("http_module: GET /x 1.1 Thu, 01 Jan 1970 00:00:00 GMT OK", 1, true), out)
+      assert.truthy(out:find("http_module: GET /x 1.1 Thu, 01 Jan 1970 00:00:00 GMT OK 100", 1, true), out)
     end)
   end)
 end)

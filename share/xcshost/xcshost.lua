@@ -718,6 +718,13 @@ function http.parse_chunked(buf, init, opts) end
 ---@return string
 function http.date(t) end
 
+---The seconds since 1970 of an HTTP date in any of RFC 9110's three forms;
+---nil and a message naming what was wrong otherwise.
+---@param text string
+---@return integer|nil seconds
+---@return string|nil message
+function http.parse_date(text) end
+
 ---The standard reason phrase of status ("Not Found"), or nil.
 ---@param status integer
 ---@return string?
