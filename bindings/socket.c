@@ -89,12 +89,13 @@ void xcs_socket_names(lua_State *L, int env, int loaded) {
     lua_getfield(L, env, tables[i]);
     lua_setfield(L, loaded, tables[i]);
   }
-  const xcs_handle_type *types[] = {&xcs_conn_type, &xcs_listener_type, &xcs_udp_type,
-                                    &xcs_unixdgram_type};
-  for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
-    if (luaL_getmetatable(L, types[i]->name) == LUA_TTABLE &&
+  static const char *const classes[] = {"xcs.tcp",   "xcs.listener", "xcs.udp",
+                                         "xcs.unixdgram", "xcs.timer", "xcs.queue",
+                                         "xcs.condition", "xcs.task", NULL};
+  for (int i = 0; classes[i]; i++) {
+    if (luaL_getmetatable(L, classes[i]) == LUA_TTABLE &&
         lua_getfield(L, -1, "__index") == LUA_TTABLE)
-      lua_setfield(L, loaded, types[i]->name + 4); /* "xcs.udp": "udp" */
+      lua_setfield(L, loaded, classes[i] + 4); /* "xcs.udp": "udp" */
     else
       lua_pop(L, 1);
     lua_pop(L, 1);

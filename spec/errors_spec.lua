@@ -119,6 +119,8 @@ describe("misuse raises an error naming the function and the argument:", functio
       local lines = table.concat(m:logs(), "\n")
       assert.truthy(lines:find("bad argument #2 to 'udp.join'", 1, true), lines)
       assert.truthy(lines:find("bad argument #3 to 'udp.setoption'", 1, true), lines)
+      assert.truthy(lines:find("bad argument #2 to 'queue.pop'", 1, true), lines)
+      assert.truthy(lines:find("bad argument #1 to 'task.wait'", 1, true), lines)
       assert.falsy(lines:find("'?'", 1, true), lines)
     end)
   end)
