@@ -20,7 +20,7 @@
 /* Kinds of event, each reported on its own. */
 enum {
   EV_FULL, EV_ADDRESS, EV_RATE, EV_SCARCE, /* refusals */
-  EV_FIRST, EV_IDLE, EV_SHED, EV_PROXY, EV_DROPPED, EV_FAILED, EV_N
+  EV_FIRST, EV_IDLE, EV_SHED, EV_PROXY, EV_DROPPED, EV_FAILED, EV_TLS_BUSY, EV_TLS_FAILED, EV_N
 };
 
 /* One kind's window: the first event was logged when it opened; the ones
@@ -286,8 +286,8 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
                  double elapsed) {
   const xcs_guard_options *o = opts(g);
   char why[160], from[96] = "", last[48] = "";
-  int refusal = kind <= EV_SCARCE || kind == EV_FAILED;
-  const char *verb = kind <= EV_SCARCE   ? "refused"
+  int refusal = kind <= EV_SCARCE || kind == EV_FAILED || kind == EV_TLS_BUSY;
+  const char *verb = kind <= EV_SCARCE || kind == EV_TLS_BUSY ? "refused"
                      : kind == EV_FAILED ? "failed to accept"
                      : kind == EV_DROPPED ? "dropped"
                      : kind == EV_SHED    ? "shed"
@@ -325,6 +325,12 @@ static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others
     case EV_DROPPED:
       snprintf(why, sizeof why, "that stopped reading (over the queue limit, %zu bytes)",
                o->max_queued);
+      break;
+    case EV_TLS_BUSY:
+      snprintf(why, sizeof why, "over the limit of TLS handshakes in progress (max_handshakes)");
+      break;
+    case EV_TLS_FAILED:
+      snprintf(why, sizeof why, "whose TLS handshake failed or timed out");
       break;
     default: /* addr is the error's name: the same kind, whatever the error */
       snprintf(why, sizeof why, "(%s%s)", addr, others ? " and others" : "");
@@ -387,7 +393,9 @@ static void tick_cb(uv_timer_t *t) {
 static void event(xcs_gate *g, int kind, const char *addr) {
   _Static_assert((int)EV_N == (int)XCS_NGUARD && (int)EV_SCARCE == (int)XCS_G_SCARCE &&
                      (int)EV_FIRST == (int)XCS_G_FIRST && (int)EV_SHED == (int)XCS_G_SHED &&
-                     (int)EV_PROXY == (int)XCS_G_PROXY && (int)EV_FAILED == (int)XCS_G_FAILED,
+                     (int)EV_PROXY == (int)XCS_G_PROXY && (int)EV_FAILED == (int)XCS_G_FAILED &&
+                     (int)EV_TLS_BUSY == (int)XCS_G_TLS_BUSY &&
+                     (int)EV_TLS_FAILED == (int)XCS_G_TLS_FAILED,
                  "bindings/stats.h follows EV_*");
   g->m->stats.guard[kind]++;
   report *r = &g->reports[kind];
@@ -653,6 +661,18 @@ void xcs_gate_dropped(xcs_gate *g, const char *peer) {
   char ip[64];
   ip_of(peer, ip, sizeof ip);
   event(g, EV_DROPPED, ip);
+}
+
+void xcs_gate_tls_busy(xcs_gate *g, const char *peer) {
+  char ip[64];
+  ip_of(peer, ip, sizeof ip);
+  event(g, EV_TLS_BUSY, ip);
+}
+
+void xcs_gate_tls_failed(xcs_gate *g, const char *peer) {
+  char ip[64];
+  ip_of(peer, ip, sizeof ip);
+  event(g, EV_TLS_FAILED, ip);
 }
 
 /* Options from Lua (xcs.configure) ------------------------------------------------------ */

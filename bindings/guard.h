@@ -106,6 +106,11 @@ int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len);
 void xcs_gate_accept_failed(xcs_gate *g, int status);
 /* A broadcast dropped a client of g's listener that stopped reading. */
 void xcs_gate_dropped(xcs_gate *g, const char *peer);
+/* A TLS client of g's listener was refused: too many handshakes were in
+ * progress. */
+void xcs_gate_tls_busy(xcs_gate *g, const char *peer);
+/* A port-keyed TLS client failed its handshake (the module never saw it). */
+void xcs_gate_tls_failed(xcs_gate *g, const char *peer);
 
 void xcs_guard_options_default(xcs_guard_options *o);
 /* The host closes: what the guard kept for it goes. */

@@ -18,6 +18,7 @@
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
+#include "bindings/tls_stream.h"
 #include "bindings/udp.h"
 #include "bindings/unix.h"
 #include "bindings/core/log.h"
@@ -110,6 +111,7 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_newtable(L); /* core */
   xcs_task_open(L);
   xcs_tcp_open(L);
+  xcs_tls_stream_open(L);
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);

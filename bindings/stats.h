@@ -16,7 +16,8 @@ enum { XCS_P_TCP, XCS_P_UDP, XCS_P_UNIX, XCS_P_UNIXDGRAM, XCS_NPROTO };
  * assertion there checks that they match: a new kind must be added here,
  * and named in host/metrics.c). */
 enum { XCS_G_FULL, XCS_G_ADDRESS, XCS_G_RATE, XCS_G_SCARCE, XCS_G_FIRST, XCS_G_IDLE,
-       XCS_G_SHED, XCS_G_PROXY, XCS_G_DROPPED, XCS_G_FAILED, XCS_NGUARD };
+       XCS_G_SHED, XCS_G_PROXY, XCS_G_DROPPED, XCS_G_FAILED, XCS_G_TLS_BUSY, XCS_G_TLS_FAILED,
+       XCS_NGUARD };
 
 /* What bindings/admit.c refuses: --max-connections, --max-sockets, --ports. */
 enum { XCS_A_CONNECTIONS, XCS_A_SOCKETS, XCS_A_PORTS, XCS_NADMIT };

@@ -20,8 +20,8 @@
 typedef struct write_req {
   uv_write_t req;
   xcs_conn *c;
-  int ref;    /* pins the Lua string being sent */
-  size_t len;
+  int ref;    /* pins the Lua string being sent (LUA_NOREF: the bytes follow) */
+  size_t len; /* the module's bytes in it */
 } write_req;
 
 static xcs_conn *conn_of(void *uvh) {
@@ -133,8 +133,14 @@ static void notify(xcs_conn *c) {
   }
 }
 
+/* The transport lets go as the socket closes. */
+static void drop_transport(xcs_conn *c) {
+  if (c->tr && c->tr_data) c->tr->close(c);
+}
+
 static void close_socket(xcs_conn *c) {
   c->uv_closed = 1;
+  drop_transport(c);
   xcs_linger_stop(&c->linger);
   xcs_inflow_close(&c->in);
   xcs_inflow_uv_close(&c->in);
@@ -184,6 +190,7 @@ static void release_socket(xcs_conn *c) {
   c->released = 1;
   c->uv_closed = 1;
   c->reading = 0;
+  drop_transport(c);
   release_buffer(c);
   free_addrs(c);
   xcs_inflow_close(&c->in);
@@ -194,12 +201,41 @@ static void release_socket(xcs_conn *c) {
   xcs_task_wake(&c->h.writer, 0);
 }
 
+int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status) {
+  int n = c->tr ? c->tr->push_error(L, c, status) : 0;
+  return n ? n : xcs_push_fail(L, status);
+}
+
 /* nil, msg, code for the connection's error [, partial], and release it. */
 static int fail_fatal(lua_State *L, xcs_conn *c, int partial) {
-  int n = xcs_push_fail(L, c->err);
+  int n = xcs_conn_push_error(L, c, c->err);
   if (partial) lua_pushlstring(L, buffered(c), c->len);
   release_socket(c);
   return n + partial;
+}
+
+void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n) {
+  if (c->err || c->eof) return;
+  int r = append(c, data, n);
+  if (r != 0) {
+    c->err = r;
+    stop_reading(c);
+  } else {
+    c->bytes_in += (uint64_t)n;
+    c->h.m->stats.bytes_in[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
+    if (c->len >= high_mark(c)) stop_reading(c);
+  }
+  notify(c);
+}
+
+void xcs_conn_end(xcs_conn *c, int status) {
+  if (c->err || c->eof) return;
+  if (status == UV_EOF)
+    c->eof = 1;
+  else
+    c->err = status;
+  stop_reading(c);
+  notify(c);
 }
 
 /* Data or the end, now counted as received (past any --delay). */
@@ -207,24 +243,12 @@ static void received(xcs_inflow *in, ssize_t nread, const char *data,
                      const struct sockaddr *from, unsigned flags) {
   (void)from, (void)flags;
   xcs_conn *c = xcs_container_of(in, xcs_conn, in);
-  if (nread > 0) {
-    int r = append(c, data, (size_t)nread);
-    if (r != 0) {
-      c->err = r;
-      stop_reading(c);
-    } else {
-      c->bytes_in += (uint64_t)nread;
-      c->h.m->stats.bytes_in[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)nread;
-      if (c->len >= high_mark(c)) stop_reading(c);
-    }
-  } else {
-    if (nread == UV_EOF)
-      c->eof = 1;
-    else
-      c->err = (int)nread;
-    stop_reading(c);
-  }
-  notify(c);
+  if (c->tr)
+    c->tr->input(c, nread, data);
+  else if (nread > 0)
+    xcs_conn_deliver(c, data, (size_t)nread);
+  else
+    xcs_conn_end(c, (int)nread);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -260,7 +284,7 @@ static void write_cb(uv_write_t *req, int status) {
     c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += w->len;
   } else if (c->err == 0 && status != UV_ECANCELED)
     c->err = status;
-  xcs_unref(c->h.m, w->ref);
+  if (w->ref != LUA_NOREF) xcs_unref(c->h.m, w->ref);
   free(w);
   if (c->queued <= c->drain_to || c->err) xcs_task_wake_now(&c->h.writer, 0);
 }
@@ -272,6 +296,11 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   if (c->shut) return UV_EPIPE;
   if (c->h.closing || !c->connected) return UV_ECANCELED; /* closed here, not by the peer */
   if (len == 0) return 0;
+  if (c->tr) {
+    int r = c->tr->queue(c, s, len);
+    if (r != 0 && c->err == 0) c->err = r;
+    return r;
+  }
   if (c->queued == 0) {
     /* Nothing queued: try to send now, with no request and no pin. */
     uv_buf_t b = {.base = (char *)s, .len = len};
@@ -306,6 +335,34 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
     return r;
   }
   c->queued += len;
+  return 0;
+}
+
+int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain) {
+  if (c->uv_closed || !c->connected) return UV_EPIPE;
+  uv_buf_t b = {.base = (char *)data, .len = n};
+  int k = uv_try_write(&c->io.stream, &b, 1); /* EAGAIN while writes are queued */
+  if (k == (int)n) {
+    c->bytes_out += plain;
+    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += plain;
+    return 0;
+  }
+  if (k < 0 && k != UV_EAGAIN) return k;
+  if (k < 0) k = 0;
+  write_req *w = malloc(sizeof *w + n - (size_t)k);
+  if (w == NULL) return UV_ENOMEM;
+  memcpy(w + 1, data + k, n - (size_t)k);
+  w->ref = LUA_NOREF;
+  w->c = c;
+  w->len = plain;
+  b.base = (char *)(w + 1);
+  b.len = n - (size_t)k;
+  int r = uv_write(&w->req, &c->io.stream, &b, 1, write_cb);
+  if (r != 0) {
+    free(w);
+    return r;
+  }
+  c->queued += plain;
   return 0;
 }
 
@@ -531,6 +588,14 @@ static int conn_settimeouts(lua_State *L) {
 
 /* Closing --------------------------------------------------------------------------- */
 
+static void shutdown_cb(uv_shutdown_t *req, int status);
+
+/* FIN after what is queued (the transport's close first: close_notify). */
+static int send_fin(xcs_conn *c) {
+  if (c->tr) c->tr->shutdown(c);
+  return uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb);
+}
+
 static void linger_expired(xcs_linger *l) {
   hard_close(xcs_container_of(l, xcs_conn, linger));
 }
@@ -553,8 +618,7 @@ void xcs_conn_expire(xcs_conn *c, int status) {
   stop_reading(c);
   /* The peer hears of it now (FIN after what is queued), even while the
    * module is busy elsewhere; the socket goes when the module reads "". */
-  if (!c->shut && uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) == 0)
-    c->shut = 1;
+  if (!c->shut && send_fin(c) == 0) c->shut = 1;
   notify(c);
 }
 
@@ -597,7 +661,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
-    if (uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb) != 0) {
+    if (send_fin(c) != 0) {
       hard_close(c);
       return;
     }
@@ -609,11 +673,22 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_linger_start(h->m->host, &c->linger, linger_expired);
 }
 
+/* What c's transport holds (0 without one, or once it let go). */
+static size_t transport_memory(xcs_conn *c) {
+  return c->tr && c->tr_data && c->tr->memory ? c->tr->memory(c) : 0;
+}
+
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_conn *c = (xcs_conn *)h;
-  snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued)", c->local, c->peer,
-           c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
-           (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
+  int n = snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued", c->local,
+                   c->peer, c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
+                   (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
+  if (n < 0 || (size_t)n >= size) return;
+  if (c->tr)
+    snprintf(buf + n, size - (size_t)n, "; %s %zu KiB)", c->tr->name,
+             (transport_memory(c) + 1023) >> 10);
+  else
+    snprintf(buf + n, size - (size_t)n, ")");
 }
 
 void xcs_conn_reset(xcs_handle *h) {
@@ -1001,7 +1076,7 @@ static int conn_shutdown(lua_State *L) {
     return 1;
   }
   if (c->err) return fail_fatal(L, c, 0);
-  int r = uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb);
+  int r = send_fin(c);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);
@@ -1042,13 +1117,14 @@ static const luaL_Reg conn_methods[] = {
 
 static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
-  xcs_info_str(L, "protocol", c->is_unix ? "UNIX" : "TCP");
+  xcs_info_str(L, "protocol", c->tr ? c->tr->name : c->is_unix ? "UNIX" : "TCP");
   xcs_info_str(L, "kind", c->owner ? "client" : "connection");
   xcs_info_str(L, "local", c->local);
   xcs_info_str(L, "remote", c->peer);
   xcs_info_int(L, "bytes_in", c->bytes_in);
   xcs_info_int(L, "bytes_out", c->bytes_out);
   xcs_info_int(L, "queued", c->queued);
+  if (c->tr) xcs_info_int(L, "memory", transport_memory(c));
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
@@ -1100,6 +1176,7 @@ void xcs_conn_started(xcs_conn *c) {
       xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
   }
   apply_options(c, NULL); /* best effort: a refused option leaves the default */
+  if (c->tr) c->tr->start(c);
   start_reading(c);
 }
 

@@ -54,6 +54,32 @@
 
 typedef struct xcs_listener xcs_listener;
 typedef struct xcs_resolve xcs_resolve;
+typedef struct xcs_conn xcs_conn;
+
+/* A layer between the socket and the stream's buffers (TLS: tls_stream.h).
+ * Without one, bytes go straight between the socket and the buffers. */
+typedef struct xcs_transport {
+  const char *name;  /* the protocol socket.list() shows: "TLS" */
+  /* The socket connected (xcs_conn_started). */
+  void (*start)(xcs_conn *c);
+  /* What the socket read (past --delay): data, or UV_EOF or an error. The
+   * layer hands data on with xcs_conn_deliver and the end with
+   * xcs_conn_end. */
+  void (*input)(xcs_conn *c, ssize_t nread, const char *data);
+  /* The module's data, for xcs_conn_send. 0 or an error. */
+  int (*queue)(xcs_conn *c, const char *data, size_t n);
+  /* FIN is about to be sent. */
+  void (*shutdown)(xcs_conn *c);
+  /* Pushes nil, msg, code for one of its own error codes and returns 3,
+   * or returns 0 for a code that is not its own. */
+  int (*push_error)(lua_State *L, xcs_conn *c, int status);
+  /* The socket closes: the layer frees its state, leaving its last
+   * error's words (a static string) in tr_why for push_error. */
+  void (*close)(xcs_conn *c);
+  /* Bytes the layer holds for c (its share of memory), shown by
+   * socket.list() as memory and by ctl status. */
+  size_t (*memory)(xcs_conn *c);
+} xcs_transport;
 
 /* What a connection is set up with: socket.connect's and socket.listen's
  * options, settimeouts and setoption. Timeouts < 0 mean none. */
@@ -65,7 +91,7 @@ typedef struct xcs_conn_opts {
   int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
 } xcs_conn_opts;
 
-typedef struct xcs_conn {
+struct xcs_conn {
   xcs_handle h;
   union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
     uv_handle_t handle;
@@ -107,8 +133,12 @@ typedef struct xcs_conn {
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
+  unsigned handshaking : 1; /* the transport's handshake is not done yet */
+  const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
+  void *tr_data;           /* ...and its state, until the socket closes */
+  const char *tr_why;      /* ...and then the words of its error */
   char local[XCS_NAMESTRLEN], peer[XCS_NAMESTRLEN];
-} xcs_conn;
+};
 
 extern const xcs_handle_type xcs_conn_type;
 
@@ -124,6 +154,15 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
  * fail with status from now on, and a port-keyed read returns "" for it as
  * if the peer had closed. The socket closes with the handle. */
 void xcs_conn_expire(xcs_conn *c, int status);
+/* For a transport: data, decrypted, counts as received. */
+void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n);
+/* For a transport: the stream ends with UV_EOF or an error (once). */
+void xcs_conn_end(xcs_conn *c, int status);
+/* For a transport: n bytes for the socket, `plain` of them the module's
+ * (counted as queued until sent). Copied. 0 or a libuv error. */
+int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain);
+/* Pushes nil, msg, code for status as c's transport or libuv words it. */
+int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status);
 /* The host is short of descriptors and sheds c (guard.c): its socket
  * closes now; a port-keyed read returns "" for it, and its other reads and
  * writes fail with ECONNABORTED. Wakes nobody before the next turn. */

@@ -15,9 +15,13 @@
 #include "bindings/task.h"
 #include "bindings/admit.h"
 #include "bindings/core/log.h"
+#include "bindings/tls_opts.h"
+#include "bindings/tls_stream.h"
 
 /* What the log and socket.list() call the listener's protocol. */
-static const char *proto_of(const xcs_listener *l) { return l->is_unix ? "UNIX" : "TCP"; }
+static const char *proto_of(const xcs_listener *l) {
+  return l->tls ? "TLS" : l->is_unix ? "UNIX" : "TCP";
+}
 
 /* "port 7000", or the path, for messages. */
 static const char *where(xcs_listener *l) {
@@ -47,10 +51,21 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   c->owner = NULL;
 }
 
+/* A TLS listener's new client c (connected) starts its handshake; 0, or it
+ * is refused (too many handshakes in progress) and closed. */
+static int tls_start(xcs_listener *l, xcs_conn *c) {
+  int r = xcs_tls_attach(c, l->tls, NULL, l->tls_timeout);
+  if (r == 0) return 0;
+  if (r == XCS_TLS_EBUSY) xcs_gate_tls_busy(l->gate, c->peer);
+  xcs_handle_close(&c->h, 0);
+  return r;
+}
+
 /* c, admitted, goes to the module: a client of a port-keyed listener, or
  * the next connection accept() returns. addr: its client's address, when a
- * PROXY header gave one. */
-static void publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
+ * PROXY header gave one. A TLS listener's client starts its handshake: 0,
+ * or -1 when TLS refused it and it was closed. */
+static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
   if (!l->accepting) {
     c->owner = l;
     xcs_list_push(&l->clients, &c->peers);
@@ -60,6 +75,7 @@ static void publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
   }
   xcs_conn_started(c);
   if (addr) xcs_addr_format(addr, c->peer, sizeof c->peer);
+  return l->tls && tls_start(l, c) != 0 ? -1 : 0;
 }
 
 /* Its PROXY header came: admitted under the address it gave, or closed. */
@@ -69,7 +85,7 @@ static void header_done(void *ud, xcs_conn *c, const struct sockaddr *addr) {
     xcs_handle_close(&c->h, 0);
     return;
   }
-  publish(l, c, addr);
+  if (publish(l, c, addr) != 0) return;
   if (l->accepting) { /* accept() takes it from the ready list */
     xcs_list_push(&l->ready, &c->ready);
     xcs_task_wake(&l->h.reader, 0);
@@ -171,6 +187,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   if (l->is_unix) xcs_unix_release(h, &l->file);
   xcs_gate_release(l->gate);
   l->gate = NULL;
+  xcs_tls_ctx_unref(l->tls); /* its connections hold their own */
+  l->tls = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
@@ -270,10 +288,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       return xcs_push_fail(L, r);
     }
     r = admit(l, c);
-    if (r == 1) {
-      publish(l, c, NULL);
-      return 1;
-    }
+    if (r == 1 && publish(l, c, NULL) == 0) return 1;
     lua_settop(L, 2); /* refused, or its PROXY header is awaited: wait on */
   }
   if (l->accept_err) {
@@ -436,6 +451,7 @@ static void tcp_listening(xcs_listener *l, int port) {
 /* core.tcp_listen(port | path [, opts, accepting]) -> listener | nil, err,
  * code. A path (a string) listens on a UNIX socket there. */
 static int l_listen(lua_State *L) {
+  lua_settop(L, 4); /* port, opts, accepting, tls: what is pushed below stays above them */
   int is_unix = lua_type(L, 1) == LUA_TSTRING;
   int port = is_unix ? 0 : (int)luaL_checkinteger(L, 1);
   int accepting = lua_toboolean(L, 3);
@@ -471,11 +487,23 @@ static int l_listen(lua_State *L) {
                                  binds);
     }
   }
+  xcs_tls_ctx *tls = NULL;
+  xcs_tls_opts tlso;
+  if (!lua_isnoneornil(L, 4)) {
+    int anchor = xcs_tls_opts_read(L, 4, fname, 1, NULL, &tlso);
+    tls = xcs_tls_opts_ctx(L, anchor, &tlso, fname);
+    lua_replace(L, 1); /* port and path are read: its slot holds the context's box */
+  }
   lua_settop(L, 1);
   int refused = xcs_admit(m, 0, is_unix ? -1 : port);
   if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_listener *l = xcs_handle_new(L, m, sizeof *l, &xcs_listener_type); /* 2 */
   xcs_admit_count(&l->h, 0);
+  if (tls) {
+    xcs_tls_ctx_ref(tls);
+    l->tls = tls;
+    l->tls_timeout = tlso.handshake_timeout;
+  }
   l->accepting = accepting;
   l->opts = opts;
   l->is_unix = is_unix;
@@ -627,16 +655,17 @@ void xcs_tcp_cancel_resolve(xcs_conn *c) {
   c->resolve = NULL;
 }
 
-/* Stack: host, port, deadline, conn. */
+/* Stack: host, port (TLS: the context's box), deadline, conn. */
 static int connect_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 4, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed while connecting");
-  if (c->connected) {
+  if (c->connected && !c->handshaking && !c->err) {
     lua_settop(L, 4);
     return 1;
   }
-  int busy = c->resolve || c->addrs; /* still looking up or trying addresses */
+  /* still looking up, trying addresses, or (TLS) in the handshake */
+  int busy = c->resolve || c->addrs || (c->connected && c->handshaking);
   if (!busy || (again && xcs_timed_out(L, lua_tonumber(L, 3)))) {
     int n;
     if (busy) {
@@ -645,7 +674,7 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
       lua_pushliteral(L, "ETIMEDOUT");
       n = 3;
     } else {
-      n = xcs_push_fail(L, c->err ? c->err : UV_ECONNREFUSED);
+      n = xcs_conn_push_error(L, c, c->err ? c->err : UV_ECONNREFUSED);
     }
     xcs_handle_close(&c->h, 0);
     return n;
@@ -662,6 +691,13 @@ static int l_connect(lua_State *L) {
   xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL);
   xcs_task_check(L, "socket.connect");
   xcs_module *m = xcs_module_of(L);
+  xcs_tls_ctx *tls = NULL;
+  xcs_tls_opts tlso;
+  if (!lua_isnoneornil(L, 4)) {
+    int anchor = xcs_tls_opts_read(L, 4, "socket.connect", 0, host, &tlso);
+    tls = xcs_tls_opts_ctx(L, anchor, &tlso, "socket.connect");
+    lua_replace(L, 2); /* the port is read: its slot keeps the context's box */
+  }
   lua_settop(L, 2);
   lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
   struct sockaddr_storage sa;
@@ -671,6 +707,13 @@ static int l_connect(lua_State *L) {
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_admit_count(&c->h, 0);
   c->opts = opts;
+  if (tls) {
+    int r = xcs_tls_attach(c, tls, tlso.servername, tlso.handshake_timeout);
+    if (r != 0) {
+      xcs_handle_close(&c->h, 0);
+      return luaL_error(L, "not enough memory");
+    }
+  }
   if (literal) {
     xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
     c->addrs = malloc(sizeof *c->addrs);

@@ -50,6 +50,8 @@ struct xcs_listener {
   int accept_err;     /* a failed accept, for the task waiting in accept() */
   xcs_conn_opts opts; /* what each accepted connection starts with */
   xcs_gate *gate;     /* admits clients (guard.h) */
+  struct xcs_tls_ctx *tls; /* TLS: each client gets a connection of it */
+  double tls_timeout; /* ...and this long for its handshake */
   char addr[XCS_NAMESTRLEN]; /* "ip:port", or the path */
 };
 
@@ -67,8 +69,9 @@ void xcs_listener_stop(xcs_handle *h);
 /* c closes while its name is being looked up. */
 void xcs_tcp_cancel_resolve(xcs_conn *c);
 
-/* core.tcp_listen(port | path [, opts, accepting]), core.tcp_connect(host,
- * port [, opts]), the metatables. */
+/* core.tcp_listen(port | path [, opts, accepting, tls]), core.tcp_connect(host,
+ * port [, opts, tls]) (tls: a table of TLS options, tls_opts.h), the
+ * metatables. */
 void xcs_tcp_open(lua_State *L);
 
 #endif

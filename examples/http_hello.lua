@@ -17,8 +17,13 @@
 --   wrk -t1 -c10 -d5s http://127.0.0.1:8080/
 local server = require "lib.http_server"
 
-local port = tonumber(arg.port) or 8080
+-- Required (by examples/https_hello.lua), or given cert= and key= (files
+-- under --tls-dir), it serves HTTPS instead: port 8443 by default, with
+-- server.pem and server.key.
+local https = ... == "http_hello" or arg.cert ~= nil
+local port = tonumber(arg.port) or (https and 8443 or 8080)
 local opts = { idle = tonumber(arg.idle) or 5 }
+local tls = https and { cert = arg.cert or "server.pem", key = arg.key or "server.key" } or nil
 
 local function hello(req)
   if not req.method:find("^%u+$") then return 400, "Bad Request\n", { Connection = "close" } end
@@ -29,7 +34,15 @@ local function hello(req)
   return 200, "Hello, world!\n"
 end
 
-local listener = assert(socket.listen(port))
-while true do
-  spawn(server.serve, assert(listener:accept()), hello, opts)
+local listener = assert(socket.listen(port, { tls = tls }))
+
+-- One task per client, forever. Required (by https_hello.lua) the file
+-- returns this instead of running it: a require cannot wait.
+local function accept_all()
+  while true do
+    spawn(server.serve, assert(listener:accept()), hello, opts)
+  end
 end
+
+if ... == "http_hello" then return accept_all end
+accept_all()

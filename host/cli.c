@@ -53,6 +53,11 @@ const char xcs_cli_usage[] =
     "                       the main task's does; another task fails alone)\n"
     "  --env NAME           let modules read the environment variable NAME with\n"
     "                       env(\"NAME\"); repeatable (default: none)\n"
+    "  --tls-dir DIR        let modules use TLS certificates and keys from files\n"
+    "                       under DIR only, read by the host (default: none)\n"
+    "  --sighup WHAT        what SIGHUP does: reload (every module; the default) or\n"
+    "                       certs (re-read the TLS listeners' certificates in place,\n"
+    "                       touching no open connection, as ctl PATH certs)\n"
     "  --lua-path DIR       let require load pure-Lua libraries from DIR, e.g.\n"
     "                       /usr/share/lua/5.4 (repeatable, searched in order after\n"
     "                       the module's own directory; never a C module)\n"
@@ -102,8 +107,10 @@ const char xcs_cli_usage[] =
     "  xcshost ctl PATH status          every module and what it holds\n"
     "  xcshost ctl PATH metrics         the metrics, as --metrics serves them\n"
     "  xcshost ctl PATH reload [NAME]   reload one module (or all) from disk\n"
+    "  xcshost ctl PATH certs           re-read the TLS listeners' certificates\n"
     "  xcshost ctl PATH stop            stop gracefully\n"
-    "SIGHUP reloads every module; SIGINT/SIGTERM stop gracefully, a second one at once.\n"
+    "SIGHUP reloads every module (--sighup certs: re-reads certificates);\n"
+    "SIGINT/SIGTERM stop gracefully, a second one at once.\n"
     "\n"
     "  xcshost check [options] MODULE.lua ...\n"
     "compiles each module in its sandbox without running it and reports syntax errors\n"
@@ -219,7 +226,7 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
   }
   if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
     if (argc < 4) {
-      snprintf(err, errlen, "usage: xcshost ctl PATH status|metrics|reload [NAME]|stop");
+      snprintf(err, errlen, "usage: xcshost ctl PATH status|metrics|reload [NAME]|certs|stop");
       return -1;
     }
     cli->ctl = argv + 2;
@@ -285,6 +292,12 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         if (!is_name(v, strlen(v))) goto bad;
         if (cli->opt.nenv == XCS_MAX_ENV) goto too_many;
         cli->opt.env_names[cli->opt.nenv++] = v;
+      } else if ((v = value_of("--tls-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.tls_dir = v;
+      } else if ((v = value_of("--sighup", argc, argv, &i))) {
+        if (strcmp(v, "certs") != 0 && strcmp(v, "reload") != 0) goto bad;
+        cli->opt.sighup_certs = v[0] == 'c';
       } else if ((v = value_of("--lua-path", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) goto too_many;

@@ -13,6 +13,8 @@
 #include "bindings/handle.h"
 #include "bindings/core/log.h"
 #include "bindings/core/text.h"
+#include "bindings/tls_mem.h"
+#include "bindings/tls_rotate.h"
 #include "host/metrics.h"
 #include "host/module.h"
 #include "host/reload.h"
@@ -43,6 +45,8 @@ char *xcs_control_status(xcs_host *h) {
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) n++;
   xcs_text_add(&t, "xcshost %s: %d module%s%s\n", XCS_VERSION, n, n == 1 ? "" : "s",
       h->stopping ? " (stopping)" : "");
+  size_t tls = xcs_tls_mem_total();
+  if (tls) xcs_text_add(&t, "TLS: %zu KiB held by OpenSSL (contexts and connections)\n", (tls + 1023) >> 10);
   for (xcs_list *l = h->modules.next; l != &h->modules; l = l->next) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     int nh = 0;
@@ -72,6 +76,26 @@ static char *reload(xcs_host *h, const char *name) {
   if (xcs_reload_named(h, name, reported, &t) == 0)
     xcs_text_add(&t, "error: no running module named '%s'\n", name);
   return t.s;
+}
+
+static void rotated(void *ud, xcs_module *m, const char *where, const char *err) {
+  if (err)
+    xcs_text_add(ud, "error: %s: %s: %s (the certificates loaded stay)\n", m->name, where, err);
+  else
+    xcs_text_add(ud, "%s: %s: certificates re-read\n", m->name, where);
+}
+
+char *xcs_control_certs(xcs_host *h) {
+  xcs_text t = {0};
+  int n = 0;
+  int failed = xcs_tls_rotate(h, rotated, &t, &n);
+  if (n == 0) xcs_text_add(&t, "no TLS listener is open\n");
+  if (failed == 0 || t.s == NULL) return t.s;
+  /* ctl exits 1 when the first line is an error: say so first */
+  xcs_text all = {0};
+  xcs_text_add(&all, "error: %d of %d TLS listeners kept their certificates\n%s", failed, n, t.s);
+  free(t.s);
+  return all.s;
 }
 
 static void closed_cb(uv_handle_t *handle) {
@@ -113,12 +137,14 @@ static void run(client *c) {
     answer(c, xcs_metrics_render(h));
   } else if (strcmp(cmd, "reload") == 0) {
     answer(c, reload(h, arg));
+  } else if (strcmp(cmd, "certs") == 0) {
+    answer(c, xcs_control_certs(h));
   } else if (strcmp(cmd, "stop") == 0) {
     answer(c, strdup("stopping\n"));
     xcs_host_stop(h, h->stopping);
   } else {
     xcs_text t = {0};
-    xcs_text_add(&t, "error: unknown command '%s' (status, metrics, reload [NAME], stop)\n", cmd);
+    xcs_text_add(&t, "error: unknown command '%s' (status, metrics, reload [NAME], certs, stop)\n", cmd);
     answer(c, t.s);
   }
 }

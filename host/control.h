@@ -4,6 +4,8 @@
  *
  *   status          every module: state, tasks, memory, what it holds
  *   reload [NAME]   reload one module (or every one) from disk
+ *   certs           every TLS listener re-reads its certificates in place
+ *                   (bindings/tls_rotate.h): no connection is touched
  *   stop            stop gracefully, as SIGTERM does
  *
  * `xcshost ctl PATH COMMAND` is the client; so is `socat - UNIX:PATH`.
@@ -22,5 +24,8 @@ void xcs_control_stop(xcs_host *h);
 void xcs_control_reply(void *client, char *msg);
 /* The status report, as text; free it. */
 char *xcs_control_status(xcs_host *h);
+/* Re-reads every TLS listener's certificates; what each did, as text
+ * (first line "error: ..." if any kept its old ones); free it. */
+char *xcs_control_certs(xcs_host *h);
 
 #endif

@@ -80,6 +80,9 @@ void xcs_shares_close(xcs_fleet *f);
 int xcs_fleet_command(xcs_host *h, const char *cmd, const char *arg, void *client);
 /* SIGHUP: reload every worker, one at a time. */
 void xcs_fleet_reload(xcs_fleet *f, const char *name, void *client);
+/* ctl certs, SIGHUP with --sighup certs: every worker re-reads its TLS
+ * listeners' certificates in place. */
+void xcs_fleet_certs(xcs_fleet *f, void *client);
 /* systemd: RELOADING=1 as a rolling reload starts, READY=1 when it is done
  * (only once READY=1 was said, and not while stopping). */
 void xcs_fleet_notify_reload(xcs_fleet *f, int done);

@@ -1,6 +1,6 @@
 /*
  * fleet_ctl.c — the operator's commands to a supervisor: the status of
- * every worker, a rolling reload, a stop (see host/control.h for the
+ * every worker, a rolling reload, certificates re-read, a stop (see host/control.h for the
  * socket, host/worker.h for what goes to the workers).
  *
  * A reload goes to one worker at a time, in order. Each compiles the new
@@ -194,6 +194,26 @@ static void rolled(xcs_fleet *f, xcs_slot *s, const char *msg) {
   roll_done(f, why);
 }
 
+/* Certificates: every serving worker re-reads its TLS listeners' certificates
+ * at once (nothing open is touched, so there is nothing to roll); each logs
+ * what it read. The answer: how many were asked. */
+void xcs_fleet_certs(xcs_fleet *f, void *client) {
+  int n = 0;
+  for (int i = 0; i < f->count; i++) {
+    xcs_slot *s = &f->slots[i];
+    if (!(s->alive && s->cmd >= 0)) continue;
+    say(s, "certs");
+    n++;
+  }
+  xcs_fleet_log(f, XCS_LOG_INFO, "asked %d worker%s to re-read their certificates", n, n == 1 ? "" : "s");
+  if (client == NULL) return;
+  char *msg = NULL;
+  size_t len = 0;
+  add(&msg, &len, "%d worker%s re-reading the TLS listeners' certificates (each logs them)\n", n,
+      n == 1 ? "" : "s");
+  xcs_control_reply(client, msg);
+}
+
 /* Answers and commands -------------------------------------------------------------- */
 
 void xcs_fleet_answer(xcs_fleet *f, xcs_slot *s, const char *msg) {
@@ -227,6 +247,8 @@ int xcs_fleet_command(xcs_host *h, const char *cmd, const char *arg, void *clien
       xcs_control_reply(client, strdup("error: the workers are stopping\n"));
     else
       xcs_fleet_reload(f, arg, client);
+  } else if (strcmp(cmd, "certs") == 0) {
+    xcs_fleet_certs(f, client);
   } else if (strcmp(cmd, "stop") == 0) {
     char *msg = NULL;
     size_t len = 0;

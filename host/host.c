@@ -17,6 +17,7 @@
 #include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
+#include "bindings/tls_mem.h"
 #include "host/limits.h"
 #include "host/metrics.h"
 #include "host/module.h"
@@ -38,6 +39,8 @@ void xcs_options_default(xcs_options *o) {
   o->data_quota = XCS_DEFAULT_DATA_QUOTA;
   o->nenv = 0;
   o->strict = 0;
+  o->tls_dir = NULL;
+  o->sighup_certs = 0;
   o->nlua_paths = 0;
   xcs_guard_options_default(&o->guard);
   o->log_level = XCS_LOG_DEFAULT;
@@ -99,6 +102,7 @@ static void tick_cb(uv_idle_t *idle) {
 }
 
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
+  xcs_tls_mem_init(); /* before any OpenSSL allocation: TLS, the crypto library */
   memset(h, 0, sizeof *h);
   h->opt = *o;
   h->log = o->log_json ? xcs_log_json : xcs_log_stderr;

@@ -161,7 +161,8 @@ static void s_refusals(xcs_text *t, const char *n, const char *mod, const entry 
       {XCS_G_FULL, "max_clients"},       {XCS_G_ADDRESS, "max_per_address"},
       {XCS_G_RATE, "accept_rate"},       {XCS_G_SCARCE, "fd_scarcity"},
       {XCS_G_SHED, "shed"},              {XCS_G_PROXY, "proxy_header"},
-      {XCS_G_DROPPED, "max_queued"},     {XCS_G_FAILED, "accept_failed"}};
+      {XCS_G_DROPPED, "max_queued"},     {XCS_G_FAILED, "accept_failed"},
+      {XCS_G_TLS_BUSY, "max_handshakes"}, {XCS_G_TLS_FAILED, "tls_handshake"}};
   for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
     xcs_text_add(t, "%s{module=\"%s\",reason=\"%s\"} %llu\n", n, mod, r[i].reason,
         (unsigned long long)e->stats.guard[r[i].kind]);

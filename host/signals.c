@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "bindings/core/log.h"
+#include "bindings/tls_rotate.h"
 #include "host/reload.h"
 
 static void stop_cb(uv_signal_t *s, int signum) {
@@ -25,6 +26,11 @@ static void reload_cb(uv_signal_t *s, int signum) {
   (void)signum;
   xcs_host *h = s->data;
   if (h->stopping) return;
+  if (h->opt.sighup_certs) { /* --sighup certs */
+    xcs_log(h, "xcshost", "SIGHUP: re-reading the TLS listeners' certificates");
+    xcs_tls_rotate(h, NULL, NULL, NULL);
+    return;
+  }
   xcs_log(h, "xcshost", "SIGHUP: reloading every module from disk");
   xcs_reload_named(h, NULL, NULL, NULL);
 }

@@ -299,7 +299,11 @@ static void stop_cb(uv_signal_t *sig, int signum) { xcs_fleet_stop(sig->data, si
 static void hup_cb(uv_signal_t *sig, int signum) {
   (void)signum;
   xcs_fleet *f = sig->data;
-  if (!f->stopping) xcs_fleet_reload(f, "", NULL);
+  if (f->stopping) return;
+  if (f->host.opt.sighup_certs)
+    xcs_fleet_certs(f, NULL);
+  else
+    xcs_fleet_reload(f, "", NULL);
 }
 
 static void watch(xcs_fleet *f, uv_signal_t *s, int signum, uv_signal_cb cb) {

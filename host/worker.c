@@ -25,6 +25,7 @@
 #include "host/channel.h"
 #include "host/control.h"
 #include "host/module.h"
+#include "bindings/tls_rotate.h"
 #include "host/reload.h"
 
 #define REQUESTS_FD 3
@@ -60,10 +61,11 @@ static void tagged_sink(void *ud, const xcs_log_record *r) {
   xcs_host *h = ud;
   xcs_log_record tagged = *r;
   if (h->opt.log_json) {
-    xcs_log_field fields[8];
+    xcs_log_field fields[XCS_LOG_MAX_FIELDS + 2]; /* the record's, "worker", the end */
     char number[16];
     int n = 0;
-    for (const xcs_log_field *f = r->fields; f && f->key && n < 6; f++) fields[n++] = *f;
+    for (const xcs_log_field *f = r->fields; f && f->key && n < XCS_LOG_MAX_FIELDS; f++)
+      fields[n++] = *f;
     snprintf(number, sizeof number, "%d", h->worker);
     fields[n++] = (xcs_log_field){"worker", number};
     fields[n] = (xcs_log_field){NULL, NULL};
@@ -297,6 +299,8 @@ static void commands_cb(uv_poll_t *p, int status, int events) {
     int is_reload = strncmp(self.buf, "reload", 6) == 0 && (!self.buf[6] || self.buf[6] == ' ');
     if (strcmp(self.buf, "status") == 0)
       send_status(h);
+    else if (strcmp(self.buf, "certs") == 0)
+      xcs_tls_rotate(h, NULL, NULL, NULL); /* each listener logs what it read */
     else if (is_reload && h->stopping)
       say("failed the worker is stopping");
     else if (is_reload)

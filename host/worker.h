@@ -15,6 +15,8 @@
  *      status           -> "part TEXT"..., "end" (TEXT's first line:
  *                          "connections N memory KIB")
  *      reload [NAME]    -> "reloaded" | "failed WHY"
+ *      certs            (no answer) re-read the TLS listeners' certificates,
+ *                       logging each
  *      and the worker says "ready" once every module started.
  *
  * KEY is "tcp ADDRESS:PORT", "udp ADDRESS:PORT", "unix-stream PATH" or

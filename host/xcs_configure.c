@@ -108,7 +108,7 @@ static const char *const config_keys[] = {
     "ports", "unix_dir", "udp_loss", "udp_dup", "udp_reorder", "delay_ms", "seed",
     "max_clients", "max_per_address", "accept_rate", "accept_burst", "first_data_timeout",
     "idle_timeout", "max_queued", "report_interval", "read_dirs", "data_dir", "data_quota",
-    "env", "strict", "proxy_protocol_from", "lua_path", NULL};
+    "env", "strict", "proxy_protocol_from", "lua_path", "tls_dir", NULL};
 
 /* A string or a list of strings at idx into list (at most max; false or
  * {}: none). Raises naming the option. */
@@ -191,6 +191,7 @@ static int l_configure(lua_State *L) {
   if (lua_getfield(L, 1, "linger_ms") != LUA_TNIL)
     o.linger_ms = (unsigned)luaL_checkinteger(L, -1);
   dir_option(L, "unix_dir", &o.unix_dir);
+  dir_option(L, "tls_dir", &o.tls_dir);
   if (lua_getfield(L, 1, "strict") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TBOOLEAN);
     o.strict = lua_toboolean(L, -1);

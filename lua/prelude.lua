@@ -65,7 +65,9 @@ end
 
 local function check_proto(fname, i, proto)
   local p = type(proto) == "string" and upper(proto)
-  if p ~= "TCP" and p ~= "UDP" then argerror(fname, i, "protocol", '"TCP" or "UDP"', proto) end
+  if p ~= "TCP" and p ~= "UDP" and p ~= "TLS" then
+    argerror(fname, i, "protocol", '"TCP", "UDP" or "TLS"', proto)
+  end
   return p
 end
 
@@ -83,7 +85,7 @@ end
 -- UNIX sockets are keyed by their canonical path (handle:port() tells it);
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
-local open = { TCP = {}, UDP = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local open = { TCP = {}, UDP = {}, TLS = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
 -- socket.listen's listeners by port, only to say so when a port-keyed call names one.
 local listening = setmetatable({}, { __mode = "v" })
 local named = {}
@@ -130,8 +132,10 @@ local function lookup(fname, what)
     return h, kind
   end
   local port = check_port(fname, 1, what)
-  -- One look (a call into C) per socket held on the port, none more.
+  -- One look (a call into C) per socket held on the port, none more. (TCP
+  -- and TLS listeners share the TCP port space: one of them at most.)
   local t, tkind = held("TCP", port)
+  if not t then t, tkind = held("TLS", port) end
   local u, ukind = held("UDP", port)
   if t and u then
     raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
@@ -273,6 +277,11 @@ function socket.open(port, protocol, opts)
       argerror("socket.open", 3, "options", "a table", opts)
     end
     h, err, code = core.tcp_listen(port, opts)
+  elseif p == "TLS" then
+    if type(opts) ~= "table" then
+      argerror("socket.open", 3, "opts", "TLS options: a table with cert = and key =", opts)
+    end
+    h, err, code = core.tcp_listen(port, nil, false, opts)
   else
     opts = udp_opts("socket.open", 3, opts)
     h, err, code = core.udp_open(port, opts and opts.address)
@@ -370,6 +379,20 @@ local function connect_unix(path, p, opts)
   return core.unixdgram_connect(path)
 end
 
+-- What socket.connect(..., "TLS", opts) passes to TLS; the rest of opts
+-- are the connection's own (timeout, read_timeout, nodelay...).
+local tls_client = { servername = true, verify = true, ca = true, cert = true, key = true,
+  alpn = true, min_version = true, ciphers = true, ciphersuites = true,
+  handshake_timeout = true }
+
+local function split_tls(opts)
+  local conn, tls = {}, {}
+  for k, v in pairs(opts or {}) do
+    if tls_client[k] then tls[k] = v else conn[k] = v end
+  end
+  return conn, tls
+end
+
 function socket.connect(host, port, protocol, opts)
   local up = unix_proto(port)
   if up then return connect_unix(host, up, protocol) end
@@ -390,6 +413,10 @@ function socket.connect(host, port, protocol, opts)
   -- "[::1]", as addresses are shown, is the IPv6 literal ::1
   host = match(host, "^%[(.+)%]$") or host
   if p == "TCP" then return core.tcp_connect(host, port, opts) end
+  if p == "TLS" then
+    local conn_opts, tls = split_tls(opts)
+    return core.tcp_connect(host, port, conn_opts, tls)
+  end
   opts = udp_opts("socket.connect", 4, opts)
   local h, err, code = core.udp_connect(host, port)
   if not h then return nil, err, code end
@@ -409,7 +436,18 @@ function socket.listen(port, opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror("socket.listen", 2, "opts", "a table of options", opts)
   end
-  local l, err, code = core.tcp_listen(port, opts, true)
+  local tls = opts and opts.tls
+  local l, err, code
+  if tls ~= nil then
+    if type(tls) ~= "table" then
+      argerror("socket.listen", 2, "opts", "tls to be a table of TLS options", tls)
+    end
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "tls" then rest[k] = v end end
+    l, err, code = core.tcp_listen(port, rest, true, tls)
+  else
+    l, err, code = core.tcp_listen(port, opts, true)
+  end
   if l then listening[l:port()] = l end
   return l, err, code
 end

@@ -46,7 +46,7 @@ describe("misuse raises an error naming the function and the argument:", functio
 
   it("an unknown protocol", function()
     run(function()
-      local want = 'expected "TCP" or "UDP"'
+      local want = 'expected "TCP", "UDP" or "TLS"'
       H.raises({ "socket.open: bad argument #2 (protocol)", want, 'got "SCTP"' }, S.open, 0, "SCTP")
       H.raises({ "socket.open: bad argument #2 (protocol)", want, "got nil" }, S.open, 0)
       H.raises({ "socket.open: bad argument #2 (protocol)", want, "got 17" }, S.open, 0, 17)
@@ -253,7 +253,7 @@ describe("misuse raises an error naming the function and the argument:", functio
   describe("in a module", function()
     local cases = {
       open_range = "socket.open: bad argument #1 (port): expected an integer from 0 to 65535, got 70000",
-      open_proto = 'socket.open: bad argument #2 (protocol): expected "TCP" or "UDP", got "SCTP"',
+      open_proto = 'socket.open: bad argument #2 (protocol): expected "TCP", "UDP" or "TLS", got "SCTP"',
       read_unopened = "socket.read: port 1 is not open in this module",
       write_data = "socket.write: bad argument #2 (data): expected a string, got 42",
       write_no_peer = "socket.write: bad argument #3 (to): nothing was read from this socket",

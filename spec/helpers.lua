@@ -218,29 +218,27 @@ end
 
 H.XCSHOST = os.getenv("XCSHOST") or "build/xcshost"
 
+-- How much slower than usual things run (scripts/valgrind sets XCS_TIME_SCALE): the
+-- waits below, and a spec's own deadlines for what it starts, are that much longer.
+H.SCALE = tonumber(os.getenv("XCS_TIME_SCALE")) or 1
+
 -- Starts xcshost with the given words (stdout and stderr merged).
 function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
 end
 
--- Starts another program, {program, args...}, without the sanitizer build's
--- LD_PRELOAD (curl hangs under it; groff and others fail).
-function H.tool(argv)
-  return assert(xcs.process { "env", "-u", "LD_PRELOAD", table.unpack(argv) })
-end
-
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)
-  local code, signal = p:wait(10)
-  assert(code, "xcshost did not exit within 10 s")
+  local code, signal = p:wait(10 * H.SCALE)
+  assert(code, "xcshost did not exit within " .. 10 * H.SCALE .. " s")
   assert(signal == 0, "xcshost was killed by signal " .. tostring(signal))
   return code, p:output()
 end
 
 -- Waits for a line of p matching pattern: its captures, or the line; raises with the output.
 function H.expect(p, pattern, timeout)
-  local res = table.pack(p:expect(pattern, timeout or 5))
+  local res = table.pack(p:expect(pattern, (timeout or 5) * H.SCALE))
   if res[1] == nil then
     error(("no line matching %q (%s); output was:\n%s"):format(pattern, tostring(res[2]),
       p:output()), 2)
@@ -262,8 +260,9 @@ function H.have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
--- Starts a client program without the sanitizer build's LD_PRELOAD (curl
--- and node hang under it); argv as xcs.process takes it.
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl and node hang under it; groff and others fail); argv as
+-- xcs.process takes it.
 function H.tool(argv)
   local words = { "env", "-u", "LD_PRELOAD" }
   for i = 1, #argv do words[#words + 1] = argv[i] end
@@ -341,6 +340,56 @@ function H.fresh_unix_dir(set)
     xcs.configure { unix_dir = false }
     H.rmdir(dir)
   end)
+end
+
+-- Throwaway TLS test material (scripts/tls-certs: ca.pem, server.pem/.key, ...) in a
+-- directory made once per busted run, which H.tls_cleanup removes: its path.
+local tls_certs
+function H.tls_certs()
+  if not tls_certs then
+    tls_certs = H.tmpdir()
+    assert(sh("scripts/tls-certs " .. quote(tls_certs)), "scripts/tls-certs failed")
+  end
+  return tls_certs
+end
+
+function H.tls_cleanup()
+  H.rmdir(tls_certs)
+  tls_certs = nil
+end
+
+-- A tool (a shell command line, exec'd: kill() reaches it) whose input is a FIFO, so it
+-- keeps running until told: s.send(line) sends it a line when the spec wants, s.say(line)
+-- sends it and waits for it to come back (an echo), s.close() ends it; s.p is the process.
+function H.fed(cmdline)
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  assert(sh("mkfifo " .. quote(fifo)))
+  local p = H.tool { "sh", "-c", "exec " .. cmdline .. " < " .. quote(fifo) }
+  local input = assert(io.open(fifo, "r+")) -- read-write: the open never blocks
+  local s = { p = p }
+  function s.send(line)
+    input:write(line, "\n")
+    input:flush()
+  end
+  function s.say(line)
+    s.send(line)
+    H.expect(p, "^" .. line:gsub("%p", "%%%0") .. "$")
+  end
+  function s.close()
+    input:close()
+    p:kill("TERM")
+    p:wait(5 * H.SCALE)
+    os.remove(fifo)
+  end
+  return s
+end
+
+-- An openssl s_client session to 127.0.0.1:port trusting dir/ca.pem (more words after),
+-- kept open as H.fed does (a line "R" or "K" alone is s_client's renegotiate or key update).
+function H.s_client_session(dir, port, ...)
+  return H.fed(("openssl s_client -connect 127.0.0.1:%d -CAfile %s -verify_return_error %s")
+    :format(port, quote(dir .. "/ca.pem"), table.concat({ ... }, " ")))
 end
 
 -- Leaves a stale socket file at path, as a crashed server does (path's directory is --unix-dir).

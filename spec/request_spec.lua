@@ -229,7 +229,7 @@ describe("request errors", function()
       H.raises({ open, 'got "-1"' }, request, "socket_open -1 UDP")
       H.raises({ open, 'got "1.5"' }, request, "socket_open 1.5 UDP")
       H.raises({ open, "got nil" }, request, "socket_open")
-      H.raises({ 'socket.open: bad argument #2 (protocol): expected "TCP" or "UDP", got "SCTP"' },
+      H.raises({ 'socket.open: bad argument #2 (protocol): expected "TCP", "UDP" or "TLS", got "SCTP"' },
         request, "socket_open 0 SCTP")
       H.raises({ "socket.open: bad argument #2 (protocol)", "got nil" }, request, "socket_open 0")
       H.raises({ "socket.read: bad argument #1 (port)", "got nil" }, request, "socket_read")

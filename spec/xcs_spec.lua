@@ -118,7 +118,7 @@ describe("xcs.configure", function()
 
   it("raises on an unknown option, listing the known ones", function()
     H.raises({ "xcs.configure: unknown option binds (expected bind, memory_limit, ",
-      " strict, proxy_protocol_from or lua_path)" }, xcs.configure, { binds = "127.0.0.1" })
+      " strict, proxy_protocol_from, lua_path or tls_dir)" }, xcs.configure, { binds = "127.0.0.1" })
   end)
 
   it("applies nothing of a table with a bad value", function()

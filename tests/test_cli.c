@@ -204,6 +204,17 @@ int main(void) {
   CHECK(strstr(err, "bad value '10.0.0.0/40' for option --proxy-protocol-from") != NULL);
   xcs_cli_free(&cli);
   CHECK(strstr(xcs_cli_usage, "--proxy-protocol-from LIST") != NULL);
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0 && cli.opt.sighup_certs == 0);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--sighup", "certs", "a.lua")) == 0 && cli.opt.sighup_certs == 1);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--sighup", "reload", "a.lua")) == 0 && cli.opt.sighup_certs == 0);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--sighup", "restart", "a.lua")) == -1);
+  CHECK(strstr(err, "bad value 'restart' for option --sighup") != NULL);
+  xcs_cli_free(&cli);
+  CHECK(strstr(xcs_cli_usage, "--sighup WHAT") != NULL);
+  CHECK(strstr(xcs_cli_usage, "ctl PATH certs") != NULL);
   static const char *bad_guard[][2] = {
       {"--max-clients", "-1"},        {"--max-clients", "2.5"},
       {"--max-clients", "99999999"},  {"--max-per-address", "many"},

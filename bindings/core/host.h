@@ -90,6 +90,8 @@ typedef struct xcs_options {
   const char *env_names[XCS_MAX_ENV]; /* environment variables env() shows */
   int nenv;
   int strict;            /* a task's error fails its module (not only the task) */
+  const char *tls_dir;   /* TLS certificates and keys are read from under it */
+  int sighup_certs;      /* SIGHUP only re-reads certificates (--sighup certs) */
   const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
   int nlua_paths;
   xcs_fault_options faults; /* all zero: none */

@@ -23,10 +23,10 @@
 ---The XCS Socket tether: sockets keyed by port (or path), and clients.
 socket = {}
 
----Opens a socket: "TCP" listens on `port`, "UDP" binds it; "UNIX" and "UNIX-DGRAM" take a path.
+---Opens a socket: "TCP" listens on `port`, "TLS" too with a certificate, "UDP" binds it; "UNIX" and "UNIX-DGRAM" take a path.
 ---@param port integer|string 0-65535 (0: any free port), or a path for UNIX
----@param protocol "TCP"|"UDP"|"UNIX"|"UNIX-DGRAM"|string in any case
----@param opts? table TCP and UNIX: a listener's options (as socket.listen), address; UDP: address (one of --bind's, or a group or broadcast address), rcvbuf, sndbuf
+---@param protocol "TCP"|"TLS"|"UDP"|"UNIX"|"UNIX-DGRAM"|string in any case
+---@param opts? table TCP and UNIX: a listener's options (as socket.listen), address; UDP: address (one of --bind's, or a group or broadcast address), rcvbuf, sndbuf; TLS: { cert =, key =, certs =, alpn =, ca =, verify_client =, min_version =, ciphers =, ciphersuites =, tickets =, handshake_timeout =, max_handshakes = } (files under --tls-dir)
 ---@return xcs.listener|xcs.udp|xcs.unixdgram|nil handle
 ---@return string? message "EADDRINUSE: address already in use"
 ---@return string? code "EADDRINUSE"
@@ -53,11 +53,11 @@ function socket.write(port, data, to) end
 ---@return true
 function socket.close(port) end
 
----Connects to host:port (TCP by default), or to a UNIX path; names are resolved without blocking.
+---Connects to host:port (TCP by default; "TLS" verifies the server against the system's CAs and its name), or to a UNIX path; names are resolved without blocking.
 ---@param host string a name, an IP, "[::1]", or a path for UNIX
 ---@param port? integer
----@param protocol? "TCP"|"UDP"|"UNIX"|"UNIX-DGRAM"|string
----@param opts? table TCP: nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout, timeout; UDP: rcvbuf, sndbuf
+---@param protocol? "TCP"|"TLS"|"UDP"|"UNIX"|"UNIX-DGRAM"|string
+---@param opts? table TCP: nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout, timeout; TLS: those and servername, verify, ca, cert, key, alpn, min_version, ciphers, ciphersuites, handshake_timeout; UDP: rcvbuf, sndbuf
 ---@return xcs.tcp|xcs.udp|xcs.unixdgram|nil handle
 ---@return string? message
 ---@return string? code
@@ -65,13 +65,13 @@ function socket.connect(host, port, protocol, opts) end
 
 ---Listens on a TCP port (or UNIX path) whose clients a task takes with listener:accept().
 ---@param port integer|string
----@param opts? table the options each accepted connection starts with, backlog, reuseaddr, proxy_protocol, and address (one of --bind's)
+---@param opts? table the options each accepted connection starts with, backlog, reuseaddr, proxy_protocol, address (one of --bind's), and tls (TLS server options, as socket.open's)
 ---@return xcs.listener? listener
 ---@return string? message
 ---@return string? code
 function socket.listen(port, opts) end
 
----What the module holds: one table per socket (protocol, kind, local, remote, bytes_in, bytes_out, queued, clients, age, handle).
+---What the module holds: one table per socket (protocol, kind, local, remote, bytes_in, bytes_out, queued, memory (TLS), clients, age, handle).
 ---@return table[]
 function socket.list() end
 
@@ -208,6 +208,19 @@ function tcp:port() end
 ---Flushes, sends FIN and closes; "reset" drops what is queued and sends RST.
 ---@param how? "reset"
 function tcp:close(how) end
+
+---TLS from now on (STARTTLS): as the client, or with opts.server = true (and cert, key) as the server.
+---@param opts? table the TLS options of socket.connect, or of socket.open's server with server = true
+---@return true|nil ok
+---@return string? message "ETLSVERIFY: certificate has expired"
+---@return string? code
+function tcp:starttls(opts) end
+
+---The TLS session: version, cipher, alpn, servername, verified, subject, issuer, resumed; nil without TLS.
+---@return table|nil info
+---@return string? message
+---@return string? code
+function tcp:tlsinfo() end
 
 ---A UDP socket.
 ---@class xcs.udp
@@ -552,7 +565,7 @@ json.null = nil
 
 ---Decodes JSON text: objects and arrays become tables, null json.null; nil and a message naming the byte when malformed.
 ---@param text string
----@param opts? { max_depth?: integer }
+---@param opts? { max_depth?: integer, max_size?: integer }
 ---@return any value
 ---@return string? message
 function json.decode(text, opts) end
