@@ -196,6 +196,9 @@ int xcs_timed_out(lua_State *L, double deadline);
  * prelude (as the prelude's own errors are), so a module sees its own line
  * whether it called a method or a socket.* function. */
 int xcs_raise_at_caller(lua_State *L, const char *fmt, ...);
+/* Closes a connection with a reset (RST: its peer knows it was cut), what
+ * is queued dropped; any other handle is left alone. */
+void xcs_conn_reset(xcs_handle *h);
 
 void xcs_stream_open(lua_State *L);
 
