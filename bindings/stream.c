@@ -222,7 +222,7 @@ void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n) {
     stop_reading(c);
   } else {
     c->bytes_in += (uint64_t)n;
-    c->h.m->stats.bytes_in[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
+    c->h.m->stats.bytes_in[xcs_conn_proto(c)] += (uint64_t)n;
     if (c->len >= high_mark(c)) stop_reading(c);
   }
   notify(c);
@@ -281,7 +281,7 @@ static void write_cb(uv_write_t *req, int status) {
   c->queued -= w->len;
   if (status == 0) {
     c->bytes_out += w->len;
-    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += w->len;
+    c->h.m->stats.bytes_out[xcs_conn_proto(c)] += w->len;
   } else if (c->err == 0 && status != UV_ECANCELED)
     c->err = status;
   if (w->ref != LUA_NOREF) xcs_unref(c->h.m, w->ref);
@@ -307,7 +307,7 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
     int n = uv_try_write(&c->io.stream, &b, 1);
     if (n >= 0) {
       c->bytes_out += (uint64_t)n;
-      c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
+      c->h.m->stats.bytes_out[xcs_conn_proto(c)] += (uint64_t)n;
       s += n;
       len -= (size_t)n;
       if (len == 0) return 0;
@@ -344,7 +344,7 @@ int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain) {
   int k = uv_try_write(&c->io.stream, &b, 1); /* EAGAIN while writes are queued */
   if (k == (int)n) {
     c->bytes_out += plain;
-    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += plain;
+    c->h.m->stats.bytes_out[xcs_conn_proto(c)] += plain;
     return 0;
   }
   if (k < 0 && k != UV_EAGAIN) return k;

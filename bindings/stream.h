@@ -142,6 +142,12 @@ struct xcs_conn {
 
 extern const xcs_handle_type xcs_conn_type;
 
+/* The protocol c's bytes count under in the metrics (XCS_P_*, stats.h), as
+ * socket.list() names it: TLS once a TLS layer is under the stream. */
+static inline int xcs_conn_proto(const xcs_conn *c) {
+  return c->tr ? XCS_P_TLS : c->is_unix ? XCS_P_UNIX : XCS_P_TCP;
+}
+
 /* A new, unconnected connection of m with default settings, over TCP or
  * (is_unix) a UNIX socket; pushes its box. */
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);

@@ -125,7 +125,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
-  l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
+  l->h.m->stats.accepts[xcs_listener_proto(l)]++;
   if (admit(l, c) == 1) publish(l, c, NULL);
   return 0;
 }
@@ -282,7 +282,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     xcs_admit_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
-    if (r == 0) l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
+    if (r == 0) l->h.m->stats.accepts[xcs_listener_proto(l)]++;
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
