@@ -5,7 +5,8 @@
 --
 --   GET    /items[?limit=N&after=ID]   the items in id order: {"items":[...],"next":ID|null}
 --   POST   /items                      body: a JSON object -> 201 and the item with its "id"
---   GET    /items/ID                   the item, or 404
+--   GET    /items/ID                   the item (Last-Modified: when it was last written), or 404;
+--                                      304 when If-Modified-Since is not before that
 --   PUT    /items/ID                   body: a JSON object: replaces the item (200), or 404
 --   DELETE /items/ID                   204, or 404
 --   GET    /health                     {"items":N,"memory_kib":K,"time_ms":T}
@@ -26,11 +27,12 @@ local port = tonumber(arg.port) or 8081
 local MAX_BODY = 64 * 1024
 
 local items, next_id, count = {}, 1, 0
+local modified = {} -- id -> seconds since 1970 when the item was last written
 
 local JSON = { ["Content-Type"] = "application/json" }
 
-local function reply(status, value)
-  return status, json.encode(value, { sort_keys = true }) .. "\n", JSON
+local function reply(status, value, headers)
+  return status, json.encode(value, { sort_keys = true }) .. "\n", headers or JSON
 end
 
 local function problem(status, message)
@@ -84,7 +86,7 @@ local function handle(req, body)
     local item, answer = object_of(req, body)
     if not item then return table.unpack(answer) end
     item.id, next_id, count = next_id, next_id + 1, count + 1
-    items[item.id] = item
+    items[item.id], modified[item.id] = item, wallclock() // 1000
     return reply(201, item)
   end
   local id = path:match("^/items/(%d+)$")
@@ -92,15 +94,19 @@ local function handle(req, body)
   id = tonumber(id)
   if not items[id] then return problem(404, "no item " .. id) end
   if req.method == "GET" then
-    return reply(200, items[id])
+    -- A date that does not parse is ignored, as RFC 9110 §13.1.3 says.
+    local since = http.parse_date(req.headers["if-modified-since"] or "")
+    local last = http.date(modified[id])
+    if since and since >= modified[id] then return 304, "", { ["Last-Modified"] = last } end
+    return reply(200, items[id], { ["Content-Type"] = "application/json", ["Last-Modified"] = last })
   elseif req.method == "PUT" then
     local item, answer = object_of(req, body)
     if not item then return table.unpack(answer) end
     item.id = id
-    items[id] = item
+    items[id], modified[id] = item, wallclock() // 1000
     return reply(200, item)
   elseif req.method == "DELETE" then
-    items[id], count = nil, count - 1
+    items[id], modified[id], count = nil, nil, count - 1
     return 204, ""
   end
   return problem(405, "use GET, PUT or DELETE on /items/" .. id)

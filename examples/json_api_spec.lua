@@ -60,6 +60,28 @@ describe("examples/json_api.lua", function()
     end)
   end)
 
+  it("says when an item was last written, and answers 304 when the client has it", function()
+    with_api(function(c)
+      local before = os.time()
+      ask(c, "POST", "/items", '{"name":"tea"}')
+      local status, _, headers = ask(c, "GET", "/items/1")
+      assert.are.equal(200, status)
+      local last = headers["last-modified"]
+      local t = assert(xcs.http.parse_date(last))
+      assert.is_true(t >= before and t <= os.time(), last)
+      local function get_since(date)
+        c:write("GET /items/1 HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: " .. date .. "\r\n\r\n")
+        return response(c)
+      end
+      local s304, body, h304 = get_since(last)
+      assert.are.same({ 304, "", last }, { s304, body, h304["last-modified"] })
+      assert.are.equal(304, (get_since(xcs.http.date(t + 3600))))          -- later: still not modified
+      assert.are.equal(304, (get_since(os.date("!%A, %d-%b-%y %H:%M:%S GMT", t)))) -- RFC 850 form
+      assert.are.equal(200, (get_since(xcs.http.date(t - 1))))             -- written since
+      assert.are.equal(200, (get_since("yesterday")))                      -- not a date: ignored
+    end)
+  end)
+
   it("answers an empty list as [] and keeps the JSON's types", function()
     with_api(function(c)
       c:write(request("GET", "/items"))
@@ -132,6 +154,11 @@ describe("examples/json_api.lua", function()
         assert.are.equal(0, curl:wait(5))
         assert.are.equal('{"id":1,"name":"tea"}\n{"id":1,"name":"tea"}\n{"error":"no item 9"}\n404\n',
           curl:output())
+        -- curl -z sends If-Modified-Since: the item is not newer than the date it was given.
+        local lm = H.tool { "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-z",
+          xcs.http.date(os.time() + 60), base .. "/items/1" }
+        assert.are.equal(0, lm:wait(5))
+        assert.are.equal("304", lm:output())
       end)
     end)
 

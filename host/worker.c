@@ -61,10 +61,11 @@ static void tagged_sink(void *ud, const xcs_log_record *r) {
   xcs_host *h = ud;
   xcs_log_record tagged = *r;
   if (h->opt.log_json) {
-    xcs_log_field fields[8];
+    xcs_log_field fields[XCS_LOG_MAX_FIELDS + 2]; /* the record's, "worker", the end */
     char number[16];
     int n = 0;
-    for (const xcs_log_field *f = r->fields; f && f->key && n < 6; f++) fields[n++] = *f;
+    for (const xcs_log_field *f = r->fields; f && f->key && n < XCS_LOG_MAX_FIELDS; f++)
+      fields[n++] = *f;
     snprintf(number, sizeof number, "%d", h->worker);
     fields[n++] = (xcs_log_field){"worker", number};
     fields[n] = (xcs_log_field){NULL, NULL};

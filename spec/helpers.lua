@@ -227,12 +227,6 @@ function H.start(...)
   return assert(xcs.process { H.XCSHOST, ... })
 end
 
--- Starts another program, {program, args...}, without the sanitizer build's
--- LD_PRELOAD (curl hangs under it; groff and others fail).
-function H.tool(argv)
-  return assert(xcs.process { "env", "-u", "LD_PRELOAD", table.unpack(argv) })
-end
-
 -- Runs xcshost to its end (10 s at most): exit status and everything it printed.
 function H.run(...)
   local p = H.start(...)
@@ -266,8 +260,9 @@ function H.have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
--- Starts a client program without the sanitizer build's LD_PRELOAD (curl
--- and node hang under it); argv as xcs.process takes it.
+-- Starts another program, {program, args...}, without the sanitizer build's
+-- LD_PRELOAD (curl and node hang under it; groff and others fail); argv as
+-- xcs.process takes it.
 function H.tool(argv)
   local words = { "env", "-u", "LD_PRELOAD" }
   for i = 1, #argv do words[#words + 1] = argv[i] end

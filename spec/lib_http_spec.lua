@@ -206,8 +206,12 @@ describe("http.date and http.reason", function()
     assert.are.equal(951782400, http.parse_date("Tue, 29 Feb 2000 00:00:00 GMT")) -- a leap year
     assert.are.equal(253402300799, http.parse_date("Fri, 31 Dec 9999 23:59:59 GMT"))
     assert.are.equal(1483228799, http.parse_date("Sat, 31 Dec 2016 23:59:60 GMT")) -- a leap second
-    for _, t in ipairs { 0, 784111777, os.time(), 253402300799 } do
+    for _, t in ipairs { 0, 784111777, os.time(), 253402300799, -62167219200 } do
       assert.are.equal(t, http.parse_date(http.date(t)))
+    end
+    for _ = 1, 2000 do -- any second of the years 0 to 9999 reads back as written
+      local t = math.random(-62167219200, 253402300799)
+      assert.are.equal(t, http.parse_date(http.date(t)), http.date(t))
     end
   end)
 

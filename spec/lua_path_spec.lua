@@ -15,7 +15,7 @@ local function probe(what, lua_path)
 end
 
 describe("--lua-path", function()
-  it("loads Debian's dkjson and Penlight's pl.stringx into the sandbox", function()
+  it("loads Debian's dkjson, Penlight's pl.stringx and inifile into the sandbox", function()
     xcs.configure { lua_path = { "/usr/share/lua/5.4" } }
     local lines, status, err = H.run_module("spec/fixtures/lua_path/uses_debian.lua")
     xcs.configure { lua_path = false }
@@ -23,6 +23,8 @@ describe("--lua-path", function()
     assert.is_true(H.has_line(lines, 'dkjson [1,2,{"a":"b"}]'))
     assert.is_true(H.has_line(lines, "stringx a|b|c x"))
     assert.is_true(H.has_line(lines, "same true"))
+    assert.is_true(H.has_line(lines, "inifile 8080 edge"))                       -- its memory backend
+    assert.is_true(H.has_line(lines, "inifile io false attempt to call a nil value (field 'open')"))
   end)
 
   it("gives a library the module's globals, package.config and an empty io, and nothing more", function()

@@ -23,6 +23,10 @@ typedef struct xcs_host xcs_host;
 enum { XCS_LOG_ERROR, XCS_LOG_WARN, XCS_LOG_INFO, XCS_LOG_DEBUG };
 #define XCS_LOG_DEFAULT XCS_LOG_INFO
 
+/* The most fields a record carries (xcs_log_socket gives 4), so a sink that
+ * adds its own (host/worker.c: "worker") has room for all of them. */
+#define XCS_LOG_MAX_FIELDS 8
+
 /* One structured field; a list of them ends with a NULL key. */
 typedef struct xcs_log_field {
   const char *key, *value;

@@ -410,7 +410,7 @@ json.null = nil
 
 ---Decodes JSON text: objects and arrays become tables, null json.null; nil and a message naming the byte when malformed.
 ---@param text string
----@param opts? { max_depth?: integer }
+---@param opts? { max_depth?: integer, max_size?: integer }
 ---@return any value
 ---@return string? message
 function json.decode(text, opts) end
