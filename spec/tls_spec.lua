@@ -196,6 +196,31 @@ describe("TLS", function()
       end)
     end)
 
+    it("socket.listen's proxy_protocol = true: the header first, then the handshake", function()
+      run(function()
+        local peer
+        local l = serve(SERVER, function(c)
+          peer = c:peer()
+          echo(c)
+        end, { proxy_protocol = true })
+        local c = assert(S.connect("127.0.0.1", l:port()))
+        c:write("PROXY TCP6 2001:db8::7 2001:db8::1 40000 443\r\n")
+        assert(c:starttls { servername = "localhost", ca = "ca.pem" })
+        c:write("y")
+        assert.are.equal("y", c:read())
+        assert.are.equal("[2001:db8::7]:40000", peer)
+        c:close()
+        -- a client that starts the handshake without the header is not served
+        local bare = S.connect("localhost", l:port(), "TLS", { ca = "ca.pem", timeout = 2 * H.SCALE })
+        if bare then
+          local ok = bare:read(nil, 2 * H.SCALE)
+          assert.is_nil(ok)
+          bare:close()
+        end
+        l:close()
+      end)
+    end)
+
     it("behind a load balancer: the PROXY header first, then the handshake", function()
       xcs.configure { proxy_protocol_from = "127.0.0.1" }
       local ok, err = pcall(run, function()
