@@ -75,6 +75,47 @@ void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
   }
 }
 
+int xcs_addr_is_wildcard(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (sa->sa_family == AF_INET6)
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+  return 0;
+}
+
+/* Whether a and b are the same IP address (ports aside). */
+static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET)
+    return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+           ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+  return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+int xcs_addr_choose(const char *const *binds, int n, const char *want, int port,
+                    struct sockaddr_storage *out) {
+  if (want == NULL) return n > 0 ? xcs_addr_from(binds[0], port, out) : UV_EACCES;
+  if (xcs_addr_from(want, port, out) != 0) return UV_EINVAL;
+  for (int i = 0; i < n; i++) {
+    struct sockaddr_storage b;
+    if (xcs_addr_from(binds[i], port, &b) != 0) continue;
+    if (same_ip(&b, out)) return 0;
+    if (xcs_addr_is_wildcard((struct sockaddr *)&b) &&
+        (b.ss_family == out->ss_family || b.ss_family == AF_INET6))
+      return 0;
+  }
+  return UV_EACCES;
+}
+
+void xcs_addr_list(const char *const *binds, int n, char *buf, size_t size) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n && len < size; i++)
+    len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ",
+                            binds[i]);
+}
+
 /* Address ranges ------------------------------------------------------------- */
 
 static int cidr_parse(const char *s, size_t n, xcs_cidr *out) {

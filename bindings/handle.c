@@ -48,6 +48,7 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
     luaL_error(L, "not enough memory");
   }
   h->ref = ref;
+  h->owner = m->current ? m->current->id : 0;
   h->opened = uv_now(&m->host->loop);
   h->type = type;
   h->m = m;

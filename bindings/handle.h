@@ -39,6 +39,9 @@ typedef struct xcs_handle_type {
   /* Sets what socket.list() shows of it in the table on top of L (protocol,
    * kind, local, remote, bytes_in, bytes_out); NULL: not a socket. */
   void (*info)(xcs_handle *h, lua_State *L);
+  /* Closes at once, telling the peer it was cut (a connection: RST);
+   * NULL: close is all there is. */
+  void (*abort)(xcs_handle *h);
 } xcs_handle_type;
 
 struct xcs_handle {
@@ -60,6 +63,8 @@ struct xcs_handle {
   uint64_t opened;    /* uv_now() when it was made, for its age */
   int *counts;        /* the module's count it is held against until it
                          closes, or NULL */
+  uint64_t owner;     /* the id of the task that made it, or was given it by
+                         spawn(fn, handle); closed if that task fails (0: none) */
 };
 
 /* Allocates a zeroed struct of size bytes whose first member is the

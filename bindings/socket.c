@@ -8,7 +8,13 @@
 #include <string.h>
 
 #include "bindings/addr.h"
+#include "bindings/env.h"
+#include "bindings/fs.h"
 #include "bindings/handle.h"
+#include "bindings/memory.h"
+#include "bindings/sync.h"
+#include "bindings/taskbox.h"
+#include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
@@ -66,12 +72,35 @@ static int l_kind(lua_State *L) {
   return 1;
 }
 
-/* isaddress(s): whether s is an "ip:port" the sockets accept. */
+/* isaddress(s [, names]): whether s is an "ip:port" the sockets accept
+ * (or, with names, a "name:port" a UDP write looks up). */
 static int l_isaddress(lua_State *L) {
   struct sockaddr_storage sa;
-  lua_pushboolean(L, lua_type(L, 1) == LUA_TSTRING &&
-                         xcs_addr_parse(lua_tostring(L, 1), &sa) == 0);
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+  lua_pushboolean(L, s && (xcs_addr_parse(s, &sa) == 0 ||
+                           (lua_toboolean(L, 2) && xcs_names_is_name(s))));
   return 1;
+}
+
+void xcs_socket_names(lua_State *L, int env, int loaded) {
+  env = lua_absindex(L, env);
+  loaded = lua_absindex(L, loaded);
+  static const char *const tables[] = {"socket", "fs", NULL};
+  for (int i = 0; tables[i]; i++) {
+    lua_getfield(L, env, tables[i]);
+    lua_setfield(L, loaded, tables[i]);
+  }
+  static const char *const classes[] = {"xcs.tcp",   "xcs.listener", "xcs.udp",
+                                         "xcs.unixdgram", "xcs.timer", "xcs.queue",
+                                         "xcs.condition", "xcs.task", NULL};
+  for (int i = 0; classes[i]; i++) {
+    if (luaL_getmetatable(L, classes[i]) == LUA_TTABLE &&
+        lua_getfield(L, -1, "__index") == LUA_TTABLE)
+      lua_setfield(L, loaded, classes[i] + 4); /* "xcs.udp": "udp" */
+    else
+      lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
 }
 
 /* on_unload(fn | nil): the module's unload hook, which the manager keeps. */
@@ -86,6 +115,9 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);
+  xcs_memory_open(L);
+  xcs_sync_open(L);
+  xcs_taskbox_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
       {"kind", l_kind},
@@ -103,4 +135,6 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   lua_pushboolean(L, sandboxed);
   lua_call(L, 3, 0);
   lua_pop(L, 1); /* core */
+  xcs_fs_open(L, target);
+  xcs_env_open(L, target);
 }

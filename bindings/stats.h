@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* The protocol a count is about, in the words socket.list() uses. */
-enum { XCS_P_TCP, XCS_P_UDP, XCS_P_UNIX, XCS_P_UNIXDGRAM, XCS_NPROTO };
+enum { XCS_P_TCP, XCS_P_UDP, XCS_P_UNIX, XCS_P_UNIXDGRAM, XCS_P_TLS, XCS_NPROTO };
 
 /* Defence events, in the order of bindings/guard.c's kinds (a static
  * assertion there checks that they match: a new kind must be added here,

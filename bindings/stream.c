@@ -222,7 +222,7 @@ void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n) {
     stop_reading(c);
   } else {
     c->bytes_in += (uint64_t)n;
-    c->h.m->stats.bytes_in[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
+    c->h.m->stats.bytes_in[xcs_conn_proto(c)] += (uint64_t)n;
     if (c->len >= high_mark(c)) stop_reading(c);
   }
   notify(c);
@@ -281,7 +281,7 @@ static void write_cb(uv_write_t *req, int status) {
   c->queued -= w->len;
   if (status == 0) {
     c->bytes_out += w->len;
-    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += w->len;
+    c->h.m->stats.bytes_out[xcs_conn_proto(c)] += w->len;
   } else if (c->err == 0 && status != UV_ECANCELED)
     c->err = status;
   if (w->ref != LUA_NOREF) xcs_unref(c->h.m, w->ref);
@@ -293,7 +293,8 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);
   if (c->err) return c->err;
-  if (c->shut || c->h.closing || !c->connected) return UV_EPIPE;
+  if (c->shut) return UV_EPIPE;
+  if (c->h.closing || !c->connected) return UV_ECANCELED; /* closed here, not by the peer */
   if (len == 0) return 0;
   if (c->tr) {
     int r = c->tr->queue(c, s, len);
@@ -306,7 +307,7 @@ int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
     int n = uv_try_write(&c->io.stream, &b, 1);
     if (n >= 0) {
       c->bytes_out += (uint64_t)n;
-      c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += (uint64_t)n;
+      c->h.m->stats.bytes_out[xcs_conn_proto(c)] += (uint64_t)n;
       s += n;
       len -= (size_t)n;
       if (len == 0) return 0;
@@ -343,7 +344,7 @@ int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain) {
   int k = uv_try_write(&c->io.stream, &b, 1); /* EAGAIN while writes are queued */
   if (k == (int)n) {
     c->bytes_out += plain;
-    c->h.m->stats.bytes_out[c->is_unix ? XCS_P_UNIX : XCS_P_TCP] += plain;
+    c->h.m->stats.bytes_out[xcs_conn_proto(c)] += plain;
     return 0;
   }
   if (k < 0 && k != UV_EAGAIN) return k;
@@ -509,12 +510,17 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
       /* libuv sets SO_REUSEADDR on every TCP socket it binds. */
       if (lua_toboolean(L, v) != 1)
         bad_option(L, fname, name, v, "true (listeners always reuse addresses)");
+    } else if (backlog && strcmp(name, "address") == 0) {
+      /* the listener's own: tcp.c reads it */
     } else if (backlog && strcmp(name, "proxy_protocol") == 0) {
       if (!lua_isboolean(L, v)) bad_option(L, fname, name, v, "true or false"); /* tcp.c reads it */
     } else if (!backlog && strcmp(name, "timeout") == 0) {
       o->connect_timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {
-      xcs_raise_at_caller(L, "%s: unknown option '%s'", fname, name);
+      xcs_raise_at_caller(L, "%s: unknown option '%s' (expected nodelay, keepalive, sndbuf, "
+                          "rcvbuf, maxline, maxall, read_timeout, send_timeout%s)", fname, name,
+                          backlog ? ", backlog, reuseaddr, address or proxy_protocol"
+                                  : " or timeout");
     }
     lua_pop(L, 1);
   }
@@ -683,6 +689,12 @@ static void conn_describe(xcs_handle *h, char *buf, size_t size) {
              (transport_memory(c) + 1023) >> 10);
   else
     snprintf(buf + n, size - (size_t)n, ")");
+}
+
+void xcs_conn_reset(xcs_handle *h) {
+  if (h->type != &xcs_conn_type || h->closing) return;
+  ((xcs_conn *)h)->reset = 1;
+  xcs_handle_close(h, 0);
 }
 
 /* conn:close([how]): graceful (flush, FIN), or with "reset" an abort (RST,
@@ -865,22 +877,50 @@ static lua_Integer check_count(lua_State *L, int idx, lua_Integer lo, const char
   return n;
 }
 
+/* A framed read whose bytes have all arrived, answered with no stack to
+ * stage for a wait: a pipelining client's commands are mostly this. 0:
+ * not so (the full path decides, and words any failure). */
+static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
+  if (c->released || c->h.reader || !lua_isnoneornil(L, 3)) return 0;
+  const char *p = buffered(c);
+  if (mode == RD_BYTES) {
+    if (n > c->opts.maxall || c->len < n) return 0;
+    lua_pushlstring(L, p, n);
+    consume(c, n);
+    return 1;
+  }
+  const char *lf = c->len ? memchr(p, '\n', c->len) : NULL;
+  if (lf == NULL) return 0;
+  size_t i = (size_t)(lf - p), k = i;
+  if (k > 0 && p[k - 1] == '\r') k--;
+  if (k > c->opts.maxline) return 0;
+  lua_pushlstring(L, p, k);
+  consume(c, i + 1);
+  return 1;
+}
+
 /* conn:read([pattern [, timeout]]): nothing for whatever has arrived (""
  * once the peer closed), a count for exactly that many bytes, "*l" for a
  * line, "*a" for everything until the peer closes. */
 static int conn_read(lua_State *L) {
   xcs_conn *c = check_conn(L);
   static const char expected[] = "expected a byte count, \"*l\" or \"*a\"";
+  lua_Integer n;
   switch (lua_type(L, 2)) {
     case LUA_TNONE:
     case LUA_TNIL:
       return start_read(L, c, RD_ANY, 0, 0, 3);
     case LUA_TNUMBER:
-      return start_read(L, c, RD_BYTES, check_count(L, 2, 0, expected), 0, 3);
+      n = check_count(L, 2, 0, expected);
+      if (read_now(L, c, RD_BYTES, (size_t)n)) return 1;
+      return start_read(L, c, RD_BYTES, n, 0, 3);
     case LUA_TSTRING: {
       const char *s = lua_tostring(L, 2);
       if (s[0] == '*') s++;
-      if (strcmp(s, "l") == 0) return start_read(L, c, RD_LINE, 0, 0, 3);
+      if (strcmp(s, "l") == 0) {
+        if (read_now(L, c, RD_LINE, 0)) return 1;
+        return start_read(L, c, RD_LINE, 0, 0, 3);
+      }
       if (strcmp(s, "a") == 0) return start_read(L, c, RD_ALL, 0, 0, 3);
     } /* fall through */
     default:
@@ -963,6 +1003,37 @@ static int conn_write(lua_State *L) {
   return xcs_conn_write(L);
 }
 
+/* conn:trywrite(data) -> #data | nil, "EAGAIN: ...", "EAGAIN". Queues data
+ * now when a write would not wait (no more than XCS_WRITE_HIGH queued, and
+ * within --max-queued), else queues nothing: for a task that must not
+ * wait, or a batch that goes out once the peer keeps up. */
+static int conn_trywrite(lua_State *L) {
+  xcs_conn *c = check_conn(L);
+  luaL_checktype(L, 2, LUA_TSTRING);
+  if (c->err) return fail_fatal(L, c, 0);
+  if (c->shut) return xcs_push_closed(L, "the connection was shut down");
+  size_t len = lua_rawlen(L, 2);
+  if (c->queued > XCS_WRITE_HIGH || xcs_guard_over_queue(c->h.m->host, c->queued, len)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "EAGAIN: %I bytes are queued to this connection; a write would wait "
+                       "until the peer reads", (lua_Integer)c->queued);
+    lua_pushliteral(L, "EAGAIN");
+    return 3;
+  }
+  int r = xcs_conn_queue(c, L, 2);
+  if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
+  if (r < 0) return c->err ? fail_fatal(L, c, 0) : xcs_push_fail(L, r);
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
+/* conn:buffered() -> bytes received and not yet read: what a read returns
+ * without waiting, so a pipelining server can answer a batch at once. */
+static int conn_buffered(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_conn(L)->len);
+  return 1;
+}
+
 /* conn:flush([timeout]): waits until everything written was handed to the
  * system. Stack: conn, deadline (the seconds until the first wait). */
 static int flush_k(lua_State *L, int status, lua_KContext again) {
@@ -1038,6 +1109,7 @@ static const luaL_Reg conn_methods[] = {
     {"read", conn_read},         {"readany", conn_readany},
     {"readuntil", conn_readuntil}, {"write", conn_write},
     {"flush", conn_flush},       {"shutdown", conn_shutdown},
+    {"trywrite", conn_trywrite}, {"buffered", conn_buffered},
     {"close", conn_close_method}, {"settimeouts", conn_settimeouts},
     {"setoption", conn_setoption}, {"address", conn_address},
     {"peer", conn_peer},         {"port", conn_port},
@@ -1056,7 +1128,7 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods, conn_info};
+                                       conn_methods, conn_info, xcs_conn_reset};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_conn *c = xcs_handle_new(L, m, sizeof *c, &xcs_conn_type);

@@ -142,6 +142,12 @@ struct xcs_conn {
 
 extern const xcs_handle_type xcs_conn_type;
 
+/* The protocol c's bytes count under in the metrics (XCS_P_*, stats.h), as
+ * socket.list() names it: TLS once a TLS layer is under the stream. */
+static inline int xcs_conn_proto(const xcs_conn *c) {
+  return c->tr ? XCS_P_TLS : c->is_unix ? XCS_P_UNIX : XCS_P_TCP;
+}
+
 /* A new, unconnected connection of m with default settings, over TCP or
  * (is_unix) a UNIX socket; pushes its box. */
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
@@ -196,6 +202,9 @@ int xcs_timed_out(lua_State *L, double deadline);
  * prelude (as the prelude's own errors are), so a module sees its own line
  * whether it called a method or a socket.* function. */
 int xcs_raise_at_caller(lua_State *L, const char *fmt, ...);
+/* Closes a connection with a reset (RST: its peer knows it was cut), what
+ * is queued dropped; any other handle is left alone. */
+void xcs_conn_reset(xcs_handle *h);
 
 void xcs_stream_open(lua_State *L);
 

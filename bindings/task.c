@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include "bindings/core/log.h"
+#include "bindings/handle.h"
+#include "bindings/taskbox.h"
 
 const char xcs_host_yield = 0;
 
@@ -53,9 +55,12 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
+  static uint64_t last_id;
   t->m = m;
   t->co = co;
   t->ref = ref;
+  t->id = ++last_id;
+  t->box_ref = LUA_NOREF;
   t->nargs = nargs;
   t->w.expire = expired;
   xcs_list_init(&t->ready);
@@ -79,6 +84,7 @@ static void task_free(xcs_task *t) {
     task_set_mark(m->svc, 0);
     lua_pop(m->svc, 1);
     xcs_unref(m, t->ref);
+    xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
   }
   free(t);
 }
@@ -149,11 +155,56 @@ int xcs_task_status(lua_State *L) {
   return m && m->current ? m->current->w.status : 0;
 }
 
+/* Closes what the task with this id made or was given: a connection with
+ * a reset when the task failed (its peer must not take the cut for an
+ * end), the rest as close() would. */
+static void close_owned(xcs_module *m, uint64_t id, int failed) {
+  for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next) {
+    xcs_handle *h = xcs_container_of(n, xcs_handle, link);
+    if (h->owner != id || h->closing) continue;
+    if (failed && h->type->abort)
+      h->type->abort(h);
+    else
+      xcs_handle_close(h, 1);
+  }
+}
+
+static void release_held(xcs_module *m);
+
+/* Whether m has nothing left to run: no task, and no after/every timer
+ * still to fire, unless it is stopping (its timers go with it then). The
+ * test client (its state not its own) never concludes. */
+static int finished(xcs_module *m) {
+  return m->ntasks == 0 && (m->ntimers == 0 || m->stopping) && m->owns_state;
+}
+
+/* A task's end other than its return: the handle is told, what it owned
+ * is closed, and the module concludes if it was the last. */
+static void task_ended(xcs_task *t, int how) {
+  xcs_module *m = t->m;
+  if (m->preempted == t) release_held(m);
+  xcs_taskbox_end(t, how, 0);
+  close_owned(m, t->id, how == XCS_TASK_FAILED);
+  task_free(t);
+  if (finished(m) && m->current == NULL) m->host->mgr->conclude(m);
+}
+
+void xcs_task_cancel(xcs_task *t) {
+  xcs_module *m = t->m;
+  lua_State *prev = now_running(m, t->co);
+  lua_resetthread(t->co); /* its __close handlers, under the watchdog */
+  now_running(m, prev);
+  task_ended(t, XCS_TASK_CANCELLED);
+}
+
 /* Why a task failed, with its traceback. The error object is only looked at,
- * never called (its __tostring is module code). */
+ * never called (its __tostring is module code). The main task's error fails
+ * the module, as does any task's under --strict or `strict = true`; another
+ * task fails alone: logged, its handle told, what it owned closed. */
 static void task_failed(xcs_task *t, int status) {
   xcs_module *m = t->m;
   lua_State *co = t->co;
+  int base = lua_gettop(co); /* the error value */
   size_t budget = m->limits.budget;
   m->limits.budget = 0; /* describing a memory error must not need memory */
   const char *msg;
@@ -166,8 +217,16 @@ static void task_failed(xcs_task *t, int status) {
     msg = lua_pushfstring(co, "%s (memory limit: %d MiB, --memory-limit)", msg,
                           (int)(budget >> 20));
   luaL_traceback(co, co, msg, 0);
-  m->host->mgr->fail(m, lua_tostring(co, -1));
+  if (t->is_main || !m->owns_state || m->limits.killed || m->host->mgr->strict(m)) {
+    m->host->mgr->fail(m, lua_tostring(co, -1));
+    m->limits.budget = budget;
+    return;
+  }
+  xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "task failed: %s", lua_tostring(co, -1));
   m->limits.budget = budget;
+  lua_settop(co, base);
+  xcs_taskbox_end(t, XCS_TASK_FAILED, 1); /* takes the error value */
+  task_ended(t, XCS_TASK_FAILED);
 }
 
 lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
@@ -248,9 +307,10 @@ void xcs_task_run(xcs_task *t) {
       lua_pop(co, nres);
     }
   } else if (status == LUA_OK) {
-    lua_pop(co, nres);
+    xcs_taskbox_end(t, XCS_TASK_DONE, nres);
+    lua_settop(co, 0);
     task_free(t);
-    if (m->ntasks == 0 && m->owns_state) m->host->mgr->conclude(m);
+    if (finished(m)) m->host->mgr->conclude(m);
   } else {
     task_failed(t, status);
   }
@@ -278,14 +338,23 @@ void xcs_task_cancel_all(xcs_module *m) {
   }
 }
 
-/* spawn(fn, ...): runs fn(...) as a new task from the next turn of the loop. */
+/* spawn(fn, ...) -> the task's handle: runs fn(...) as a new task from the
+ * next turn of the loop. The sockets among its arguments become its own:
+ * closed if it fails (a connection with a reset), or is cancelled. */
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->phase != XCS_RUNNING)
     return luaL_error(L, "spawn: the module is not running");
-  xcs_task_spawn(m, L, lua_gettop(L) - 1);
-  return 0;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) lua_pushvalue(L, i); /* a copy for the task to take */
+  xcs_task *t = xcs_task_spawn(m, L, n - 1);
+  for (int i = 2; i <= n; i++) {
+    xcs_handle *h = xcs_handle_is(L, i) ? xcs_handle_get(L, i, NULL) : NULL;
+    if (h) h->owner = t->id;
+  }
+  xcs_taskbox_push(L, t);
+  return 1;
 }
 
 /* exit([code [, message]]): ends the module now. No code, true or 0 means

@@ -125,7 +125,7 @@ static int accept_client(lua_State *L) {
     xcs_handle_close(&c->h, 0);
     return luaL_error(L, "%s", uv_strerror(r));
   }
-  l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
+  l->h.m->stats.accepts[xcs_listener_proto(l)]++;
   if (admit(l, c) == 1) publish(l, c, NULL);
   return 0;
 }
@@ -282,7 +282,7 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     xcs_admit_count(&c->h, 1);
     l->pending = 0;
     int r = uv_accept(&l->io.stream, &c->io.stream);
-    if (r == 0) l->h.m->stats.accepts[l->is_unix ? XCS_P_UNIX : XCS_P_TCP]++;
+    if (r == 0) l->h.m->stats.accepts[xcs_listener_proto(l)]++;
     if (r != 0) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
@@ -404,7 +404,7 @@ static void listener_info(xcs_handle *h, lua_State *L) {
 
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods,
-                                           listener_info};
+                                           listener_info, NULL};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
  * that port, on a reload; or the other workers' socket, under --workers:
@@ -469,8 +469,23 @@ static int l_listen(lua_State *L) {
   if (is_unix) {
     int n = xcs_unix_path(L, fname, 1, path);
     if (n) return n;
-  } else if (xcs_addr_from(m->host->opt.bind, port, &sa) != 0) {
-    return luaL_error(L, "%s: bad bind address '%s'", fname, m->host->opt.bind);
+  } else {
+    const xcs_options *o = &m->host->opt;
+    const char *want = NULL;
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "address") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        return xcs_raise_at_caller(L, "%s: bad option 'address': expected one of the host's "
+                                      "--bind addresses (a string), got %s", fname,
+                                   luaL_typename(L, -1));
+      want = lua_tostring(L, -1);
+    }
+    if (xcs_addr_choose(o->binds, o->nbinds, want, port, &sa) != 0) {
+      char binds[XCS_MAX_BINDS * (XCS_ADDRSTRLEN + 5)];
+      xcs_addr_list(o->binds, o->nbinds, binds, sizeof binds);
+      return xcs_raise_at_caller(L, "%s: bad option 'address': \"%s\" is not one of the "
+                                    "host's --bind addresses (%s)", fname, want ? want : "",
+                                 binds);
+    }
   }
   xcs_tls_ctx *tls = NULL;
   xcs_tls_opts tlso;

@@ -57,6 +57,11 @@ struct xcs_listener {
 
 extern const xcs_handle_type xcs_listener_type;
 
+/* The protocol l counts under in the metrics, as socket.list() names it. */
+static inline int xcs_listener_proto(const xcs_listener *l) {
+  return l->tls ? XCS_P_TLS : l->is_unix ? XCS_P_UNIX : XCS_P_TCP;
+}
+
 /* c has something to read: queue it and wake the listener's reader. */
 void xcs_listener_ready(xcs_listener *l, xcs_conn *c);
 /* c is closing: it is no client of l any more. */

@@ -25,7 +25,8 @@ int xcs_tls_rotate(xcs_host *h, xcs_tls_rotated report, void *ud, int *n) {
       if (r == 0)
         xcs_log(h, m->name, "%s: certificates re-read", where);
       else
-        xcs_log(h, m->name, "%s: certificates not re-read, the ones loaded stay: %s", where, err);
+        xcs_log_at(h, XCS_LOG_WARN, m->name, "%s: certificates not re-read, the ones loaded stay: %s",
+                   where, err);
       if (report) report(ud, m, where, r == 0 ? NULL : err);
     }
   }

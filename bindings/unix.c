@@ -666,7 +666,7 @@ static void dgram_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_unixdgram_type = {XCS_T_UNIXDGRAM, "xcs.unixdgram", dgram_close,
-                                            dgram_describe, dgram_methods, dgram_info};
+                                            dgram_describe, dgram_methods, dgram_info, NULL};
 
 /* A new datagram socket of the running module bound to path (canonical);
  * pushes its box and returns it, or pushes nil, msg, code over the box and

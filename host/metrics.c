@@ -50,7 +50,7 @@ typedef struct entry {
   uint64_t sockets[XCS_NPROTO], connections[XCS_NPROTO];
 } entry;
 
-static const char *const protocols[XCS_NPROTO] = {"TCP", "UDP", "UNIX", "UNIX-DGRAM"};
+static const char *const protocols[XCS_NPROTO] = {"TCP", "UDP", "UNIX", "UNIX-DGRAM", "TLS"};
 
 static void add_stats(xcs_stats *to, const xcs_stats *from) {
   for (int p = 0; p < XCS_NPROTO; p++) {
@@ -74,14 +74,14 @@ static void count_sockets(xcs_module *m, entry *e) {
     if (h->closing) continue;
     switch (h->type->id) {
       case XCS_T_CONN: {
-        int p = ((xcs_conn *)h)->is_unix ? XCS_P_UNIX : XCS_P_TCP;
+        int p = xcs_conn_proto((xcs_conn *)h);
         if (h->counts == &m->nconnections)
           e->connections[p]++;
         else
           e->sockets[p]++;
         break;
       }
-      case XCS_T_LISTENER: e->sockets[((xcs_listener *)h)->is_unix ? XCS_P_UNIX : XCS_P_TCP]++; break;
+      case XCS_T_LISTENER: e->sockets[xcs_listener_proto((xcs_listener *)h)]++; break;
       case XCS_T_UDP: e->sockets[XCS_P_UDP]++; break;
       case XCS_T_UNIXDGRAM: e->sockets[XCS_P_UNIXDGRAM]++; break;
       default: break;

@@ -338,12 +338,28 @@ static void wrap(lua_State *L, const char *name, lua_CFunction f) {
 
 /* collectgarbage: only "count"; the rest would let a module tune the
  * collector the host relies on. */
+/* collectgarbage: "count", and the collector's mode, "generational" or
+ * "incremental" (as Lua's, with their tuning arguments; it returns the
+ * mode before). A full "collect" or "step" stays out: it could stall the
+ * loop for as long as the heap is big, beyond the CPU watchdog's reach. */
 static int sandbox_collectgarbage(lua_State *L) {
+  static const char *const opts[] = {"count", "generational", "incremental", NULL};
   const char *opt = luaL_optstring(L, 1, "count");
-  if (strcmp(opt, "count") != 0)
-    return luaL_argerror(L, 1, "only \"count\" is allowed in a module");
-  lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
-                        (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+  int which = -1;
+  for (int i = 0; opts[i]; i++)
+    if (strcmp(opt, opts[i]) == 0) which = i;
+  if (which < 0)
+    return luaL_error(L, "collectgarbage: bad argument #1: \"%s\" is not allowed in a module "
+                         "(allowed: count, generational or incremental)", opt);
+  if (which == 0) {
+    lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
+                          (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+    return 1;
+  }
+  int a = (int)luaL_optinteger(L, 2, 0), b = (int)luaL_optinteger(L, 3, 0);
+  int old = which == 1 ? lua_gc(L, LUA_GCGEN, a, b)
+                       : lua_gc(L, LUA_GCINC, a, b, (int)luaL_optinteger(L, 4, 0));
+  lua_pushstring(L, old == LUA_GCGEN ? "generational" : "incremental");
   return 1;
 }
 
@@ -451,5 +467,6 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, LUA_GNAME);
+  xcs_socket_names(L, -2, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 }

@@ -56,7 +56,7 @@ describe("--lua-path", function()
   end)
 
   it("raises for a bad xcs.configure value", function()
-    H.raises({ "xcs.configure: lua_path must be a list of directories" }, xcs.configure,
+    H.raises({ "xcs.configure: lua_path[1] must be a string, not a number" }, xcs.configure,
       { lua_path = { 1 } })
     xcs.configure { lua_path = false }
   end)

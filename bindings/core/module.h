@@ -34,6 +34,16 @@ typedef struct xcs_limits {
                            preempted task has not) */
   uint64_t burst_ns;    /* how long it may run without waiting; 0: forever */
   volatile int killed;  /* the burst limit tripped: every line now raises */
+  /* Memory pressure (on_memory): when used passes pressure_next while
+   * armed, on_pressure is called (from the allocator: it may only schedule
+   * work) and it is disarmed until the module's function has run. Then
+   * pressure_next is a step above what is used then, so the garbage a shed
+   * left for the collector does not call it again; a fall under
+   * pressure_at puts it back there. pressure_at 0: none. */
+  size_t pressure_at, pressure_next;
+  int pressure_armed;
+  void (*on_pressure)(struct xcs_limits *lim);
+  void *pressure_ud;
 } xcs_limits;
 
 /* Module code is entered (a task resumed, a finalizer run...). `resumed`
@@ -80,6 +90,8 @@ typedef struct xcs_module {
                            last release finishes the unload (core/life.h) */
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
+  int ntimers;          /* after/every timers still to fire: like its tasks,
+                           they keep it running (bindings/timer.c) */
   xcs_task *current;    /* the task running now, if any */
   lua_State *wait_thread; /* the one thread whose yield reaches the running
                            task's resumer: the task's own, or a coroutine
