@@ -3,7 +3,7 @@
 --
 -- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms] [NX | XX],
 -- GET key, MGET key..., MSET key value..., DEL key..., EXISTS key...,
--- INCR key, DECR key, INCRBY key n, DBSIZE, FLUSHDB, FLUSHALL, SELECT 0,
+-- INCR key, DECR key, INCRBY key n, DBSIZE, INFO, FLUSHDB, FLUSHALL, SELECT 0,
 -- QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
 -- with EX/PX expire when next looked at (wallclock()).
 --
@@ -12,6 +12,12 @@
 -- write. A request over the limits (a bulk over 16 MiB, more than 1M
 -- arguments) or that is not RESP gets "-ERR Protocol error" and the
 -- connection closes, as Redis does.
+--
+-- Memory: past `evict_at` (default 0.8) of the module's --memory-limit,
+-- about half the keys are forgotten, chosen by the table's order (as
+-- Redis's allkeys-random policy does), and logged, so the store goes on
+-- serving instead of failing on "not enough memory"; evict_at=0 turns that
+-- off. INFO says how many keys were evicted.
 --
 -- Run it:
 --   xcshost examples/kv.lua port=6380
@@ -22,6 +28,7 @@ local port = tonumber(arg.port) or 6380
 local MAX_BULK, MAX_ARGS, MAX_INLINE = 16 * 1024 * 1024, 1024 * 1024, 64 * 1024
 
 local store, expires, size = {}, {}, 0
+local evicted = 0
 
 local OK, NIL, PONG = "+OK\r\n", "$-1\r\n", "+PONG\r\n"
 
@@ -126,6 +133,11 @@ function commands.INCRBY(a)
   return by and incr_by(a[2], by) or err("value is not an integer or out of range")
 end
 function commands.DBSIZE() return int(size) end
+function commands.INFO()
+  local l = limits()
+  return bulk(("# Memory\r\nused_memory:%d\r\nmaxmemory:%d\r\n# Keyspace\r\nkeys:%d\r\nevicted_keys:%d\r\n")
+    :format(l.memory, l.memory_limit, size, evicted))
+end
 function commands.FLUSHDB()
   store, expires, size = {}, {}, 0
   return OK
@@ -220,6 +232,24 @@ local function serve(c)
     buf, at = buf:sub(at) .. data, 1
   end
   c:close()
+end
+
+-- Under memory pressure: forget every other key, then let the collector
+-- give their memory back before the next look.
+local evict_at = tonumber(arg.evict_at) or 0.8
+if evict_at > 0 and limits().memory_limit > 0 then
+  on_memory(evict_at, function()
+    local n, before = 0, size
+    for key in pairs(store) do -- assigning nil to a field during pairs is allowed
+      if n % 2 == 0 then
+        store[key], expires[key], size = nil, nil, size - 1
+      end
+      n = n + 1
+    end
+    evicted = evicted + before - size
+    collectgarbage()
+    log("memory past %d%% of the limit: evicted %d keys, %d left", evict_at * 100 // 1, before - size, size)
+  end)
 end
 
 -- Clients may stay idle (Redis has no idle timeout by default either).

@@ -29,9 +29,11 @@ local function reply(c)
   return line
 end
 
-local function with_kv(fn)
+local function with_kv(fn, args)
   xcs.run(function()
-    local m = assert(xcs.load("examples/kv.lua", { port = 0 }))
+    args = args or {}
+    args.port = 0
+    local m = assert(xcs.load("examples/kv.lua", args))
     fn(assert(S.connect("127.0.0.1", m:port())), m)
     assert.are.equal("running", m:status(), m:error())
   end, { timeout = 9 })
@@ -124,6 +126,48 @@ describe("examples/kv.lua", function()
       assert.is_true(gone)
       assert.are.equal("x", ask(c, "GET", "later"))
       assert.are.equal(":1", ask(c, "DBSIZE"))
+    end)
+  end)
+
+  describe("under a 16 MB memory limit", function()
+    before_each(function() xcs.configure { memory_limit = 16 } end)
+
+    -- Sets 64 KiB values until the store evicted some: how many were set.
+    local function fill(c)
+      local value = ("v"):rep(64 * 1024)
+      for i = 1, 1000 do
+        assert.are.equal("+OK", ask(c, "SET", "k" .. i, value))
+        if ask(c, "INFO"):find("evicted_keys:[1-9]") then return i end
+      end
+      error("no key was evicted after 1000 values of 64 KiB")
+    end
+
+    it("evicts about half the keys near the limit and keeps serving", function()
+      with_kv(function(c, m)
+        local set = fill(c)
+        local info = ask(c, "INFO")
+        local keys = tonumber(info:match("\nkeys:(%d+)"))
+        local evicted = tonumber(info:match("evicted_keys:(%d+)"))
+        assert.is_true(set > 50 and evicted >= set // 3 and keys + evicted == set, info)
+        assert.truthy(H.find_line(m:logs(), "memory past 80% of the limit: evicted " .. evicted .. " keys"))
+        assert.are.equal("+OK", ask(c, "SET", "after", "x")) -- and it goes on
+        assert.are.equal("x", ask(c, "GET", "after"))
+        assert.are.equal(":" .. (keys + 1), ask(c, "DBSIZE"))
+      end)
+    end)
+
+    it("with evict_at=0 the connection that passes the limit is reset, as its task fails", function()
+      with_kv(function(c, m)
+        local value = ("v"):rep(64 * 1024)
+        local ended
+        for i = 1, 1000 do
+          c:write(cmd("SET", "k" .. i, value))
+          local line, _, code = c:read("*l", 5)
+          if not line then ended = code break end
+        end
+        assert.are.equal("ECONNRESET", ended)
+        H.until_logged(m, "not enough memory")
+      end, { evict_at = 0 })
     end)
   end)
 
