@@ -1,10 +1,10 @@
 -- kv.lua: an in-memory key-value server speaking RESP2, Redis's protocol,
 -- so redis-cli and redis-benchmark are its clients.
 --
--- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms] [NX | XX],
+-- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms | EXAT t | PXAT t] [NX | XX],
 -- GET key, MGET key..., MSET key value..., DEL key..., EXISTS key...,
 -- INCR key, DECR key, INCRBY key n, DBSIZE, INFO, FLUSHDB, FLUSHALL, SELECT 0,
--- QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
+-- SAVE, QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
 -- with EX/PX expire when next looked at (wallclock()).
 --
 -- One task per connection keeps its own receive buffer: every complete
@@ -19,8 +19,8 @@
 -- serving instead of failing on "not enough memory"; evict_at=0 turns that
 -- off. INFO says how many keys were evicted.
 --
--- Run it:
---   xcshost examples/kv.lua port=6380
+-- Run it (--data-dir: SAVE and a stop keep the keys for the next start):
+--   xcshost --data-dir /var/lib/xcs examples/kv.lua port=6380
 -- Try it:
 --   redis-cli -p 6380 SET greeting hello ; redis-cli -p 6380 GET greeting
 --   redis-benchmark -p 6380 -t set,get -P 16 -q
@@ -78,14 +78,15 @@ function commands.GET(a)
 end
 function commands.SET(a)
   if #a < 3 then return wrong_args("set") end
-  local ttl, mode
+  local at, mode -- at: when it expires, wallclock() milliseconds
   local i = 4
   while i <= #a do
     local opt = a[i]:upper()
-    if (opt == "EX" or opt == "PX") and not ttl and a[i + 1] then
+    if (opt == "EX" or opt == "PX" or opt == "EXAT" or opt == "PXAT") and not at and a[i + 1] then
       local n = math.tointeger(tonumber(a[i + 1]))
       if not n or n <= 0 then return err("invalid expire time in 'set' command") end
-      ttl = opt == "EX" and n * 1000 or n
+      local ms = (opt == "EX" or opt == "EXAT") and n * 1000 or n
+      at = opt:find("AT$") and ms or wallclock() + ms
       i = i + 2
     elseif (opt == "NX" or opt == "XX") and not mode then
       mode, i = opt, i + 1
@@ -96,7 +97,7 @@ function commands.SET(a)
   local exists = get(a[2]) ~= nil
   if (mode == "NX" and exists) or (mode == "XX" and not exists) then return NIL end
   set(a[2], a[3])
-  if ttl then expires[a[2]] = wallclock() + ttl end
+  expires[a[2]] = at
   return OK
 end
 function commands.MGET(a)
@@ -147,6 +148,36 @@ function commands.SELECT(a) return a[2] == "0" and OK or err("DB index is out of
 function commands.COMMAND() return "*0\r\n" end            -- redis-cli asks at start
 function commands.CONFIG() return "*0\r\n" end             -- redis-benchmark asks for its settings
 function commands.QUIT() return OK, true end
+
+-- Persistence, where the operator gives the module a data directory
+-- (--data-dir): SAVE writes every key as the SET command that makes it
+-- again (with PXAT when it expires) to the file dump.resp, all or nothing,
+-- and so does a graceful stop; the next start replays that file.
+local SNAPSHOT = "dump.resp"
+local function resp(...)
+  local out = { "*" .. select("#", ...) .. "\r\n" }
+  for _, a in ipairs { ... } do out[#out + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n" end
+  return table.concat(out)
+end
+local function save()
+  local out, now = {}, wallclock()
+  for key, value in pairs(store) do
+    local at = expires[key]
+    if not at then
+      out[#out + 1] = resp("SET", key, value)
+    elseif at > now then
+      out[#out + 1] = resp("SET", key, value, "PXAT", tostring(at))
+    end
+  end
+  -- pcall: without --data-dir fs.write raises, naming the option.
+  local ok, done, why = pcall(fs.write, SNAPSHOT, table.concat(out))
+  if ok and done then return true end
+  return nil, ok and why or done
+end
+function commands.SAVE()
+  local ok, why = save()
+  return ok and OK or err("SAVE failed: " .. tostring(why))
+end
 
 -- A header line ("*3" or "$5") at pos that did not match: nil while it may
 -- still be arriving, or false and what is wrong with it.
@@ -233,6 +264,26 @@ local function serve(c)
   end
   c:close()
 end
+
+-- Replays the snapshot a SAVE or a stop left, if there is one.
+local ok, saved = pcall(fs.read, SNAPSHOT)
+if ok and saved then
+  local at, keys = 1, 0
+  while true do
+    local args, next_at = parse(saved, at)
+    if not args then break end
+    run(args)
+    at, keys = next_at, keys + 1
+  end
+  log("loaded %d keys from %s", keys, SNAPSHOT)
+end
+on_unload(function()
+  if ok then
+    local saved_ok, why = save()
+    log(saved_ok and "saved %d keys to %s" or "could not save %d keys to %s: %s", size, SNAPSHOT, why)
+  end
+  exit() -- the clients still connected are closed in an orderly way
+end)
 
 -- Under memory pressure: forget every other key, then let the collector
 -- give their memory back before the next look.
