@@ -18,6 +18,18 @@ int xcs_addr_from(const char *ip, int port, struct sockaddr_storage *out);
 /* Writes "ip:port" or "[ip]:port"; "?" when the family is unknown. */
 void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size);
 int xcs_addr_port(const struct sockaddr *sa);
+/* Whether sa is 0.0.0.0 or ::. */
+int xcs_addr_is_wildcard(const struct sockaddr *sa);
+
+/* Where a module's socket binds: `want` (an IP literal) if it is one of
+ * the n addresses it may bind, or the first of them when want is NULL.
+ * One of them being 0.0.0.0 (or ::) allows every address of its family
+ * (:: both families). 0, or UV_EINVAL (want is no IP address) or UV_EACCES
+ * (one it may not bind). */
+int xcs_addr_choose(const char *const *binds, int n, const char *want, int port,
+                    struct sockaddr_storage *out);
+/* Writes "a, b and c" of the n addresses into buf. */
+void xcs_addr_list(const char *const *binds, int n, char *buf, size_t size);
 
 /* Address ranges: "127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8". */
 #define XCS_MAX_CIDRS 32

@@ -25,4 +25,13 @@ int xcs_push_fail(lua_State *L, int status);
 /* Pushes nil, "closed: <why>", "closed"; returns 3. */
 int xcs_push_closed(lua_State *L, const char *why);
 
+/* Misuse ----------------------------------------------------------------------- */
+
+/* Pushes "a, b or c" of the NULL-ended names. */
+void xcs_push_choices(lua_State *L, const char *const names[]);
+/* The index in names of the string at idx; else raises "fname: unknown
+ * <what> 'x' (expected a, b or c)", so a typo shows every right spelling. */
+int xcs_check_choice(lua_State *L, int idx, const char *fname, const char *what,
+                     const char *const names[]);
+
 #endif

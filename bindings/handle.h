@@ -29,7 +29,7 @@ enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_T_
        XCS_NTYPES };
 
 typedef struct xcs_handle_type {
-  int id;            /* XCS_T_*: its slot in xcs_module.metas */
+  int id;            /* XCS_T_*: a number of its own, below XCS_NTYPES */
   const char *name;  /* metatable name, "xcs.tcp" */
   /* Starts closing; graceful lets connections flush what was written. */
   void (*close)(xcs_handle *h, int graceful);
@@ -39,6 +39,9 @@ typedef struct xcs_handle_type {
   /* Sets what socket.list() shows of it in the table on top of L (protocol,
    * kind, local, remote, bytes_in, bytes_out); NULL: not a socket. */
   void (*info)(xcs_handle *h, lua_State *L);
+  /* Closes at once, telling the peer it was cut (a connection: RST);
+   * NULL: close is all there is. */
+  void (*abort)(xcs_handle *h);
 } xcs_handle_type;
 
 struct xcs_handle {
@@ -60,6 +63,8 @@ struct xcs_handle {
   uint64_t opened;    /* uv_now() when it was made, for its age */
   int *counts;        /* the module's count it is held against until it
                          closes, or NULL */
+  uint64_t owner;     /* the id of the task that made it, or was given it by
+                         spawn(fn, handle); closed if that task fails (0: none) */
 };
 
 /* Allocates a zeroed struct of size bytes whose first member is the
@@ -71,6 +76,14 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
 xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
+/* In a continuation (or its first call, from the method): the handle at
+ * idx, which the method checked before it, or NULL if it was closed since.
+ * The value in a suspended C function's stack slot stays what it was, so
+ * its type needs no second check. */
+xcs_handle *xcs_handle_again(lua_State *L, int idx);
+/* The open handle at idx, or NULL for a closed one or anything else; never
+ * raises. */
+xcs_handle *xcs_handle_opt(lua_State *L, int idx);
 /* Whether the value at idx is a handle's box (open or closed). */
 int xcs_handle_is(lua_State *L, int idx);
 /* Pushes the handle's box (it must not be closed). */

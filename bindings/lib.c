@@ -96,12 +96,6 @@ char *xcs_buf_reserve(xcs_buf *b, size_t more) {
   return b->p + b->n;
 }
 
-void xcs_buf_add(xcs_buf *b, const char *s, size_t len) {
-  if (len == 0) return;
-  memcpy(xcs_buf_reserve(b, len), s, len);
-  b->n += len;
-}
-
 void xcs_buf_push(xcs_buf *b) {
   lua_pushlstring(b->L, b->p ? b->p : "", b->n);
   void *ud;

@@ -440,11 +440,27 @@ static void encode_string(encoder *e, int idx) {
   xcs_buf_addchar(b, '"');
 }
 
+/* An integer's decimal digits at the end of buf (which holds 21 bytes):
+ * returns where they start. snprintf's parsing of a format cost more than
+ * the rest of encoding a number-heavy document. */
+static char *integer_digits(lua_Integer i, char *end) {
+  lua_Unsigned u = i < 0 ? (lua_Unsigned)0 - (lua_Unsigned)i : (lua_Unsigned)i; /* no overflow at the minimum */
+  char *p = end;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (i < 0) *--p = '-';
+  return p;
+}
+
 static void encode_number(encoder *e, int idx) {
   char num[48];
   int n;
   if (lua_isinteger(e->L, idx)) {
-    n = snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(e->L, idx));
+    char *start = integer_digits(lua_tointeger(e->L, idx), num + sizeof num);
+    xcs_buf_add(e->b, start, (size_t)(num + sizeof num - start));
+    return;
   } else {
     double v = (double)lua_tonumber(e->L, idx);
     if (isnan(v) || isinf(v))

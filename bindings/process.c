@@ -6,11 +6,17 @@
  *   local line, port = p:expect("listening on [%d.]+:(%d+)", 5)
  *   p:kill("TERM")
  *   local code, signal = p:wait(5)
+ *
+ * Its standard input is nothing (/dev/null) unless the table says
+ * `stdin = "text"` (written, then closed) or `stdin = true` (p:write,
+ * p:close_stdin); `env = { NAME = "value", OTHER = false }` sets and
+ * removes variables of the environment it inherits.
  */
 #include "bindings/process.h"
 
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,8 @@ typedef struct xcs_process {
   xcs_handle h;
   uv_process_t proc;
   uv_pipe_t out, err;
+  uv_pipe_t in;       /* its stdin, when asked for */
+  int has_stdin;      /* ... and not yet closed by close_stdin */
   char *buf;          /* everything printed so far */
   size_t len, seen;   /* seen: where expect() looks from */
   int open_pipes;
@@ -40,6 +48,7 @@ static void proc_close(xcs_handle *h, int graceful) {
   xcs_handle_uv_close(h, (uv_handle_t *)&p->proc);
   xcs_handle_uv_close(h, (uv_handle_t *)&p->out);
   xcs_handle_uv_close(h, (uv_handle_t *)&p->err);
+  xcs_handle_uv_close(h, (uv_handle_t *)&p->in);
   /* The struct is freed by the last close callback; the buffer goes now. */
   free(p->buf);
   p->buf = NULL;
@@ -170,10 +179,75 @@ static int proc_kill(lua_State *L) {
   xcs_process *p = (xcs_process *)xcs_handle_check(L, 1, &process_type);
   static const char *const names[] = {"TERM", "INT", "KILL", "HUP", NULL};
   static const int nums[] = {SIGTERM, SIGINT, SIGKILL, SIGHUP};
-  int sig = lua_isinteger(L, 2) ? (int)lua_tointeger(L, 2)
-                                : nums[luaL_checkoption(L, 2, "TERM", names)];
+  int sig = lua_isinteger(L, 2)    ? (int)lua_tointeger(L, 2)
+            : lua_isnoneornil(L, 2) ? SIGTERM
+                                    : nums[xcs_check_choice(L, 2, "process:kill", "signal", names)];
   if (p->exited) return xcs_push_fail(L, UV_ESRCH);
   int r = uv_process_kill(&p->proc, sig);
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Writes to its stdin. A copy travels with the request: the child reads
+ * at its own pace, and the Lua string may be long gone by then. */
+typedef struct stdin_write {
+  uv_write_t req;
+  char data[];
+} stdin_write;
+
+static void stdin_written_cb(uv_write_t *req, int status) {
+  (void)status; /* a child that stopped reading: EPIPE, nothing to tell */
+  free(req);
+}
+
+static int write_stdin(xcs_process *p, const char *data, size_t len) {
+  stdin_write *w = malloc(sizeof *w + len);
+  if (w == NULL) return UV_ENOMEM;
+  memcpy(w->data, data, len);
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  int r = uv_write(&w->req, (uv_stream_t *)&p->in, &buf, 1, stdin_written_cb);
+  if (r != 0) free(w);
+  return r;
+}
+
+static void stdin_shut_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+/* Closes its stdin after what was written (the child reads end of file). */
+static int close_stdin(xcs_process *p) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL) return UV_ENOMEM;
+  int r = uv_shutdown(req, (uv_stream_t *)&p->in, stdin_shut_cb);
+  if (r != 0) free(req);
+  p->has_stdin = 0;
+  return r;
+}
+
+static xcs_process *check_stdin(lua_State *L, const char *fname) {
+  xcs_process *p = (xcs_process *)xcs_handle_check(L, 1, &process_type);
+  if (!p->has_stdin)
+    luaL_error(L, "%s: the process has no stdin to write to (start it with stdin = true; "
+                  "close_stdin() ends it)", fname);
+  return p;
+}
+
+/* p:write(data) -> true | nil, err, code: queued to its stdin. */
+static int proc_write(lua_State *L) {
+  xcs_process *p = check_stdin(L, "write");
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int r = write_stdin(p, data, len);
+  if (r != 0) return xcs_push_fail(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* p:close_stdin() -> true: it reads end of file after what was written. */
+static int proc_close_stdin(lua_State *L) {
+  int r = close_stdin(check_stdin(L, "close_stdin"));
   if (r != 0) return xcs_push_fail(L, r);
   lua_pushboolean(L, 1);
   return 1;
@@ -193,16 +267,86 @@ static int proc_pid(lua_State *L) {
 
 static const luaL_Reg process_methods[] = {
     {"expect", proc_expect}, {"wait", proc_wait}, {"kill", proc_kill},
-    {"output", proc_output}, {"pid", proc_pid},   {NULL, NULL}};
+    {"output", proc_output}, {"pid", proc_pid},   {"write", proc_write},
+    {"close_stdin", proc_close_stdin}, {NULL, NULL}};
 
 static const xcs_handle_type process_type = {XCS_T_PROCESS, "xcs.process", proc_close, proc_describe,
-                                             process_methods, NULL};
+                                             process_methods, NULL, NULL};
 
-/* process{ file, args... } -> process | nil, err, code */
+/* The environment for the child: the spec's own, with the names of the
+ * table at idx set (a string or number) or removed (false). Pushes a table
+ * that keeps the strings alive, and returns the array. */
+extern char **environ;
+static char **build_env(lua_State *L, int idx) {
+  lua_newtable(L); /* the strings */
+  int keep = lua_gettop(L), n = 0;
+  for (char **e = environ; *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL) continue;
+    lua_pushlstring(L, *e, (size_t)(eq - *e));
+    int set = lua_rawget(L, idx) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (set) continue;
+    lua_pushstring(L, *e);
+    lua_rawseti(L, keep, ++n);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (name == NULL || *name == '\0' || strchr(name, '='))
+      luaL_error(L, "process: env names must be strings without '=', got %s",
+                 luaL_tolstring(L, -2, NULL));
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "process: env.%s must be a string, a number or false (to remove it), "
+                    "not a %s", name, luaL_typename(L, -1));
+    size_t len;
+    const char *v = lua_tolstring(L, -1, &len);
+    if (strlen(v) != len) luaL_error(L, "process: env.%s contains a NUL byte", name);
+    lua_pushfstring(L, "%s=%s", name, v);
+    lua_rawseti(L, keep, ++n);
+    lua_pop(L, 1);
+  }
+  char **env = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+  lua_rawseti(L, keep, n + 1); /* kept with the strings */
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, keep, i);
+    env[i - 1] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  env[n] = NULL;
+  return env;
+}
+
+/* process{ file, args..., stdin =, env = } -> process | nil, err, code */
 static int l_process(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TNUMBER) continue;
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (strcmp(k, "stdin") != 0 && strcmp(k, "env") != 0)
+      return luaL_error(L, "process: unknown option %s (expected stdin or env)",
+                        luaL_tolstring(L, -1, NULL));
+  }
   int n = (int)luaL_len(L, 1);
   luaL_argcheck(L, n >= 1, 1, "expected { program, arguments... }");
+  lua_getfield(L, 1, "stdin"); /* 2 */
+  int in_type = lua_type(L, 2);
+  if (in_type != LUA_TNIL && in_type != LUA_TSTRING && !(in_type == LUA_TBOOLEAN))
+    return luaL_error(L, "process: stdin must be a string (written, then closed) or true "
+                         "(p:write, p:close_stdin), not a %s", luaL_typename(L, 2));
+  int want_stdin = in_type == LUA_TSTRING || lua_toboolean(L, 2);
+  char **env = NULL;
+  if (lua_getfield(L, 1, "env") != LUA_TNIL) { /* 3 */
+    luaL_checktype(L, 3, LUA_TTABLE);
+    env = build_env(L, 3); /* 4: keeps its strings */
+  }
   char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
   for (int i = 1; i <= n; i++) {
     lua_geti(L, 1, i);
@@ -220,13 +364,15 @@ static int l_process(lua_State *L) {
   uv_loop_t *loop = &m->host->loop;
   uv_pipe_init(loop, &p->out, 0);
   uv_pipe_init(loop, &p->err, 0);
-  p->out.data = p->err.data = &p->h;
+  uv_pipe_init(loop, &p->in, 0);
+  p->out.data = p->err.data = p->in.data = &p->h;
   p->proc.data = &p->h;
   uv_stdio_container_t stdio[3] = {
-      {.flags = UV_IGNORE},
+      {.flags = want_stdin ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE,
+       .data.stream = (uv_stream_t *)&p->in},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err}};
-  uv_process_options_t opt = {.exit_cb = exit_cb, .file = argv[0], .args = argv,
+  uv_process_options_t opt = {.exit_cb = exit_cb, .file = argv[0], .args = argv, .env = env,
                               .stdio_count = 3, .stdio = stdio};
   int r = uv_spawn(loop, &p->proc, &opt);
   if (r != 0) {
@@ -235,8 +381,17 @@ static int l_process(lua_State *L) {
     return xcs_push_fail(L, r);
   }
   p->open_pipes = 2;
+  p->has_stdin = want_stdin;
   uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+  if (in_type == LUA_TSTRING) {
+    size_t len;
+    const char *text = lua_tolstring(L, 2, &len);
+    if ((len > 0 && (r = write_stdin(p, text, len)) != 0) || (r = close_stdin(p)) != 0) {
+      xcs_handle_close(&p->h, 0);
+      return xcs_push_fail(L, r);
+    }
+  }
   return 1;
 }
 

@@ -6,9 +6,12 @@
 #include <assert.h>
 #include <lauxlib.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "bindings/core/log.h"
+#include "bindings/handle.h"
+#include "bindings/taskbox.h"
 
 const char xcs_host_yield = 0;
 
@@ -17,20 +20,13 @@ const char xcs_host_yield = 0;
 static lua_State *now_running(xcs_module *m, lua_State *co) { return m->host->mgr->running(co); }
 static void limit_check(lua_State *L) { xcs_module_of(L)->host->mgr->check(L); }
 
-/* registry[&task_set] = { [thread] = true } for every live task, so the
- * prelude's coroutine.yield can tell a task from a module's own coroutine. */
-static const char task_set = 0;
-
-static void task_set_mark(lua_State *L, int on) {
-  /* stack: thread */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
-  lua_pushvalue(L, -2);
-  if (on)
-    lua_pushboolean(L, 1);
-  else
-    lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+/* A live task's thread carries its module's pointer with the low bit set
+ * (core/module.h), so the prelude's coroutine.yield tells a task from a
+ * module's own coroutine with no table: a thread costs nothing more for
+ * being a task. */
+static void task_mark(lua_State *co, int on) {
+  uintptr_t *v = lua_getextraspace(co);
+  *v = on ? *v | XCS_TASK_BIT : *v & ~(uintptr_t)XCS_TASK_BIT;
 }
 
 /* Its deadline passed: the task wakes with ETIMEDOUT (core/wait.c). */
@@ -43,19 +39,21 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   lua_State *co = lua_newthread(L); /* fn args... co */
   lua_insert(L, -(nargs + 2));      /* co fn args... */
   lua_xmove(L, co, nargs + 1);      /* co */
-  task_set_mark(L, 1);
   lua_pushvalue(L, -1);
   int ref = xcs_ref(m, L); /* co */
   xcs_task *t = calloc(1, sizeof *t);
   if (t == NULL) {
     xcs_unref(m, ref);
-    task_set_mark(L, 0);
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
+  task_mark(co, 1);
+  static uint64_t last_id;
   t->m = m;
   t->co = co;
   t->ref = ref;
+  t->id = ++last_id;
+  t->box_ref = LUA_NOREF;
   t->nargs = nargs;
   t->w.expire = expired;
   xcs_list_init(&t->ready);
@@ -75,10 +73,10 @@ static void task_free(xcs_task *t) {
   xcs_list_remove(&t->ready);
   m->ntasks--;
   if (m->phase != XCS_GONE) {
-    lua_rawgeti(m->svc, LUA_REGISTRYINDEX, t->ref);
-    task_set_mark(m->svc, 0);
-    lua_pop(m->svc, 1);
+    task_mark(t->co, 0); /* anchored by t->ref until the unref */
     xcs_unref(m, t->ref);
+    if (t->peers) xcs_unref(m, t->peers);
+    xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
   }
   free(t);
 }
@@ -112,7 +110,8 @@ static const char *running_name(lua_State *L) {
 
 int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
                   lua_KContext ctx) {
-  xcs_task *t = xcs_task_check(L, running_name(L));
+  /* The name is looked up only for an error: this runs on every wait. */
+  xcs_task *t = xcs_task_can_wait(L) ? xcs_module_of(L)->current : xcs_task_check(L, running_name(L));
   int r = xcs_wait_arm(&t->w, slot, seconds, t->m->host, &t->m->life);
   if (r == UV_EBUSY)
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
@@ -149,11 +148,56 @@ int xcs_task_status(lua_State *L) {
   return m && m->current ? m->current->w.status : 0;
 }
 
+/* Closes what the task with this id made or was given: a connection with
+ * a reset when the task failed (its peer must not take the cut for an
+ * end), the rest as close() would. */
+static void close_owned(xcs_module *m, uint64_t id, int failed) {
+  for (xcs_list *n = m->handles.next; n != &m->handles; n = n->next) {
+    xcs_handle *h = xcs_container_of(n, xcs_handle, link);
+    if (h->owner != id || h->closing) continue;
+    if (failed && h->type->abort)
+      h->type->abort(h);
+    else
+      xcs_handle_close(h, 1);
+  }
+}
+
+static void release_held(xcs_module *m);
+
+/* Whether m has nothing left to run: no task, and no after/every timer
+ * still to fire, unless it is stopping (its timers go with it then). The
+ * test client (its state not its own) never concludes. */
+static int finished(xcs_module *m) {
+  return m->ntasks == 0 && (m->ntimers == 0 || m->stopping) && m->owns_state;
+}
+
+/* A task's end other than its return: the handle is told, what it owned
+ * is closed, and the module concludes if it was the last. */
+static void task_ended(xcs_task *t, int how) {
+  xcs_module *m = t->m;
+  if (m->preempted == t) release_held(m);
+  xcs_taskbox_end(t, how, 0);
+  close_owned(m, t->id, how == XCS_TASK_FAILED);
+  task_free(t);
+  if (finished(m) && m->current == NULL) m->host->mgr->conclude(m);
+}
+
+void xcs_task_cancel(xcs_task *t) {
+  xcs_module *m = t->m;
+  lua_State *prev = now_running(m, t->co);
+  lua_resetthread(t->co); /* its __close handlers, under the watchdog */
+  now_running(m, prev);
+  task_ended(t, XCS_TASK_CANCELLED);
+}
+
 /* Why a task failed, with its traceback. The error object is only looked at,
- * never called (its __tostring is module code). */
+ * never called (its __tostring is module code). The main task's error fails
+ * the module, as does any task's under --strict or `strict = true`; another
+ * task fails alone: logged, its handle told, what it owned closed. */
 static void task_failed(xcs_task *t, int status) {
   xcs_module *m = t->m;
   lua_State *co = t->co;
+  int base = lua_gettop(co); /* the error value */
   size_t budget = m->limits.budget;
   m->limits.budget = 0; /* describing a memory error must not need memory */
   const char *msg;
@@ -166,8 +210,16 @@ static void task_failed(xcs_task *t, int status) {
     msg = lua_pushfstring(co, "%s (memory limit: %d MiB, --memory-limit)", msg,
                           (int)(budget >> 20));
   luaL_traceback(co, co, msg, 0);
-  m->host->mgr->fail(m, lua_tostring(co, -1));
+  if (t->is_main || !m->owns_state || m->limits.killed || m->host->mgr->strict(m)) {
+    m->host->mgr->fail(m, lua_tostring(co, -1));
+    m->limits.budget = budget;
+    return;
+  }
+  xcs_log_at(m->host, XCS_LOG_ERROR, m->name, "task failed: %s", lua_tostring(co, -1));
   m->limits.budget = budget;
+  lua_settop(co, base);
+  xcs_taskbox_end(t, XCS_TASK_FAILED, 1); /* takes the error value */
+  task_ended(t, XCS_TASK_FAILED);
 }
 
 lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
@@ -248,9 +300,10 @@ void xcs_task_run(xcs_task *t) {
       lua_pop(co, nres);
     }
   } else if (status == LUA_OK) {
-    lua_pop(co, nres);
+    xcs_taskbox_end(t, XCS_TASK_DONE, nres);
+    lua_settop(co, 0);
     task_free(t);
-    if (m->ntasks == 0 && m->owns_state) m->host->mgr->conclude(m);
+    if (finished(m)) m->host->mgr->conclude(m);
   } else {
     task_failed(t, status);
   }
@@ -278,14 +331,23 @@ void xcs_task_cancel_all(xcs_module *m) {
   }
 }
 
-/* spawn(fn, ...): runs fn(...) as a new task from the next turn of the loop. */
+/* spawn(fn, ...) -> the task's handle: runs fn(...) as a new task from the
+ * next turn of the loop. The sockets among its arguments become its own:
+ * closed if it fails (a connection with a reset), or is cancelled. */
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   xcs_module *m = xcs_module_of(L);
   if (m == NULL || m->phase != XCS_RUNNING)
     return luaL_error(L, "spawn: the module is not running");
-  xcs_task_spawn(m, L, lua_gettop(L) - 1);
-  return 0;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) lua_pushvalue(L, i); /* a copy for the task to take */
+  xcs_task *t = xcs_task_spawn(m, L, n - 1);
+  for (int i = 2; i <= n; i++) {
+    xcs_handle *h = xcs_handle_is(L, i) ? xcs_handle_get(L, i, NULL) : NULL;
+    if (h) h->owner = t->id;
+  }
+  xcs_taskbox_push(L, t);
+  return 1;
 }
 
 /* exit([code [, message]]): ends the module now. No code, true or 0 means
@@ -312,11 +374,8 @@ static int l_exit(lua_State *L) {
 
 /* The prelude's view of tasks: is_task(co), task() -> the running task. */
 static int is_task(lua_State *L, int idx) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
-  lua_pushvalue(L, idx);
-  int yes = lua_rawget(L, -2) != LUA_TNIL;
-  lua_pop(L, 2);
-  return yes;
+  lua_State *co = lua_tothread(L, idx);
+  return co != NULL && (*(uintptr_t *)lua_getextraspace(co) & XCS_TASK_BIT) != 0;
 }
 
 static int l_is_task(lua_State *L) {
@@ -409,12 +468,6 @@ static int l_killed(lua_State *L) {
 
 void xcs_task_open(lua_State *L) {
   /* stack: core table */
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_set);
   static const luaL_Reg fns[] = {{"spawn", l_spawn},
                                  {"exit", l_exit},
                                  {"is_task", l_is_task},

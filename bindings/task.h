@@ -43,11 +43,14 @@ struct xcs_task {
   xcs_module *m;
   lua_State *co;
   int ref;          /* anchors co in the module's registry */
+  int peers;        /* a ref to its table of last peers (bindings/portkeyed.c), or 0 */
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
   int nargs;        /* values staged on co for its next resume */
   int is_main;
   uint64_t burst_start; /* when it last waited of its own accord */
+  uint64_t id;      /* unique in the process: what handles name as their owner */
+  int box_ref;      /* its handle's box (bindings/taskbox.h), while it runs */
 };
 
 /* Starts a task running the function below nargs values on L's top (which
@@ -86,6 +89,13 @@ int xcs_task_status(lua_State *L);
 void xcs_task_run(xcs_task *t);
 /* Forgets every task of m (unload): none will run again. */
 void xcs_task_cancel_all(xcs_module *m);
+
+/* How a task ended, for its handle (bindings/taskbox.h). */
+enum { XCS_TASK_DONE, XCS_TASK_FAILED, XCS_TASK_CANCELLED };
+/* Stops t now (not the running task): its __close handlers run, the
+ * handles it made (or was given by spawn) close, its handle answers
+ * "cancelled". */
+void xcs_task_cancel(xcs_task *t);
 
 /* Lua: spawn(fn, ...), exit([code [, message]]), the prelude's helpers. */
 void xcs_task_open(lua_State *L);

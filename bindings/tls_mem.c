@@ -4,35 +4,29 @@
  */
 #include "bindings/tls_mem.h"
 
+#include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 
 #include <openssl/crypto.h>
 
-/* Before each block: its size, aligned as malloc aligns. */
-typedef union header {
-  size_t size;
-  max_align_t align;
-} header;
-
+/* The size of each block is the allocator's own (malloc_usable_size), so
+ * counting adds no byte to any block. */
 static size_t total;
 static int counting, tried;
 
 static void *count_malloc(size_t n, const char *file, int line) {
   (void)file, (void)line;
-  header *h = malloc(sizeof *h + n);
-  if (h == NULL) return NULL;
-  h->size = n;
-  __atomic_add_fetch(&total, n, __ATOMIC_RELAXED); /* OpenSSL may allocate from any thread */
-  return h + 1;
+  void *p = malloc(n);
+  if (p) __atomic_add_fetch(&total, malloc_usable_size(p), __ATOMIC_RELAXED); /* any thread */
+  return p;
 }
 
 static void count_free(void *p, const char *file, int line) {
   (void)file, (void)line;
   if (p == NULL) return;
-  header *h = (header *)p - 1;
-  __atomic_sub_fetch(&total, h->size, __ATOMIC_RELAXED);
-  free(h);
+  __atomic_sub_fetch(&total, malloc_usable_size(p), __ATOMIC_RELAXED);
+  free(p);
 }
 
 static void *count_realloc(void *p, size_t n, const char *file, int line) {
@@ -41,14 +35,12 @@ static void *count_realloc(void *p, size_t n, const char *file, int line) {
     count_free(p, file, line);
     return NULL;
   }
-  header *h = (header *)p - 1;
-  size_t old = h->size;
-  header *g = realloc(h, sizeof *g + n);
-  if (g == NULL) return NULL; /* p stays as it was */
-  g->size = n;
-  __atomic_add_fetch(&total, n, __ATOMIC_RELAXED);
+  size_t old = malloc_usable_size(p);
+  void *q = realloc(p, n);
+  if (q == NULL) return NULL; /* p stays as it was */
+  __atomic_add_fetch(&total, malloc_usable_size(q), __ATOMIC_RELAXED);
   __atomic_sub_fetch(&total, old, __ATOMIC_RELAXED);
-  return g + 1;
+  return q;
 }
 
 void xcs_tls_mem_init(void) {

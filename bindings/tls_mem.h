@@ -1,7 +1,7 @@
 /*
  * tls_mem.h — OpenSSL's memory, counted. Every allocation OpenSSL makes
- * goes through these functions (CRYPTO_set_mem_functions), which keep its
- * size in a header, so the host knows how much OpenSSL holds in all; the
+ * goes through these functions (CRYPTO_set_mem_functions), which add up
+ * the allocator's sizes of its blocks, so the host knows how much OpenSSL holds in all; the
  * engine (tls.c) measures the change around each call it makes into
  * OpenSSL for a connection, which is that connection's share (its SSL,
  * record buffers, memory BIOs, handshake state). socket.list() and ctl

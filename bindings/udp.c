@@ -4,6 +4,7 @@
  */
 #include "bindings/udp.h"
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "bindings/errors.h"
 #include "bindings/faults.h"
 #include "bindings/inherit.h"
+#include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/admit.h"
 #include "bindings/core/log.h"
@@ -28,6 +30,15 @@ typedef struct dgram {
 
 typedef struct udp_resolve udp_resolve;
 
+/* A datagram offered straight to the waiting reader, still in the receive
+ * buffer: nothing is copied or allocated unless the reader leaves it. */
+typedef struct offered {
+  const char *data;
+  size_t len;
+  const struct sockaddr *from;
+  int truncated;
+} offered;
+
 typedef struct xcs_udp {
   xcs_handle h;
   uv_udp_t udp;
@@ -35,11 +46,14 @@ typedef struct xcs_udp {
   xcs_list queue;   /* dgram.link, oldest first */
   int queued;
   int receiving;
+  int batch;        /* inside a batch of recvmmsg: pause only at its end */
+  offered *offer;   /* while deliver() offers a datagram to the reader */
   int err;          /* e.g. ECONNREFUSED on a connected socket */
   int connected;
   int port;
   int family;       /* of the local address, once bound */
   udp_resolve *resolve; /* name look-up in flight for a connect */
+  xcs_names *names;     /* names written to (bindings/names.h) */
   uint64_t bytes_in, bytes_out;
   char addr[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
 } xcs_udp;
@@ -60,26 +74,39 @@ int xcs_udp_connected(xcs_handle *h) { return ((xcs_udp *)h)->connected; }
 
 /* Receiving -------------------------------------------------------------------- */
 
+/* Datagrams are received in batches (recvmmsg) into one buffer for every
+ * socket: libuv cuts it into 64 KiB pieces, one per datagram, so none is
+ * ever truncated. One loop per process and each datagram is consumed or
+ * copied before its callback returns, so one buffer serves every host. */
+#define BATCH 16
+#define PIECE (64 * 1024)
+static char batch_buf[BATCH * PIECE];
+
+/* Datagrams waiting, in the queue or held back by faults: the bound. */
+static int held(const xcs_udp *u) { return u->queued + u->in.count; }
+static int full(const xcs_udp *u) { return held(u) >= XCS_UDP_QUEUE; }
+
+/* A batch never takes more than the queue has room for. */
 static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
   (void)hint;
-  xcs_host *host = ((xcs_handle *)uvh->data)->m->host;
-  buf->base = host->readbuf;
-  buf->len = sizeof host->readbuf;
+  int room = XCS_UDP_QUEUE - held((xcs_udp *)uvh->data);
+  buf->base = batch_buf;
+  buf->len = (size_t)(room >= BATCH ? BATCH : room > 1 ? room : 1) * PIECE;
 }
 
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags);
-
-/* Datagrams waiting, in the queue or held back by faults: the bound. */
-static int full(xcs_udp *u) { return u->queued + u->in.count >= XCS_UDP_QUEUE; }
 
 static void start_receiving(xcs_udp *u) {
   if (u->receiving || u->h.closing || u->port == 0 || full(u)) return;
   if (uv_udp_recv_start(&u->udp, alloc_cb, recv_cb) == 0) u->receiving = 1;
 }
 
+/* Stopping inside a batch would drop the datagrams libuv has already read
+ * for it (a duplicating fault can fill the queue early): reception pauses
+ * at the batch's end. */
 static void pause_if_full(xcs_udp *u) {
-  if (u->receiving && full(u)) {
+  if (u->receiving && !u->batch && full(u)) {
     uv_udp_recv_stop(&u->udp);
     u->receiving = 0;
   }
@@ -89,8 +116,22 @@ static void pause_if_full(xcs_udp *u) {
 static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct sockaddr *from,
                     unsigned flags) {
   xcs_udp *u = xcs_container_of(in, xcs_udp, in);
+  uint64_t *stat = &u->h.m->stats.bytes_in[XCS_P_UDP];
+  u->bytes_in += (uint64_t)n; /* received: read now, or queued below */
+  *stat += (uint64_t)n;
+  if (u->h.reader && u->queued == 0) {
+    offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
+    u->offer = &o;
+    xcs_task_wake_now(&u->h.reader, 0);
+    if (u->offer == NULL || u->h.closing) return; /* read, or no one will */
+    u->offer = NULL; /* the reader did not run: queue a copy */
+  }
   dgram *d = malloc(sizeof *d + (size_t)n);
-  if (d == NULL) return; /* dropped, as the network might have */
+  if (d == NULL) { /* dropped, as the network might have */
+    u->bytes_in -= (uint64_t)n;
+    *stat -= (uint64_t)n;
+    return;
+  }
   memcpy(d->data, data, (size_t)n);
   d->len = (size_t)n;
   d->truncated = (flags & UV_UDP_PARTIAL) != 0;
@@ -98,8 +139,6 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
                                                      : sizeof(struct sockaddr_in));
   xcs_list_push(&u->queue, &d->link);
   u->queued++;
-  u->bytes_in += (uint64_t)n;
-  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -107,8 +146,13 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags) {
   xcs_udp *u = (xcs_udp *)h->data;
-  if (nread == 0 && from == NULL) return; /* nothing more for now */
+  if (nread == 0 && from == NULL) { /* nothing more for now, or a batch's end */
+    u->batch = 0;
+    if (!u->h.closing) pause_if_full(u);
+    return;
+  }
   if (u->h.closing) return;
+  u->batch = (flags & UV_UDP_MMSG_CHUNK) != 0;
   if (nread < 0) {
     u->err = (int)nread;
     xcs_task_wake_now(&u->h.reader, 0);
@@ -132,6 +176,8 @@ static void udp_close(xcs_handle *h, int graceful) {
     uv_cancel((uv_req_t *)&u->resolve->req);
     u->resolve = NULL;
   }
+  xcs_names_free(u->names);
+  u->names = NULL;
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   xcs_inflow_close(&u->in);
@@ -150,25 +196,35 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
+/* Pushes data, from [, "truncated"]; returns how many. */
+static int push_datagram(lua_State *L, const char *data, size_t len, const struct sockaddr *sa,
+                         int truncated) {
+  char from[XCS_ADDRSTRLEN];
+  xcs_addr_format(sa, from, sizeof from);
+  lua_pushlstring(L, data, len);
+  lua_pushstring(L, from);
+  if (!truncated) return 2;
+  lua_pushliteral(L, "truncated");
+  return 3;
+}
+
 /* read([timeout]) -> data, from  (a third value "truncated" if the datagram
  * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
  * with nothing. ctx is 1 in the continuation after a wait. */
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 1, &xcs_udp_type);
+  xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
+  if (u->offer) {
+    offered *o = u->offer;
+    u->offer = NULL;
+    return push_datagram(L, o->data, o->len, o->from, o->truncated);
+  }
   xcs_list *n = u->queue.next;
   if (n != &u->queue) {
     dgram *d = xcs_container_of(n, dgram, link);
-    char from[XCS_ADDRSTRLEN];
-    xcs_addr_format((struct sockaddr *)&d->from, from, sizeof from);
-    lua_pushlstring(L, d->data, d->len);
-    lua_pushstring(L, from);
-    int nres = 2;
-    if (d->truncated) {
-      lua_pushliteral(L, "truncated");
-      nres = 3;
-    }
+    /* Pushed before it is freed; a memory error there leaves it queued. */
+    int nres = push_datagram(L, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
     xcs_list_remove(n);
     free(d);
     u->queued--;
@@ -213,8 +269,40 @@ static void send_cb(uv_udp_send_t *req, int status) {
   free(s);
 }
 
-/* write(data [, to]) -> #data | nil, err, code. to is "ip:port"; without it
- * the datagram goes to the connected peer. */
+static int udp_write(lua_State *L);
+static int write_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  if (xcs_handle_get(L, 1, &xcs_udp_type) == NULL)
+    return xcs_push_closed(L, "the socket was closed while a name was looked up");
+  return udp_write(L);
+}
+
+/* The address `to` (at 3) names: 0, a network outcome pushed (> 0), or -1
+ * when the task waits for a name to be looked up. */
+static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
+  const char *s = lua_tostring(L, 3);
+  if (xcs_addr_parse(s, to) == 0) return 0;
+  if (!xcs_names_is_name(s))
+    return luaL_error(L, "udp:write: bad argument #2 (to): expected an address such as "
+                         "\"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);
+  int r = xcs_names_find(u->names, s, uv_now(&u->h.m->host->loop), to);
+  if (r <= 0) return r == 0 ? 0 : xcs_push_fail(L, r);
+  xcs_task_check(L, "udp:write"); /* a name not looked up yet: the task waits for it */
+  r = xcs_names_lookup(&u->names, u->h.m, &u->h.writer, s, u->family);
+  if (r == UV_EBUSY) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "EBUSY: another task's write on this socket is looking up a name; "
+                       "try again, or give the address");
+    lua_pushliteral(L, "EBUSY");
+    return 3;
+  }
+  if (r != 0) return xcs_push_fail(L, r);
+  return -1;
+}
+
+/* write(data [, to]) -> #data | nil, err, code. to is "ip:port" or
+ * "name:port" (looked up without blocking, and kept: bindings/names.h);
+ * without it the datagram goes to the connected peer. */
 static int udp_write(lua_State *L) {
   xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
   luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
@@ -224,15 +312,19 @@ static int udp_write(lua_State *L) {
   const struct sockaddr *dest = NULL;
   if (u->connected && !lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
-      return luaL_argerror(L, 3, lua_pushfstring(L, "this socket sends only to %s", u->peer));
+      return luaL_error(L, "udp:write: bad argument #2 (to): this socket sends only to %s",
+                        u->peer);
   } else if (!lua_isnoneornil(L, 3)) {
-    const char *s = luaL_checkstring(L, 3);
-    if (xcs_addr_parse(s, &to) != 0)
-      return luaL_argerror(L, 3, lua_pushfstring(L, "expected an address such as "
-                                                    "\"127.0.0.1:7000\", got \"%s\"", s));
+    if (lua_type(L, 3) != LUA_TSTRING)
+      return luaL_error(L, "udp:write: bad argument #2 (to): expected an address string, "
+                           "got %s", luaL_typename(L, 3));
+    lua_settop(L, 3);
+    int n = destination(L, u, &to);
+    if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
+    if (n > 0) return n;
     dest = (struct sockaddr *)&to;
   } else if (!u->connected) {
-    return luaL_argerror(L, 3, "expected the address to send to");
+    return luaL_error(L, "udp:write: bad argument #2 (to): expected the address to send to");
   }
   /* Say so before the kernel does, and in words: a datagram is never cut. */
   int v6 = (dest ? dest->sa_family : u->family) == AF_INET6;
@@ -292,6 +384,15 @@ static int check_ttl(lua_State *L, int idx, int lowest) {
   return (int)v;
 }
 
+static int check_bytes(lua_State *L, int idx) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, idx, &isint);
+  if (!isint || v < 1 || v > INT_MAX)
+    luaL_error(L, "udp:setoption: %s must be bytes (an integer > 0), got %s", lua_tostring(L, 2),
+               luaL_tolstring(L, idx, NULL));
+  return (int)v;
+}
+
 static const char *check_ip(lua_State *L, int idx, const char *what) {
   const char *s = luaL_checkstring(L, idx);
   struct sockaddr_storage sa;
@@ -304,16 +405,21 @@ static const char *check_ip(lua_State *L, int idx, const char *what) {
 static int udp_setoption(lua_State *L) {
   xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
   static const char *const names[] = {"broadcast", "ttl", "multicast_loop", "multicast_ttl",
-                                      "multicast_interface", NULL};
-  int r;
-  switch (luaL_checkoption(L, 2, NULL, names)) {
+                                      "multicast_interface", "rcvbuf", "sndbuf", NULL};
+  int r, v;
+  switch (xcs_check_choice(L, 2, "udp:setoption", "option", names)) {
     case 0: r = uv_udp_set_broadcast(&u->udp, check_flag(L, 3)); break;
     case 1: r = uv_udp_set_ttl(&u->udp, check_ttl(L, 3, 1)); break;
     case 2: r = uv_udp_set_multicast_loop(&u->udp, check_flag(L, 3)); break;
     case 3: r = uv_udp_set_multicast_ttl(&u->udp, check_ttl(L, 3, 0)); break;
-    default:
+    case 4:
       r = uv_udp_set_multicast_interface(
           &u->udp, check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\""));
+      break;
+    default: /* the kernel doubles what it is given (for its bookkeeping) */
+      v = check_bytes(L, 3);
+      r = lua_tostring(L, 2)[0] == 'r' ? uv_recv_buffer_size((uv_handle_t *)&u->udp, &v)
+                                       : uv_send_buffer_size((uv_handle_t *)&u->udp, &v);
   }
   if (r != 0) return xcs_push_fail(L, r);
   lua_pushboolean(L, 1);
@@ -325,13 +431,6 @@ static int is_multicast(const struct sockaddr *sa) {
     return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 28) == 0xe;
   return sa->sa_family == AF_INET6 &&
          ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[0] == 0xff;
-}
-
-static int is_wildcard(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET)
-    return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
-  return sa->sa_family == AF_INET6 &&
-         IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
 /* join(group [, interface]) / leave(...) -> true | nil, err, code. The
@@ -350,15 +449,15 @@ static int membership(lua_State *L, uv_membership how) {
                           : check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\"");
   int len = sizeof local;
   if (uv_udp_getsockname(&u->udp, (struct sockaddr *)&local, &len) == 0 &&
-      !is_wildcard((struct sockaddr *)&local) && !is_multicast((struct sockaddr *)&local))
+      !xcs_addr_is_wildcard((struct sockaddr *)&local) && !is_multicast((struct sockaddr *)&local))
     return luaL_error(L, "%s: this socket is bound to %s and never sees a group's datagrams; "
                          "open it with socket.open(port, \"UDP\", { address = \"%s\" })",
                       fname, u->addr, group);
   if (iface == NULL && g.ss_family == AF_INET) {
     struct sockaddr_storage b;
-    const char *bind = u->h.m->host->opt.bind;
+    const char *bind = u->h.m->host->opt.binds[0];
     if (xcs_addr_from(bind, 0, &b) == 0 && b.ss_family == AF_INET &&
-        !is_wildcard((struct sockaddr *)&b))
+        !xcs_addr_is_wildcard((struct sockaddr *)&b))
       iface = bind;
   }
   int r = uv_udp_set_membership(&u->udp, group, iface, how);
@@ -405,7 +504,7 @@ static void udp_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
-                                      udp_info};
+                                      udp_info, NULL};
 
 /* Opening ------------------------------------------------------------------------ */
 
@@ -423,7 +522,7 @@ static xcs_udp *udp_new(lua_State *L, int port) {
   xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
   xcs_admit_count(&u->h, 0);
   xcs_list_init(&u->queue);
-  uv_udp_init(&m->host->loop, &u->udp);
+  uv_udp_init_ex(&m->host->loop, &u->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
   u->udp.data = &u->h;
   xcs_inflow_init(&u->in, &u->h, m->faults, deliver);
   return u;
@@ -507,32 +606,33 @@ static int is_broadcast(const struct sockaddr *sa) {
 }
 
 /* core.udp_open(port [, address]) -> udp | nil, err, code | false, misuse.
- * The address is --bind's, or a multicast group or broadcast address the
- * module names: those only choose which datagrams it gets, not which
- * network it serves. Several sockets may share such an address and port. */
+ * The address is the first of --bind's, one of them the module names, or
+ * a multicast group or broadcast address: those only choose which
+ * datagrams it gets, not which network it serves, and several sockets may
+ * share such an address and port. */
 static int l_udp_open(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 1);
   xcs_module *m = xcs_module_of(L);
-  const char *ip = m->host->opt.bind;
+  const xcs_options *o = &m->host->opt;
+  const char *ip = luaL_optstring(L, 2, NULL);
   unsigned flags = 0;
   struct sockaddr_storage sa;
-  if (!lua_isnoneornil(L, 2)) {
-    ip = luaL_checkstring(L, 2);
-    if (xcs_addr_from(ip, port, &sa) != 0 ||
-        !(is_multicast((struct sockaddr *)&sa) || is_broadcast((struct sockaddr *)&sa))) {
-      lua_pushboolean(L, 0);
-      lua_pushfstring(L, "socket.open: bad argument #3 (options): address must be a "
-                         "multicast group or a broadcast address (the host binds modules "
-                         "to %s), got \"%s\"", m->host->opt.bind, ip);
-      return 2;
-    }
+  int r = xcs_addr_choose(o->binds, o->nbinds, ip, port, &sa);
+  if (r != 0 && ip && xcs_addr_from(ip, port, &sa) == 0 &&
+      (is_multicast((struct sockaddr *)&sa) || is_broadcast((struct sockaddr *)&sa))) {
     flags = UV_UDP_REUSEADDR;
-  } else if (xcs_addr_from(ip, port, &sa) != 0) {
-    return luaL_error(L, "socket.open: bad bind address '%s'", ip);
+  } else if (r != 0) {
+    char binds[XCS_MAX_BINDS * (XCS_ADDRSTRLEN + 5)];
+    xcs_addr_list(o->binds, o->nbinds, binds, sizeof binds);
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "socket.open: bad argument #3 (options): address must be one of the "
+                       "host's --bind addresses (%s), a multicast group or a broadcast "
+                       "address, got \"%s\"", binds, ip ? ip : "");
+    return 2;
   }
   xcs_udp *u = udp_new(L, port);
   if (u == NULL) return 3;
-  int r = udp_bind(u, (struct sockaddr *)&sa, flags, 1);
+  r = udp_bind(u, (struct sockaddr *)&sa, flags, 1);
   if (r != 0) {
     xcs_handle_close(&u->h, 0);
     return xcs_push_fail(L, r);

@@ -65,7 +65,12 @@ static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
   if (words > argc - 1) FAIL("more results than words");
 
   const xcs_options *o = &cli->opt;
-  if (o->bind == NULL || *o->bind == '\0') FAIL("empty bind address");
+  if (o->nbinds < 1 || o->nbinds > XCS_MAX_BINDS) FAIL("%d bind addresses", o->nbinds);
+  for (int i = 0; i < o->nbinds; i++)
+    if (o->binds[i] == NULL || *o->binds[i] == '\0') FAIL("empty bind address %d", i);
+  if (o->nread_dirs > XCS_MAX_DIRS || o->nenv > XCS_MAX_ENV) FAIL("too many dirs or names");
+  for (int i = 0; i < o->nenv; i++)
+    if (o->env_names[i][0] == '\0' || strchr(o->env_names[i], '=')) FAIL("bad env name");
   if (o->memory_limit > ((size_t)1 << 40)) FAIL("memory limit %zu", o->memory_limit);
   if (!(o->cpu_limit >= 0 && o->cpu_limit <= 86400)) FAIL("cpu limit %g", o->cpu_limit);
   if (o->linger_ms > 600000) FAIL("linger %u", o->linger_ms);
@@ -87,7 +92,7 @@ static void check_parsed(const xcs_cli *cli, int argc, char **argv) {
       FAIL("range %d: family %d, /%d", i, g->proxy_from[i].family, g->proxy_from[i].bits);
 
   struct sockaddr_storage sa;
-  (void)xcs_addr_from(o->bind, 0, &sa);
+  for (int i = 0; i < o->nbinds; i++) (void)xcs_addr_from(o->binds[i], 0, &sa);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -2,8 +2,9 @@
 --
 -- Called as chunk(xcs, ops, cfg). Inside one xcs.run it makes a handle of
 -- every type a module can hold (a listener, a connection and its accepted
--- peer, a UDP socket, a UNIX datagram socket and a client of it, a process
--- when an op asks for one), then runs each op — TYPE:METHOD(SELF, args...) —
+-- peer, a UDP socket, a UNIX datagram socket and a client of it, a queue, a
+-- condition, a task's handle, a repeating timer, a process when an op asks
+-- for one), then runs each op — TYPE:METHOD(SELF, args...) —
 -- in a task of its own, protected, so any raise is fine and only a crash or
 -- a sanitizer report is a finding. Between ops the main task gives the loop
 -- one turn, so waits started by earlier ops complete, time out or stay
@@ -48,6 +49,12 @@ local function make_handles()
   local closed = assert(S.open(0, "UDP"))
   closed:close()
   own["xcs.listener"], own["xcs.tcp"], own["xcs.udp"], own["xcs.unixdgram"] = l, c, u, dc
+  -- What tasks wait on besides sockets: a queue that fills at 2, a
+  -- condition, a task still running, a timer that keeps firing.
+  local q, cv = xcs.queue(2), xcs.condition()
+  local t = xcs.spawn(function() xcs.sleep(0.02); return 1 end)
+  local tm = xcs.every(0.001, function() end)
+  own["xcs.queue"], own["xcs.condition"], own["xcs.task"], own["xcs.timer"] = q, cv, t, tm
   pool = table.pack(
     nil, false, true, 0, 1, -1, 2, 3, 64, 65536, math.maxinteger, math.mininteger, 0.5, 0.001,
     1e300, math.huge, -math.huge, 0 / 0, "", "x", "*l", "*a", "l", "a", "\n", "\r\n", "*",
@@ -57,6 +64,7 @@ local function make_handles()
     "[::1]:1", "d.sock", cfg.dir .. "/d.sock", "nope.sock", "%", string.rep("b", 70000),
     BIG, {}, { read = 0.001, send = 0.001 }, { 1, 2 }, print,
     function() return 1 end, coroutine.create(print), io.stdout, l, c, s, u, d, dc, closed,
+    q, cv, t, tm,
     string.rep("c", 60000)
   )
 end

@@ -144,7 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   xcs_options o;
   xcs_options_default(&o);
   const char *bind = getenv("XCS_FUZZ_BIND");
-  o.bind = bind && *bind ? bind : "127.0.0.42";
+  o.binds[0] = bind && *bind ? bind : "127.0.0.42";
+  o.nbinds = 1;
   const char *v = getenv("XCS_FUZZ_VERBOSE");
   verbose = v && *v && strcmp(v, "0") != 0;
   if (xcs_host_init(&host, &o) != 0) FAIL("cannot start a loop");

@@ -20,8 +20,10 @@ const char xcs_cli_usage[] =
     "(strings), e.g.  xcshost examples/echo.lua port=7000\n"
     "\n"
     "options:\n"
-    "  --bind ADDR          address socket.open binds to (default 127.0.0.1;\n"
-    "                       0.0.0.0 or :: for every interface)\n"
+    "  --bind ADDR,...      addresses modules may listen on and bind (default\n"
+    "                       127.0.0.1; 0.0.0.0 or :: for every interface): the\n"
+    "                       first, unless a module picks one with address =;\n"
+    "                       repeatable\n"
     "  --memory-limit MB    memory per module (default 256; 0: no limit)\n"
     "  --cpu-limit SECONDS  how long a module may compute without waiting\n"
     "                       before it fails (default 10; 0: no limit)\n"
@@ -42,6 +44,15 @@ const char xcs_cli_usage[] =
     "                       default: one process, no supervisor)\n"
     "  --unix-dir DIR       let modules open UNIX sockets, at paths under DIR only\n"
     "                       (default: none; a relative path is relative to DIR)\n"
+    "  --read-dir DIR       let modules read the files under DIR (fs.read, fs.lines,\n"
+    "                       fs.list); repeatable, searched in order (default: none)\n"
+    "  --data-dir DIR       let each module write files of its own, in DIR/NAME\n"
+    "                       (fs.write, fs.remove; default: none)\n"
+    "  --data-quota BYTES   bytes of files each module may keep there (default 64M)\n"
+    "  --strict             an error in any task fails its module (by default only\n"
+    "                       the main task's does; another task fails alone)\n"
+    "  --env NAME           let modules read the environment variable NAME with\n"
+    "                       env(\"NAME\"); repeatable (default: none)\n"
     "  --tls-dir DIR        let modules use TLS certificates and keys from files\n"
     "                       under DIR only, read by the host (default: none)\n"
     "  --sighup WHAT        what SIGHUP does: reload (every module; the default) or\n"
@@ -159,15 +170,21 @@ static int seed(const char *s, uint64_t *out) {
   return 0;
 }
 
+/* Whether the n bytes at s are an identifier: letters, digits and _, not a
+ * digit first (an argument's key, an environment variable's name). */
+static int is_name(const char *s, size_t n) {
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
 /* key=value, key an identifier: an argument for the module before it. */
 static int is_argument(const char *a) {
   const char *eq = strchr(a, '=');
-  if (eq == NULL || eq == a || (a[0] >= '0' && a[0] <= '9')) return 0;
-  for (const char *p = a; p < eq; p++)
-    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-          (*p >= '0' && *p <= '9')))
-      return 0;
-  return 1;
+  return eq != NULL && is_name(a, (size_t)(eq - a));
 }
 
 /* --name VALUE or --name=VALUE; returns the value or NULL. */
@@ -179,6 +196,24 @@ static const char *value_of(const char *name, int argc, char **argv, int *i) {
   if (a[n] != '\0') return NULL;
   if (*i + 1 >= argc) return "";
   return argv[++*i];
+}
+
+/* --bind A[,B...]: the first --bind replaces the default, the next ones
+ * add to it. 0, -1 (an empty address or no memory) or -2 (too many). */
+static int bind_list(xcs_cli *cli, const char *v) {
+  if (cli->nbind_lists == 0) cli->opt.nbinds = 0;
+  if (cli->nbind_lists == XCS_MAX_BINDS) return -2;
+  char *copy = strdup(v);
+  if (copy == NULL) return -1;
+  cli->bind_lists[cli->nbind_lists++] = copy;
+  for (char *p = copy, *next; p; p = next) {
+    next = strchr(p, ',');
+    if (next) *next++ = '\0';
+    if (*p == '\0') return -1;
+    if (cli->opt.nbinds == XCS_MAX_BINDS) return -2;
+    cli->opt.binds[cli->opt.nbinds++] = p;
+  }
+  return 0;
 }
 
 int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen) {
@@ -218,7 +253,9 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         cli->version = 1;
       } else if ((v = value_of("--bind", argc, argv, &i))) {
         if (*v == '\0') goto missing;
-        cli->opt.bind = v;
+        int r = bind_list(cli, v);
+        if (r == -1) goto bad;
+        if (r == -2) goto too_many;
       } else if ((v = value_of("--memory-limit", argc, argv, &i))) {
         if (number(v, 0, 1 << 20, &d)) goto bad;
         cli->opt.memory_limit = (size_t)(d * 1048576); /* 0.5 is half a MiB, not 0 */
@@ -239,6 +276,22 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
       } else if ((v = value_of("--unix-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.unix_dir = v;
+      } else if (strcmp(a, "--strict") == 0) {
+        cli->opt.strict = 1;
+      } else if ((v = value_of("--read-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (cli->opt.nread_dirs == XCS_MAX_DIRS) goto too_many;
+        cli->opt.read_dirs[cli->opt.nread_dirs++] = v;
+      } else if ((v = value_of("--data-dir", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        cli->opt.data_dir = v;
+      } else if ((v = value_of("--data-quota", argc, argv, &i))) {
+        if (bytes(v, &cli->opt.data_quota)) goto bad;
+      } else if ((v = value_of("--env", argc, argv, &i))) {
+        if (*v == '\0') goto missing;
+        if (!is_name(v, strlen(v))) goto bad;
+        if (cli->opt.nenv == XCS_MAX_ENV) goto too_many;
+        cli->opt.env_names[cli->opt.nenv++] = v;
       } else if ((v = value_of("--tls-dir", argc, argv, &i))) {
         if (*v == '\0') goto missing;
         cli->opt.tls_dir = v;
@@ -247,10 +300,7 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         cli->opt.sighup_certs = v[0] == 'c';
       } else if ((v = value_of("--lua-path", argc, argv, &i))) {
         if (*v == '\0') goto missing;
-        if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) {
-          snprintf(err, errlen, "more than %d --lua-path options", XCS_MAX_LUA_PATHS);
-          return -1;
-        }
+        if (cli->opt.nlua_paths == XCS_MAX_LUA_PATHS) goto too_many;
         cli->opt.lua_paths[cli->opt.nlua_paths++] = v;
       } else if ((v = value_of("--metrics", argc, argv, &i))) {
         struct sockaddr_storage sa;
@@ -322,6 +372,13 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
     bad:
       snprintf(err, errlen, "bad value '%s' for option %s (see xcshost --help)", v, a);
       return -1;
+    too_many:
+      snprintf(err, errlen, "too many %s options (at most %d)", a,
+               strncmp(a, "--env", 5) == 0        ? XCS_MAX_ENV
+               : strncmp(a, "--bind", 6) == 0     ? XCS_MAX_BINDS
+               : strncmp(a, "--lua-path", 10) == 0 ? XCS_MAX_LUA_PATHS
+                                                  : XCS_MAX_DIRS);
+      return -1;
     }
     if (is_argument(a)) {
       if (cli->nmodules == 0) {
@@ -353,4 +410,6 @@ void xcs_cli_free(xcs_cli *cli) {
   for (int i = 0; cli->modules && i < cli->nmodules; i++) free(cli->modules[i].args);
   free(cli->modules);
   cli->modules = NULL;
+  for (int i = 0; i < cli->nbind_lists; i++) free(cli->bind_lists[i]);
+  cli->nbind_lists = 0;
 }

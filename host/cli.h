@@ -28,6 +28,8 @@ typedef struct xcs_cli {
   const char *metrics;  /* --metrics ADDR:PORT */
   int workers;          /* --workers N: 0 none (one process), -1 auto */
   char **ctl;           /* `xcshost ctl PATH COMMAND...`: argv from PATH on */
+  char *bind_lists[XCS_MAX_BINDS]; /* copies of the --bind lists, split */
+  int nbind_lists;
   int nctl;
   int check;            /* `xcshost check MODULE.lua ...`: modules are checked */
 } xcs_cli;

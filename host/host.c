@@ -23,7 +23,8 @@
 #include "host/module.h"
 
 void xcs_options_default(xcs_options *o) {
-  o->bind = XCS_DEFAULT_BIND;
+  o->binds[0] = XCS_DEFAULT_BIND;
+  o->nbinds = 1;
   o->memory_limit = (size_t)XCS_DEFAULT_MEMORY_MB << 20;
   o->cpu_limit = XCS_DEFAULT_CPU_LIMIT;
   o->linger_ms = XCS_DEFAULT_LINGER_MS;
@@ -33,6 +34,11 @@ void xcs_options_default(xcs_options *o) {
   xcs_ports_parse(XCS_DEFAULT_PORTS, o);
   o->faults = (xcs_fault_options){0};
   o->unix_dir = NULL;
+  o->nread_dirs = 0;
+  o->data_dir = NULL;
+  o->data_quota = XCS_DEFAULT_DATA_QUOTA;
+  o->nenv = 0;
+  o->strict = 0;
   o->tls_dir = NULL;
   o->sighup_certs = 0;
   o->nlua_paths = 0;

@@ -22,6 +22,7 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize == 0) {
     free(ptr);
     lim->used -= old;
+    if (lim->used < lim->pressure_at) lim->pressure_next = lim->pressure_at; /* a real fall */
     return NULL;
   }
   if (lim->budget && nsize > old && lim->used - old + nsize > lim->budget)
@@ -30,6 +31,12 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (p == NULL) return NULL;
   lim->used = lim->used - old + nsize;
   if (lim->used > lim->peak) lim->peak = lim->used;
+  if (lim->used < lim->pressure_at) {
+    lim->pressure_next = lim->pressure_at;
+  } else if (lim->pressure_at && lim->pressure_armed && lim->used >= lim->pressure_next) {
+    lim->pressure_armed = 0;
+    lim->on_pressure(lim);
+  }
   return p;
 }
 

@@ -79,11 +79,13 @@ int main(int argc, char **argv) {
   }
 
   struct sockaddr_storage bind;
-  if (xcs_addr_from(cli.opt.bind, 0, &bind) != 0) {
-    fprintf(stderr, "xcshost: --bind needs an IP address such as 127.0.0.1, 0.0.0.0 or ::, not '%s'\n",
-            cli.opt.bind);
-    xcs_cli_free(&cli);
-    return 2;
+  for (int i = 0; i < cli.opt.nbinds; i++) {
+    if (xcs_addr_from(cli.opt.binds[i], 0, &bind) != 0) {
+      fprintf(stderr, "xcshost: --bind needs IP addresses such as 127.0.0.1, 0.0.0.0 or ::, "
+                      "not '%s'\n", cli.opt.binds[i]);
+      xcs_cli_free(&cli);
+      return 2;
+    }
   }
 
   raise_fd_limit();

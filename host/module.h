@@ -43,6 +43,9 @@ xcs_module *xcs_module_borrow(xcs_host *h, lua_State *L, const char *name);
  * NULL, or the error message (valid until the next call). */
 const char *xcs_module_pcall(xcs_module *m, lua_CFunction f, void *ud);
 void xcs_module_fail(xcs_module *m, const char *msg);
+/* Whether any task's error fails m (not only its main task's): --strict,
+ * or the module's global `strict` is true. */
+int xcs_module_strict(xcs_module *m);
 /* Asks m to stop gracefully: if it registered an unload hook (on_unload),
  * its listeners stop accepting and the hook runs as a task, with
  * --stop-timeout to finish (the module ends when its tasks have); without

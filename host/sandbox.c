@@ -338,12 +338,28 @@ static void wrap(lua_State *L, const char *name, lua_CFunction f) {
 
 /* collectgarbage: only "count"; the rest would let a module tune the
  * collector the host relies on. */
+/* collectgarbage: "count", and the collector's mode, "generational" or
+ * "incremental" (as Lua's, with their tuning arguments; it returns the
+ * mode before). A full "collect" or "step" stays out: it could stall the
+ * loop for as long as the heap is big, beyond the CPU watchdog's reach. */
 static int sandbox_collectgarbage(lua_State *L) {
+  static const char *const opts[] = {"count", "generational", "incremental", NULL};
   const char *opt = luaL_optstring(L, 1, "count");
-  if (strcmp(opt, "count") != 0)
-    return luaL_argerror(L, 1, "only \"count\" is allowed in a module");
-  lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
-                        (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+  int which = -1;
+  for (int i = 0; opts[i]; i++)
+    if (strcmp(opt, opts[i]) == 0) which = i;
+  if (which < 0)
+    return luaL_error(L, "collectgarbage: bad argument #1: \"%s\" is not allowed in a module "
+                         "(allowed: count, generational or incremental)", opt);
+  if (which == 0) {
+    lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
+                          (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+    return 1;
+  }
+  int a = (int)luaL_optinteger(L, 2, 0), b = (int)luaL_optinteger(L, 3, 0);
+  int old = which == 1 ? lua_gc(L, LUA_GCGEN, a, b)
+                       : lua_gc(L, LUA_GCINC, a, b, (int)luaL_optinteger(L, 4, 0));
+  lua_pushstring(L, old == LUA_GCGEN ? "generational" : "incremental");
   return 1;
 }
 
@@ -373,9 +389,28 @@ static void copy_library(lua_State *L, const char *lib) {
   lua_pop(L, 1);
 }
 
+/* The libraries the sandbox copies from, and debug for the prelude's own
+ * use; io and package are never opened (a module has neither, and making
+ * them is a fifth of a module's start). */
+static void open_libraries(lua_State *L) {
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_COLIBNAME, luaopen_coroutine},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_OSLIBNAME, luaopen_os},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8},
+                                  {LUA_DBLIBNAME, luaopen_debug},
+                                  {NULL, NULL}};
+  for (const luaL_Reg *lib = libs; lib->func; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
+}
+
 void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   (void)m;
-  luaL_openlibs(L);
+  open_libraries(L);
 
   /* The string metatable's __index is the real string table, so dump must
    * go from it, not only from the module's copy; and the bounded pattern
@@ -451,5 +486,6 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, LUA_GNAME);
+  xcs_socket_names(L, -2, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
 }

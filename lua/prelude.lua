@@ -12,8 +12,8 @@
 -- in a local here; `_ENV = nil` below makes any slip an immediate error.
 local env, core, sandboxed = ...
 
-local type, tostring, select, error, pairs, setmetatable, rawequal =
-  type, tostring, select, error, pairs, setmetatable, rawequal
+local type, tostring, select, error, pairs, next, setmetatable, rawequal =
+  type, tostring, select, error, pairs, next, setmetatable, rawequal
 local format, upper, lower, match, gmatch = string.format, string.upper,
   string.lower, string.match, string.gmatch
 local concat = table.concat
@@ -30,13 +30,19 @@ local _ENV = nil
 
 -- Misuse --------------------------------------------------------------------
 
--- Raises msg at the first caller outside this file, so the position in the
--- message is the module's line that made the bad call.
+-- socket.read and socket.write as modules call them: C in front of the
+-- functions below (bindings/portkeyed.c), set once those are defined.
+local fast_read, fast_write
+
+-- Raises msg at the first caller outside this file (and outside the C
+-- functions in front of it), so the position in the message is the
+-- module's line that made the bad call.
 local function raise(msg)
   local level = 2
   while true do
-    local info = getinfo(level, "S")
-    if not info or info.source ~= "=prelude" then break end
+    local info = getinfo(level, "Sf")
+    if not info or info.source ~= "=prelude" and info.func ~= fast_read and
+      info.func ~= fast_write then break end
     level = level + 1
   end
   error(msg, level)
@@ -86,6 +92,9 @@ end
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
 local open = { TCP = {}, UDP = {}, TLS = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local open_tcp, open_udp, open_tls = open.TCP, open.UDP, open.TLS
+-- socket.listen's listeners by port, only to say so when a port-keyed call names one.
+local listening = setmetatable({}, { __mode = "v" })
 local named = {}
 
 -- The canonical path a port-keyed call's string means (raising on misuse:
@@ -112,6 +121,15 @@ end
 -- The socket a port-keyed call means, and its kind ("listener", "tcp",
 -- "udp", "udp-connected").
 local function lookup(fname, what)
+  -- The common case first, with no type checks: a port number held by one
+  -- protocol only (a table key 7000.0 finds 7000; a string never a port;
+  -- TCP and TLS share a port space).
+  local t, u = open_tcp[what] or open_tls[what], open_udp[what]
+  local h = t == nil and u or u == nil and t
+  if h then
+    local kind = core.kind(h)
+    if kind then return h, kind end
+  end
   if type(what) == "userdata" then
     local kind = core.kind(what)
     if kind == nil then raise(fname .. ": attempt to use a closed socket") end
@@ -139,7 +157,15 @@ local function lookup(fname, what)
     raise(format("%s: port %d is open as both TCP and UDP; pass the handle " ..
       "socket.open returned", fname, port))
   end
-  if not (t or u) then raise(format("%s: port %d is not open in this module", fname, port)) end
+  if not (t or u) then
+    local l = listening[port]
+    if l and core.kind(l) then
+      raise(format("%s: port %d is a socket.listen listener, which port-keyed calls do not " ..
+        "serve: use the listener (l:accept() gives each client, and the connection reads " ..
+        "and writes), or open the port with socket.open(%d, \"TCP\")", fname, port, port))
+    end
+    raise(format("%s: port %d is not open in this module", fname, port))
+  end
   return t or u, tkind or ukind
 end
 
@@ -167,30 +193,69 @@ end
 
 local socket = {}
 
--- opts (UDP): { address = group or broadcast address to bind instead of --bind's }
-local udp_options = { address = true }
+-- UDP opts: address (one of --bind's, a multicast group or a broadcast
+-- address: socket.open only), rcvbuf and sndbuf (bytes: SO_RCVBUF, SO_SNDBUF).
+local udp_options = { address = "socket.open", rcvbuf = true, sndbuf = true }
 
-local function udp_address(opts)
+local function udp_opts(fname, i, opts)
   if opts == nil then return nil end
-  if type(opts) ~= "table" then argerror("socket.open", 3, "options", "a table", opts) end
-  for k in pairs(opts) do
-    if not udp_options[k] then
-      raise(format("socket.open: bad argument #3 (options): unknown option %s (UDP takes: address)",
-        describe(k)))
+  if type(opts) ~= "table" then argerror(fname, i, "options", "a table", opts) end
+  local takes = fname == "socket.open" and "address, rcvbuf or sndbuf" or "rcvbuf or sndbuf"
+  for k, v in pairs(opts) do
+    local o = udp_options[k]
+    if not o or (o ~= true and o ~= fname) then
+      raise(format("%s: bad argument #%d (options): unknown option %s (UDP takes %s)", fname, i,
+        describe(k), takes))
+    end
+    if k == "address" and type(v) ~= "string" then
+      argerror(fname, i, "options", "address to be an IP address string", v)
+    elseif k ~= "address" and not (mtype(v) == "integer" and v > 0) then
+      argerror(fname, i, "options", k .. " to be bytes (an integer > 0)", v)
     end
   end
-  local a = opts.address
-  if a ~= nil and type(a) ~= "string" then
-    argerror("socket.open", 3, "options", "address to be an IP address string", a)
-  end
-  return a
+  return opts
 end
 
--- socket.open(path, "UNIX" | "UNIX-DGRAM"): a UNIX stream listener (as
--- "TCP" is) or a bound datagram socket (as "UDP" is) at path.
-local function open_unix(path, p)
+-- Sets the buffer sizes opts asks for on the new UDP socket h: h, or (h
+-- closed) nil, msg, code.
+local function udp_buffers(h, opts)
+  if not opts then return h end
+  for i = 1, 2 do
+    local name = i == 1 and "rcvbuf" or "sndbuf"
+    if opts[name] then
+      local ok, err, code = h:setoption(name, opts[name])
+      if not ok then
+        h:close()
+        return nil, err, code
+      end
+    end
+  end
+  return h
+end
+
+-- A UNIX datagram socket has no options: any given is named in the error.
+local function no_dgram_opts(fname, i, opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(fname, i, "options", "a table", opts) end
+  local name = opts and next(opts)
+  if name ~= nil then
+    raise(format("%s: bad argument #%d (options): unknown option %s (a UNIX-DGRAM socket " ..
+      "takes none)", fname, i, describe(name)))
+  end
+end
+
+-- socket.open(path, "UNIX" | "UNIX-DGRAM" [, opts]): a UNIX stream
+-- listener (as "TCP" is, with its options) or a bound datagram socket (as
+-- "UDP" is) at path.
+local function open_unix(path, p, opts)
   if type(path) ~= "string" then
     argerror("socket.open", 1, "path", "the path of a socket file (a string)", path)
+  end
+  if p == "UNIX" then
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.open", 3, "options", "a table", opts)
+    end
+  else
+    no_dgram_opts("socket.open", 3, opts)
   end
   local key, err, code = unix_key("socket.open", 1, path, "path")
   if not key then return nil, err, code end
@@ -199,7 +264,7 @@ local function open_unix(path, p)
   end
   local h
   if p == "UNIX" then
-    h, err, code = core.tcp_listen(path)
+    h, err, code = core.tcp_listen(path, opts)
   else
     h, err, code = core.unixdgram_open(path)
   end
@@ -212,7 +277,7 @@ end
 
 function socket.open(port, protocol, opts)
   local up = unix_proto(protocol)
-  if up then return open_unix(port, up) end
+  if up then return open_unix(port, up, opts) end
   if type(port) == "string" and match(port, "/") then
     argerror("socket.open", 1, "port", 'an integer from 0 to 65535 (a path opens a UNIX ' ..
       'socket: socket.open(path, "UNIX"))', port)
@@ -224,15 +289,20 @@ function socket.open(port, protocol, opts)
   end
   local h, err, code
   if p == "TCP" then
-    h, err, code = core.tcp_listen(port)
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.open", 3, "options", "a table", opts)
+    end
+    h, err, code = core.tcp_listen(port, opts)
   elseif p == "TLS" then
     if type(opts) ~= "table" then
       argerror("socket.open", 3, "opts", "TLS options: a table with cert = and key =", opts)
     end
     h, err, code = core.tcp_listen(port, nil, false, opts)
   else
-    h, err, code = core.udp_open(port, udp_address(opts))
+    opts = udp_opts("socket.open", 3, opts)
+    h, err, code = core.udp_open(port, opts and opts.address)
     if h == false then raise(err) end
+    if h then h, err, code = udp_buffers(h, opts) end
   end
   if not h then return nil, err, code end
   open[p][h:port()] = h
@@ -275,8 +345,9 @@ function socket.write(what, data, to)
       argerror("socket.write", 3, "to", 'a client connection or "*"', to)
     end
   elseif kind == "udp" then
-    if not core.isaddress(to) then
-      argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000"', to)
+    if not core.isaddress(to, true) then
+      argerror("socket.write", 3, "to", 'an address such as "127.0.0.1:7000" or ' ..
+        '"localhost:7000"', to)
     end
   elseif kind == "unixdgram" then
     if type(to) ~= "string" then
@@ -288,6 +359,10 @@ function socket.write(what, data, to)
   end
   return h:write(data, to)
 end
+
+fast_read, fast_write = core.portkeyed(open_tcp, open_udp, open_tls, last, { __mode = "k" },
+  socket.read, socket.write)
+socket.read, socket.write = fast_read, fast_write
 
 function socket.close(what)
   -- Closing a closed handle again is allowed, as handle:close() is.
@@ -314,10 +389,13 @@ local function connect_unix(path, p, opts)
   if type(path) ~= "string" then
     argerror("socket.connect", 1, "path", "the path of a socket file (a string)", path)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    argerror("socket.connect", 3, "opts", "a table of options", opts)
+  if p == "UNIX" then
+    if opts ~= nil and type(opts) ~= "table" then
+      argerror("socket.connect", 3, "opts", "a table of options", opts)
+    end
+    return core.unix_connect(path, opts)
   end
-  if p == "UNIX" then return core.unix_connect(path, opts) end
+  no_dgram_opts("socket.connect", 3, opts)
   return core.unixdgram_connect(path)
 end
 
@@ -359,7 +437,10 @@ function socket.connect(host, port, protocol, opts)
     local conn_opts, tls = split_tls(opts)
     return core.tcp_connect(host, port, conn_opts, tls)
   end
-  return core.udp_connect(host, port)
+  opts = udp_opts("socket.connect", 4, opts)
+  local h, err, code = core.udp_connect(host, port)
+  if not h then return nil, err, code end
+  return udp_buffers(h, opts)
 end
 
 -- A listener that hands out each client as its own connection, through
@@ -376,15 +457,19 @@ function socket.listen(port, opts)
     argerror("socket.listen", 2, "opts", "a table of options", opts)
   end
   local tls = opts and opts.tls
+  local l, err, code
   if tls ~= nil then
     if type(tls) ~= "table" then
       argerror("socket.listen", 2, "opts", "tls to be a table of TLS options", tls)
     end
     local rest = {}
     for k, v in pairs(opts) do if k ~= "tls" then rest[k] = v end end
-    return core.tcp_listen(port, rest, true, tls)
+    l, err, code = core.tcp_listen(port, rest, true, tls)
+  else
+    l, err, code = core.tcp_listen(port, opts, true)
   end
-  return core.tcp_listen(port, opts, true)
+  if l then listening[l:port()] = l end
+  return l, err, code
 end
 
 -- What the module holds: a table per socket (protocol, kind, local, remote,
@@ -450,6 +535,9 @@ env.request = request
 -- Tasks and the log -------------------------------------------------------------
 
 env.spawn, env.sleep, env.now, env.exit = core.spawn, core.sleep, core.now, core.exit
+env.after, env.every = core.after, core.every
+env.limits, env.on_memory = core.limits, core.on_memory
+env.queue, env.condition = core.queue, core.condition
 env.on_unload = core.on_unload
 env.worker = core.worker
 

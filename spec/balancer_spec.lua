@@ -1,6 +1,7 @@
 -- balancer_spec.lua: xcshost behind a real load balancer on loopback, with
 -- the configurations README's "Behind a load balancer" gives: HAProxy with
--- send-proxy-v2 and nginx's stream module with proxy_protocol on. Each runs
+-- send-proxy-v2 (TLS passed through it too) and nginx's stream module with
+-- proxy_protocol on. Each runs
 -- in the foreground from a temporary directory, on unprivileged ports, and
 -- is stopped by the spec; the configurations are read from README.md. The
 -- module sees the client's own address and port, not the balancer's.
@@ -81,6 +82,38 @@ describe("xcshost behind a load balancer", function()
       local ok, err = pcall(check_through, front, h)
       stop(h)
       stop(x)
+      assert(ok, err)
+      no_bad_headers(x)
+    end, { timeout = 30 })
+  end)
+
+  it("passes TLS through HAProxy: the PROXY header, then the handshake (curl --cacert)", function()
+    if not have("haproxy") then return pending("haproxy is not installed (apt-get install haproxy)") end
+    if not have("curl") then return pending("curl is not installed") end
+    local certs = HH.tls_certs()
+    xcs.run(function()
+      local x, port = HH.start_serving("listening on 127%.0%.0%.1:(%d+) %(TLS%)",
+        "--proxy-protocol-from", "127.0.0.1", "--tls-dir", certs, "examples/https_hello.lua",
+        "port=0")
+      local front = HH.closed_port()
+      local cfg = dir .. "/haproxy.cfg"
+      HH.write(cfg, readme_config("HAProxy (Debian's", front, port))
+      local h = assert(xcs.process { "haproxy", "-db", "-f", cfg })
+      local ok, err = pcall(function()
+        local url = ("https://localhost:%d/"):format(front)
+        local curl, code
+        for _ = 1, 50 do -- until HAProxy listens: curl's 7 is "could not connect"
+          curl = HH.tool { "curl", "-sS", "--cacert", certs .. "/ca.pem", url, url }
+          code = curl:wait(10)
+          if code ~= 7 then break end
+          xcs.sleep(0.1)
+        end
+        assert.are.equal(0, code, curl:output())
+        assert.are.equal("Hello, world!\nHello, world!\n", curl:output())
+      end)
+      stop(h)
+      stop(x)
+      HH.tls_cleanup()
       assert(ok, err)
       no_bad_headers(x)
     end, { timeout = 30 })

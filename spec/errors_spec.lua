@@ -97,6 +97,34 @@ describe("misuse raises an error naming the function and the argument:", functio
     end)
   end)
 
+  it("a socket.listen port in a port-keyed call, which is told to use the listener", function()
+    run(function()
+      local l = assert(S.listen(0))
+      local p = l:port()
+      for _, f in ipairs { "read", "write", "close" } do
+        H.raises({ "socket." .. f .. ": port " .. p .. " is a socket.listen listener, which " ..
+          "port-keyed calls do not serve: use the listener (l:accept() gives each client, " ..
+          "and the connection reads and writes), or open the port with socket.open(" .. p ..
+          ", \"TCP\")" }, S[f], p, "x")
+      end
+      l:close()
+      H.raises({ "socket.read: port " .. p .. " is not open in this module" }, S.read, p)
+    end)
+  end)
+
+  it("a C function whose caller cannot name it still names itself (no '?')", function()
+    run(function()
+      local m = assert(xcs.load("spec/fixtures/errors_named.lua"))
+      assert.are.equal("concluded", m:wait())
+      local lines = table.concat(m:logs(), "\n")
+      assert.truthy(lines:find("bad argument #2 to 'udp.join'", 1, true), lines)
+      assert.truthy(lines:find("bad argument #3 to 'udp.setoption'", 1, true), lines)
+      assert.truthy(lines:find("bad argument #2 to 'queue.pop'", 1, true), lines)
+      assert.truthy(lines:find("bad argument #1 to 'task.wait'", 1, true), lines)
+      assert.falsy(lines:find("'?'", 1, true), lines)
+    end)
+  end)
+
   it("a port opened twice in one module", function()
     run(function()
       for _, proto in ipairs { "TCP", "UDP" } do
@@ -139,7 +167,8 @@ describe("misuse raises an error naming the function and the argument:", functio
       local u, l = S.open(0, "UDP"), S.open(0, "TCP")
       for _, to in ipairs { "nope", "127.0.0.1", "127.0.0.1:70000", "127.0.0.1:port", ":80", "42" } do
         H.raises({ "bad argument #3 (to)",
-          'expected an address such as "127.0.0.1:7000", got "' .. to .. '"' }, S.write, u:port(), "x", to)
+          'expected an address such as "127.0.0.1:7000" or "localhost:7000", got "' .. to .. '"' },
+          S.write, u:port(), "x", to)
       end
       H.raises({ "socket.write: bad argument #3 (to)",
         'expected a client connection or "*", got "somebody"' }, S.write, l:port(), "x", "somebody")
@@ -371,6 +400,24 @@ describe("a network outcome returns nil, message and a stable code:", function()
       end)())
       H.outcome("closed", S.write(p, "too late", conn))
       assert.are.equal(0, S.write(p, "anyone?", "*"))
+    end)
+  end)
+
+  it("closed, saying the peer closed, for a write the kernel refuses with EPIPE", function()
+    run(function()
+      xcs.configure { linger_ms = 0 } -- the client's socket is gone at once
+      local c, s = H.pair()
+      c:close()
+      assert.are.equal("", s:read())
+      local ok, msg, code
+      for _ = 1, 200 do -- the first write may still go out; the peer answers RST
+        ok, msg, code = s:write("x")
+        if ok then ok, msg, code = s:flush(1) end
+        if not ok then break end
+        xcs.sleep(0.01)
+      end
+      assert.are.equal("closed", code)
+      assert.are.equal("closed: the peer closed the connection (EPIPE: it reads no more)", msg)
     end)
   end)
 

@@ -49,7 +49,8 @@ describe("xcshost", function()
         msg = "^xcshost: bad value 'soon' for option %-%-cpu%-limit" },
       { words = { "--bind" }, msg = "^xcshost: option '%-%-bind' needs a value" },
       { words = { "--bind", "example.com", F .. "host_echo.lua" },
-        msg = "^xcshost: %-%-bind needs an IP address" },
+        msg = "^xcshost: %-%-bind needs IP addresses such as 127%.0%.0%.1, 0%.0%.0%.0 or ::, " ..
+          "not 'example%.com'" },
     } do
       it("rejects bad usage with status 2: " .. table.concat(case.words, " "), function()
         xcs.run(function()

@@ -85,6 +85,6 @@ describe("wallclock", function()
       local code, out = H.run("spec/fixtures/lib/codec_module.lua")
       assert.are.equal(0, code, out)
       assert.truthy(out:find("codec_module: Zm9v\t666f6f\tinteger\ttrue", 1, true), out)
-    end)
+    end, { timeout = 30 }) -- xcshost under valgrind on a loaded machine is slow to start
   end)
 end)

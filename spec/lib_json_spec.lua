@@ -113,6 +113,8 @@ describe("json.encode", function()
     assert.are.equal("null", json.encode(json.null))
     assert.are.equal("true", json.encode(true))
     assert.are.equal("-12", json.encode(-12))
+    assert.are.equal("[0,7,-1,10,-9223372036854775808,9223372036854775807]",
+      json.encode { 0, 7, -1, 10, math.mininteger, math.maxinteger })
     assert.are.equal("1.0", json.encode(1.0)) -- a float stays a float
     assert.are.equal("0.1", json.encode(0.1))
     assert.are.equal("1e+300", json.encode(1e300))

@@ -54,12 +54,19 @@ describe("the sandbox", function()
       assert.matches("^ok nil,.*attempt to load a binary chunk", probe("load_reader"))
     end)
 
-    for _, opt in ipairs { "collect", "step", "stop", "restart", "incremental",
-      "generational", "isrunning", "setpause", "setstepmul" } do
+    for _, opt in ipairs { "collect", "step", "stop", "restart", "isrunning", "setpause",
+      "setstepmul" } do
       it("collectgarbage(\"" .. opt .. "\")", function()
-        assert.matches('^error .*only "count" is allowed in a module', probe("gc_" .. opt))
+        assert.matches('^error .*collectgarbage: bad argument #1: "' .. opt .. '" is not ' ..
+          "allowed in a module %(allowed: count, generational or incremental%)",
+          probe("gc_" .. opt))
       end)
     end
+
+    it("collectgarbage(\"generational\") and (\"incremental\") switch the collector's mode", function()
+      assert.are.equal("ok incremental", probe("gc_generational"))
+      assert.are.equal("ok incremental", probe("gc_incremental"))
+    end)
 
     it("C modules: require looks for a .lua file beside the module only", function()
       assert.matches("^error .*cannot open spec/fixtures/sandbox/socket/core%.lua",

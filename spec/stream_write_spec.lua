@@ -116,3 +116,42 @@ describe("write misuse raises", function()
     end)
   end)
 end)
+
+describe("conn:trywrite and conn:buffered", function()
+  it("trywrite queues without waiting, or queues nothing and says EAGAIN", function()
+    xcs.run(function()
+      local c, s = H.pair()
+      assert.are.equal(5, s:trywrite("hello"))
+      assert.are.equal("hello", c:read())
+      -- fill the queue past the high-water mark while the peer does not read
+      local big, queued, msg, code = string.rep("x", 256 * 1024), 0, nil, nil
+      for _ = 1, 400 do
+        local n
+        n, msg, code = s:trywrite(big)
+        if not n then break end
+        queued = queued + n
+      end
+      assert.are.equal("EAGAIN", code)
+      assert.matches("^EAGAIN: %d+ bytes are queued to this connection; a write would wait", msg)
+      assert.is_true(queued > 1 << 20)
+      -- nothing of the refused one was queued: exactly `queued` bytes arrive
+      xcs.spawn(function() s:flush(5) s:close() end)
+      assert.are.equal(queued, #H.read_to_end(c, 100000))
+    end)
+  end)
+
+  it("buffered tells the bytes received and not yet read", function()
+    xcs.run(function()
+      local c, s = H.pair()
+      assert.are.equal(0, s:buffered())
+      c:write("GET a\r\nGET b\r\nGET c\r\n")
+      assert.are.equal("GET a", s:read("*l")) -- waits for the data, keeps the rest
+      assert.are.equal(14, s:buffered())
+      local batch = {}
+      repeat batch[#batch + 1] = s:read("*l") until s:buffered() == 0
+      assert.are.same({ "GET b", "GET c" }, batch)
+      c:close()
+      s:close()
+    end)
+  end)
+end)

@@ -106,7 +106,8 @@ describe("socket options", function()
   it("raise for an unknown name or a bad value", function()
     run(function()
       local p = H.closed_port()
-      H.raises({ "socket.connect: unknown option 'nodely'" },
+      H.raises({ "socket.connect: unknown option 'nodely' (expected nodelay, keepalive, " ..
+        "sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout or timeout)" },
         function() S.connect("127.0.0.1", p, "TCP", { nodely = true }) end)
       H.raises({ "socket.connect: bad option 'timeout': expected seconds", "got -1" },
         function() S.connect("127.0.0.1", p, "TCP", { timeout = -1 }) end)

@@ -137,7 +137,9 @@ describe("listener misuse raises", function()
         function() S.listen(70000) end)
       H.raises({ "socket.listen: bad argument #2 (opts): expected a table of options, got \"x\"" },
         function() S.listen(0, "x") end)
-      H.raises({ "socket.listen: unknown option 'timeout'" },
+      H.raises({ "socket.listen: unknown option 'timeout' (expected nodelay, keepalive, sndbuf, " ..
+        "rcvbuf, maxline, maxall, read_timeout, send_timeout, backlog, reuseaddr, address or " ..
+        "proxy_protocol)" },
         function() S.listen(0, { timeout = 1 }) end)
       H.raises({ "socket.listen: bad option 'backlog': expected an integer > 0, got 0" },
         function() S.listen(0, { backlog = 0 }) end)

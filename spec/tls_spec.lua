@@ -56,6 +56,28 @@ describe("TLS", function()
   after_each(function() xcs.configure { tls_dir = false } end)
 
   describe("port-keyed", function()
+    it("a port open as TLS and UDP makes a port-keyed call say it cannot tell which", function()
+      run(function()
+        local t, u, p
+        for _ = 1, 20 do
+          t = assert(S.open(0, "TLS", SERVER))
+          u = S.open(t:port(), "UDP")
+          if u then p = t:port() break end
+          S.close(t)
+        end
+        assert(u, "no port number free for both TLS and UDP")
+        for _, call in ipairs {
+          { "socket.read", function() return S.read(p) end },
+          { "socket.write", function() return S.write(p, "x", "127.0.0.1:9") end },
+        } do
+          H.raises({ call[1] .. ": port " .. p .. " is open as both TCP and UDP; " ..
+            "pass the handle socket.open returned" }, call[2])
+        end
+        S.close(t)
+        S.close(u)
+      end)
+    end)
+
     it("socket.open(port, 'TLS', opts) reads, writes, broadcasts and sees clients close", function()
       run(function()
         local h = assert(S.open(0, "TLS", SERVER))
@@ -196,6 +218,31 @@ describe("TLS", function()
       end)
     end)
 
+    it("socket.listen's proxy_protocol = true: the header first, then the handshake", function()
+      run(function()
+        local peer
+        local l = serve(SERVER, function(c)
+          peer = c:peer()
+          echo(c)
+        end, { proxy_protocol = true })
+        local c = assert(S.connect("127.0.0.1", l:port()))
+        c:write("PROXY TCP6 2001:db8::7 2001:db8::1 40000 443\r\n")
+        assert(c:starttls { servername = "localhost", ca = "ca.pem" })
+        c:write("y")
+        assert.are.equal("y", c:read())
+        assert.are.equal("[2001:db8::7]:40000", peer)
+        c:close()
+        -- a client that starts the handshake without the header is not served
+        local bare = S.connect("localhost", l:port(), "TLS", { ca = "ca.pem", timeout = 2 * H.SCALE })
+        if bare then
+          local ok = bare:read(nil, 2 * H.SCALE)
+          assert.is_nil(ok)
+          bare:close()
+        end
+        l:close()
+      end)
+    end)
+
     it("behind a load balancer: the PROXY header first, then the handshake", function()
       xcs.configure { proxy_protocol_from = "127.0.0.1" }
       local ok, err = pcall(run, function()
@@ -257,6 +304,28 @@ describe("TLS", function()
         assert.truthy(H.find_line(xcs.logs(), "over the limit of TLS handshakes"))
         a:close()
         b:close()
+        l:close()
+      end)
+    end)
+  end)
+
+  describe("conn:buffered and conn:trywrite", function()
+    it("count and queue plaintext, as over TCP", function()
+      run(function()
+        local q = xcs.queue()
+        local l = serve(SERVER, function(c)
+          q:push(c:read("*l"))
+          q:push(c:buffered()) -- "two\n" came in the same record
+          q:push(c:trywrite("ok\n"))
+          c:close()
+        end)
+        local c = assert(connect(l:port()))
+        assert(c:write("one\ntwo\n"))
+        assert.are.equal("one", q:pop(5))
+        assert.are.equal(4, q:pop(5))
+        assert.are.equal(3, q:pop(5))
+        assert.are.equal("ok", c:read("*l"))
+        c:close()
         l:close()
       end)
     end)

@@ -247,7 +247,7 @@ describe("fault injection", function()
       H.raises({ "xcs.load: seed must be an integer from 0 to" },
         function() return xcs.load(echo, {}, { seed = -1 }) end)
       H.raises({ "xcs.load: unknown option delay " ..
-        "(expected udp_loss, udp_dup, udp_reorder, delay_ms or seed)" },
+        "(expected udp_loss, udp_dup, udp_reorder, delay_ms, seed or may_fail)" },
         function() return xcs.load(echo, {}, { delay = 5 }) end)
       H.raises({ "bad argument #3 to 'load' (table expected, got number)" },
         function() return xcs.load(echo, {}, 5) end)

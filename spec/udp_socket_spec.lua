@@ -146,3 +146,59 @@ describe("a UDP socket", function()
     end)
   end)
 end)
+
+describe("UDP buffers and names", function()
+  -- What the kernel holds now: it doubles what it is given (SO_RCVBUF, SO_SNDBUF).
+  local function sizes(u)
+    local p = assert(io.popen("ss -uanmH 'sport = :" .. u:port() .. "' 2>/dev/null"))
+    local out = p:read("a")
+    p:close()
+    return tonumber(out:match("rb(%d+)")), tonumber(out:match("tb(%d+)"))
+  end
+
+  it("rcvbuf and sndbuf, as options of socket.open and socket.connect and by setoption", function()
+    run(function()
+      local u = assert(S.open(0, "UDP", { rcvbuf = 1 << 20, sndbuf = 65536 }))
+      local rb, tb = sizes(u)
+      if rb then -- ss (iproute2) is there to look
+        assert.is_true(rb >= 1 << 20, "rcvbuf " .. rb)
+        assert.is_true(tb >= 65536, "sndbuf " .. tb)
+      end
+      assert.is_true(u:setoption("rcvbuf", 4096))
+      if rb then assert.is_true(sizes(u) < 1 << 20) end
+      local c = assert(S.connect("127.0.0.1", u:port(), "UDP", { sndbuf = 8192 }))
+      assert.are.equal(2, c:write("hi"))
+      assert.are.equal("hi", u:read(5))
+      H.raises({ "socket.open: bad argument #3 (options): expected rcvbuf to be bytes " ..
+        "(an integer > 0), got -1" }, S.open, 0, "UDP", { rcvbuf = -1 })
+      H.raises({ "udp:setoption: sndbuf must be bytes (an integer > 0), got big" },
+        u.setoption, u, "sndbuf", "big")
+      H.raises({ "socket.connect: bad argument #4 (options): unknown option \"address\" (UDP " ..
+        "takes rcvbuf or sndbuf)" }, S.connect, "127.0.0.1", u:port(), "UDP", { address = "x" })
+    end)
+  end)
+
+  it("writes to a host name, looked up without blocking and kept", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local c = assert(S.open(0, "UDP"))
+      local to = "localhost:" .. u:port()
+      assert.are.equal(5, c:write("first", to))
+      assert.are.same({ "first", c:address() }, { u:read(5) })
+      -- kept: the second write does not wait, even where a task cannot
+      local n = 0
+      table.sort({ 2, 1 }, function(a, b)
+        n = n + 1
+        if n == 1 then assert.are.equal(6, c:write("second", to)) end
+        return a < b
+      end)
+      assert.are.equal("second", u:read(5))
+      assert.are.equal(4, S.write(c, "port", to)) -- the port-keyed form too
+      assert.are.equal("port", u:read(5))
+      H.outcome("EAI_NONAME", c:write("x", "no-such-host.invalid:9"))
+      H.raises({ "udp:write: bad argument #2 (to): expected an address such as " ..
+        "\"127.0.0.1:7000\" or \"localhost:7000\", got \"bad host:9\"" }, c.write, c, "x",
+        "bad host:9")
+    end)
+  end)
+end)

@@ -92,6 +92,10 @@ describe("a UNIX datagram socket", function()
       H.raises({ "socket.write: bad argument #3 (to): expected the path of a socket file" },
         S.write, "a.sock", "x", 7000)
       H.raises({ "socket.open: bad argument #1 (path)", "got 0" }, S.open, 0, "unix-dgram")
+      H.raises({ 'socket.open: bad argument #3 (options): unknown option "rcvbuf" (a UNIX-DGRAM ' ..
+        "socket takes none)" }, S.open, "b.sock", "UNIX-DGRAM", { rcvbuf = 1 })
+      H.raises({ 'socket.connect: bad argument #3 (options): unknown option "x"' },
+        S.connect, "a.sock", "UNIX-DGRAM", { x = 1 })
       -- live: the path is taken
       ok, err, code = S.open("a.sock", "UNIX")
       assert.are.equal("EADDRINUSE", code, err)

@@ -212,6 +212,15 @@ describe("a UNIX stream socket", function()
         S.listen, "other.sock", { keepalive = 10 })
       H.raises({ "socket.connect: option 'nodelay' is a TCP option" },
         S.connect, "opts.sock", "UNIX", { nodelay = true })
+      -- socket.open takes a listener's options as socket.listen does
+      local o = assert(S.open("open.sock", "UNIX", { backlog = 4, maxline = 8 }))
+      H.raises({ "socket.open: option 'keepalive' is a TCP option" },
+        S.open, "other.sock", "UNIX", { keepalive = 10 })
+      H.raises({ "socket.open: unknown option 'bogus' (expected " }, S.open, "other.sock", "UNIX",
+        { bogus = 1 })
+      H.raises({ "socket.open: bad argument #3 (options): expected a table, got 5" }, S.open,
+        "other.sock", "UNIX", 5)
+      o:close()
       assert.is_true(c:close("reset")) -- no RST on UNIX: what was queued is dropped
       local data, err = s:read()
       assert.truthy(data == "" or err, tostring(err))

@@ -22,12 +22,14 @@ int main(void) {
 
   CHECK(parse(&cli, err, ARGS("echo.lua")) == 0);
   CHECK(cli.nmodules == 1 && strcmp(cli.modules[0].path, "echo.lua") == 0);
-  CHECK_STR(cli.opt.bind, "127.0.0.1");
+  CHECK_STR(cli.opt.binds[0], "127.0.0.1");
+  CHECK(cli.opt.nbinds == 1);
   xcs_cli_free(&cli);
 
   CHECK(parse(&cli, err, ARGS("--bind", "::", "a.lua", "port=1", "--memory-limit=8",
                               "x=y", "b.lua", "name=z=w")) == 0);
-  CHECK_STR(cli.opt.bind, "::");
+  CHECK_STR(cli.opt.binds[0], "::");
+  CHECK(cli.opt.nbinds == 1);
   CHECK(cli.opt.memory_limit == 8u << 20);
   CHECK(cli.nmodules == 2);
   CHECK(cli.modules[0].nargs == 2);
@@ -90,6 +92,31 @@ int main(void) {
   CHECK(strstr(err, "no module given") != NULL);
   xcs_cli_free(&cli);
   CHECK(parse(&cli, err, ARGS("--", "--odd.lua")) == 0 && cli.nmodules == 1);
+  xcs_cli_free(&cli);
+
+  /* Files and the environment: none unless asked; --read-dir and --env
+   * repeat, in order; an --env value must be a variable's name. */
+  CHECK(parse(&cli, err, ARGS("a.lua")) == 0);
+  CHECK(cli.opt.nread_dirs == 0 && cli.opt.data_dir == NULL && cli.opt.nenv == 0);
+  CHECK(cli.opt.data_quota == (size_t)64 << 20);
+  xcs_cli_free(&cli);
+  CHECK(parse(&cli, err, ARGS("--read-dir", "/srv/a", "--read-dir=/srv/b", "--data-dir", "/var/x",
+                              "--data-quota", "1M", "--env", "HOME", "--env=API_TOKEN",
+                              "a.lua")) == 0);
+  CHECK(cli.opt.nread_dirs == 2);
+  CHECK_STR(cli.opt.read_dirs[0], "/srv/a");
+  CHECK_STR(cli.opt.read_dirs[1], "/srv/b");
+  CHECK_STR(cli.opt.data_dir, "/var/x");
+  CHECK(cli.opt.data_quota == (size_t)1 << 20);
+  CHECK(cli.opt.nenv == 2);
+  CHECK_STR(cli.opt.env_names[1], "API_TOKEN");
+  xcs_cli_free(&cli);
+  const char *bad_env[] = {"A=B", "1X", "A-B", ""};
+  for (int i = 0; i < 4; i++) {
+    CHECK(parse(&cli, err, ARGS("--env", bad_env[i], "a.lua")) == -1);
+    xcs_cli_free(&cli);
+  }
+  CHECK(parse(&cli, err, ARGS("--data-quota", "lots", "a.lua")) == -1);
   xcs_cli_free(&cli);
 
   /* Fault injection: none unless asked; probabilities 0..1, a delay in whole

@@ -66,11 +66,14 @@ typedef struct xcs_guard_options {
   int nproxy_from;
 } xcs_guard_options;
 
-/* Directories pure-Lua libraries are required from (--lua-path). */
-#define XCS_MAX_LUA_PATHS 16
-
+#define XCS_MAX_DIRS 16 /* --read-dir */
+#define XCS_MAX_BINDS 16 /* --bind */
+#define XCS_MAX_ENV 64  /* --env */
+#define XCS_MAX_LUA_PATHS 16 /* --lua-path: pure-Lua libraries are required from them */
 typedef struct xcs_options {
-  const char *bind;      /* address socket.open binds to */
+  const char *binds[XCS_MAX_BINDS]; /* addresses modules may bind: --bind; the
+                           first unless a module chooses with address = */
+  int nbinds;
   size_t memory_limit;   /* bytes per module state; 0: none */
   double cpu_limit;      /* seconds a task may run without waiting; 0: none */
   unsigned linger_ms;    /* how long closing connections may flush */
@@ -80,6 +83,13 @@ typedef struct xcs_options {
   xcs_port_range ports[XCS_MAX_PORT_RANGES]; /* which ports it may open */
   int nports;
   const char *unix_dir;  /* UNIX sockets may be made under it; NULL: none */
+  const char *read_dirs[XCS_MAX_DIRS]; /* modules may read files under these */
+  int nread_dirs;
+  const char *data_dir;  /* each module may write files in data_dir/NAME */
+  size_t data_quota;     /* ... up to this many bytes */
+  const char *env_names[XCS_MAX_ENV]; /* environment variables env() shows */
+  int nenv;
+  int strict;            /* a task's error fails its module (not only the task) */
   const char *tls_dir;   /* TLS certificates and keys are read from under it */
   int sighup_certs;      /* SIGHUP only re-reads certificates (--sighup certs) */
   const char *lua_paths[XCS_MAX_LUA_PATHS]; /* require looks here after the module's dir */
@@ -106,6 +116,7 @@ typedef struct xcs_options {
 #define XCS_DEFAULT_IDLE_TIMEOUT 0.0
 #define XCS_DEFAULT_MAX_QUEUED ((size_t)16 << 20)
 #define XCS_DEFAULT_REPORT_INTERVAL 5.0
+#define XCS_DEFAULT_DATA_QUOTA ((size_t)64 << 20)
 
 /* How a worker of --workers binds a socket to a port: the first worker to
  * open it binds it and hands it to the supervisor (put); the others are
@@ -163,6 +174,9 @@ struct xcs_host {
 typedef struct xcs_manager {
   /* A task failed (msg: why, with its traceback), or all returned. */
   void (*fail)(struct xcs_module *m, const char *msg);
+  /* Whether any task's error fails m, not only its main task's (--strict,
+   * or the module's `strict = true`). */
+  int (*strict)(struct xcs_module *m);
   void (*conclude)(struct xcs_module *m);
   /* Runs f(ud) protected on m's service thread, under the CPU limit: NULL,
    * or the error message (valid until the next call). */

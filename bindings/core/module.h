@@ -34,6 +34,16 @@ typedef struct xcs_limits {
                            preempted task has not) */
   uint64_t burst_ns;    /* how long it may run without waiting; 0: forever */
   volatile int killed;  /* the burst limit tripped: every line now raises */
+  /* Memory pressure (on_memory): when used passes pressure_next while
+   * armed, on_pressure is called (from the allocator: it may only schedule
+   * work) and it is disarmed until the module's function has run. Then
+   * pressure_next is a step above what is used then, so the garbage a shed
+   * left for the collector does not call it again; a fall under
+   * pressure_at puts it back there. pressure_at 0: none. */
+  size_t pressure_at, pressure_next;
+  int pressure_armed;
+  void (*on_pressure)(struct xcs_limits *lim);
+  void *pressure_ud;
 } xcs_limits;
 
 /* Module code is entered (a task resumed, a finalizer run...). `resumed`
@@ -80,6 +90,8 @@ typedef struct xcs_module {
                            last release finishes the unload (core/life.h) */
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
+  int ntimers;          /* after/every timers still to fire: like its tasks,
+                           they keep it running (bindings/timer.c) */
   xcs_task *current;    /* the task running now, if any */
   lua_State *wait_thread; /* the one thread whose yield reaches the running
                            task's resumer: the task's own, or a coroutine
@@ -105,8 +117,6 @@ typedef struct xcs_module {
   int stop_timing;      /* ... while it runs (or, retiring, its clients') */
   uint64_t retire_until; /* retiring: uv_now when its clients' time is up */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
-  const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
-                           checking a handle's type needs no table lookup */
   xcs_stats stats;      /* what its sockets did, for the metrics */
 } xcs_module;
 
@@ -115,9 +125,13 @@ typedef struct xcs_module {
 #define xcs_module_preemptible(m, L) ((m)->current != NULL && xcs_task_thread((m)->current) == (L))
 lua_State *xcs_task_thread(xcs_task *t);
 
+/* A thread's extra space holds its module's pointer; a task's thread has
+ * this bit set in it too (bindings/task.c), the pointer being aligned. */
+#define XCS_TASK_BIT ((uintptr_t)1)
+
 /* The module whose state L (or a thread of it) belongs to. O(1). */
 static inline xcs_module *xcs_module_of(lua_State *L) {
-  return *(xcs_module **)lua_getextraspace(L);
+  return (xcs_module *)(*(uintptr_t *)lua_getextraspace(L) & ~XCS_TASK_BIT);
 }
 
 /* Counted registry refs in the module's state; unload asserts none leak.

@@ -26,7 +26,7 @@ socket = {}
 ---Opens a socket: "TCP" listens on `port`, "TLS" too with a certificate, "UDP" binds it; "UNIX" and "UNIX-DGRAM" take a path.
 ---@param port integer|string 0-65535 (0: any free port), or a path for UNIX
 ---@param protocol "TCP"|"TLS"|"UDP"|"UNIX"|"UNIX-DGRAM"|string in any case
----@param opts? table UDP: { address = "239.1.2.3" } binds a group or broadcast address; TLS: { cert =, key =, certs =, alpn =, ca =, verify_client =, min_version =, ciphers =, ciphersuites =, tickets =, handshake_timeout =, max_handshakes = } (files under --tls-dir)
+---@param opts? table TCP and UNIX: a listener's options (as socket.listen), address; UDP: address (one of --bind's, or a group or broadcast address), rcvbuf, sndbuf; TLS: { cert =, key =, certs =, alpn =, ca =, verify_client =, min_version =, ciphers =, ciphersuites =, tickets =, handshake_timeout =, max_handshakes = } (files under --tls-dir)
 ---@return xcs.listener|xcs.udp|xcs.unixdgram|nil handle
 ---@return string? message "EADDRINUSE: address already in use"
 ---@return string? code "EADDRINUSE"
@@ -57,7 +57,7 @@ function socket.close(port) end
 ---@param host string a name, an IP, "[::1]", or a path for UNIX
 ---@param port? integer
 ---@param protocol? "TCP"|"TLS"|"UDP"|"UNIX"|"UNIX-DGRAM"|string
----@param opts? table nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout, timeout; TLS: servername, verify, ca, cert, key, alpn, min_version, ciphers, ciphersuites, handshake_timeout
+---@param opts? table TCP: nodelay, keepalive, sndbuf, rcvbuf, maxline, maxall, read_timeout, send_timeout, timeout; TLS: those and servername, verify, ca, cert, key, alpn, min_version, ciphers, ciphersuites, handshake_timeout; UDP: rcvbuf, sndbuf
 ---@return xcs.tcp|xcs.udp|xcs.unixdgram|nil handle
 ---@return string? message
 ---@return string? code
@@ -65,7 +65,7 @@ function socket.connect(host, port, protocol, opts) end
 
 ---Listens on a TCP port (or UNIX path) whose clients a task takes with listener:accept().
 ---@param port integer|string
----@param opts? table the options each accepted connection starts with, backlog, proxy_protocol, and tls (TLS server options, as socket.open's)
+---@param opts? table the options each accepted connection starts with, backlog, reuseaddr, proxy_protocol, address (one of --bind's), and tls (TLS server options, as socket.open's)
 ---@return xcs.listener? listener
 ---@return string? message
 ---@return string? code
@@ -147,6 +147,17 @@ function tcp:readany(max, timeout) end
 ---@return string? partial
 function tcp:readuntil(delimiter, max, timeout) end
 
+---What has arrived and not been read, in bytes: what a read returns without waiting.
+---@return integer
+function tcp:buffered() end
+
+---Queues data now if a write would not wait, else queues nothing: nil, "EAGAIN: ...", "EAGAIN".
+---@param data string
+---@return integer? sent
+---@return string? message
+---@return string? code
+function tcp:trywrite(data) end
+
 ---Queues data, waiting while too much is queued (backpressure).
 ---@param data string
 ---@param timeout? number
@@ -222,7 +233,7 @@ local udp = {}
 ---@return string? truncated
 function udp:read(timeout) end
 
----Sends one datagram to `to` ("ip:port"), or to the connected peer.
+---Sends one datagram to `to` ("ip:port", or "name:port" looked up without blocking and kept), or to the connected peer.
 ---@param data string
 ---@param to? string
 ---@return integer? sent
@@ -230,7 +241,7 @@ function udp:read(timeout) end
 ---@return string? code
 function udp:write(data, to) end
 
----Sets broadcast, ttl, multicast_loop, multicast_ttl or multicast_interface.
+---Sets broadcast, ttl, multicast_loop, multicast_ttl, multicast_interface, rcvbuf or sndbuf.
 ---@param name string
 ---@param value any
 ---@return true|nil ok
@@ -315,10 +326,154 @@ function unixdgram:close() end
 ---@return any ...
 function request(command, ...) end
 
----Runs fn(...) as a new task of the module, from the next turn of the loop.
+---Runs fn(...) as a new task of the module, from the next turn of the loop. An error in it fails the task alone (unless strict = true or --strict), closing what it owned; a connection given to it is reset.
 ---@param fn function
 ---@param ... any
+---@return xcs.task
 function spawn(fn, ...) end
+
+---A task's handle, from spawn.
+---@class xcs.task
+local task = {}
+
+---Waits for the task: true, results... once it returned; false, err if it raised or was cancelled; nil, "ETIMEDOUT: ...", "ETIMEDOUT" while it still runs after timeout seconds (0: only looks).
+---@param timeout? number
+---@return boolean|nil ok
+---@return any ...
+function task:wait(timeout) end
+
+---Stops it now (its __close handlers run, what it owned closes): whether it was running.
+---@return boolean
+function task:cancel() end
+
+---"running", "done", "failed" or "cancelled".
+---@return "running"|"done"|"failed"|"cancelled"
+function task:status() end
+
+---Runs fn() as a task of its own, once, seconds from now; a pending one keeps the module running.
+---@param seconds number
+---@param fn function
+---@return xcs.timer
+function after(seconds, fn) end
+
+---Runs fn() as a task every that many seconds (at least 0.001), from that much later on, until cancelled.
+---@param seconds number
+---@param fn function
+---@return xcs.timer
+function every(seconds, fn) end
+
+---A timer from after or every.
+---@class xcs.timer
+local timer = {}
+
+---It fires no more (what it started goes on); again: nothing.
+function timer:cancel() end
+
+---As cancel.
+function timer:close() end
+
+---A queue of at most max values (default: no bound but the module's memory) between the module's tasks.
+---@param max? integer
+---@return xcs.queue
+function queue(max) end
+
+---A queue: push waits while it is full, pop while it is empty.
+---@class xcs.queue
+local q = {}
+
+---Adds a value (not nil), waiting while the queue is full: true, or nil, "ETIMEDOUT: ...", "ETIMEDOUT".
+---@param value any
+---@param timeout? number
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function q:push(value, timeout) end
+
+---The oldest value, waiting while the queue is empty (0: only looks); nil, "ETIMEDOUT: ...", "ETIMEDOUT".
+---@param timeout? number
+---@return any value
+---@return string? message
+---@return string? code
+function q:pop(timeout) end
+
+---How many values are queued.
+---@return integer
+function q:len() end
+
+---Something tasks wait on until another task says so (a signal nobody waits for is not kept).
+---@return xcs.condition
+function condition() end
+
+---A condition.
+---@class xcs.condition
+local cond = {}
+
+---Waits for a signal: true, or nil, "ETIMEDOUT: ...", "ETIMEDOUT".
+---@param timeout? number
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function cond:wait(timeout) end
+
+---Wakes one waiting task: whether there was one.
+---@return boolean
+function cond:signal() end
+
+---Wakes every waiting task: how many.
+---@return integer
+function cond:broadcast() end
+
+---The module's limits and usage (bytes, seconds, counts; a limit of 0 is none).
+---@return { memory: integer, memory_peak: integer, memory_limit: integer, cpu_limit: number, sockets: integer, max_sockets: integer, connections: integer, max_connections: integer }
+function limits() end
+
+---Runs fn() as a task once memory passes fraction of --memory-limit, and again on a new crossing or more growth; nil stops it. Raises without a memory limit.
+---@param fraction? number above 0, at most 1
+---@param fn? function
+---@return true?
+function on_memory(fraction, fn) end
+
+---An environment variable the operator allowed with --env NAME; nil otherwise.
+---@param name string
+---@return string?
+function env(name) end
+
+---Files, only where the operator says: --read-dir (read, lines, list) and the module's --data-dir (also write, remove).
+fs = {}
+
+---The bytes of a file: nil, message, code when it cannot.
+---@param path string
+---@return string? data
+---@return string? message
+---@return string? code
+function fs.read(path) end
+
+---An iterator over the lines of a file (LF ends a line, a CR before it is dropped); raises when it cannot.
+---@param path string
+---@return fun(): string?
+function fs.lines(path) end
+
+---The names in a directory, sorted.
+---@param path string
+---@return string[]? names
+---@return string? message
+---@return string? code
+function fs.list(path) end
+
+---Replaces a file of the module's data directory whole (atomic), within --data-quota.
+---@param name string letters, digits, ".", "-", "_"; not "." first
+---@param data string
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function fs.write(name, data) end
+
+---Removes a file of the module's data directory.
+---@param name string
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function fs.remove(name) end
 
 ---Waits that long; other tasks and modules run meanwhile.
 ---@param seconds number
