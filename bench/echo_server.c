@@ -1,9 +1,16 @@
 /*
  * xcs-bench-echo-server: the reference peer for the xcshost benchmark.
  *
- * A plain C libuv TCP echo server with no Lua in the path. bench/run measures
- * it and xcshost (running examples/echo.lua) with the same load, so the ratio
- * between the two shows what the host and its Lua layer cost.
+ * A plain C libuv TCP and UDP echo server with no Lua in the path. bench/run
+ * measures it and xcshost with the same load, so the ratio between the two
+ * shows what the host and its Lua layer cost. TCP and UDP listen on ports
+ * of their own (both PORT, or both chosen by the system for 0), each
+ * announced in a line "reference: listening on ADDR:PORT (TCP|UDP)".
+ *
+ * UDP is echoed the way libuv serves it best: datagrams are received in
+ * batches (UV_UDP_RECVMMSG) into one buffer and sent back with
+ * uv_udp_try_send, falling back to a queued send only when the socket is
+ * not writable.
  *
  * Usage: xcs-bench-echo-server [--bind 127.0.0.1] [--port N]
  */
@@ -40,6 +47,7 @@ struct write_req {
 
 static uv_loop_t loop;
 static uv_tcp_t server;
+static uv_udp_t udp_server;
 static uv_signal_t sigint_watcher;
 static uv_signal_t sigterm_watcher;
 
@@ -49,6 +57,15 @@ static uv_signal_t sigterm_watcher;
  * the write request before the next read can happen.
  */
 static char read_buf[64 * 1024];
+
+/* Room for a batch of 16 datagrams of up to 64 KiB each (libuv reads as many
+ * as fit, at most its own batch size). */
+static char udp_buf[16 * 64 * 1024];
+
+struct udp_send {
+    uv_udp_send_t req;
+    char data[];
+};
 
 static void log_uv_error(const char *what, int err)
 {
@@ -189,6 +206,65 @@ static void on_connection(uv_stream_t *listener, int status)
     }
 }
 
+static void on_udp_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)handle;
+    (void)suggested;
+    *buf = uv_buf_init(udp_buf, sizeof udp_buf);
+}
+
+static void on_udp_sent(uv_udp_send_t *req, int status)
+{
+    (void)status; /* a datagram not sent is a datagram lost */
+    free(req);
+}
+
+static void on_udp_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *from, unsigned flags)
+{
+    (void)flags; /* the buffer is static: nothing to free for a batch */
+    if (nread < 0 || from == NULL)
+        return; /* an error for an earlier send, or the end of a batch */
+    uv_buf_t out = uv_buf_init(buf->base, (unsigned int)nread);
+    int r = uv_udp_try_send(udp, &out, 1, from);
+    if (r != UV_EAGAIN)
+        return; /* sent, or failed as UDP may */
+    struct udp_send *s = malloc(sizeof *s + (size_t)nread);
+    if (s == NULL)
+        return;
+    memcpy(s->data, buf->base, (size_t)nread);
+    out = uv_buf_init(s->data, (unsigned int)nread);
+    if (uv_udp_send(&s->req, udp, &out, 1, from, on_udp_sent) < 0)
+        free(s);
+}
+
+/* Binds the UDP echo to addr; 0 or a libuv error. */
+static int start_udp(const struct sockaddr_in *addr)
+{
+    int r = uv_udp_init_ex(&loop, &udp_server, AF_INET | UV_UDP_RECVMMSG);
+    if (r < 0)
+        return r;
+    udp_server.data = NULL;
+    r = uv_udp_bind(&udp_server, (const struct sockaddr *)addr, 0);
+    if (r == 0)
+        r = uv_udp_recv_start(&udp_server, on_udp_alloc, on_udp_recv);
+    return r;
+}
+
+/* Logs "reference: listening on ADDR:PORT (proto)" for a bound socket. */
+static int announce(const struct sockaddr_storage *bound, const char *proto)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *)bound;
+    char name[INET_ADDRSTRLEN];
+    int r = uv_ip4_name(in, name, sizeof name);
+    if (r == 0) {
+        /* bench/run waits for exactly this line to learn the port. */
+        fprintf(stderr, "reference: listening on %s:%d (%s)\n", name, ntohs(in->sin_port), proto);
+        fflush(stderr);
+    }
+    return r;
+}
+
 static void close_walk_cb(uv_handle_t *handle, void *arg)
 {
     (void)arg;
@@ -270,6 +346,8 @@ int main(int argc, char **argv)
             r = uv_listen((uv_stream_t *)&server, 511, on_connection);
     }
     if (r == 0)
+        r = start_udp(&addr);
+    if (r == 0)
         r = start_signal(&sigint_watcher, SIGINT);
     if (r == 0)
         r = start_signal(&sigterm_watcher, SIGTERM);
@@ -278,17 +356,13 @@ int main(int argc, char **argv)
     int len = sizeof bound;
     if (r == 0)
         r = uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
-    if (r == 0) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&bound;
-        char name[INET_ADDRSTRLEN];
-        r = uv_ip4_name(in, name, sizeof name);
-        if (r == 0) {
-            /* bench/run waits for exactly this line to learn the port. */
-            fprintf(stderr, "reference: listening on %s:%d (TCP)\n", name,
-                    ntohs(in->sin_port));
-            fflush(stderr);
-        }
-    }
+    if (r == 0)
+        r = announce(&bound, "TCP");
+    len = sizeof bound;
+    if (r == 0)
+        r = uv_udp_getsockname(&udp_server, (struct sockaddr *)&bound, &len);
+    if (r == 0)
+        r = announce(&bound, "UDP");
 
     if (r < 0) {
         log_uv_error("listen", r);

@@ -1,14 +1,19 @@
 /*
- * xcs-bench-load: closed-loop TCP echo load generator for the xcshost benchmark.
+ * xcs-bench-load: TCP echo load generator for the xcshost benchmark.
  *
- * Each of C connections sends one SIZE-byte message, waits until all SIZE
- * bytes have come back, records the round-trip time and sends the next one.
- * After a warm-up it measures for a fixed time and prints one line:
+ * Ping-pong (the default): each of C connections sends one SIZE-byte
+ * message, waits until all SIZE bytes have come back, records the
+ * round-trip time and sends the next one. Stream (--stream): each connection
+ * keeps up to WINDOW bytes in flight, written SIZE bytes at a time, and
+ * checks the echoed stream. Every echoed byte is compared with what was
+ * sent. After a warm-up it measures for a fixed time and prints one line:
  *
  *   connections=C size=N seconds=S roundtrips=N rtt_per_sec=X
- *   p50_us=A p99_us=B max_us=M errors=E
+ *   p50_us=A p99_us=B max_us=M bytes=B mb_per_sec=R server_cpu_s=T errors=E
  *
- * (on one line). seconds is the measured wall time actually elapsed.
+ * (on one line). seconds is the measured wall time actually elapsed;
+ * server_cpu_s is the CPU time the process --server-pid used meanwhile
+ * (user + system, from /proc/PID/stat; -1 without --server-pid).
  * With --reconnect 1 every round trip is a connection of its own: connect,
  * send, read the echo, close, and again; its time counts from the connect.
  * Exit status: 0 if at least one connection got through, 1 if none
@@ -24,6 +29,8 @@
 #include <string.h>
 
 #include <uv.h>
+
+#include "proc.h"
 
 /*
  * Latency histogram with log-linear buckets: values below 2^SUB_BITS ns get a
@@ -51,6 +58,13 @@ struct conn {
     int write_busy;  /* the write request is still owned by libuv */
     size_t received; /* echoed bytes of the current message */
     uint64_t sent_at;
+    uint64_t sent_off, recv_off; /* --stream: bytes written, bytes echoed */
+};
+
+/* One write of --stream; its bytes live in the pattern, not here. */
+struct stream_write {
+    uv_write_t req;
+    struct conn *c;
 };
 
 struct options {
@@ -60,6 +74,9 @@ struct options {
     int connections;
     size_t size;
     double seconds;
+    int stream;
+    size_t window;
+    long server_pid;
     double warmup;
     uint64_t max_roundtrips;
     int reconnect; /* a fresh connection per round trip */
@@ -74,7 +91,21 @@ static struct options opt = {
     .seconds = 5.0,
     .warmup = 1.0,
     .max_roundtrips = 50000000,
+    .window = 256 * 1024,
+    .server_pid = -1,
 };
+
+/*
+ * --stream sends the pattern byte i % PERIOD at stream offset i. PERIOD is
+ * prime, so it lines up with no buffer size; the pattern holds PERIOD plus
+ * one read buffer's worth, so any offset starts a long enough run.
+ */
+#define PERIOD 4093
+static char pattern[PERIOD + 64 * 1024];
+static uint64_t measured_bytes;
+static uint64_t bytes_at_start;
+static uint64_t total_bytes;
+static double cpu_start = -1, cpu_end = -1;
 
 static uv_loop_t loop;
 static uv_timer_t phase_timer;
@@ -183,8 +214,12 @@ static void stop(void)
     if (stopping)
         return;
     stopping = 1;
-    if (measuring)
+    if (measuring) {
         measure_end = uv_hrtime();
+        measured_bytes = total_bytes - bytes_at_start;
+        if (opt.server_pid > 0)
+            cpu_end = proc_cpu_seconds(opt.server_pid);
+    }
     if (!uv_is_closing((uv_handle_t *)&phase_timer))
         uv_close((uv_handle_t *)&phase_timer, NULL);
     for (int i = 0; i < opt.connections; i++) {
@@ -251,6 +286,59 @@ static void finish_roundtrip(struct conn *c)
         send_message(c);
 }
 
+static void on_stream_write(uv_write_t *req, int status);
+
+/* --stream: writes SIZE-byte chunks while fewer than WINDOW bytes are owed. */
+static void stream_fill(struct conn *c)
+{
+    while (!stopping && c->sent_off - c->recv_off + opt.size <= opt.window) {
+        struct stream_write *w = malloc(sizeof *w);
+        if (w == NULL) {
+            fail(c, "out of memory", 0);
+            close_conn(c);
+            return;
+        }
+        w->c = c;
+        uv_buf_t buf = uv_buf_init(pattern + c->sent_off % PERIOD, (unsigned int)opt.size);
+        int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_stream_write);
+        if (r < 0) {
+            free(w);
+            fail(c, "write", r);
+            close_conn(c);
+            return;
+        }
+        c->sent_off += opt.size;
+    }
+}
+
+static void on_stream_write(uv_write_t *req, int status)
+{
+    struct stream_write *w = (struct stream_write *)req;
+    struct conn *c = w->c;
+    free(w);
+    if (status < 0 && !stopping) {
+        fail(c, "write", status);
+        close_conn(c);
+    }
+}
+
+static void stream_read(struct conn *c, size_t n)
+{
+    if (n > c->sent_off - c->recv_off) {
+        fail(c, "more bytes echoed than were sent", 0);
+        close_conn(c);
+        return;
+    }
+    if (memcmp(read_buf, pattern + c->recv_off % PERIOD, n) != 0) {
+        fail(c, "echoed bytes differ from the bytes sent", 0);
+        close_conn(c);
+        return;
+    }
+    c->recv_off += n;
+    total_bytes += n;
+    stream_fill(c);
+}
+
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     (void)handle;
@@ -271,8 +359,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         close_conn(c);
         return;
     }
-    /* Closed loop: the server can only owe us the rest of one message. */
     size_t n = (size_t)nread;
+    if (opt.stream) {
+        stream_read(c, n);
+        return;
+    }
+    /* Closed loop: the server can only owe us the rest of one message. */
     if (n > opt.size - c->received) {
         fail(c, "more bytes echoed than were sent", 0);
         close_conn(c);
@@ -307,6 +399,10 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     connected++;
+    if (opt.stream) {
+        stream_fill(c);
+        return;
+    }
     uint64_t began = c->sent_at;
     send_message(c);
     if (opt.reconnect)
@@ -318,6 +414,9 @@ static void on_phase(uv_timer_t *timer)
     if (!measuring) {
         measuring = 1;
         measure_start = uv_hrtime();
+        bytes_at_start = total_bytes;
+        if (opt.server_pid > 0)
+            cpu_start = proc_cpu_seconds(opt.server_pid);
         int r = uv_timer_start(timer, on_phase, (uint64_t)(opt.seconds * 1000.0), 0);
         if (r < 0) {
             fprintf(stderr, "load: timer: %s\n", uv_strerror(r));
@@ -334,7 +433,7 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s --port N [--host 127.0.0.1] [--source ADDR] [--connections 1]\n"
             "       [--size 64] [--seconds 5] [--warmup 1] [--max-roundtrips 50000000]\n"
-            "       [--reconnect 0|1]\n",
+            "       [--stream] [--window 262144] [--server-pid PID] [--reconnect 0|1]\n",
             argv0);
 }
 
@@ -363,6 +462,10 @@ static int parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *name = argv[i];
+        if (strcmp(name, "--stream") == 0) {
+            opt.stream = 1;
+            continue;
+        }
         if (i + 1 >= argc)
             return -1;
         const char *value = argv[++i];
@@ -389,6 +492,14 @@ static int parse_args(int argc, char **argv)
         } else if (strcmp(name, "--warmup") == 0) {
             if (parse_seconds(value, 0.0, &opt.warmup) < 0)
                 return -1;
+        } else if (strcmp(name, "--window") == 0) {
+            if (parse_long(value, 1, 64L << 20, &v) < 0)
+                return -1;
+            opt.window = (size_t)v;
+        } else if (strcmp(name, "--server-pid") == 0) {
+            if (parse_long(value, 1, 1L << 30, &v) < 0)
+                return -1;
+            opt.server_pid = v;
         } else if (strcmp(name, "--max-roundtrips") == 0) {
             if (parse_long(value, 1, 1000000000L, &v) < 0)
                 return -1;
@@ -401,6 +512,8 @@ static int parse_args(int argc, char **argv)
             return -1;
         }
     }
+    if (opt.stream && (opt.size > 64 * 1024 || opt.size > opt.window || opt.reconnect))
+        return -1; /* a chunk is a run of the pattern, fits the window, one stream */
     return opt.port > 0 ? 0 : -1;
 }
 
@@ -451,10 +564,13 @@ static void print_result(void)
     double elapsed = (double)(measure_end - measure_start) / 1e9;
     double rate = elapsed > 0 ? (double)measured_roundtrips / elapsed : 0.0;
     printf("connections=%d size=%zu seconds=%.3f roundtrips=%" PRIu64
-           " rtt_per_sec=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f errors=%" PRIu64 "\n",
+           " rtt_per_sec=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f bytes=%" PRIu64
+           " mb_per_sec=%.2f server_cpu_s=%.3f errors=%" PRIu64 "\n",
            opt.connections, opt.size, elapsed, measured_roundtrips, rate,
            (double)hist_percentile(&hist, 500) / 1e3,
-           (double)hist_percentile(&hist, 990) / 1e3, (double)hist.max / 1e3, errors);
+           (double)hist_percentile(&hist, 990) / 1e3, (double)hist.max / 1e3, measured_bytes,
+           elapsed > 0 ? (double)measured_bytes / 1e6 / elapsed : 0.0,
+           cpu_start >= 0 && cpu_end >= 0 ? cpu_end - cpu_start : -1.0, errors);
     fflush(stdout);
 }
 
@@ -487,6 +603,8 @@ int main(int argc, char **argv)
     /* A varying pattern, so a server that mixes up bytes is caught. */
     for (size_t i = 0; i < opt.size; i++)
         payload[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < sizeof pattern; i++)
+        pattern[i] = (char)(i % PERIOD * 131 % 251);
 
     int r = uv_loop_init(&loop);
     if (r < 0) {

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,32 @@ int xcs_addr_from(const char *ip, int port, struct sockaddr_storage *out) {
   return UV_EINVAL;
 }
 
-int xcs_addr_parse(const char *s, struct sockaddr_storage *out) {
+/* The common case of every datagram's `to`, "a.b.c.d:port" in canonical
+ * form (no leading zeros, as inet_pton wants), parsed without copies or
+ * library calls. Anything else returns UV_EINVAL and goes the general way,
+ * which accepts all this does, to the same address. */
+static int parse_ipv4_fast(const char *s, struct sockaddr_storage *out) {
+  uint32_t ip = 0;
+  for (int i = 0; i < 4; i++) {
+    if (*s < '0' || *s > '9') return UV_EINVAL;
+    unsigned v = (unsigned)(*s++ - '0');
+    if (v != 0)
+      for (int d = 0; d < 2 && *s >= '0' && *s <= '9'; d++) v = v * 10 + (unsigned)(*s++ - '0');
+    if (v > 255 || *s++ != (i < 3 ? '.' : ':')) return UV_EINVAL;
+    ip = ip << 8 | v;
+  }
+  int port;
+  if (parse_port(s, &port) != 0) return UV_EINVAL;
+  struct sockaddr_in *in = (struct sockaddr_in *)out;
+  memset(out, 0, sizeof *out);
+  in->sin_family = AF_INET;
+  in->sin_port = htons((uint16_t)port);
+  in->sin_addr.s_addr = htonl(ip);
+  return 0;
+}
+
+static int parse(const char *s, struct sockaddr_storage *out) {
+  if (parse_ipv4_fast(s, out) == 0) return 0;
   char ip[XCS_ADDRSTRLEN];
   const char *colon;
   size_t iplen;
@@ -62,17 +88,92 @@ int xcs_addr_port(const struct sockaddr *sa) {
   return -1;
 }
 
-void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
+/* Writes v in decimal at p; returns the end. */
+static char *put_decimal(char *p, unsigned v) {
+  char digits[5];
+  int n = 0;
+  do digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0) *p++ = digits[--n];
+  return p;
+}
+
+static void format(const struct sockaddr *sa, char *buf, size_t size) {
   char ip[INET6_ADDRSTRLEN + 1];
-  if (sa->sa_family == AF_INET &&
-      uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip) == 0) {
-    snprintf(buf, size, "%s:%d", ip, xcs_addr_port(sa));
+  if (sa->sa_family == AF_INET) {
+    /* Every datagram's sender is formatted: by hand, not by snprintf. */
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    uint32_t a = ntohl(in->sin_addr.s_addr);
+    char text[sizeof "255.255.255.255:65535"], *p = text;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      p = put_decimal(p, (a >> shift) & 0xff);
+      *p++ = shift ? '.' : ':';
+    }
+    p = put_decimal(p, ntohs(in->sin_port));
+    size_t n = (size_t)(p - text);
+    if (size == 0) return;
+    if (n >= size) n = size - 1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
   } else if (sa->sa_family == AF_INET6 &&
              uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip) == 0) {
     snprintf(buf, size, "[%s]:%d", ip, xcs_addr_port(sa));
   } else {
     snprintf(buf, size, "?");
   }
+}
+
+/* Remembered senders -------------------------------------------------------- */
+
+/* A UDP server formats the sender of every datagram: the last IPv4
+ * addresses formatted are remembered, direct-mapped, so a sender seen
+ * before costs a compare and a copy. format is pure, so a remembered answer
+ * is the answer. The host calls this from its loop thread only. */
+#define MEMO 64
+
+static struct {
+  uint64_t key; /* 1 << 48 | address << 16 | port; 0: empty */
+  unsigned char len;
+  char text[sizeof "255.255.255.255:65535"];
+} formatted[MEMO];
+
+void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
+  if (sa->sa_family != AF_INET || size < sizeof formatted[0].text) {
+    format(sa, buf, size);
+    return;
+  }
+  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+  uint64_t key = (uint64_t)1 << 48 | (uint64_t)ntohl(in->sin_addr.s_addr) << 16 |
+                 ntohs(in->sin_port);
+  unsigned i = (unsigned)((key * 0x9e3779b97f4a7c15u) >> 58); /* 6 bits: MEMO */
+  if (formatted[i].key != key) {
+    format(sa, formatted[i].text, sizeof formatted[i].text);
+    formatted[i].len = (unsigned char)strlen(formatted[i].text);
+    formatted[i].key = key;
+  }
+  memcpy(buf, formatted[i].text, (size_t)formatted[i].len + 1);
+}
+
+/* The last text parsed, and what it gave: a port-keyed write checks its
+ * address and the socket's write parses it again (portkeyed.c, udp.c). */
+static struct {
+  char text[sizeof "255.255.255.255:65535"];
+  struct sockaddr_in in;
+} last_parsed;
+
+int xcs_addr_parse(const char *s, struct sockaddr_storage *out) {
+  if (last_parsed.text[0] != '\0' && strcmp(s, last_parsed.text) == 0) {
+    memset(out, 0, sizeof *out);
+    memcpy(out, &last_parsed.in, sizeof last_parsed.in);
+    return 0;
+  }
+  int r = parse(s, out);
+  size_t n = strlen(s);
+  if (r == 0 && out->ss_family == AF_INET && n < sizeof last_parsed.text) {
+    memcpy(&last_parsed.in, out, sizeof last_parsed.in);
+    memcpy(last_parsed.text, s, n + 1);
+  }
+  return r;
 }
 
 int xcs_addr_is_wildcard(const struct sockaddr *sa) {

@@ -89,8 +89,19 @@ void xcs_faults_announce(xcs_host *h) {
 
 /* What a socket receives ------------------------------------------------------------ */
 
+/* What only a socket with faults needs: made with the inflow, freed with
+ * its timer (a socket without faults carries a pointer, no more). */
+struct xcs_inflow_state {
+  uv_timer_t timer;       /* due deliveries and the reorder hold */
+  int timer_init;
+  xcs_list delayed;       /* xcs_held, oldest (and first due) first */
+  xcs_held *held;         /* the datagram held back for reordering */
+  uint64_t held_until;
+  xcs_fault_stats stats;  /* this socket's share of f->stats */
+};
+
 struct xcs_held {
-  xcs_list link;          /* in->delayed */
+  xcs_list link;          /* in->x->delayed */
   uint64_t arrived, due;  /* uv_now, ms */
   ssize_t n;              /* bytes, or a TCP end (< 0) */
   unsigned flags;
@@ -104,7 +115,7 @@ static uv_loop_t *loop_of(xcs_inflow *in) { return &in->h->m->host->loop; }
 
 #define COUNT(in, what)        \
   do {                         \
-    (in)->stats.what++;        \
+    (in)->x->stats.what++;        \
     (in)->f->stats.what++;     \
   } while (0)
 
@@ -149,20 +160,21 @@ static void timer_cb(uv_timer_t *t);
 static void arm(xcs_inflow *in) {
   if (in->closed) return;
   uint64_t due = UINT64_MAX;
-  if (!xcs_list_empty(&in->delayed))
-    due = xcs_container_of(in->delayed.next, xcs_held, link)->due;
-  if (in->held && in->held_until < due) due = in->held_until;
+  if (!xcs_list_empty(&in->x->delayed))
+    due = xcs_container_of(in->x->delayed.next, xcs_held, link)->due;
+  if (in->x->held && in->x->held_until < due) due = in->x->held_until;
+  uv_timer_t *t = &in->x->timer;
   if (due == UINT64_MAX) {
-    if (in->timer_init) uv_timer_stop(&in->timer);
+    if (in->x->timer_init) uv_timer_stop(t);
     return;
   }
-  if (!in->timer_init) {
-    uv_timer_init(loop_of(in), &in->timer);
-    in->timer.data = in;
-    in->timer_init = 1;
+  if (!in->x->timer_init) {
+    uv_timer_init(loop_of(in), t);
+    t->data = in;
+    in->x->timer_init = 1;
   }
   uint64_t now = uv_now(loop_of(in));
-  uv_timer_start(&in->timer, timer_cb, due > now ? due - now : 0, 0);
+  uv_timer_start(t, timer_cb, due > now ? due - now : 0, 0);
 }
 
 /* Past the faults, an item goes to the socket after delay_ms; behind what is
@@ -175,11 +187,11 @@ static void pass_item(xcs_inflow *in, xcs_held *it) {
     return;
   }
   it->due = it->arrived + delay;
-  if (!xcs_list_empty(&in->delayed)) {
-    uint64_t last = xcs_container_of(in->delayed.prev, xcs_held, link)->due;
+  if (!xcs_list_empty(&in->x->delayed)) {
+    uint64_t last = xcs_container_of(in->x->delayed.prev, xcs_held, link)->due;
     if (last > it->due) it->due = last;
   }
-  xcs_list_push(&in->delayed, &it->link);
+  xcs_list_push(&in->x->delayed, &it->link);
   hold(in, it);
   COUNT(in, delayed);
   arm(in);
@@ -212,14 +224,14 @@ static void release(xcs_inflow *in, xcs_held *it) {
 static void timer_cb(uv_timer_t *t) {
   xcs_inflow *in = t->data;
   uint64_t now = uv_now(loop_of(in));
-  if (in->held && in->held_until <= now) {
+  if (in->x->held && in->x->held_until <= now) {
     /* No next datagram came: this one is late, not lost. */
-    xcs_held *it = in->held;
-    in->held = NULL;
+    xcs_held *it = in->x->held;
+    in->x->held = NULL;
     release(in, it);
   }
   xcs_list *n;
-  while (!in->closed && (n = in->delayed.next) != &in->delayed &&
+  while (!in->closed && (n = in->x->delayed.next) != &in->x->delayed &&
          xcs_container_of(n, xcs_held, link)->due <= now) {
     xcs_held *it = xcs_container_of(n, xcs_held, link);
     xcs_list_remove(n);
@@ -232,10 +244,13 @@ static void timer_cb(uv_timer_t *t) {
 
 void xcs_inflow_init(xcs_inflow *in, xcs_handle *h, xcs_faults *f, xcs_inflow_fn deliver) {
   memset(in, 0, sizeof *in);
-  in->f = f;
   in->h = h;
   in->deliver = deliver;
-  xcs_list_init(&in->delayed);
+  if (f == NULL) return;
+  /* Out of memory, this socket goes without faults rather than fail. */
+  if ((in->x = calloc(1, sizeof *in->x)) == NULL) return;
+  in->f = f;
+  xcs_list_init(&in->x->delayed);
 }
 
 void xcs_inflow_datagram(xcs_inflow *in, ssize_t n, const char *data,
@@ -257,21 +272,21 @@ void xcs_inflow_datagram(xcs_inflow *in, ssize_t n, const char *data,
   int copies = dup < f->opt.udp_dup ? 2 : 1;
   if (copies == 2) COUNT(in, duplicated);
   uint64_t now = uv_now(loop_of(in));
-  if (in->held == NULL && reorder < f->opt.udp_reorder) {
+  if (in->x->held == NULL && reorder < f->opt.udp_reorder) {
     xcs_held *it = held_new(n, data, from, flags, now);
     if (it) {
       it->copies = copies;
-      in->held = it;
-      in->held_until = now + XCS_FAULT_HOLD_MS;
+      in->x->held = it;
+      in->x->held_until = now + XCS_FAULT_HOLD_MS;
       hold(in, it);
       arm(in);
       return;
     }
   }
   for (int i = 0; i < copies && !in->closed; i++) pass(in, n, data, from, flags, now);
-  if (in->held && !in->closed) {
-    xcs_held *it = in->held;
-    in->held = NULL;
+  if (!in->closed && in->x->held) { /* in->x goes once the socket closes */
+    xcs_held *it = in->x->held;
+    in->x->held = NULL;
     COUNT(in, reordered);
     release(in, it);
   }
@@ -291,29 +306,44 @@ void xcs_inflow_stream(xcs_inflow *in, ssize_t n, const char *data) {
 void xcs_inflow_close(xcs_inflow *in) {
   if (in->closed) return;
   in->closed = 1;
-  if (in->held) {
-    free(in->held);
-    in->held = NULL;
+  if (in->x == NULL) return;
+  if (in->x->held) {
+    free(in->x->held);
+    in->x->held = NULL;
   }
   xcs_list *n;
-  while ((n = xcs_list_shift(&in->delayed)) != NULL) free(xcs_container_of(n, xcs_held, link));
+  while ((n = xcs_list_shift(&in->x->delayed)) != NULL) free(xcs_container_of(n, xcs_held, link));
   in->bytes = 0;
   in->count = 0;
-  if (in->timer_init) uv_timer_stop(&in->timer);
+  if (in->x->timer_init) uv_timer_stop(&in->x->timer);
+}
+
+/* The socket's close callback, then the state the timer is part of. */
+static void timer_close_cb(uv_handle_t *t) {
+  xcs_handle_closed_cb(t);
+  free(t); /* the state: its timer comes first */
 }
 
 void xcs_inflow_uv_close(xcs_inflow *in) {
-  if (!in->timer_init || in->timer_closed) return;
-  in->timer_closed = 1;
-  xcs_handle_uv_close(in->h, (uv_handle_t *)&in->timer);
+  xcs_inflow_state *x = in->x;
+  if (x == NULL) return;
+  in->x = NULL;
+  if (!x->timer_init) {
+    free(x);
+    return;
+  }
+  /* As xcs_handle_uv_close, with a callback that frees the state too. */
+  xcs_hold(&in->h->life);
+  x->timer.data = in->h;
+  uv_close((uv_handle_t *)&x->timer, timer_close_cb);
 }
 
 void xcs_inflow_describe(const xcs_inflow *in, char *buf, size_t size) {
-  const xcs_fault_stats *s = &in->stats;
-  if (in->f == NULL) {
+  if (in->f == NULL || in->x == NULL) {
     buf[0] = '\0';
     return;
   }
+  const xcs_fault_stats *s = &in->x->stats;
   snprintf(buf, size,
            "; faults injected: %llu of %llu datagrams dropped, %llu duplicated, "
            "%llu reordered, %llu delayed",

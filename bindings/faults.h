@@ -79,19 +79,15 @@ typedef void (*xcs_inflow_fn)(xcs_inflow *in, ssize_t n, const char *data,
 
 typedef struct xcs_held xcs_held;
 
+typedef struct xcs_inflow_state xcs_inflow_state;
+
 struct xcs_inflow {
   xcs_faults *f;          /* NULL: nothing is injected, nothing held */
   xcs_handle *h;          /* the socket (its libuv handles close together) */
   xcs_inflow_fn deliver;
-  uv_timer_t timer;       /* due deliveries and the reorder hold */
-  xcs_list delayed;       /* xcs_held, oldest (and first due) first */
-  xcs_held *held;         /* the datagram held back for reordering */
-  uint64_t held_until;
+  xcs_inflow_state *x;    /* with f: its timer, what it holds, its counts */
   size_t bytes;           /* held back in total (delayed and held) */
   int count;
-  xcs_fault_stats stats;  /* this socket's share of f->stats */
-  unsigned timer_init : 1;
-  unsigned timer_closed : 1;
   unsigned ended : 1;     /* a TCP end is held: read no more from the kernel */
   unsigned closed : 1;
 };

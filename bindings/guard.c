@@ -275,7 +275,7 @@ static void shed_one(xcs_peer *p) {
   if (victim == NULL) return;
   xcs_conn *c = xcs_container_of(victim, xcs_conn, guard);
   char ip[64];
-  ip_of(c->peer, ip, sizeof ip);
+  ip_of(xcs_conn_peer(c), ip, sizeof ip);
   event(victim->gate, EV_SHED, ip);
   xcs_conn_shed(c); /* leaves the guard: p may be gone now */
 }
@@ -628,7 +628,7 @@ static void sweep_cb(uv_timer_t *t) {
     xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
     xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
     char ip[64];
-    ip_of(c->peer, ip, sizeof ip);
+    ip_of(xcs_conn_peer(c), ip, sizeof ip);
     event(g, s->active ? EV_IDLE : EV_FIRST, ip);
     xcs_conn_expire(c, UV_ETIMEDOUT);
   }

@@ -30,14 +30,26 @@ static void handle_free(xcs_life *l) {
   xcs_release(&m->life);
 }
 
+/* The box: the handle (NULL once detached) and its type, which tells a box
+ * from any other userdata with no table look-up (type_of). */
+typedef struct xcs_box {
+  xcs_handle *h;
+  const xcs_handle_type *type;
+} xcs_box;
+
+/* Every type registered, in its id's slot: the only values a box's type
+ * can hold. The descriptors are static, the same for every module. */
+static const xcs_handle_type *registered[XCS_NTYPES];
+
 void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
                      const xcs_handle_type *type) {
   /* A finalizer or __close handler run by the unload must not open what
    * nothing would close. */
   if (m->phase != XCS_RUNNING) luaL_error(L, "%s: the module is unloading", type->name);
   /* The box first: if Lua is out of memory it raises before we malloc. */
-  xcs_handle **box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = NULL;
+  xcs_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+  box->h = NULL;
+  box->type = type;
   lua_rawgetp(L, LUA_REGISTRYINDEX, type);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
@@ -52,8 +64,8 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   h->opened = uv_now(&m->host->loop);
   h->type = type;
   h->m = m;
-  h->box = box;
-  *box = h;
+  h->box = &box->h;
+  box->h = h;
   xcs_list_init(&h->deferred);
   xcs_list_push(&m->handles, &h->link);
   xcs_life_init(&h->life, m->host, handle_free);
@@ -61,29 +73,34 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   return h;
 }
 
-/* The handle's type is told by its metatable's address, kept in the module
- * when the metatable was made: this runs on every socket call, and looking
- * the metatable up in the registry would cost a table search each time. */
-_Static_assert(XCS_NTYPES <= sizeof ((xcs_module *)0)->metas / sizeof(void *),
-               "xcs_module.metas has a slot per handle type");
-
-static int type_of(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return -1;
-  const void *mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  const void **metas = xcs_module_of(L)->metas;
+/* This runs on every socket call: a box is told by its size and by its type
+ * being one of the registered ones, with no metatable or table look-up. Only
+ * the host makes userdata, and none other holds a type descriptor there. */
+static const xcs_box *box_at(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(xcs_box)) return NULL;
+  const xcs_box *b = lua_touserdata(L, idx);
   for (int i = 0; i < XCS_NTYPES; i++)
-    if (mt == metas[i]) return i;
-  return -1;
+    if (b->type == registered[i] && b->type != NULL) return b;
+  return NULL;
 }
 
-int xcs_handle_is(lua_State *L, int idx) { return type_of(L, idx) >= 0; }
+int xcs_handle_is(lua_State *L, int idx) { return box_at(L, idx) != NULL; }
+
+xcs_handle *xcs_handle_again(lua_State *L, int idx) {
+  assert(box_at(L, idx) != NULL);
+  return ((const xcs_box *)lua_touserdata(L, idx))->h;
+}
+
+xcs_handle *xcs_handle_opt(lua_State *L, int idx) {
+  const xcs_box *b = box_at(L, idx);
+  return b ? b->h : NULL;
+}
 
 static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
-  int id = type_of(L, idx);
-  if (id < 0 || (type != NULL && id != type->id))
+  const xcs_box *b = box_at(L, idx);
+  if (b == NULL || (type != NULL && b->type != type))
     luaL_typeerror(L, idx, type ? type->name : "socket handle");
-  return *(xcs_handle **)lua_touserdata(L, idx);
+  return b->h;
 }
 
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
@@ -170,8 +187,8 @@ int xcs_handle_list(lua_State *L) {
 }
 
 static int handle_gc(lua_State *L) {
-  xcs_handle **box = lua_touserdata(L, 1);
-  if (*box) xcs_handle_close(*box, 0);
+  xcs_box *box = lua_touserdata(L, 1);
+  if (box->h) xcs_handle_close(box->h, 0);
   return 0;
 }
 
@@ -187,14 +204,14 @@ static int handle_close(lua_State *L) {
 }
 
 static int handle_tostring(lua_State *L) {
-  xcs_handle **box = lua_touserdata(L, 1);
+  xcs_box *box = lua_touserdata(L, 1);
   luaL_getmetafield(L, 1, "__name");
   const char *name = lua_tostring(L, -1);
-  if (*box == NULL) {
+  if (box->h == NULL) {
     lua_pushfstring(L, "%s (closed)", name);
   } else {
     char desc[256];
-    (*box)->type->describe(*box, desc, sizeof desc);
+    box->h->type->describe(box->h, desc, sizeof desc);
     lua_pushfstring(L, "%s %s", name, desc);
   }
   return 1;
@@ -221,6 +238,6 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
   /* Modules see "xcs.tcp", not the metatable itself. */
   lua_pushliteral(L, "xcs handle");
   lua_setfield(L, -2, "__metatable");
-  xcs_module_of(L)->metas[type->id] = lua_topointer(L, -1);
+  registered[type->id] = type;
   lua_rawsetp(L, LUA_REGISTRYINDEX, type);
 }

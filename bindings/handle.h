@@ -29,7 +29,7 @@ enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_T_
        XCS_NTYPES };
 
 typedef struct xcs_handle_type {
-  int id;            /* XCS_T_*: its slot in xcs_module.metas */
+  int id;            /* XCS_T_*: a number of its own, below XCS_NTYPES */
   const char *name;  /* metatable name, "xcs.tcp" */
   /* Starts closing; graceful lets connections flush what was written. */
   void (*close)(xcs_handle *h, int graceful);
@@ -76,6 +76,14 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
 xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
+/* In a continuation (or its first call, from the method): the handle at
+ * idx, which the method checked before it, or NULL if it was closed since.
+ * The value in a suspended C function's stack slot stays what it was, so
+ * its type needs no second check. */
+xcs_handle *xcs_handle_again(lua_State *L, int idx);
+/* The open handle at idx, or NULL for a closed one or anything else; never
+ * raises. */
+xcs_handle *xcs_handle_opt(lua_State *L, int idx);
 /* Whether the value at idx is a handle's box (open or closed). */
 int xcs_handle_is(lua_State *L, int idx);
 /* Pushes the handle's box (it must not be closed). */

@@ -12,9 +12,10 @@
 #include "bindings/fs.h"
 #include "bindings/handle.h"
 #include "bindings/memory.h"
+#include "bindings/names.h"
+#include "bindings/portkeyed.h"
 #include "bindings/sync.h"
 #include "bindings/taskbox.h"
-#include "bindings/names.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/timer.h"
@@ -25,6 +26,19 @@
 
 extern const char xcs_prelude[];
 extern const size_t xcs_prelude_len;
+extern const unsigned char xcs_prelude_bc[]; /* its bytecode (cmake/precompile.c) */
+extern const size_t xcs_prelude_bc_len;
+
+/* The prelude's chunk: its bytecode, made at build time for this liblua; a
+ * liblua that refuses it (another version) parses the text. */
+static void load_prelude(lua_State *L) {
+  if (luaL_loadbufferx(L, (const char *)xcs_prelude_bc, xcs_prelude_bc_len, "=prelude", "b") ==
+      LUA_OK)
+    return;
+  lua_pop(L, 1);
+  if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
+    lua_error(L);
+}
 
 /* log(line [, level]): one line of the module's log, tagged with its name,
  * at "error", "warn", "info" (the default) or "debug". */
@@ -53,24 +67,34 @@ static int l_worker(lua_State *L) {
  * "unixdgram-connected" for an open handle;
  * nil for a closed one; false for anything that is not a handle. */
 static int l_kind(lua_State *L) {
+  /* Every port-keyed call asks: the answers are the closure's upvalues, in
+   * the order of kind_names, so none is hashed and interned again. */
   if (!xcs_handle_is(L, 1)) {
     lua_pushboolean(L, 0);
     return 1;
   }
   xcs_handle *h = xcs_handle_get(L, 1, NULL);
   if (h == NULL) return 0;
+  int k;
   if (h->type == &xcs_udp_type)
-    lua_pushstring(L, xcs_udp_connected(h) ? "udp-connected" : "udp");
+    k = xcs_udp_connected(h) ? 4 : 3;
   else if (h->type == &xcs_listener_type)
-    lua_pushliteral(L, "listener");
+    k = 1;
   else if (h->type == &xcs_conn_type)
-    lua_pushliteral(L, "tcp");
+    k = 2;
   else if (h->type == &xcs_unixdgram_type)
-    lua_pushstring(L, xcs_unixdgram_connected(h) ? "unixdgram-connected" : "unixdgram");
+    k = xcs_unixdgram_connected(h) ? 6 : 5;
   else
+    k = 0;
+  if (k == 0)
     lua_pushboolean(L, 0);
+  else
+    lua_pushvalue(L, lua_upvalueindex(k));
   return 1;
 }
+
+static const char *const kind_names[] = {"listener", "tcp", "udp", "udp-connected", "unixdgram",
+                                         "unixdgram-connected"};
 
 /* isaddress(s [, names]): whether s is an "ip:port" the sockets accept
  * (or, with names, a "name:port" a UDP write looks up). */
@@ -115,21 +139,24 @@ void xcs_socket_open(lua_State *L, int sandboxed) {
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);
+  xcs_portkeyed_open(L);
   xcs_memory_open(L);
   xcs_sync_open(L);
   xcs_taskbox_open(L);
   static const luaL_Reg core_fns[] = {
       {"log", l_log},
-      {"kind", l_kind},
       {"on_unload", l_on_unload},
       {"list", xcs_handle_list},
       {"isaddress", l_isaddress},
       {"worker", l_worker},
       {NULL, NULL}};
   luaL_setfuncs(L, core_fns, 0);
+  for (size_t i = 0; i < sizeof kind_names / sizeof *kind_names; i++)
+    lua_pushstring(L, kind_names[i]);
+  lua_pushcclosure(L, l_kind, (int)(sizeof kind_names / sizeof *kind_names));
+  lua_setfield(L, -2, "kind");
 
-  if (luaL_loadbufferx(L, xcs_prelude, xcs_prelude_len, "=prelude", "t") != LUA_OK)
-    lua_error(L);
+  load_prelude(L);
   lua_pushvalue(L, target);
   lua_pushvalue(L, -3);
   lua_pushboolean(L, sandboxed);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bindings/errors.h"
+#include "bindings/portkeyed.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/core/log.h"
@@ -73,7 +74,53 @@ static void stop_reading(xcs_conn *c) {
   c->reading = 0;
 }
 
+/*
+ * The receive buffer holds only what the module has not read yet. Bytes
+ * arrive in the host's shared read buffer and are first offered where they
+ * lie (c->buf borrows them, c->borrowed): a reader waiting for them takes
+ * them from there. What is left when the callback returns is copied into a
+ * buffer of c's own (keep), which is freed as soon as it is drained, so an
+ * idle connection holds no buffer at all.
+ */
+
+static void release_buffer(xcs_conn *c) {
+  if (!c->borrowed) free(c->buf);
+  c->buf = NULL;
+  c->borrowed = 0;
+  c->off = c->len = c->cap = c->scan = 0;
+}
+
+/* Copies borrowed bytes still unread into c's own buffer; 0 or UV_ENOMEM
+ * (the bytes are then lost with the connection, which fails). */
+static int keep(xcs_conn *c) {
+  if (!c->borrowed) return 0;
+  const char *from = c->buf + c->off;
+  size_t n = c->len;
+  c->buf = NULL;
+  c->borrowed = 0;
+  c->off = c->cap = 0;
+  if (n == 0) return 0;
+  size_t cap = 256;
+  while (cap < n) cap *= 2;
+  if ((c->buf = malloc(cap)) == NULL) {
+    c->len = c->scan = 0;
+    return UV_ENOMEM;
+  }
+  memcpy(c->buf, from, n);
+  c->cap = cap;
+  return 0;
+}
+
 static int append(xcs_conn *c, const char *p, size_t n) {
+  if (c->len == 0 && c->cap == 0) { /* nothing buffered: borrow p */
+    release_buffer(c);
+    c->buf = (char *)p;
+    c->len = n;
+    c->borrowed = 1;
+    return 0;
+  }
+  int r = keep(c);
+  if (r != 0) return r;
   if (c->off > 0 && c->off + c->len + n > c->cap) {
     memmove(c->buf, c->buf + c->off, c->len);
     c->off = 0;
@@ -91,12 +138,6 @@ static int append(xcs_conn *c, const char *p, size_t n) {
   return 0;
 }
 
-static void release_buffer(xcs_conn *c) {
-  free(c->buf);
-  c->buf = NULL;
-  c->off = c->len = c->cap = c->scan = 0;
-}
-
 /* The buffered bytes (never a null pointer, even when empty). */
 static const char *buffered(const xcs_conn *c) {
   return c->buf ? c->buf + c->off : "";
@@ -107,18 +148,14 @@ static void consume(xcs_conn *c, size_t n) {
   c->off += n;
   c->len -= n;
   c->scan = 0;
-  if (c->len == 0) {
-    c->off = 0;
-    if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
-  }
+  if (c->len == 0) release_buffer(c); /* drained: an idle connection holds nothing */
   start_reading(c);
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
   if (c->len == 0) return 0;
   lua_pushlstring(L, c->buf + c->off, c->len);
-  c->off = c->len = c->scan = 0;
-  if (c->cap > 64 * 1024) release_buffer(c); /* a burst does not pin memory */
+  release_buffer(c);
   start_reading(c);
   return 1;
 }
@@ -226,6 +263,14 @@ void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n) {
     if (c->len >= high_mark(c)) stop_reading(c);
   }
   notify(c);
+  /* data is only lent for this call (the shared read buffer, what --delay
+   * held, or the transport's plaintext); c outlives it, as its struct lives
+   * until the host's next tick at least. What is left unread is copied. */
+  if ((r = keep(c)) != 0 && c->err == 0) {
+    c->err = r;
+    stop_reading(c);
+    notify(c);
+  }
 }
 
 void xcs_conn_end(xcs_conn *c, int status) {
@@ -425,9 +470,12 @@ void xcs_conn_opts_default(xcs_conn_opts *o) {
 int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
   lua_Debug ar;
   int level = 1;
-  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "S", &ar) &&
-         strcmp(ar.source, "=prelude") == 0)
+  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sf", &ar)) {
+    int through = strcmp(ar.source, "=prelude") == 0 || xcs_portkeyed_is(lua_tocfunction(L, -1));
+    lua_pop(L, 1);
+    if (!through) break;
     level++;
+  }
   luaL_where(L, level);
   va_list ap;
   va_start(ap, fmt);
@@ -588,20 +636,13 @@ static int conn_settimeouts(lua_State *L) {
 
 /* Closing --------------------------------------------------------------------------- */
 
-static void shutdown_cb(uv_shutdown_t *req, int status);
-
-/* FIN after what is queued (the transport's close first: close_notify). */
-static int send_fin(xcs_conn *c) {
-  if (c->tr) c->tr->shutdown(c);
-  return uv_shutdown(&c->shutdown, &c->io.stream, shutdown_cb);
-}
-
 static void linger_expired(xcs_linger *l) {
   hard_close(xcs_container_of(l, xcs_conn, linger));
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   xcs_conn *c = conn_of(req->handle);
+  free(req);
   if (c->uv_closed) return;
   c->shut_done = 1;
   if (status < 0 && status != UV_ECANCELED && c->err == 0) c->err = status;
@@ -610,6 +651,18 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
     hard_close(c);
   else
     start_reading(c); /* our FIN is out; wait for the peer's, dropping data */
+}
+
+/* Sends FIN after what is queued (the transport's close first:
+ * close_notify). The request is made for it: most connections never shut
+ * down, and carry none. 0 or a libuv error. */
+static int send_fin(xcs_conn *c) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL) return UV_ENOMEM;
+  if (c->tr) c->tr->shutdown(c);
+  int r = uv_shutdown(req, &c->io.stream, shutdown_cb);
+  if (r != 0) free(req);
+  return r;
 }
 
 void xcs_conn_expire(xcs_conn *c, int status) {
@@ -650,6 +703,8 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   if (c->resolve) xcs_tcp_cancel_resolve(c);
   free_addrs(c);
+  free(c->names); /* the box reads as closed now: no one asks for them */
+  c->names = NULL;
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -680,8 +735,9 @@ static size_t transport_memory(xcs_conn *c) {
 
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
   xcs_conn *c = (xcs_conn *)h;
-  int n = snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued", c->local,
-                   c->peer, c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
+  int n = snprintf(buf, size, "%s -> %s (%s; %llu bytes in, %llu out, %zu queued",
+                   xcs_conn_local(c), xcs_conn_peer(c),
+                   c->err ? uv_err_name(c->err) : c->eof ? "peer closed" : "open",
                    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, c->queued);
   if (n < 0 || (size_t)n >= size) return;
   if (c->tr)
@@ -813,7 +869,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
 
 static int read_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  xcs_conn *c = (xcs_conn *)xcs_handle_again(L, 1);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   int mode = (int)lua_tointeger(L, 2);
   int framed = mode != RD_ANY && mode != RD_UPTO; /* failures return `partial` */
@@ -957,7 +1013,7 @@ static int conn_readuntil(lua_State *L) {
  * queued. A write that cannot wait does not pass the cap: ENOBUFS. */
 static int write_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
+  xcs_conn *c = (xcs_conn *)xcs_handle_again(L, 1);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   if (c->err) return fail_fatal(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
@@ -990,8 +1046,6 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
 }
 
 int xcs_conn_write(lua_State *L) {
-  xcs_handle_check(L, 1, &xcs_conn_type);
-  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
   lua_settop(L, 3);
   return write_k(L, LUA_OK, 0);
 }
@@ -1000,6 +1054,8 @@ static int conn_write(lua_State *L) {
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TNUMBER)
     return luaL_argerror(L, 3, "a connection writes only to its peer (expected a timeout)");
   xcs_timeout_arg(L, 3, 0); /* checked now, used if it has to wait */
+  check_conn(L);
+  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
   return xcs_conn_write(L);
 }
 
@@ -1086,12 +1142,12 @@ static int conn_shutdown(lua_State *L) {
 /* Addresses ------------------------------------------------------------------------- */
 
 static int conn_address(lua_State *L) {
-  lua_pushstring(L, check_conn(L)->local);
+  lua_pushstring(L, xcs_conn_local(check_conn(L)));
   return 1;
 }
 
 static int conn_peer(lua_State *L) {
-  lua_pushstring(L, check_conn(L)->peer);
+  lua_pushstring(L, xcs_conn_peer(check_conn(L)));
   return 1;
 }
 
@@ -1099,7 +1155,7 @@ static int conn_peer(lua_State *L) {
  * answers after the socket was released). */
 static int conn_port(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  const char *colon = strrchr(c->local, ':');
+  const char *colon = strrchr(xcs_conn_local(c), ':');
   if (colon == NULL || c->is_unix) return 0;
   lua_pushinteger(L, atoi(colon + 1));
   return 1;
@@ -1119,8 +1175,8 @@ static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
   xcs_info_str(L, "protocol", c->tr ? c->tr->name : c->is_unix ? "UNIX" : "TCP");
   xcs_info_str(L, "kind", c->owner ? "client" : "connection");
-  xcs_info_str(L, "local", c->local);
-  xcs_info_str(L, "remote", c->peer);
+  xcs_info_str(L, "local", xcs_conn_local(c));
+  xcs_info_str(L, "remote", xcs_conn_peer(c));
   xcs_info_int(L, "bytes_in", c->bytes_in);
   xcs_info_int(L, "bytes_out", c->bytes_out);
   xcs_info_int(L, "queued", c->queued);
@@ -1146,9 +1202,42 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   c->need = 1;
   xcs_faults *f = m->faults;
   xcs_inflow_init(&c->in, &c->h, f && f->opt.delay_ms ? f : NULL, received);
-  strcpy(c->local, "?");
-  strcpy(c->peer, "?");
   return c;
+}
+
+/* An IPv4 name kept as numbers, as text in buf. */
+static const char *ipv4_name(uint32_t ip, uint16_t port, char *buf, size_t size) {
+  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+  in.sin_addr.s_addr = ip;
+  xcs_addr_format((struct sockaddr *)&in, buf, size);
+  return buf;
+}
+
+const char *xcs_conn_local(const xcs_conn *c) {
+  static char buf[XCS_ADDRSTRLEN];
+  if (c->names) return c->names;
+  return c->v4_names ? ipv4_name(c->local_ip, c->local_port, buf, sizeof buf) : "?";
+}
+
+const char *xcs_conn_peer(const xcs_conn *c) {
+  static char buf[XCS_ADDRSTRLEN];
+  if (c->names) return c->names + strlen(c->names) + 1;
+  return c->v4_names ? ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf) : "?";
+}
+
+/* The two names share one small block: a connection carries no room for
+ * the longest path it might have. */
+void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
+  if (local == NULL) local = xcs_conn_local(c);
+  if (peer == NULL) peer = xcs_conn_peer(c);
+  size_t nl = strlen(local) + 1, np = strlen(peer) + 1;
+  char *names = malloc(nl + np);
+  if (names == NULL) return;
+  memcpy(names, local, nl);
+  memcpy(names + nl, peer, np);
+  free(c->names);
+  c->names = names;
+  c->v4_names = 0;
 }
 
 /* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
@@ -1164,17 +1253,32 @@ static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
 void xcs_conn_started(xcs_conn *c) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
+  char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
   c->connected = 1;
   if (c->is_unix) {
-    pipe_name(c, 0, c->local, sizeof c->local);
-    pipe_name(c, 1, c->peer, sizeof c->peer);
+    pipe_name(c, 0, local, sizeof local);
+    pipe_name(c, 1, peer, sizeof peer);
   } else {
-    if (uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, c->local, sizeof c->local);
-    len = sizeof sa;
-    if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0)
-      xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+    struct sockaddr_storage pa;
+    int plen = sizeof pa;
+    int lok = uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0;
+    int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
+    if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
+      /* Most connections: two numbers, no block, no text until asked. */
+      free(c->names); /* a connect's "host:port": the address it reached now */
+      c->names = NULL;
+      const struct sockaddr_in *l4 = (struct sockaddr_in *)&sa, *p4 = (struct sockaddr_in *)&pa;
+      c->local_ip = l4->sin_addr.s_addr;
+      c->local_port = ntohs(l4->sin_port);
+      c->peer_ip = p4->sin_addr.s_addr;
+      c->peer_port = ntohs(p4->sin_port);
+      c->v4_names = 1;
+    } else {
+      if (lok) xcs_addr_format((struct sockaddr *)&sa, local, sizeof local);
+      if (pok) xcs_addr_format((struct sockaddr *)&pa, peer, sizeof peer);
+    }
   }
+  if (!c->v4_names) xcs_conn_name(c, local, peer);
   apply_options(c, NULL); /* best effort: a refused option leaves the default */
   if (c->tr) c->tr->start(c);
   start_reading(c);

@@ -99,19 +99,17 @@ struct xcs_conn {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } io;
-  uv_connect_t connect;
-  uv_shutdown_t shutdown;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
   struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
-  int naddrs, next_addr;
   xcs_linger linger;
   xcs_inflow in;         /* --delay: data held back before it counts as read */
   xcs_conn_opts opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
-  char *buf;             /* received, not yet read: buf[off, off + len) */
+  char *buf;             /* received, not yet read: buf[off, off + len);
+                            borrowed: still in the read buffer (stream.c) */
   size_t off, len, cap;
   size_t scan;           /* bytes of buf known to hold no delimiter */
   size_t want;           /* a framed read's buffer needs: pause reading past it */
@@ -133,11 +131,16 @@ struct xcs_conn {
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
+  unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
+  unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
+  uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
+  uint16_t local_port, peer_port; /* ...and host order */
+  uint16_t naddrs, next_addr; /* how many addrs (at most 16), the next to try */
+  char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
   void *tr_data;           /* ...and its state, until the socket closes */
   const char *tr_why;      /* ...and then the words of its error */
-  char local[XCS_NAMESTRLEN], peer[XCS_NAMESTRLEN];
 };
 
 extern const xcs_handle_type xcs_conn_type;
@@ -151,6 +154,15 @@ static inline int xcs_conn_proto(const xcs_conn *c) {
 /* A new, unconnected connection of m with default settings, over TCP or
  * (is_unix) a UNIX socket; pushes its box. */
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix);
+/* Its local and remote address ("ip:port", "[ip]:port" or a UNIX name),
+ * "?" while unknown; kept until the handle is closed, so they answer after
+ * an error released the socket. An IPv4 pair is kept as numbers and
+ * formatted into a buffer of each function's own: the text is good until
+ * the next call of the same function. */
+const char *xcs_conn_local(const xcs_conn *c);
+const char *xcs_conn_peer(const xcs_conn *c);
+/* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
+void xcs_conn_name(xcs_conn *c, const char *local, const char *peer);
 /* Connected (accepted, or connect succeeded): note addresses, apply the
  * socket options, start reading. */
 void xcs_conn_started(xcs_conn *c);
@@ -175,8 +187,8 @@ int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status);
 void xcs_conn_shed(xcs_conn *c);
 /* Pushes everything buffered and returns 1, or returns 0 if nothing is. */
 int xcs_conn_take(lua_State *L, xcs_conn *c);
-/* conn:write's body for the connection at index 1 and data at 2 (and an
- * optional timeout at 3). */
+/* conn:write's body for the open connection at index 1 and the string at 2
+ * (and an optional timeout at 3), both checked by the caller. */
 int xcs_conn_write(lua_State *L);
 
 void xcs_conn_opts_default(xcs_conn_opts *o);

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <lauxlib.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "bindings/core/log.h"
@@ -19,20 +20,13 @@ const char xcs_host_yield = 0;
 static lua_State *now_running(xcs_module *m, lua_State *co) { return m->host->mgr->running(co); }
 static void limit_check(lua_State *L) { xcs_module_of(L)->host->mgr->check(L); }
 
-/* registry[&task_set] = { [thread] = true } for every live task, so the
- * prelude's coroutine.yield can tell a task from a module's own coroutine. */
-static const char task_set = 0;
-
-static void task_set_mark(lua_State *L, int on) {
-  /* stack: thread */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
-  lua_pushvalue(L, -2);
-  if (on)
-    lua_pushboolean(L, 1);
-  else
-    lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+/* A live task's thread carries its module's pointer with the low bit set
+ * (core/module.h), so the prelude's coroutine.yield tells a task from a
+ * module's own coroutine with no table: a thread costs nothing more for
+ * being a task. */
+static void task_mark(lua_State *co, int on) {
+  uintptr_t *v = lua_getextraspace(co);
+  *v = on ? *v | XCS_TASK_BIT : *v & ~(uintptr_t)XCS_TASK_BIT;
 }
 
 /* Its deadline passed: the task wakes with ETIMEDOUT (core/wait.c). */
@@ -45,16 +39,15 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   lua_State *co = lua_newthread(L); /* fn args... co */
   lua_insert(L, -(nargs + 2));      /* co fn args... */
   lua_xmove(L, co, nargs + 1);      /* co */
-  task_set_mark(L, 1);
   lua_pushvalue(L, -1);
   int ref = xcs_ref(m, L); /* co */
   xcs_task *t = calloc(1, sizeof *t);
   if (t == NULL) {
     xcs_unref(m, ref);
-    task_set_mark(L, 0);
     luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
+  task_mark(co, 1);
   static uint64_t last_id;
   t->m = m;
   t->co = co;
@@ -80,10 +73,9 @@ static void task_free(xcs_task *t) {
   xcs_list_remove(&t->ready);
   m->ntasks--;
   if (m->phase != XCS_GONE) {
-    lua_rawgeti(m->svc, LUA_REGISTRYINDEX, t->ref);
-    task_set_mark(m->svc, 0);
-    lua_pop(m->svc, 1);
+    task_mark(t->co, 0); /* anchored by t->ref until the unref */
     xcs_unref(m, t->ref);
+    if (t->peers) xcs_unref(m, t->peers);
     xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
   }
   free(t);
@@ -118,7 +110,8 @@ static const char *running_name(lua_State *L) {
 
 int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k,
                   lua_KContext ctx) {
-  xcs_task *t = xcs_task_check(L, running_name(L));
+  /* The name is looked up only for an error: this runs on every wait. */
+  xcs_task *t = xcs_task_can_wait(L) ? xcs_module_of(L)->current : xcs_task_check(L, running_name(L));
   int r = xcs_wait_arm(&t->w, slot, seconds, t->m->host, &t->m->life);
   if (r == UV_EBUSY)
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
@@ -381,11 +374,8 @@ static int l_exit(lua_State *L) {
 
 /* The prelude's view of tasks: is_task(co), task() -> the running task. */
 static int is_task(lua_State *L, int idx) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_set);
-  lua_pushvalue(L, idx);
-  int yes = lua_rawget(L, -2) != LUA_TNIL;
-  lua_pop(L, 2);
-  return yes;
+  lua_State *co = lua_tothread(L, idx);
+  return co != NULL && (*(uintptr_t *)lua_getextraspace(co) & XCS_TASK_BIT) != 0;
 }
 
 static int l_is_task(lua_State *L) {
@@ -478,12 +468,6 @@ static int l_killed(lua_State *L) {
 
 void xcs_task_open(lua_State *L) {
   /* stack: core table */
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_set);
   static const luaL_Reg fns[] = {{"spawn", l_spawn},
                                  {"exit", l_exit},
                                  {"is_task", l_is_task},

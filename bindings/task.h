@@ -43,6 +43,7 @@ struct xcs_task {
   xcs_module *m;
   lua_State *co;
   int ref;          /* anchors co in the module's registry */
+  int peers;        /* a ref to its table of last peers (bindings/portkeyed.c), or 0 */
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
   int nargs;        /* values staged on co for its next resume */

@@ -56,7 +56,7 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
 static int tls_start(xcs_listener *l, xcs_conn *c) {
   int r = xcs_tls_attach(c, l->tls, NULL, l->tls_timeout);
   if (r == 0) return 0;
-  if (r == XCS_TLS_EBUSY) xcs_gate_tls_busy(l->gate, c->peer);
+  if (r == XCS_TLS_EBUSY) xcs_gate_tls_busy(l->gate, xcs_conn_peer(c));
   xcs_handle_close(&c->h, 0);
   return r;
 }
@@ -74,7 +74,11 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
     c->opts = l->opts;
   }
   xcs_conn_started(c);
-  if (addr) xcs_addr_format(addr, c->peer, sizeof c->peer);
+  if (addr) {
+    char peer[XCS_ADDRSTRLEN];
+    xcs_addr_format(addr, peer, sizeof peer);
+    xcs_conn_name(c, NULL, peer);
+  }
   return l->tls && tls_start(l, c) != 0 ? -1 : 0;
 }
 
@@ -226,7 +230,7 @@ static void listener_describe(xcs_handle *h, char *buf, size_t size) {
 
 static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
+  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, 1);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n;
   while ((n = xcs_list_shift(&l->ready)) != NULL) {
@@ -263,7 +267,7 @@ static int listener_read(lua_State *L) {
  * deadline (the seconds until the first wait). */
 static int accept_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
-  xcs_listener *l = (xcs_listener *)xcs_handle_get(L, 1, &xcs_listener_type);
+  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, 1);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n = xcs_list_shift(&l->ready); /* its PROXY header came */
   if (n != NULL) {
@@ -337,7 +341,7 @@ static int broadcast(lua_State *L, xcs_listener *l) {
     /* A broadcast never waits: a client it would queue too much to has
      * stopped reading, and is dropped rather than hold memory. */
     if (xcs_guard_over_queue(l->h.m->host, c->queued, lua_rawlen(L, 2))) {
-      xcs_gate_dropped(l->gate, c->peer);
+      xcs_gate_dropped(l->gate, xcs_conn_peer(c));
       xcs_handle_close(&c->h, 0);
       continue;
     }
@@ -590,6 +594,7 @@ static void next_or_fail(xcs_conn *c) {
 
 static void connect_cb(uv_connect_t *req, int status) {
   xcs_conn *c = (xcs_conn *)req->handle->data;
+  free(req); /* made for the attempt (attempt) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0) {
     c->err = status;
@@ -604,8 +609,11 @@ static void connect_cb(uv_connect_t *req, int status) {
 
 static void attempt(xcs_conn *c) {
   struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
-  int r = uv_tcp_connect(&c->connect, &c->io.tcp, sa, connect_cb);
+  /* Made per attempt: an accepted connection carries no connect request. */
+  uv_connect_t *req = malloc(sizeof *req);
+  int r = req ? uv_tcp_connect(req, &c->io.tcp, sa, connect_cb) : UV_ENOMEM;
   if (r == 0) return;
+  free(req);
   c->err = r;
   next_or_fail(c);
 }
@@ -670,7 +678,7 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     int n;
     if (busy) {
       lua_pushnil(L);
-      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", c->peer);
+      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", xcs_conn_peer(c));
       lua_pushliteral(L, "ETIMEDOUT");
       n = 3;
     } else {
@@ -715,7 +723,9 @@ static int l_connect(lua_State *L) {
     }
   }
   if (literal) {
-    xcs_addr_format((struct sockaddr *)&sa, c->peer, sizeof c->peer);
+    char peer[XCS_ADDRSTRLEN];
+    xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
+    xcs_conn_name(c, NULL, peer);
     c->addrs = malloc(sizeof *c->addrs);
     if (c->addrs == NULL) {
       xcs_handle_close(&c->h, 0);
@@ -725,7 +735,9 @@ static int l_connect(lua_State *L) {
     c->naddrs = 1;
     attempt(c); /* nobody waits yet: a failure now is returned below */
   } else {
-    snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    char peer[XCS_NAMESTRLEN];
+    snprintf(peer, sizeof peer, "%s:%d", host, port);
+    xcs_conn_name(c, NULL, peer);
     xcs_resolve *rs = calloc(1, sizeof *rs);
     if (rs == NULL) {
       xcs_handle_close(&c->h, 0);

@@ -72,7 +72,7 @@ static void handshake_cb(void *ud, int status) {
     if (c->owner) {
       /* A port-keyed client the module never saw: closed, and logged by
        * the gate (summed up when many come). */
-      if (c->guard.gate) xcs_gate_tls_failed(c->guard.gate, c->peer);
+      if (c->guard.gate) xcs_gate_tls_failed(c->guard.gate, xcs_conn_peer(c));
       c->err = status;
       xcs_handle_defer_close(&c->h);
     } else {

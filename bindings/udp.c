@@ -30,6 +30,15 @@ typedef struct dgram {
 
 typedef struct udp_resolve udp_resolve;
 
+/* A datagram offered straight to the waiting reader, still in the receive
+ * buffer: nothing is copied or allocated unless the reader leaves it. */
+typedef struct offered {
+  const char *data;
+  size_t len;
+  const struct sockaddr *from;
+  int truncated;
+} offered;
+
 typedef struct xcs_udp {
   xcs_handle h;
   uv_udp_t udp;
@@ -37,6 +46,8 @@ typedef struct xcs_udp {
   xcs_list queue;   /* dgram.link, oldest first */
   int queued;
   int receiving;
+  int batch;        /* inside a batch of recvmmsg: pause only at its end */
+  offered *offer;   /* while deliver() offers a datagram to the reader */
   int err;          /* e.g. ECONNREFUSED on a connected socket */
   int connected;
   int port;
@@ -63,26 +74,39 @@ int xcs_udp_connected(xcs_handle *h) { return ((xcs_udp *)h)->connected; }
 
 /* Receiving -------------------------------------------------------------------- */
 
+/* Datagrams are received in batches (recvmmsg) into one buffer for every
+ * socket: libuv cuts it into 64 KiB pieces, one per datagram, so none is
+ * ever truncated. One loop per process and each datagram is consumed or
+ * copied before its callback returns, so one buffer serves every host. */
+#define BATCH 16
+#define PIECE (64 * 1024)
+static char batch_buf[BATCH * PIECE];
+
+/* Datagrams waiting, in the queue or held back by faults: the bound. */
+static int held(const xcs_udp *u) { return u->queued + u->in.count; }
+static int full(const xcs_udp *u) { return held(u) >= XCS_UDP_QUEUE; }
+
+/* A batch never takes more than the queue has room for. */
 static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
   (void)hint;
-  xcs_host *host = ((xcs_handle *)uvh->data)->m->host;
-  buf->base = host->readbuf;
-  buf->len = sizeof host->readbuf;
+  int room = XCS_UDP_QUEUE - held((xcs_udp *)uvh->data);
+  buf->base = batch_buf;
+  buf->len = (size_t)(room >= BATCH ? BATCH : room > 1 ? room : 1) * PIECE;
 }
 
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags);
-
-/* Datagrams waiting, in the queue or held back by faults: the bound. */
-static int full(xcs_udp *u) { return u->queued + u->in.count >= XCS_UDP_QUEUE; }
 
 static void start_receiving(xcs_udp *u) {
   if (u->receiving || u->h.closing || u->port == 0 || full(u)) return;
   if (uv_udp_recv_start(&u->udp, alloc_cb, recv_cb) == 0) u->receiving = 1;
 }
 
+/* Stopping inside a batch would drop the datagrams libuv has already read
+ * for it (a duplicating fault can fill the queue early): reception pauses
+ * at the batch's end. */
 static void pause_if_full(xcs_udp *u) {
-  if (u->receiving && full(u)) {
+  if (u->receiving && !u->batch && full(u)) {
     uv_udp_recv_stop(&u->udp);
     u->receiving = 0;
   }
@@ -92,8 +116,22 @@ static void pause_if_full(xcs_udp *u) {
 static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct sockaddr *from,
                     unsigned flags) {
   xcs_udp *u = xcs_container_of(in, xcs_udp, in);
+  uint64_t *stat = &u->h.m->stats.bytes_in[XCS_P_UDP];
+  u->bytes_in += (uint64_t)n; /* received: read now, or queued below */
+  *stat += (uint64_t)n;
+  if (u->h.reader && u->queued == 0) {
+    offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
+    u->offer = &o;
+    xcs_task_wake_now(&u->h.reader, 0);
+    if (u->offer == NULL || u->h.closing) return; /* read, or no one will */
+    u->offer = NULL; /* the reader did not run: queue a copy */
+  }
   dgram *d = malloc(sizeof *d + (size_t)n);
-  if (d == NULL) return; /* dropped, as the network might have */
+  if (d == NULL) { /* dropped, as the network might have */
+    u->bytes_in -= (uint64_t)n;
+    *stat -= (uint64_t)n;
+    return;
+  }
   memcpy(d->data, data, (size_t)n);
   d->len = (size_t)n;
   d->truncated = (flags & UV_UDP_PARTIAL) != 0;
@@ -101,8 +139,6 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
                                                      : sizeof(struct sockaddr_in));
   xcs_list_push(&u->queue, &d->link);
   u->queued++;
-  u->bytes_in += (uint64_t)n;
-  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -110,8 +146,13 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags) {
   xcs_udp *u = (xcs_udp *)h->data;
-  if (nread == 0 && from == NULL) return; /* nothing more for now */
+  if (nread == 0 && from == NULL) { /* nothing more for now, or a batch's end */
+    u->batch = 0;
+    if (!u->h.closing) pause_if_full(u);
+    return;
+  }
   if (u->h.closing) return;
+  u->batch = (flags & UV_UDP_MMSG_CHUNK) != 0;
   if (nread < 0) {
     u->err = (int)nread;
     xcs_task_wake_now(&u->h.reader, 0);
@@ -155,25 +196,35 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
+/* Pushes data, from [, "truncated"]; returns how many. */
+static int push_datagram(lua_State *L, const char *data, size_t len, const struct sockaddr *sa,
+                         int truncated) {
+  char from[XCS_ADDRSTRLEN];
+  xcs_addr_format(sa, from, sizeof from);
+  lua_pushlstring(L, data, len);
+  lua_pushstring(L, from);
+  if (!truncated) return 2;
+  lua_pushliteral(L, "truncated");
+  return 3;
+}
+
 /* read([timeout]) -> data, from  (a third value "truncated" if the datagram
  * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
  * with nothing. ctx is 1 in the continuation after a wait. */
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 1, &xcs_udp_type);
+  xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
+  if (u->offer) {
+    offered *o = u->offer;
+    u->offer = NULL;
+    return push_datagram(L, o->data, o->len, o->from, o->truncated);
+  }
   xcs_list *n = u->queue.next;
   if (n != &u->queue) {
     dgram *d = xcs_container_of(n, dgram, link);
-    char from[XCS_ADDRSTRLEN];
-    xcs_addr_format((struct sockaddr *)&d->from, from, sizeof from);
-    lua_pushlstring(L, d->data, d->len);
-    lua_pushstring(L, from);
-    int nres = 2;
-    if (d->truncated) {
-      lua_pushliteral(L, "truncated");
-      nres = 3;
-    }
+    /* Pushed before it is freed; a memory error there leaves it queued. */
+    int nres = push_datagram(L, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
     xcs_list_remove(n);
     free(d);
     u->queued--;
@@ -471,7 +522,7 @@ static xcs_udp *udp_new(lua_State *L, int port) {
   xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
   xcs_admit_count(&u->h, 0);
   xcs_list_init(&u->queue);
-  uv_udp_init(&m->host->loop, &u->udp);
+  uv_udp_init_ex(&m->host->loop, &u->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
   u->udp.data = &u->h;
   xcs_inflow_init(&u->in, &u->h, m->faults, deliver);
   return u;

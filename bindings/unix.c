@@ -335,6 +335,7 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
 
 static void connect_cb(uv_connect_t *req, int status) {
   xcs_conn *c = (xcs_conn *)req->handle->data;
+  free(req); /* made for it (l_unix_connect) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0)
     c->err = status;
@@ -353,8 +354,8 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   if (c->err || (again && xcs_timed_out(L, lua_tonumber(L, 2)))) {
-    int n = c->err ? fail_at(L, c->err, c->peer)
-                   : fail(L, UV_ETIMEDOUT, "connecting to %s timed out", c->peer);
+    int n = c->err ? fail_at(L, c->err, xcs_conn_peer(c))
+                   : fail(L, UV_ETIMEDOUT, "connecting to %s timed out", xcs_conn_peer(c));
     xcs_handle_close(&c->h, 0);
     return n;
   }
@@ -379,9 +380,13 @@ static int l_unix_connect(lua_State *L) {
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
   xcs_admit_count(&c->h, 0);
   c->opts = opts;
-  snprintf(c->peer, sizeof c->peer, "%s", path);
+  xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
-  uv_pipe_connect(&c->connect, &c->io.pipe, path, connect_cb);
+  uv_connect_t *req = malloc(sizeof *req);
+  if (req != NULL)
+    uv_pipe_connect(req, &c->io.pipe, path, connect_cb);
+  else
+    c->err = UV_ENOMEM;
   return connect_k(L, LUA_OK, 0);
 }
 

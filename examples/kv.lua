@@ -1,10 +1,10 @@
 -- kv.lua: an in-memory key-value server speaking RESP2, Redis's protocol,
 -- so redis-cli and redis-benchmark are its clients.
 --
--- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms] [NX | XX],
+-- Commands: PING [msg], ECHO msg, SET key value [EX s | PX ms | EXAT t | PXAT t] [NX | XX],
 -- GET key, MGET key..., MSET key value..., DEL key..., EXISTS key...,
--- INCR key, DECR key, INCRBY key n, DBSIZE, FLUSHDB, FLUSHALL, SELECT 0,
--- QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
+-- INCR key, DECR key, INCRBY key n, DBSIZE, INFO, FLUSHDB, FLUSHALL, SELECT 0,
+-- SAVE, QUIT, and enough of COMMAND and CONFIG GET for the tools' start-up. Keys
 -- with EX/PX expire when next looked at (wallclock()).
 --
 -- One task per connection keeps its own receive buffer: every complete
@@ -13,8 +13,14 @@
 -- arguments) or that is not RESP gets "-ERR Protocol error" and the
 -- connection closes, as Redis does.
 --
--- Run it:
---   xcshost examples/kv.lua port=6380
+-- Memory: past `evict_at` (default 0.8) of the module's --memory-limit,
+-- about half the keys are forgotten, chosen by the table's order (as
+-- Redis's allkeys-random policy does), and logged, so the store goes on
+-- serving instead of failing on "not enough memory"; evict_at=0 turns that
+-- off. INFO says how many keys were evicted.
+--
+-- Run it (--data-dir: SAVE and a stop keep the keys for the next start):
+--   xcshost --data-dir /var/lib/xcs examples/kv.lua port=6380
 -- Try it:
 --   redis-cli -p 6380 SET greeting hello ; redis-cli -p 6380 GET greeting
 --   redis-benchmark -p 6380 -t set,get -P 16 -q
@@ -22,6 +28,7 @@ local port = tonumber(arg.port) or 6380
 local MAX_BULK, MAX_ARGS, MAX_INLINE = 16 * 1024 * 1024, 1024 * 1024, 64 * 1024
 
 local store, expires, size = {}, {}, 0
+local evicted = 0
 
 local OK, NIL, PONG = "+OK\r\n", "$-1\r\n", "+PONG\r\n"
 
@@ -71,14 +78,15 @@ function commands.GET(a)
 end
 function commands.SET(a)
   if #a < 3 then return wrong_args("set") end
-  local ttl, mode
+  local at, mode -- at: when it expires, wallclock() milliseconds
   local i = 4
   while i <= #a do
     local opt = a[i]:upper()
-    if (opt == "EX" or opt == "PX") and not ttl and a[i + 1] then
+    if (opt == "EX" or opt == "PX" or opt == "EXAT" or opt == "PXAT") and not at and a[i + 1] then
       local n = math.tointeger(tonumber(a[i + 1]))
       if not n or n <= 0 then return err("invalid expire time in 'set' command") end
-      ttl = opt == "EX" and n * 1000 or n
+      local ms = (opt == "EX" or opt == "EXAT") and n * 1000 or n
+      at = opt:find("AT$") and ms or wallclock() + ms
       i = i + 2
     elseif (opt == "NX" or opt == "XX") and not mode then
       mode, i = opt, i + 1
@@ -89,7 +97,7 @@ function commands.SET(a)
   local exists = get(a[2]) ~= nil
   if (mode == "NX" and exists) or (mode == "XX" and not exists) then return NIL end
   set(a[2], a[3])
-  if ttl then expires[a[2]] = wallclock() + ttl end
+  expires[a[2]] = at
   return OK
 end
 function commands.MGET(a)
@@ -126,6 +134,11 @@ function commands.INCRBY(a)
   return by and incr_by(a[2], by) or err("value is not an integer or out of range")
 end
 function commands.DBSIZE() return int(size) end
+function commands.INFO()
+  local l = limits()
+  return bulk(("# Memory\r\nused_memory:%d\r\nmaxmemory:%d\r\n# Keyspace\r\nkeys:%d\r\nevicted_keys:%d\r\n")
+    :format(l.memory, l.memory_limit, size, evicted))
+end
 function commands.FLUSHDB()
   store, expires, size = {}, {}, 0
   return OK
@@ -135,6 +148,36 @@ function commands.SELECT(a) return a[2] == "0" and OK or err("DB index is out of
 function commands.COMMAND() return "*0\r\n" end            -- redis-cli asks at start
 function commands.CONFIG() return "*0\r\n" end             -- redis-benchmark asks for its settings
 function commands.QUIT() return OK, true end
+
+-- Persistence, where the operator gives the module a data directory
+-- (--data-dir): SAVE writes every key as the SET command that makes it
+-- again (with PXAT when it expires) to the file dump.resp, all or nothing,
+-- and so does a graceful stop; the next start replays that file.
+local SNAPSHOT = "dump.resp"
+local function resp(...)
+  local out = { "*" .. select("#", ...) .. "\r\n" }
+  for _, a in ipairs { ... } do out[#out + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n" end
+  return table.concat(out)
+end
+local function save()
+  local out, now = {}, wallclock()
+  for key, value in pairs(store) do
+    local at = expires[key]
+    if not at then
+      out[#out + 1] = resp("SET", key, value)
+    elseif at > now then
+      out[#out + 1] = resp("SET", key, value, "PXAT", tostring(at))
+    end
+  end
+  -- pcall: without --data-dir fs.write raises, naming the option.
+  local ok, done, why = pcall(fs.write, SNAPSHOT, table.concat(out))
+  if ok and done then return true end
+  return nil, ok and why or done
+end
+function commands.SAVE()
+  local ok, why = save()
+  return ok and OK or err("SAVE failed: " .. tostring(why))
+end
 
 -- A header line ("*3" or "$5") at pos that did not match: nil while it may
 -- still be arriving, or false and what is wrong with it.
@@ -220,6 +263,44 @@ local function serve(c)
     buf, at = buf:sub(at) .. data, 1
   end
   c:close()
+end
+
+-- Replays the snapshot a SAVE or a stop left, if there is one.
+local ok, saved = pcall(fs.read, SNAPSHOT)
+if ok and saved then
+  local at, keys = 1, 0
+  while true do
+    local args, next_at = parse(saved, at)
+    if not args then break end
+    run(args)
+    at, keys = next_at, keys + 1
+  end
+  log("loaded %d keys from %s", keys, SNAPSHOT)
+end
+on_unload(function()
+  if ok then
+    local saved_ok, why = save()
+    log(saved_ok and "saved %d keys to %s" or "could not save %d keys to %s: %s", size, SNAPSHOT, why)
+  end
+  exit() -- the clients still connected are closed in an orderly way
+end)
+
+-- Under memory pressure: forget every other key, then let the collector
+-- give their memory back before the next look.
+local evict_at = tonumber(arg.evict_at) or 0.8
+if evict_at > 0 and limits().memory_limit > 0 then
+  on_memory(evict_at, function()
+    local n, before = 0, size
+    for key in pairs(store) do -- assigning nil to a field during pairs is allowed
+      if n % 2 == 0 then
+        store[key], expires[key], size = nil, nil, size - 1
+      end
+      n = n + 1
+    end
+    evicted = evicted + before - size
+    collectgarbage()
+    log("memory past %d%% of the limit: evicted %d keys, %d left", evict_at * 100 // 1, before - size, size)
+  end)
 end
 
 -- Clients may stay idle (Redis has no idle timeout by default either).

@@ -29,9 +29,12 @@ local function reply(c)
   return line
 end
 
-local function with_kv(fn)
+local function with_kv(fn, args)
   xcs.run(function()
-    local m = assert(xcs.load("examples/kv.lua", { port = 0 }))
+    args = args or {}
+    args.port = 0
+    local m = assert(xcs.load("examples/kv.lua", args))
+    if not m:port() then H.until_logged(m, "listening on") end -- it reads its snapshot first
     fn(assert(S.connect("127.0.0.1", m:port())), m)
     assert.are.equal("running", m:status(), m:error())
   end, { timeout = 9 })
@@ -127,6 +130,92 @@ describe("examples/kv.lua", function()
     end)
   end)
 
+  describe("with a data directory", function()
+    local dir
+    before_each(function()
+      dir = H.tmpdir()
+      xcs.configure { data_dir = dir }
+    end)
+    after_each(function() H.rmdir(dir) end)
+
+    it("SAVE writes every key, and the next start replays them, expiry included", function()
+      with_kv(function(c)
+        assert.are.equal("+OK", ask(c, "SET", "a", "1"))
+        assert.are.equal("+OK", ask(c, "SET", "bin", "\0\r\n\255"))
+        assert.are.equal("+OK", ask(c, "SET", "soon", "x", "PX", "1"))
+        assert.are.equal("+OK", ask(c, "SET", "later", "y", "EX", "100"))
+        assert.are.equal("+OK", ask(c, "SAVE"))
+      end)
+      with_kv(function(c, m)
+        assert.truthy(H.find_line(m:logs(), "loaded "), table.concat(m:logs(), "\n"))
+        assert.are.same({ "1", "\0\r\n\255", "y" },
+          { ask(c, "GET", "a"), ask(c, "GET", "bin"), ask(c, "GET", "later") })
+        assert.is_nil(ask(c, "GET", "soon"))
+        assert.are.equal(":3", ask(c, "DBSIZE"))
+      end)
+    end)
+
+    it("takes PXAT and EXAT, and a time already past sets nothing that lasts", function()
+      with_kv(function(c)
+        local at = xcs.wallclock() + 100000
+        assert.are.equal("+OK", ask(c, "SET", "k", "v", "PXAT", tostring(at)))
+        assert.are.equal("+OK", ask(c, "SET", "e", "v", "EXAT", tostring(at // 1000)))
+        assert.are.equal("+OK", ask(c, "SET", "gone", "v", "PXAT", "1"))
+        assert.are.same({ "v", "v" }, { ask(c, "GET", "k"), ask(c, "GET", "e") })
+        assert.is_nil(ask(c, "GET", "gone"))
+      end)
+    end)
+  end)
+
+  it("answers SAVE without a data directory with an error naming the option", function()
+    with_kv(function(c)
+      local answer = ask(c, "SAVE")
+      assert.truthy(answer:find("^%-ERR SAVE failed: .*%-%-data%-dir"), answer)
+    end)
+  end)
+
+  describe("under a 16 MB memory limit", function()
+    before_each(function() xcs.configure { memory_limit = 16 } end)
+
+    -- Sets 64 KiB values until the store evicted some: how many were set.
+    local function fill(c)
+      local value = ("v"):rep(64 * 1024)
+      for i = 1, 1000 do
+        assert.are.equal("+OK", ask(c, "SET", "k" .. i, value))
+        if ask(c, "INFO"):find("evicted_keys:[1-9]") then return i end
+      end
+      error("no key was evicted after 1000 values of 64 KiB")
+    end
+
+    it("evicts about half the keys near the limit and keeps serving", function()
+      with_kv(function(c, m)
+        local set = fill(c)
+        local info = ask(c, "INFO")
+        local keys = tonumber(info:match("\nkeys:(%d+)"))
+        local evicted = tonumber(info:match("evicted_keys:(%d+)"))
+        assert.is_true(set > 50 and evicted >= set // 3 and keys + evicted == set, info)
+        assert.truthy(H.find_line(m:logs(), "memory past 80% of the limit: evicted " .. evicted .. " keys"))
+        assert.are.equal("+OK", ask(c, "SET", "after", "x")) -- and it goes on
+        assert.are.equal("x", ask(c, "GET", "after"))
+        assert.are.equal(":" .. (keys + 1), ask(c, "DBSIZE"))
+      end)
+    end)
+
+    it("with evict_at=0 the connection that passes the limit is reset, as its task fails", function()
+      with_kv(function(c, m)
+        local value = ("v"):rep(64 * 1024)
+        local ended
+        for i = 1, 1000 do
+          c:write(cmd("SET", "k" .. i, value))
+          local line, _, code = c:read("*l", 5)
+          if not line then ended = code break end
+        end
+        assert.are.equal("ECONNRESET", ended)
+        H.until_logged(m, "not enough memory")
+      end, { evict_at = 0 })
+    end)
+  end)
+
   for _, case in ipairs {
     { "a bad multibulk length", "*x\r\n", "invalid multibulk length" },
     { "a bulk without '$'", "*1\r\n+x\r\n", "expected '$', got '+'" },
@@ -174,6 +263,28 @@ describe("examples/kv.lua", function()
         assert.are.equal("(nil)\n", tool { "redis-cli", "--no-raw", "-p", port, "GET", "nothing" })
         assert.are.equal("(error) ERR unknown command 'FOO'\n", tool { "redis-cli", "--no-raw", "-p", port, "FOO" })
       end)
+    end)
+
+    it("keeps redis-cli's keys across a restart with --data-dir", function()
+      if not have("redis-cli") then return pending("redis-cli is not installed (apt-get install redis-tools)") end
+      local dir = H.tmpdir()
+      for round = 1, 2 do
+        xcs.run(function()
+          local p, port = H.start_serving("^kv: listening on 127%.0%.0%.1:(%d+) %(TCP%)", "--data-dir", dir,
+            "examples/kv.lua", "port=0")
+          port = tostring(port)
+          if round == 1 then
+            assert.are.equal("OK\n", tool { "redis-cli", "-p", port, "SET", "kept", "across a restart" })
+          else
+            assert.are.equal("across a restart\n", tool { "redis-cli", "-p", port, "GET", "kept" })
+          end
+          p:kill("TERM")
+          assert.are.equal(0, p:wait(5))
+          assert.truthy(p:output():find(round == 1 and "kv: saved 1 keys to dump.resp" or "kv: loaded 1 keys", 1, true),
+            p:output())
+        end, { timeout = 20 })
+      end
+      H.rmdir(dir)
     end)
 
     it("makes redis-benchmark happy, pipelined", function()

@@ -19,7 +19,7 @@
 --                   nothing (gauges keep their values), as statsd's flush does
 --
 -- Run it:
---   xcshost examples/statsd.lua port=8125 http_port=8126
+--   xcshost examples/statsd.lua port=8125 http_port=8126 [rcvbuf=BYTES (4 MiB)]
 -- Try it:
 --   echo "requests:1|c" | nc -u -q0 127.0.0.1 8125
 --   printf 'latency:12|ms\nlatency:30|ms\nusers:alice|s' | nc -u -q0 127.0.0.1 8125
@@ -29,6 +29,10 @@ local server = require "lib.http_server"
 local port = tonumber(arg.port) or 8125
 local http_port = tonumber(arg.http_port) or 8126
 local max_entries = tonumber(arg.max_entries) or 100000
+-- Metrics come in bursts (every client flushing at once): a deep receive
+-- buffer holds a burst while the loop below catches up, instead of the
+-- kernel dropping it. The system may cap it (net.core.rmem_max).
+local rcvbuf = tonumber(arg.rcvbuf) or 4 * 1024 * 1024
 
 local gauges = {}
 local counters, timers, sets, packets, bad, dropped, since, entries
@@ -115,7 +119,7 @@ local function handle(req)
   return 405, "use GET /metrics or POST /flush\n"
 end
 
-local udp = assert(socket.open(port, "UDP"))
+local udp = assert(socket.open(port, "UDP", { rcvbuf = rcvbuf }))
 local listener = assert(socket.listen(http_port))
 
 spawn(function()

@@ -38,7 +38,13 @@ local function with_collector(args, fn)
       error("the collector did not count datagram " .. sent .. " within 5 s")
     end
 
-    fn(send, function() return select(2, ask("GET", "/metrics")) end, ask)
+    -- Sends n copies of data at once, waiting for nothing.
+    local function burst(data, n)
+      for _ = 1, n do assert.are.equal(#data, out:write(data, "127.0.0.1:" .. udp_port)) end
+      sent = sent + n
+    end
+
+    fn(send, function() return select(2, ask("GET", "/metrics")) end, ask, burst)
     assert.are.equal("running", m:status(), m:error())
   end, { timeout = 15 })
 end
@@ -99,6 +105,18 @@ describe("examples/statsd.lua", function()
       local m = metrics()
       assert.are.same({ {}, {}, {}, { g = 7 }, 0 }, { m.counters, m.timers, m.sets, m.gauges, m.packets })
       assert.is_true(m.since_ms >= flushed.since_ms)
+    end)
+  end)
+
+  it("holds a burst sent while it cannot read, in its deep receive buffer", function()
+    -- 250 datagrams sent before the collector's task runs again: more than a
+    -- default receive buffer holds (about 200 KiB of kernel memory), fewer than
+    -- rcvbuf's 4 MiB does, even halved by a default net.core.rmem_max.
+    with_collector({}, function(send, metrics, _, burst)
+      burst("burst:1|c", 250)
+      send("after:1|c")
+      local m = metrics()
+      assert.are.same({ burst = 250, after = 1 }, m.counters)
     end)
   end)
 

@@ -389,9 +389,28 @@ static void copy_library(lua_State *L, const char *lib) {
   lua_pop(L, 1);
 }
 
+/* The libraries the sandbox copies from, and debug for the prelude's own
+ * use; io and package are never opened (a module has neither, and making
+ * them is a fifth of a module's start). */
+static void open_libraries(lua_State *L) {
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_COLIBNAME, luaopen_coroutine},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_OSLIBNAME, luaopen_os},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8},
+                                  {LUA_DBLIBNAME, luaopen_debug},
+                                  {NULL, NULL}};
+  for (const luaL_Reg *lib = libs; lib->func; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
+}
+
 void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   (void)m;
-  luaL_openlibs(L);
+  open_libraries(L);
 
   /* The string metatable's __index is the real string table, so dump must
    * go from it, not only from the module's copy; and the bounded pattern

@@ -30,13 +30,19 @@ local _ENV = nil
 
 -- Misuse --------------------------------------------------------------------
 
--- Raises msg at the first caller outside this file, so the position in the
--- message is the module's line that made the bad call.
+-- socket.read and socket.write as modules call them: C in front of the
+-- functions below (bindings/portkeyed.c), set once those are defined.
+local fast_read, fast_write
+
+-- Raises msg at the first caller outside this file (and outside the C
+-- functions in front of it), so the position in the message is the
+-- module's line that made the bad call.
 local function raise(msg)
   local level = 2
   while true do
-    local info = getinfo(level, "S")
-    if not info or info.source ~= "=prelude" then break end
+    local info = getinfo(level, "Sf")
+    if not info or info.source ~= "=prelude" and info.func ~= fast_read and
+      info.func ~= fast_write then break end
     level = level + 1
   end
   error(msg, level)
@@ -86,6 +92,7 @@ end
 -- `named` maps each spelling a module used for one to that path, so a
 -- port-keyed call with the same spelling costs no look-up of the disk.
 local open = { TCP = {}, UDP = {}, TLS = {}, UNIX = {}, ["UNIX-DGRAM"] = {} }
+local open_tcp, open_udp, open_tls = open.TCP, open.UDP, open.TLS
 -- socket.listen's listeners by port, only to say so when a port-keyed call names one.
 local listening = setmetatable({}, { __mode = "v" })
 local named = {}
@@ -114,6 +121,15 @@ end
 -- The socket a port-keyed call means, and its kind ("listener", "tcp",
 -- "udp", "udp-connected").
 local function lookup(fname, what)
+  -- The common case first, with no type checks: a port number held by one
+  -- protocol only (a table key 7000.0 finds 7000; a string never a port;
+  -- TCP and TLS share a port space).
+  local t, u = open_tcp[what] or open_tls[what], open_udp[what]
+  local h = t == nil and u or u == nil and t
+  if h then
+    local kind = core.kind(h)
+    if kind then return h, kind end
+  end
   if type(what) == "userdata" then
     local kind = core.kind(what)
     if kind == nil then raise(fname .. ": attempt to use a closed socket") end
@@ -343,6 +359,10 @@ function socket.write(what, data, to)
   end
   return h:write(data, to)
 end
+
+fast_read, fast_write = core.portkeyed(open_tcp, open_udp, open_tls, last, { __mode = "k" },
+  socket.read, socket.write)
+socket.read, socket.write = fast_read, fast_write
 
 function socket.close(what)
   -- Closing a closed handle again is allowed, as handle:close() is.

@@ -56,6 +56,28 @@ describe("TLS", function()
   after_each(function() xcs.configure { tls_dir = false } end)
 
   describe("port-keyed", function()
+    it("a port open as TLS and UDP makes a port-keyed call say it cannot tell which", function()
+      run(function()
+        local t, u, p
+        for _ = 1, 20 do
+          t = assert(S.open(0, "TLS", SERVER))
+          u = S.open(t:port(), "UDP")
+          if u then p = t:port() break end
+          S.close(t)
+        end
+        assert(u, "no port number free for both TLS and UDP")
+        for _, call in ipairs {
+          { "socket.read", function() return S.read(p) end },
+          { "socket.write", function() return S.write(p, "x", "127.0.0.1:9") end },
+        } do
+          H.raises({ call[1] .. ": port " .. p .. " is open as both TCP and UDP; " ..
+            "pass the handle socket.open returned" }, call[2])
+        end
+        S.close(t)
+        S.close(u)
+      end)
+    end)
+
     it("socket.open(port, 'TLS', opts) reads, writes, broadcasts and sees clients close", function()
       run(function()
         local h = assert(S.open(0, "TLS", SERVER))

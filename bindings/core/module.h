@@ -117,8 +117,6 @@ typedef struct xcs_module {
   int stop_timing;      /* ... while it runs (or, retiring, its clients') */
   uint64_t retire_until; /* retiring: uv_now when its clients' time is up */
   struct xcs_faults *faults; /* injected into what it receives, or NULL */
-  const void *metas[8]; /* its handle metatables by type id (XCS_T_*), so
-                           checking a handle's type needs no table lookup */
   xcs_stats stats;      /* what its sockets did, for the metrics */
 } xcs_module;
 
@@ -127,9 +125,13 @@ typedef struct xcs_module {
 #define xcs_module_preemptible(m, L) ((m)->current != NULL && xcs_task_thread((m)->current) == (L))
 lua_State *xcs_task_thread(xcs_task *t);
 
+/* A thread's extra space holds its module's pointer; a task's thread has
+ * this bit set in it too (bindings/task.c), the pointer being aligned. */
+#define XCS_TASK_BIT ((uintptr_t)1)
+
 /* The module whose state L (or a thread of it) belongs to. O(1). */
 static inline xcs_module *xcs_module_of(lua_State *L) {
-  return *(xcs_module **)lua_getextraspace(L);
+  return (xcs_module *)(*(uintptr_t *)lua_getextraspace(L) & ~XCS_TASK_BIT);
 }
 
 /* Counted registry refs in the module's state; unload asserts none leak.

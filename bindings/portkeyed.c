@@ -1,0 +1,218 @@
+/*
+ * portkeyed.c — socket.read(port) and socket.write(port, data [, to]) for
+ * the common case, in C: a port held by one socket, a listener's client or
+ * a UDP sender as `to`, or none (the calling task's last peer). Everything
+ * else — handles and paths in place of the port, misuse and its errors —
+ * goes to the prelude's own functions, which these stand in front of and
+ * which define what the calls mean (lua/prelude.lua). Both share the
+ * prelude's tables: the sockets open by port, and each task's last peer
+ * per socket.
+ *
+ * A read or write may wait. A read calls the socket's own method with a
+ * continuation (it notes the peer after), so the call yields to the host as
+ * the method does; a write runs the method in its own frame, the method's
+ * continuation finishing the call.
+ */
+#include "bindings/portkeyed.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#include "bindings/addr.h"
+#include "bindings/handle.h"
+#include "bindings/stream.h"
+#include "bindings/task.h"
+#include "bindings/tcp.h"
+#include "bindings/udp.h"
+
+/* Upvalues of both closures. */
+enum { UP_TCP = 1, UP_UDP, UP_TLS, UP_LAST, UP_WEAK, UP_SLOW };
+
+/* A handle type's method `name`, found once per type. */
+static lua_CFunction method_of(const xcs_handle_type *type, int write) {
+  static lua_CFunction found[XCS_NTYPES][2];
+  lua_CFunction *f = &found[type->id][write];
+  if (*f == NULL)
+    for (const luaL_Reg *r = type->methods; r->name; r++)
+      if (strcmp(r->name, write ? "write" : "read") == 0) *f = r->func;
+  return *f;
+}
+
+/* The socket open on the port at index 1 by one protocol only, pushed, and
+ * whether it is a UDP socket; NULL (nothing pushed) otherwise, and for the
+ * kinds the prelude treats apart: a connected UDP socket, a listener that
+ * hands out connections (socket.listen). */
+static xcs_handle *held(lua_State *L, int *udp) {
+  if (lua_type(L, 1) == LUA_TUSERDATA) { /* the handle itself */
+    lua_pushvalue(L, 1);
+  } else {
+    int t, u;
+    if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
+      lua_Integer port = lua_tointeger(L, 1);
+      t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
+      u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
+      /* TLS shares TCP's port space: a UDP port may be a TLS one too, which
+       * the prelude refuses as ambiguous. */
+      if (u && !t) {
+        t = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pushvalue(L, 1);
+      t = lua_rawget(L, lua_upvalueindex(UP_TCP)) != LUA_TNIL;
+      lua_pushvalue(L, 1);
+      u = lua_rawget(L, lua_upvalueindex(UP_UDP)) != LUA_TNIL;
+      if (u && !t) {
+        lua_pushvalue(L, 1);
+        t = lua_rawget(L, lua_upvalueindex(UP_TLS)) != LUA_TNIL;
+        lua_pop(L, 1);
+      }
+    }
+    if (t == u) {
+      lua_pop(L, 2);
+      return NULL;
+    }
+    lua_remove(L, t ? -1 : -2);
+  }
+  xcs_handle *h = xcs_handle_opt(L, -1);
+  int u = h && h->type == &xcs_udp_type;
+  if (h == NULL || (!u && h->type != &xcs_listener_type) ||
+      (u ? xcs_udp_connected(h) : ((xcs_listener *)h)->accepting)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  *udp = u;
+  return h;
+}
+
+/* Pushes the calling task's table of last peers (creating it if create),
+ * or returns 0 with nothing pushed: outside a task, or none yet. */
+static int peers_of_task(lua_State *L, int create) {
+  xcs_module *m = xcs_module_of(L);
+  if (m == NULL || m->current == NULL) return 0;
+  xcs_task *t = m->current;
+  if (t->peers) { /* found before: the prelude never replaces a task's table */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->peers);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* task */
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, lua_upvalueindex(UP_LAST)) != LUA_TNIL) { /* task peers */
+    lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    t->peers = xcs_ref(m, L);
+    return 1;
+  }
+  lua_pop(L, 1);
+  if (!create) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_newtable(L); /* task peers */
+  lua_pushvalue(L, lua_upvalueindex(UP_WEAK));
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_insert(L, -3); /* peers task peers */
+  lua_rawset(L, lua_upvalueindex(UP_LAST));
+  lua_pushvalue(L, -1);
+  t->peers = xcs_ref(m, L);
+  return 1;
+}
+
+/* Hands the call, as it came (arguments 1..n), to the prelude's function. */
+static int slow(lua_State *L, int n);
+
+static int results(lua_State *L, int status, lua_KContext base) {
+  (void)status;
+  return lua_gettop(L) - (int)base;
+}
+
+static int slow(lua_State *L, int n) {
+  lua_settop(L, n);
+  lua_pushvalue(L, lua_upvalueindex(UP_SLOW));
+  lua_insert(L, 1);
+  lua_callk(L, n, LUA_MULTRET, 0, results);
+  return results(L, LUA_OK, 0);
+}
+
+/* After the read: stack what, h, results... Notes the peer as the prelude's
+ * finish_read does. */
+static int read_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  if (lua_toboolean(L, 3) && lua_type(L, 4) > LUA_TNIL && peers_of_task(L, 1)) {
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 4);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  return lua_gettop(L) - 2;
+}
+
+static int fast_read(lua_State *L) {
+  lua_settop(L, 1);
+  int udp;
+  xcs_handle *h = held(L, &udp); /* what h */
+  if (h == NULL) return slow(L, 1);
+  lua_pushcfunction(L, method_of(h->type, 0));
+  lua_pushvalue(L, 2);
+  lua_callk(L, 1, LUA_MULTRET, 0, read_done);
+  return read_done(L, LUA_OK, 0);
+}
+
+/* Whether the value at idx is an address a UDP socket sends to. */
+static int is_address(lua_State *L, int idx) {
+  struct sockaddr_storage sa;
+  return lua_type(L, idx) == LUA_TSTRING && xcs_addr_parse(lua_tostring(L, idx), &sa) == 0;
+}
+
+/* Whether it is "*", or an open connection that is a client of l. */
+static int is_client(lua_State *L, int idx, xcs_handle *l) {
+  if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
+  xcs_handle *c = xcs_handle_opt(L, idx);
+  /* A closed one, or another kind of handle: the method says what is wrong. */
+  return c != NULL && c->type == &xcs_conn_type && ((xcs_conn *)c)->owner == (xcs_listener *)l;
+}
+
+static int fast_write(lua_State *L) {
+  const int n = 3; /* the prelude's function takes what, data, to: no more */
+  lua_settop(L, 3); /* what data to */
+  int udp;
+  xcs_handle *h;
+  if (lua_type(L, 2) != LUA_TSTRING || (h = held(L, &udp)) == NULL) return slow(L, n);
+  /* what data to h */
+  if (lua_isnil(L, 3)) {
+    if (!peers_of_task(L, 0)) return slow(L, n); /* nothing read: the prelude says so */
+    lua_pushvalue(L, 4);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1)) return slow(L, n);
+    lua_replace(L, 3);
+    lua_pop(L, 1);
+  } else if (!(udp ? is_address(L, 3) : is_client(L, 3, h))) {
+    return slow(L, n); /* raises, naming what was wrong */
+  }
+  /* The socket's write runs in this frame, with the arguments it takes: if
+   * it waits (a TCP write over the high-water mark), its continuation
+   * finishes this call, as nothing is left to do here after it. */
+  lua_replace(L, 1); /* h data to */
+  return method_of(h->type, 1)(L);
+}
+
+/* core.portkeyed(open_tcp, open_udp, open_tls, last, weak_mt, slow_read, slow_write)
+ *   -> read, write */
+static int l_portkeyed(lua_State *L) {
+  lua_settop(L, 7);
+  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
+  lua_pushvalue(L, 6);
+  lua_pushcclosure(L, fast_read, 6);
+  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
+  lua_pushvalue(L, 7);
+  lua_pushcclosure(L, fast_write, 6);
+  return 2;
+}
+
+int xcs_portkeyed_is(lua_CFunction f) { return f == fast_read || f == fast_write; }
+
+void xcs_portkeyed_open(lua_State *L) {
+  lua_pushcfunction(L, l_portkeyed);
+  lua_setfield(L, -2, "portkeyed");
+}

@@ -1,0 +1,18 @@
+/*
+ * portkeyed.h — socket.read and socket.write by port, in C for the common
+ * case, in front of the prelude's functions (bindings/portkeyed.c).
+ */
+#ifndef XCS_PORTKEYED_H
+#define XCS_PORTKEYED_H
+
+#include <lua.h>
+
+/* Whether f is one of them: a frame to see through when an error names the
+ * module's line, as the prelude's own frames are. */
+int xcs_portkeyed_is(lua_CFunction f);
+
+/* core.portkeyed(open_tcp, open_udp, last, weak_mt, slow_read, slow_write)
+ * -> read, write: the closures, over the prelude's tables and functions. */
+void xcs_portkeyed_open(lua_State *L);
+
+#endif
