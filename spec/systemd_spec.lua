@@ -8,7 +8,7 @@ local xcs = require "xcs"
 local H = require "helpers"
 local S = xcs.socket
 
-local function run(fn) return xcs.run(fn, { timeout = 20 }) end
+local function run(fn) return xcs.run(fn, { timeout = 20 * H.SCALE }) end
 
 local dir
 H.fresh_unix_dir(function(d) dir = d end)
@@ -20,7 +20,7 @@ end
 
 -- The next notification, as a table of its assignments (raises after 5 s).
 local function next_state(n, p)
-  local data, err = n:read(5)
+  local data, err = n:read(5 * H.SCALE)
   assert(data, "no notification (" .. tostring(err) .. "); output:\n" .. (p and p:output() or ""))
   local state = {}
   for k, v in data:gmatch("([A-Z_]+)=([^\n]*)") do state[k] = v end
@@ -75,7 +75,7 @@ describe("Type=notify", function()
       state = until_state(n, p, "STOPPING")
       assert.are.equal("1", state.STOPPING)
       assert.are.equal("stopping", state.STATUS)
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal(0, p:wait(5 * H.SCALE))
     end)
   end)
 
@@ -86,7 +86,7 @@ describe("Type=notify", function()
         "examples/echo.lua", "port=0")
       for _ = 1, 3 do assert.are.equal("1", until_state(n, p, "WATCHDOG").WATCHDOG) end
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal(0, p:wait(5 * H.SCALE))
     end)
   end)
 
@@ -103,7 +103,7 @@ describe("Type=notify", function()
       H.expect(p, "reload done")
       p:kill("TERM")
       assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
-      assert.are.equal(0, p:wait(10))
+      assert.are.equal(0, p:wait(10 * H.SCALE))
       assert.is_nil((n:read(0.2))) -- a worker says nothing
     end)
   end)
@@ -112,7 +112,7 @@ describe("Type=notify", function()
     run(function()
       local n, path = notify_socket()
       local p = start("env", "NOTIFY_SOCKET=" .. path, H.XCSHOST, "tests/loopback.lua")
-      assert.are.equal(0, p:wait(10), p:output())
+      assert.are.equal(0, p:wait(10 * H.SCALE), p:output())
       local seen = {}
       for _ = 1, 20 do
         local data = n:read(1)
@@ -128,7 +128,7 @@ describe("Type=notify", function()
       local code, out = H.run("tests/loopback.lua")
       assert.are.equal(0, code, out)
       local p = start("env", "NOTIFY_SOCKET=relative/path", H.XCSHOST, "tests/loopback.lua")
-      assert.are.equal(0, p:wait(10))
+      assert.are.equal(0, p:wait(10 * H.SCALE))
       assert.truthy(p:output():find("NOTIFY_SOCKET is neither a path nor @name", 1, true), p:output())
     end)
   end)
@@ -151,7 +151,7 @@ describe("socket activation", function()
       H.expect(p, "echo: port " .. port .. " %(TCP%): the socket systemd passed %(web%)")
       c:close()
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal(0, p:wait(5 * H.SCALE))
     end)
   end)
 
@@ -181,7 +181,7 @@ describe("socket activation", function()
       c:close()
       p:kill("TERM")
       assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
-      assert.are.equal(0, p:wait(10))
+      assert.are.equal(0, p:wait(10 * H.SCALE))
     end)
   end)
 
@@ -196,11 +196,11 @@ describe("socket activation", function()
         H.expect(p, "Listening on")
         local u = assert(S.connect("127.0.0.1", port, "UDP"))
         assert(u:write("ping"))
-        assert.are.equal("ping", (u:read(5)))
+        assert.are.equal("ping", (u:read(5 * H.SCALE)))
         H.expect(p, "port " .. port .. " %(UDP%): the socket systemd passed %(unnamed%)" ..
           (workers[1] and ", for every worker" or ""))
         p:kill("TERM")
-        assert.are.equal(0, p:wait(10))
+        assert.are.equal(0, p:wait(10 * H.SCALE))
       end)
     end)
   end
@@ -220,7 +220,7 @@ describe("socket activation", function()
       c:close()
       c2:close()
       p:kill("TERM")
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal(0, p:wait(5 * H.SCALE))
     end)
   end)
 end)
@@ -241,7 +241,7 @@ describe("contrib/xcshost.service and xcshost.socket", function()
     run(function()
       local p = H.tool { "systemd-analyze", "verify", "--man=no", dir .. "/xcshost.service",
         dir .. "/xcshost.socket" }
-      assert.are.equal(0, p:wait(20), p:output())
+      assert.are.equal(0, p:wait(20 * H.SCALE), p:output())
     end)
   end)
 
@@ -267,7 +267,7 @@ describe("contrib/xcshost.service and xcshost.socket", function()
       c:close()
       p:kill("TERM")
       assert.are.equal("1", until_state(n, p, "STOPPING").STOPPING)
-      assert.are.equal(0, p:wait(5))
+      assert.are.equal(0, p:wait(5 * H.SCALE))
     end)
   end)
 end)
