@@ -12,60 +12,74 @@ local batch = arg.batch ~= "0"
 local store = {}
 local OK, NIL = "+OK\r\n", "$-1\r\n"
 
-local function run(args)
-  local cmd = args[1]
-  if #cmd < 7 and cmd:byte() > 96 then cmd = cmd:upper() end -- clients mostly send upper case
-  if cmd == "GET" then
+-- Each command: how many words it takes with its name (-1: any), and what
+-- it answers to them (args[1] is the name).
+local commands = {
+  GET = { 2, function(args)
     local v = store[args[2]]
     return v and "$" .. #v .. "\r\n" .. v .. "\r\n" or NIL
-  elseif cmd == "SET" then
+  end },
+  SET = { 3, function(args)
     store[args[2]] = args[3]
     return OK
-  elseif cmd == "PING" then
-    return "+PONG\r\n"
-  elseif cmd == "CONFIG" then -- redis-benchmark asks for its settings first
-    return "*0\r\n"
+  end },
+  PING = { -1, function() return "+PONG\r\n" end },
+  CONFIG = { -1, function() return "*0\r\n" end }, -- redis-benchmark asks for its settings first
+}
+
+-- The reply to the n words in args.
+local function run(args, n)
+  local name = args[1]
+  local cmd = commands[name] or commands[name:upper()] -- clients mostly send upper case
+  if not cmd then return "-ERR unknown command '" .. name .. "'\r\n" end
+  if cmd[1] >= 0 and cmd[1] ~= n then
+    return "-ERR wrong number of arguments for '" .. name:lower() .. "' command\r\n"
   end
-  return "-ERR unknown command '" .. args[1] .. "'\r\n"
+  return cmd[2](args)
 end
 
 local byte, sub, STAR, DOLLAR = string.byte, string.sub, 42, 36
 
 -- The count after the type byte of a header line ("*3", "$5"), or nil.
 local function count(line, kind)
-  if not line or byte(line) ~= kind then return nil end
-  return math.tointeger(tonumber(sub(line, 2)))
+  if byte(line) ~= kind then return nil end
+  return tonumber(sub(line, 2), 10)
 end
 
--- One command: "*N" then N times "$len" and the bytes, CRLF after each.
--- nil at the end of input, false for what is not RESP.
-local function command(c)
+-- One command: "*N" then N times "$len" and the bytes, CRLF after each,
+-- its words put in args[1..N] (a table the connection reuses: its stale
+-- tail past N is never read). N; nil at the end of input, false for what
+-- is not RESP.
+local function command(c, args)
   local line = c:read("*l")
   if not line then return nil end
   local n = count(line, STAR)
   if not n or n < 1 then return false end
-  local args = {}
   for i = 1, n do
-    local len = count(c:read("*l"), DOLLAR)
+    line = c:read("*l")
+    if not line then return nil end
+    local len = count(line, DOLLAR)
     if not len or len < 0 then return false end
     local data = c:read(len + 2)
     if not data then return nil end
     args[i] = sub(data, 1, len)
   end
-  return args
+  return n
 end
 
 local function serve(c)
+  local args, out = {}, {} -- reused from command to command, batch to batch
   while true do
-    local out, args = {}, nil
+    local k, n = 0, nil
     repeat
-      args = command(c)
-      if not args then break end
-      out[#out + 1] = run(args)
+      n = command(c, args)
+      if not n then break end
+      k = k + 1
+      out[k] = run(args, n)
     until not batch or c:buffered() == 0
-    if #out > 0 then c:write(table.concat(out)) end
-    if args == false then c:write("-ERR Protocol error\r\n") end
-    if not args then break end
+    if k > 0 then c:write(table.concat(out, "", 1, k)) end
+    if n == false then c:write("-ERR Protocol error\r\n") end
+    if not n then break end
   end
   c:close()
 end

@@ -14,12 +14,20 @@
 #include "bindings/handle.h"
 #include "host/module.h"
 
+/* Read by the signal handler, written only by the loop thread it interrupts. */
+static lua_State *volatile running;
+
 void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   xcs_limits *lim = ud;
   /* Without a block, osize is a type tag, not a size (lua_Alloc contract). */
   size_t old = ptr ? osize : 0;
 
   if (nsize == 0) {
+    /* lua_close frees the state it closes while it is still the one the
+     * watchdog would hook (finalizers run guarded): the handler must not
+     * find it once its block is gone. A thread's block starts at its extra
+     * space. */
+    if (ptr != NULL && running != NULL && ptr == lua_getextraspace(running)) running = NULL;
     free(ptr);
     lim->used -= old;
     if (lim->used < lim->pressure_at) lim->pressure_next = lim->pressure_at; /* a real fall */
@@ -40,8 +48,6 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-/* Read by the signal handler, written only by the loop thread it interrupts. */
-static lua_State *volatile running;
 
 lua_State *xcs_limits_running(lua_State *L) {
   lua_State *prev = running;
