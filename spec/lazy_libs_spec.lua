@@ -80,7 +80,8 @@ describe("the module library, built when first touched", function()
       log(select(2, pcall(rawset, {}, "k")))
     ]]
     assert.truthy(H.find_line(lines, "bad argument #1 to 'next' (table expected, got nil)"), table.concat(lines, "\n"))
-    assert.truthy(H.find_line(lines, "bad argument #1 to 'rawget' (table expected, got number)"), table.concat(lines, "\n"))
+    assert.truthy(H.find_line(lines, "bad argument #1 to 'rawget' (table expected, got number)"),
+      table.concat(lines, "\n"))
     assert.truthy(H.find_line(lines, "bad argument #3 to 'rawset' (value expected)"), table.concat(lines, "\n"))
   end)
 
