@@ -115,19 +115,28 @@ static int l_wallclock(lua_State *L) {
   return 1;
 }
 
+static void wallclock_open(lua_State *L) { lua_pushcfunction(L, l_wallclock); }
+
+const char *const xcs_lib_names[] = {"json", "base64", "hex", "crypto", "url", "http", "wallclock",
+                                     NULL};
+static void (*const openers[])(lua_State *) = {xcs_lib_json_open, xcs_lib_base64_open,
+                                               xcs_lib_hex_open, xcs_lib_crypto_open,
+                                               xcs_lib_url_open, xcs_lib_http_open,
+                                               wallclock_open};
+
+void xcs_lib_push(lua_State *L, const char *name) {
+  for (int i = 0; xcs_lib_names[i]; i++)
+    if (strcmp(name, xcs_lib_names[i]) == 0) {
+      openers[i](L);
+      return;
+    }
+  luaL_error(L, "no library '%s'", name); /* a caller's bug: names come from xcs_lib_names */
+}
+
 void xcs_lib_open(lua_State *L) {
   int target = lua_absindex(L, -1);
-  xcs_lib_json_open(L);
-  lua_setfield(L, target, "json");
-  xcs_lib_codec_open(L);
-  lua_setfield(L, target, "hex");
-  lua_setfield(L, target, "base64");
-  xcs_lib_crypto_open(L);
-  lua_setfield(L, target, "crypto");
-  xcs_lib_url_open(L);
-  lua_setfield(L, target, "url");
-  xcs_lib_http_open(L);
-  lua_setfield(L, target, "http");
-  lua_pushcfunction(L, l_wallclock);
-  lua_setfield(L, target, "wallclock");
+  for (int i = 0; xcs_lib_names[i]; i++) {
+    openers[i](L);
+    lua_setfield(L, target, xcs_lib_names[i]);
+  }
 }

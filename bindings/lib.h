@@ -18,12 +18,19 @@
 #include <string.h>
 
 /* Sets json, base64, hex, crypto, url, http and wallclock in the table on
- * top of the stack (a module's env, or the test API's table). */
+ * top of the stack (the test API's table). */
 void xcs_lib_open(lua_State *L);
+/* Their names, NULL-ended; a module's env builds each when first touched
+ * (host/sandbox.c). */
+extern const char *const xcs_lib_names[];
+/* Pushes a new copy of the library (or wallclock) called name, one of
+ * xcs_lib_names. */
+void xcs_lib_push(lua_State *L, const char *name);
 
 /* Each pushes its library's table. */
 void xcs_lib_json_open(lua_State *L);
-void xcs_lib_codec_open(lua_State *L); /* pushes base64, then hex */
+void xcs_lib_base64_open(lua_State *L);
+void xcs_lib_hex_open(lua_State *L);
 void xcs_lib_crypto_open(lua_State *L);
 void xcs_lib_url_open(lua_State *L);
 void xcs_lib_http_open(lua_State *L);

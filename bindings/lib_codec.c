@@ -145,13 +145,16 @@ static int l_hex_decode(lua_State *L) {
   return 1;
 }
 
-void xcs_lib_codec_open(lua_State *L) {
+void xcs_lib_base64_open(lua_State *L) {
   static const luaL_Reg b64[] = {{"encode", l_b64_encode},
                                  {"decode", l_b64_decode},
                                  {"urlencode", l_b64_urlencode},
                                  {"urldecode", l_b64_urldecode},
                                  {NULL, NULL}};
   luaL_newlib(L, b64);
+}
+
+void xcs_lib_hex_open(lua_State *L) {
   static const luaL_Reg hex[] = {{"encode", l_hex_encode}, {"decode", l_hex_decode}, {NULL, NULL}};
   luaL_newlib(L, hex);
 }

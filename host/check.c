@@ -177,7 +177,7 @@ static void required(lua_State *L, const uses *u, int depth) {
 /* Runs in the module's state: judges each read against its env. */
 static int judge(lua_State *L) {
   job *j = lua_touserdata(L, 1);
-  xcs_sandbox_push_env(L); /* 2 */
+  xcs_sandbox_push_env_built(L); /* 2 */
   lua_newtable(L);         /* 3: the globals the module (and what it requires) assigns */
   lua_newtable(L);         /* 4: the files required */
   required(L, &j->u, 0);

@@ -386,9 +386,16 @@ int xcs_cli_parse(xcs_cli *cli, int argc, char **argv, char *err, size_t errlen)
         return -1;
       }
       xcs_cli_module *m = &cli->modules[cli->nmodules - 1];
-      if (m->args == NULL && (m->args = calloc((size_t)argc, sizeof *m->args)) == NULL) {
-        snprintf(err, errlen, "not enough memory");
-        return -1;
+      /* Grown as needed: sized by argc, 1,000 modules took 16 KB each. */
+      if (m->nargs == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 4;
+        const char **p = realloc(m->args, (size_t)cap * sizeof *p);
+        if (p == NULL) {
+          snprintf(err, errlen, "not enough memory");
+          return -1;
+        }
+        m->args = p;
+        m->cap = cap;
       }
       m->args[m->nargs++] = a;
       continue;

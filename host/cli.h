@@ -16,7 +16,7 @@
 typedef struct xcs_cli_module {
   const char *path;
   const char **args; /* key=value words, in argv's memory */
-  int nargs;
+  int nargs, cap;
 } xcs_cli_module;
 
 typedef struct xcs_cli {

@@ -72,9 +72,95 @@ void xcs_sandbox_loadfile(lua_State *L, const char *path) {
   lua_pop(L, 1);
 }
 
-/* env's __index: reading a global nobody defined is a bug, say so. */
+/* The module library (bindings/lib.c) is built in a module's env only when
+ * the module first touches one of its globals: most modules use few of
+ * them, and they weighed a twentieth of an empty module. What a module sees
+ * is the same: reading, assigning, pairs, next, rawget, rawset and
+ * setmetatable on the env (and --lua-path libraries, and `xcshost check`)
+ * find every library there. The registry's pending table holds the names
+ * not built yet; they are built in the module's state, so the memory limit
+ * counts them. */
+static const char pending_key = 0;
+
+/* Builds the library named by the string at key into the env, if it is one
+ * not built yet, and pushes it; else pushes nothing and returns 0. */
+static int build_pending(lua_State *L, int key) {
+  key = lua_absindex(L, key);
+  if (lua_type(L, key) != LUA_TSTRING) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_key);
+  lua_pushvalue(L, key);
+  int pending = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  if (!pending) return 0;
+  xcs_lib_push(L, lua_tostring(L, key));
+  xcs_sandbox_push_env(L);
+  lua_pushvalue(L, key);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3); /* may raise (memory): then it is still pending */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_key);
+  lua_pushvalue(L, key);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+  return 1;
+}
+
+/* Builds every library not built yet, before the env is read raw or
+ * walked. */
+static void build_all(lua_State *L) {
+  for (const char *const *n = xcs_lib_names; *n; n++) {
+    lua_pushstring(L, *n);
+    lua_pop(L, build_pending(L, -1) + 1);
+  }
+}
+
+void xcs_sandbox_push_env_built(lua_State *L) {
+  build_all(L);
+  xcs_sandbox_push_env(L);
+}
+
+/* env's __index: a library not built yet is built; any other global nobody
+ * defined is a bug, say so. */
 static int undefined_global(lua_State *L) {
+  if (build_pending(L, 2)) return 1;
   return luaL_error(L, "undefined global '%s'", luaL_tolstring(L, 2, NULL));
+}
+
+/* env's __newindex: a module assigning a library's name before touching it
+ * replaces it (and assigning nil removes it), as it would a built one. */
+static int assign_global(lua_State *L) {
+  lua_settop(L, 3);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_key);
+    lua_pushvalue(L, 2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+  }
+  lua_rawset(L, 1);
+  return 0;
+}
+
+/* next, pairs, rawget and rawset: as Lua's (the original is upvalue 1),
+ * but on the env they build every library first, so they see what the
+ * module would. Their arguments are checked here, by upvalue 2 ("t" a
+ * table, "a" any value), so that a message names the function the module
+ * called (the original, called from C, has no name). */
+static int env_raw(lua_State *L) {
+  const char *checks = lua_tostring(L, lua_upvalueindex(2));
+  for (int i = 0; checks[i]; i++) {
+    if (checks[i] == 't') luaL_checktype(L, i + 1, LUA_TTABLE);
+    else luaL_checkany(L, i + 1);
+  }
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    xcs_sandbox_push_env(L);
+    if (lua_rawequal(L, 1, -1)) build_all(L);
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 /* load(chunk [, name [, mode [, env]]]): text only; env defaults to the
@@ -106,7 +192,7 @@ static const char lib_env_key = 0;
 static int lib_env_index(lua_State *L) {
   xcs_sandbox_push_env(L);
   lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
+  if (lua_rawget(L, -2) == LUA_TNIL) build_pending(L, 2);
   return 1;
 }
 
@@ -280,6 +366,9 @@ static int sandbox_setmetatable(lua_State *L) {
   int t = lua_type(L, 2);
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  xcs_sandbox_push_env(L);
+  if (lua_rawequal(L, 1, -1)) build_all(L); /* its __index builds them no more */
+  lua_pop(L, 1);
   if (t == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL)
@@ -448,6 +537,14 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_getfield(L, -1, "table");
   wrap(L, "move", sandbox_move);
   lua_pop(L, 1);
+  static const char *const raw[][2] = {
+      {"next", "t"}, {"pairs", "a"}, {"rawget", "ta"}, {"rawset", "taa"}, {NULL, NULL}};
+  for (int i = 0; raw[i][0]; i++) {
+    lua_getfield(L, -1, raw[i][0]);
+    lua_pushstring(L, raw[i][1]);
+    lua_pushcclosure(L, env_raw, 2);
+    lua_setfield(L, -2, raw[i][0]);
+  }
   lua_pushcfunction(L, sandbox_require);
   lua_setfield(L, -2, "require");
   lua_pushcfunction(L, sandbox_collectgarbage);
@@ -462,12 +559,19 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &loaded_key);
 
-  xcs_lib_open(L); /* json, base64, hex, crypto, url, http, wallclock */
+  lua_newtable(L); /* json, base64, hex, crypto, url, http, wallclock: built when touched */
+  for (const char *const *n = xcs_lib_names; *n; n++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, *n);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &pending_key);
   xcs_socket_open(L, 1); /* runs the prelude into env */
 
   lua_newtable(L);
   lua_pushcfunction(L, undefined_global);
   lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, assign_global);
+  lua_setfield(L, -2, "__newindex");
   lua_setmetatable(L, -2);
 
   /* Nothing of the full library set stays reachable: the globals table is

@@ -19,6 +19,9 @@
 void xcs_sandbox_open(lua_State *L, xcs_module *m);
 /* Pushes m's env (from its registry). */
 void xcs_sandbox_push_env(lua_State *L);
+/* The same, with every library of the module library built in it first
+ * (they are built when first touched): for reading it raw or walking it. */
+void xcs_sandbox_push_env_built(lua_State *L);
 /* Reads a whole file: pushes its text, or returns an error message. */
 int xcs_sandbox_readfile(lua_State *L, const char *path);
 /* Loads text-only Lua from a file with the module's env; pushes the chunk
