@@ -281,23 +281,52 @@ static const char *find_head(lua_State *L, const char *fname, const char **at, c
   return NULL;
 }
 
+/* A head as both parsers begin it: the buffer, the limits, where the head
+ * starts (at) and ends (he), and its first line (up to e; the fields from
+ * next). */
+typedef struct head {
+  const char *buf, *at, *he, *e, *next;
+  limits lim;
+} head;
+
+/* Reads the arguments (buf [, init [, opts]]) and finds the head and its
+ * first line. 0 when there is one; otherwise the count of results pushed:
+ * false while the head is incomplete, or a refusal (431, or 400 naming
+ * `line` for a bare CR in it). */
+static int open_head(lua_State *L, const char *fname, const char *line, head *h) {
+  size_t len;
+  h->buf = xcs_lib_string(L, 1, fname, "buffer", &len);
+  size_t init = get_init(L, 2, len, fname);
+  h->lim = get_limits(L, 3, fname);
+  lua_settop(L, 3);
+  h->at = h->buf + init;
+  int results;
+  h->he = find_head(L, fname, &h->at, h->buf + len, &h->lim, &results);
+  if (h->he == NULL) return results;
+  int bad;
+  h->e = line_end(h->at, h->he, &h->next, &bad);
+  if (bad) return refuse(L, fname, 400, "a bare CR in the %s line", line);
+  return 0;
+}
+
+/* The head's fields into the message table at 4 (as "headers"); 0, or a
+ * refusal's count of results. */
+static int read_fields(lua_State *L, const char *fname, const head *h, framing *f) {
+  memset(f, 0, sizeof *f);
+  int status;
+  const char *why = parse_fields(L, h->next, h->he, h->lim.max_headers, f, &status); /* 5 */
+  if (why) return refuse(L, fname, status, "%s", why);
+  lua_setfield(L, 4, "headers");
+  return 0;
+}
+
 /* http.parse_request(buf [, init [, opts]]) -> request, next. */
 static int l_parse_request(lua_State *L) {
   static const char fname[] = "http.parse_request";
-  size_t len;
-  const char *buf = xcs_lib_string(L, 1, fname, "buffer", &len);
-  size_t init = get_init(L, 2, len, fname);
-  limits lim = get_limits(L, 3, fname);
-  lua_settop(L, 3);
-  const char *at = buf + init, *end = buf + len;
-  int results;
-  const char *he = find_head(L, fname, &at, end, &lim, &results);
-  if (he == NULL) return results;
-
-  const char *next;
-  int bad;
-  const char *e = line_end(at, he, &next, &bad);
-  if (bad) return refuse(L, fname, 400, "a bare CR in the request line");
+  head h;
+  int results = open_head(L, fname, "request", &h);
+  if (results) return results;
+  const char *at = h.at, *e = h.e;
   const char *sp1 = memchr(at, ' ', (size_t)(e - at));
   const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(e - sp1 - 1)) : NULL;
   if (sp1 == NULL || sp2 == NULL || sp1 == at || sp2 == sp1 + 1)
@@ -328,11 +357,7 @@ static int l_parse_request(lua_State *L) {
   lua_setfield(L, 4, "version");
 
   framing f;
-  memset(&f, 0, sizeof f);
-  int status;
-  const char *why = parse_fields(L, next, he, lim.max_headers, &f, &status); /* 5 */
-  if (why) return refuse(L, fname, status, "%s", why);
-  lua_setfield(L, 4, "headers");
+  if ((results = read_fields(L, fname, &h, &f))) return results;
   if (minor >= 1 && f.hosts != 1)
     return refuse(L, fname, 400, f.hosts ? "more than one Host header" : "no Host header (HTTP/1.1 needs one)");
   if (f.te_other || (f.chunked && minor == 0)) {
@@ -342,27 +367,17 @@ static int l_parse_request(lua_State *L) {
   if (f.chunked && f.has_length)
     return refuse(L, fname, 400, "both Content-Length and Transfer-Encoding");
   set_framing(L, &f, minor);
-  lua_pushinteger(L, (lua_Integer)(he - buf) + 1);
+  lua_pushinteger(L, (lua_Integer)(h.he - h.buf) + 1);
   return 2;
 }
 
 /* http.parse_response(buf [, init [, opts]]) -> response, next. */
 static int l_parse_response(lua_State *L) {
   static const char fname[] = "http.parse_response";
-  size_t len;
-  const char *buf = xcs_lib_string(L, 1, fname, "buffer", &len);
-  size_t init = get_init(L, 2, len, fname);
-  limits lim = get_limits(L, 3, fname);
-  lua_settop(L, 3);
-  const char *at = buf + init, *end = buf + len;
-  int results;
-  const char *he = find_head(L, fname, &at, end, &lim, &results);
-  if (he == NULL) return results;
-
-  const char *next;
-  int bad;
-  const char *e = line_end(at, he, &next, &bad);
-  if (bad) return refuse(L, fname, 400, "a bare CR in the status line");
+  head h;
+  int results = open_head(L, fname, "status", &h);
+  if (results) return results;
+  const char *at = h.at, *e = h.e;
   int major;
   int minor = e - at >= 8 ? version_at(at, at + 8, &major) : -1;
   if (minor < 0) return refuse(L, fname, 400, "a malformed status line");
@@ -382,14 +397,10 @@ static int l_parse_response(lua_State *L) {
   lua_pushlstring(L, e - s > 4 ? s + 5 : e, e - s > 4 ? (size_t)(e - s - 5) : 0);
   lua_setfield(L, 4, "reason");
   framing f;
-  memset(&f, 0, sizeof f);
-  int status;
-  const char *why = parse_fields(L, next, he, lim.max_headers, &f, &status);
-  if (why) return refuse(L, fname, status, "%s", why);
-  lua_setfield(L, 4, "headers");
+  if ((results = read_fields(L, fname, &h, &f))) return results;
   if (f.te_other) return refuse(L, fname, 501, "a transfer coding other than chunked");
   set_framing(L, &f, minor); /* Transfer-Encoding overrides Content-Length (§6.3) */
-  lua_pushinteger(L, (lua_Integer)(he - buf) + 1);
+  lua_pushinteger(L, (lua_Integer)(h.he - h.buf) + 1);
   return 2;
 }
 
