@@ -34,6 +34,12 @@ static void expired(xcs_wait *w) {
   xcs_task_wake_now(w->slot, UV_ETIMEDOUT);
 }
 
+/* On the host's ready list: it runs on the loop's next tick. */
+static void queue(xcs_task *t) {
+  xcs_list_push(&t->m->host->ready, &t->ready);
+  xcs_host_poke(t->m->host);
+}
+
 xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   /* Everything that can raise (Lua memory) comes before the calloc. */
   lua_State *co = lua_newthread(L); /* fn args... co */
@@ -59,8 +65,7 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   xcs_list_init(&t->ready);
   xcs_list_push(&m->tasks, &t->link);
   m->ntasks++;
-  xcs_list_push(&m->host->ready, &t->ready);
-  xcs_host_poke(m->host);
+  queue(t);
   return t;
 }
 
@@ -124,23 +129,27 @@ int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k
 int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   xcs_task *t = xcs_module_of(L)->current;
   t->w.status = 0;
-  xcs_list_push(&t->m->host->ready, &t->ready);
-  xcs_host_poke(t->m->host);
+  queue(t);
   lua_pushlightuserdata(L, XCS_HOST);
   lua_pushinteger(L, XCS_YIELD_WAIT);
   return lua_yieldk(L, 2, ctx, k);
 }
 
+/* Its module's tasks that a preempted step held back go before a task
+ * woken now: one woken on every turn (a short sleep) would otherwise keep
+ * them waiting for as long as it runs. */
 void xcs_task_wake_now(xcs_task **slot, int status) {
   xcs_task *t = xcs_wait_take(slot, status);
-  if (t) xcs_task_run(t);
+  if (t == NULL) return;
+  if (t->m->host->ticks < t->m->held_until)
+    queue(t);
+  else
+    xcs_task_run(t);
 }
 
 void xcs_task_wake(xcs_task **slot, int status) {
   xcs_task *t = xcs_wait_take(slot, status);
-  if (t == NULL) return;
-  xcs_list_push(&t->m->host->ready, &t->ready);
-  xcs_host_poke(t->m->host);
+  if (t) queue(t);
 }
 
 int xcs_task_status(lua_State *L) {
@@ -227,6 +236,7 @@ lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
 /* The preempted task finished its step: its module's other tasks may run. */
 static void release_held(xcs_module *m) {
   m->preempted = NULL;
+  if (!xcs_list_empty(&m->held)) m->held_until = m->host->ticks + 1;
   xcs_list *n;
   while ((n = xcs_list_shift(&m->held)) != NULL) xcs_list_push(&m->host->ready, n);
   xcs_host_poke(m->host);
@@ -274,8 +284,7 @@ void xcs_task_run(xcs_task *t) {
     /* Preempted by the CPU watchdog (host/limits.h): run again after the
      * others, still counting towards its burst limit. */
     m->preempted = t;
-    xcs_list_push(&m->host->ready, &t->ready);
-    xcs_host_poke(m->host);
+    queue(t);
     return;
   }
   if (m->preempted == t) release_held(m);

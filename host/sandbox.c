@@ -425,8 +425,6 @@ static void wrap(lua_State *L, const char *name, lua_CFunction f) {
   lua_setfield(L, -2, name);
 }
 
-/* collectgarbage: only "count"; the rest would let a module tune the
- * collector the host relies on. */
 /* collectgarbage: "count", and the collector's mode, "generational" or
  * "incremental" (as Lua's, with their tuning arguments; it returns the
  * mode before). A full "collect" or "step" stays out: it could stall the

@@ -24,6 +24,17 @@ describe("preemption", function()
     end, { timeout = 10 })
   end)
 
+  it("runs a task held behind a preempted step as soon as that step waits", function()
+    -- Without that, the step's task, woken by a timer on every turn, ran
+    -- ahead of the held one for as long as it went on.
+    xcs.run(function()
+      local m = assert(xcs.load("spec/fixtures/preempt_fair.lua"))
+      assert.are.equal("concluded", (m:wait()))
+      local logs = table.concat(m:logs(), "\n")
+      assert.matches("spawned task ran after round 1 of 1", logs)
+    end, { timeout = 10 })
+  end)
+
   it("still fails a module that computes past the CPU limit", function()
     xcs.configure { cpu_limit = 0.3 }
     xcs.run(function()
