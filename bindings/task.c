@@ -135,16 +135,17 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   return lua_yieldk(L, 2, ctx, k);
 }
 
-/* Its module's tasks that a preempted step held back go before a task
- * woken now: one woken on every turn (a short sleep) would otherwise keep
- * them waiting for as long as it runs. */
+/* A task woken now runs at once only when no task is queued: else it
+ * goes behind them, or one woken on every turn (a short sleep's timer)
+ * would keep them waiting for as long as it runs, the tasks a preempted
+ * step held back among them. */
 void xcs_task_wake_now(xcs_task **slot, int status) {
   xcs_task *t = xcs_wait_take(slot, status);
   if (t == NULL) return;
-  if (t->m->host->ticks < t->m->held_until)
-    queue(t);
-  else
+  if (xcs_list_empty(&t->m->host->ready))
     xcs_task_run(t);
+  else
+    queue(t);
 }
 
 void xcs_task_wake(xcs_task **slot, int status) {
@@ -236,7 +237,6 @@ lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
 /* The preempted task finished its step: its module's other tasks may run. */
 static void release_held(xcs_module *m) {
   m->preempted = NULL;
-  if (!xcs_list_empty(&m->held)) m->held_until = m->host->ticks + 1;
   xcs_list *n;
   while ((n = xcs_list_shift(&m->held)) != NULL) xcs_list_push(&m->host->ready, n);
   xcs_host_poke(m->host);

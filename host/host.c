@@ -62,7 +62,6 @@ static uint64_t cpu_now(void) {
 
 static void tick_cb(uv_idle_t *idle) {
   xcs_host *h = idle->data;
-  h->ticks++;
 
   /* Only the tasks queued before this turn run now; those they wake run on
    * the next, so a pair of tasks waking each other cannot starve the I/O. */

@@ -142,7 +142,6 @@ struct xcs_host {
   xcs_list modules;   /* every module not yet destroyed */
   uv_idle_t tick;     /* runs deferred work: the three lists below */
   uv_idle_cb tick_cb; /* ... with this, which host/ supplies */
-  uint64_t ticks;     /* how many times tick_cb ran */
   const struct xcs_manager *mgr; /* the module manager (below) */
   xcs_list ready;     /* tasks to resume (xcs_task.ready) */
   xcs_list deferred;  /* handles to close once the current step is over */

@@ -101,9 +101,6 @@ typedef struct xcs_module {
   xcs_task *preempted;  /* a task stopped mid-step: its module's other tasks
                            wait (in held) until it finishes that step */
   xcs_list held;
-  uint64_t held_until;  /* the host tick (xcs_host.ticks) whose batch runs what
-                           held had: until then a task of this module woken
-                           now is queued behind them, not run ahead */
   int nrefs;            /* registry refs held for it (see xcs_ref) */
   int started;          /* the main task ran its first step */
   xcs_task *watcher;    /* a task of another module waiting on this one */
