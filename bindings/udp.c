@@ -30,8 +30,13 @@ typedef struct dgram {
 
 typedef struct udp_resolve udp_resolve;
 
+/* Datagrams received per recvmmsg (see batch_buf below). */
+#define BATCH 16
+
 /* A datagram offered straight to the waiting reader, still in the receive
- * buffer: nothing is copied or allocated unless the reader leaves it. */
+ * buffer: nothing is copied or allocated unless the reader leaves it. The
+ * datagrams of one recvmmsg batch are offered together, at its end, so the
+ * reader's task runs once for them all and reads them without waiting. */
 typedef struct offered {
   const char *data;
   size_t len;
@@ -47,7 +52,9 @@ typedef struct xcs_udp {
   int queued;
   int receiving;
   int batch;        /* inside a batch of recvmmsg: pause only at its end */
-  offered *offer;   /* while deliver() offers a datagram to the reader */
+  int chunk;        /* delivering a batch's datagram: offer it at the end */
+  int noffers, next_offer; /* offers[next_offer..noffers) not read yet */
+  offered offers[BATCH];   /* a batch waiting for its end */
   int err;          /* e.g. ECONNREFUSED on a connected socket */
   int connected;
   int port;
@@ -78,12 +85,11 @@ int xcs_udp_connected(xcs_handle *h) { return ((xcs_udp *)h)->connected; }
  * socket: libuv cuts it into 64 KiB pieces, one per datagram, so none is
  * ever truncated. One loop per process and each datagram is consumed or
  * copied before its callback returns, so one buffer serves every host. */
-#define BATCH 16
 #define PIECE (64 * 1024)
 static char batch_buf[BATCH * PIECE];
 
 /* Datagrams waiting, in the queue or held back by faults: the bound. */
-static int held(const xcs_udp *u) { return u->queued + u->in.count; }
+static int held(const xcs_udp *u) { return u->queued + u->noffers + u->in.count; }
 static int full(const xcs_udp *u) { return held(u) >= XCS_UDP_QUEUE; }
 
 /* A batch never takes more than the queue has room for. */
@@ -112,33 +118,54 @@ static void pause_if_full(xcs_udp *u) {
   }
 }
 
-/* A datagram past the faults: queue it for read(). */
+/* Queues a copy of a datagram for a later read(). */
+static void enqueue(xcs_udp *u, const offered *o) {
+  dgram *d = malloc(sizeof *d + o->len);
+  if (d == NULL) { /* dropped, as the network might have */
+    u->bytes_in -= (uint64_t)o->len;
+    u->h.m->stats.bytes_in[XCS_P_UDP] -= (uint64_t)o->len;
+    return;
+  }
+  memcpy(d->data, o->data, o->len);
+  d->len = o->len;
+  d->truncated = o->truncated;
+  memcpy(&d->from, o->from, o->from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in));
+  xcs_list_push(&u->queue, &d->link);
+  u->queued++;
+}
+
+/* Runs the waiting reader on the offered datagrams; what it leaves (it
+ * stopped reading, or could not run now) is copied into the queue. */
+static void offer_all(xcs_udp *u) {
+  if (u->noffers == 0) return;
+  u->next_offer = 0;
+  xcs_task_wake_now(&u->h.reader, 0);
+  if (!u->h.closing)
+    for (int i = u->next_offer; i < u->noffers; i++) enqueue(u, &u->offers[i]);
+  u->noffers = u->next_offer = 0;
+  if (!u->h.closing) pause_if_full(u);
+}
+
+/* A datagram past the faults: offered to the reader, or queued for read(). */
 static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct sockaddr *from,
                     unsigned flags) {
   xcs_udp *u = xcs_container_of(in, xcs_udp, in);
-  uint64_t *stat = &u->h.m->stats.bytes_in[XCS_P_UDP];
-  u->bytes_in += (uint64_t)n; /* received: read now, or queued below */
-  *stat += (uint64_t)n;
-  if (u->h.reader && u->queued == 0) {
-    offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
-    u->offer = &o;
-    xcs_task_wake_now(&u->h.reader, 0);
-    if (u->offer == NULL || u->h.closing) return; /* read, or no one will */
-    u->offer = NULL; /* the reader did not run: queue a copy */
-  }
-  dgram *d = malloc(sizeof *d + (size_t)n);
-  if (d == NULL) { /* dropped, as the network might have */
-    u->bytes_in -= (uint64_t)n;
-    *stat -= (uint64_t)n;
+  u->bytes_in += (uint64_t)n; /* received: read now, or queued */
+  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
+  offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
+  if (u->chunk && u->h.reader && u->queued == 0 && u->noffers < BATCH) {
+    u->offers[u->noffers++] = o; /* read at the batch's end */
     return;
   }
-  memcpy(d->data, data, (size_t)n);
-  d->len = (size_t)n;
-  d->truncated = (flags & UV_UDP_PARTIAL) != 0;
-  memcpy(&d->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                     : sizeof(struct sockaddr_in));
-  xcs_list_push(&u->queue, &d->link);
-  u->queued++;
+  offer_all(u); /* what came before goes first */
+  if (u->h.closing) return;
+  if (u->h.reader && u->queued == 0) {
+    u->offers[u->noffers++] = o;
+    offer_all(u);
+    return;
+  }
+  enqueue(u, &o);
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -148,17 +175,23 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   xcs_udp *u = (xcs_udp *)h->data;
   if (nread == 0 && from == NULL) { /* nothing more for now, or a batch's end */
     u->batch = 0;
+    if (!u->h.closing) offer_all(u); /* the buffer and addresses live until now */
     if (!u->h.closing) pause_if_full(u);
     return;
   }
   if (u->h.closing) return;
   u->batch = (flags & UV_UDP_MMSG_CHUNK) != 0;
   if (nread < 0) {
+    offer_all(u);
     u->err = (int)nread;
     xcs_task_wake_now(&u->h.reader, 0);
     return;
   }
+  /* Faults may hand on, during this call, a datagram held in memory they
+   * free after it: only the kernel's batch waits for its end. */
+  u->chunk = u->batch && u->in.f == NULL;
   xcs_inflow_datagram(&u->in, nread, buf->base, from, flags);
+  u->chunk = 0;
   if (!u->h.closing) pause_if_full(u);
 }
 
@@ -215,10 +248,11 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (u->offer) {
-    offered *o = u->offer;
-    u->offer = NULL;
-    return push_datagram(L, o->data, o->len, o->from, o->truncated);
+  if (u->next_offer < u->noffers) { /* the queue is empty while offers last */
+    offered *o = &u->offers[u->next_offer];
+    int nres = push_datagram(L, o->data, o->len, o->from, o->truncated);
+    u->next_offer++; /* after the pushes: a memory error leaves it offered */
+    return nres;
   }
   xcs_list *n = u->queue.next;
   if (n != &u->queue) {
