@@ -44,6 +44,25 @@ typedef struct offered {
   int truncated;
 } offered;
 
+/* A sender's address, as a key of the socket's cache of formatted ones. */
+typedef struct peer_key {
+  uint32_t scope;
+  uint16_t family, port;
+  unsigned char ip[16];
+} peer_key;
+
+/* Senders whose "ip:port" strings a socket keeps (a table of Lua strings,
+ * slot i for the key key[i]): a read from a known sender formats nothing,
+ * and a write to one parses nothing (its string, anchored in the table, is
+ * found by its pointer: by_str maps a pointer's hash to a slot). */
+#define PEERS 64
+
+typedef struct peers {
+  peer_key key[PEERS];
+  const char *str[PEERS];
+  unsigned char by_str[PEERS];
+} peers;
+
 typedef struct xcs_udp {
   xcs_handle h;
   uv_udp_t udp;
@@ -62,6 +81,8 @@ typedef struct xcs_udp {
   udp_resolve *resolve; /* name look-up in flight for a connect */
   xcs_names *names;     /* names written to (bindings/names.h) */
   uint64_t bytes_in, bytes_out;
+  peers *keys;      /* once a datagram came; NULL before */
+  int peers_ref;    /* the table of their strings; 0 for none yet */
   char addr[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
 } xcs_udp;
 
@@ -211,6 +232,10 @@ static void udp_close(xcs_handle *h, int graceful) {
   }
   xcs_names_free(u->names);
   u->names = NULL;
+  free(u->keys);
+  u->keys = NULL;
+  if (u->peers_ref > 0 && h->m->phase != XCS_GONE) xcs_unref(h->m, u->peers_ref);
+  u->peers_ref = 0;
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   xcs_inflow_close(&u->in);
@@ -229,13 +254,92 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
-/* Pushes data, from [, "truncated"]; returns how many. */
-static int push_datagram(lua_State *L, const char *data, size_t len, const struct sockaddr *sa,
-                         int truncated) {
+/* sa as a key, and the slot of the cache it goes in. */
+static unsigned key_of(const struct sockaddr *sa, peer_key *k) {
+  memset(k, 0, sizeof *k);
+  k->family = sa->sa_family;
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    k->port = a->sin6_port;
+    k->scope = a->sin6_scope_id;
+    memcpy(k->ip, &a->sin6_addr, 16);
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    k->port = a->sin_port;
+    memcpy(k->ip, &a->sin_addr, 4);
+  }
+  uint32_t a, b;
+  memcpy(&a, k->ip, 4);
+  memcpy(&b, k->ip + 12, 4);
+  uint32_t hash = (a ^ b ^ k->port) * 2654435761u;
+  return (hash >> 16) % PEERS;
+}
+
+static unsigned str_slot(const char *s) { return (unsigned)(((uintptr_t)s >> 4) % PEERS); }
+
+/* Pushes the sender's "ip:port", from the cache when it wrote before. */
+static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
+  if (u->keys == NULL && (u->keys = calloc(1, sizeof *u->keys)) == NULL) {
+    char from[XCS_ADDRSTRLEN]; /* no cache: format it each time */
+    xcs_addr_format(sa, from, sizeof from);
+    lua_pushstring(L, from);
+    return;
+  }
+  if (u->peers_ref == 0) { /* may raise: nothing is taken yet */
+    lua_createtable(L, PEERS, 0);
+    u->peers_ref = xcs_ref(u->h.m, L);
+  }
+  peer_key k;
+  unsigned i = key_of(sa, &k);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, u->peers_ref);
+  if (memcmp(&u->keys->key[i], &k, sizeof k) == 0 && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING) {
+    lua_remove(L, -2);
+    return;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE) lua_pop(L, 1); /* the slot, empty */
   char from[XCS_ADDRSTRLEN];
   xcs_addr_format(sa, from, sizeof from);
+  const char *str = lua_pushstring(L, from);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, i + 1);
+  u->keys->key[i] = k;
+  u->keys->str[i] = str;
+  u->keys->by_str[str_slot(str)] = (unsigned char)i;
+  lua_remove(L, -2);
+}
+
+/* Whether s is the string of a sender in the cache: its address into sa. */
+static int known(const xcs_udp *u, const char *s, struct sockaddr_storage *sa) {
+  if (u->keys == NULL) return 0;
+  unsigned i = u->keys->by_str[str_slot(s)];
+  if (u->keys->str[i] != s) return 0;
+  const peer_key *k = &u->keys->key[i];
+  memset(sa, 0, sizeof *sa);
+  if (k->family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = k->port;
+    a->sin6_scope_id = k->scope;
+    memcpy(&a->sin6_addr, k->ip, 16);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)sa;
+    a->sin_family = AF_INET;
+    a->sin_port = k->port;
+    memcpy(&a->sin_addr, k->ip, 4);
+  }
+  return 1;
+}
+
+int xcs_udp_known(xcs_handle *h, const char *s) {
+  struct sockaddr_storage sa;
+  return known((xcs_udp *)h, s, &sa);
+}
+
+/* Pushes data, from [, "truncated"]; returns how many. */
+static int push_datagram(lua_State *L, xcs_udp *u, const char *data, size_t len,
+                         const struct sockaddr *sa, int truncated) {
   lua_pushlstring(L, data, len);
-  lua_pushstring(L, from);
+  push_from(L, u, sa);
   if (!truncated) return 2;
   lua_pushliteral(L, "truncated");
   return 3;
@@ -250,7 +354,7 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
   if (u->next_offer < u->noffers) { /* the queue is empty while offers last */
     offered *o = &u->offers[u->next_offer];
-    int nres = push_datagram(L, o->data, o->len, o->from, o->truncated);
+    int nres = push_datagram(L, u, o->data, o->len, o->from, o->truncated);
     u->next_offer++; /* after the pushes: a memory error leaves it offered */
     return nres;
   }
@@ -258,7 +362,7 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (n != &u->queue) {
     dgram *d = xcs_container_of(n, dgram, link);
     /* Pushed before it is freed; a memory error there leaves it queued. */
-    int nres = push_datagram(L, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
+    int nres = push_datagram(L, u, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
     xcs_list_remove(n);
     free(d);
     u->queued--;
@@ -315,7 +419,7 @@ static int write_k(lua_State *L, int status, lua_KContext ctx) {
  * when the task waits for a name to be looked up. */
 static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
   const char *s = lua_tostring(L, 3);
-  if (xcs_addr_parse(s, to) == 0) return 0;
+  if (known(u, s, to) || xcs_addr_parse(s, to) == 0) return 0;
   if (!xcs_names_is_name(s))
     return luaL_error(L, "udp:write: bad argument #2 (to): expected an address such as "
                          "\"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);

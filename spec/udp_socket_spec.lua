@@ -159,6 +159,24 @@ describe("a UDP socket", function()
     end)
   end)
 
+  it("names each of many senders rightly, and answers each (more than it keeps)", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local cs = {}
+      for i = 1, 150 do cs[i] = assert(S.connect("127.0.0.1", u:port(), "UDP")) end
+      for round = 1, 2 do
+        for i, c in ipairs(cs) do
+          assert.are.equal(#("from " .. i), c:write("from " .. i))
+          local data, from = assert(S.read(u:port(), 5))
+          assert.are.equal("from " .. i, data)
+          assert.are.equal(c:address(), from)
+          assert.are.equal(#data + 1, S.write(u:port(), data .. round, from))
+          assert.are.equal("from " .. i .. round, (c:read(5)))
+        end
+      end
+    end)
+  end)
+
   it("reads with a timeout inside a module too", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_timeout.lua", { port = 0 }))
