@@ -54,13 +54,14 @@ typedef struct peer_key {
 /* Senders whose "ip:port" strings a socket keeps (a table of Lua strings,
  * slot i for the key key[i]): a read from a known sender formats nothing,
  * and a write to one parses nothing (its string, anchored in the table, is
- * found by its pointer: by_str maps a pointer's hash to a slot). */
-#define PEERS 64
+ * found by its pointer: by_str maps a pointer's hash to a slot). A sender
+ * goes in the slot its address hashes to or the one beside it (i ^ 1). */
+#define PEERS 128
 
 typedef struct peers {
   peer_key key[PEERS];
   const char *str[PEERS];
-  unsigned char by_str[PEERS];
+  unsigned char by_str[2 * PEERS];
 } peers;
 
 typedef struct xcs_udp {
@@ -275,7 +276,7 @@ static unsigned key_of(const struct sockaddr *sa, peer_key *k) {
   return (hash >> 16) % PEERS;
 }
 
-static unsigned str_slot(const char *s) { return (unsigned)(((uintptr_t)s >> 4) % PEERS); }
+static unsigned str_slot(const char *s) { return (unsigned)(((uintptr_t)s >> 4) % (2 * PEERS)); }
 
 /* Pushes the sender's "ip:port", from the cache when it wrote before. */
 static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
@@ -292,11 +293,14 @@ static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
   peer_key k;
   unsigned i = key_of(sa, &k);
   lua_rawgeti(L, LUA_REGISTRYINDEX, u->peers_ref);
-  if (memcmp(&u->keys->key[i], &k, sizeof k) == 0 && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING) {
+  peer_key *keys = u->keys->key;
+  if (memcmp(&keys[i], &k, sizeof k) != 0 && memcmp(&keys[i ^ 1], &k, sizeof k) == 0) i ^= 1;
+  if (memcmp(&keys[i], &k, sizeof k) == 0 && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING) {
     lua_remove(L, -2);
     return;
   }
   if (lua_type(L, -1) != LUA_TTABLE) lua_pop(L, 1); /* the slot, empty */
+  if (keys[i].family != 0 && keys[i ^ 1].family == 0) i ^= 1; /* an empty one first */
   char from[XCS_ADDRSTRLEN];
   xcs_addr_format(sa, from, sizeof from);
   const char *str = lua_pushstring(L, from);
