@@ -187,7 +187,9 @@ static int fast_write(lua_State *L) {
     if (lua_isnil(L, -1)) return slow(L, n);
     lua_replace(L, 3);
     lua_pop(L, 1);
-  } else if (!(udp ? is_address(L, 3) : is_client(L, 3, h))) {
+  } else if (!(udp ? (lua_type(L, 3) == LUA_TSTRING && xcs_udp_known(h, lua_tostring(L, 3))) ||
+                        is_address(L, 3)
+                  : is_client(L, 3, h))) {
     return slow(L, n); /* raises, naming what was wrong */
   }
   /* The socket's write runs in this frame, with the arguments it takes: if

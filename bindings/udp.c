@@ -30,14 +30,39 @@ typedef struct dgram {
 
 typedef struct udp_resolve udp_resolve;
 
+/* Datagrams received per recvmmsg (see batch_buf below). */
+#define BATCH 16
+
 /* A datagram offered straight to the waiting reader, still in the receive
- * buffer: nothing is copied or allocated unless the reader leaves it. */
+ * buffer: nothing is copied or allocated unless the reader leaves it. The
+ * datagrams of one recvmmsg batch are offered together, at its end, so the
+ * reader's task runs once for them all and reads them without waiting. */
 typedef struct offered {
   const char *data;
   size_t len;
   const struct sockaddr *from;
   int truncated;
 } offered;
+
+/* A sender's address, as a key of the socket's cache of formatted ones. */
+typedef struct peer_key {
+  uint32_t scope;
+  uint16_t family, port;
+  unsigned char ip[16];
+} peer_key;
+
+/* Senders whose "ip:port" strings a socket keeps (a table of Lua strings,
+ * slot i for the key key[i]): a read from a known sender formats nothing,
+ * and a write to one parses nothing (its string, anchored in the table, is
+ * found by its pointer: by_str maps a pointer's hash to a slot). A sender
+ * goes in the slot its address hashes to or the one beside it (i ^ 1). */
+#define PEERS 128
+
+typedef struct peers {
+  peer_key key[PEERS];
+  const char *str[PEERS];
+  unsigned char by_str[2 * PEERS];
+} peers;
 
 typedef struct xcs_udp {
   xcs_handle h;
@@ -47,7 +72,9 @@ typedef struct xcs_udp {
   int queued;
   int receiving;
   int batch;        /* inside a batch of recvmmsg: pause only at its end */
-  offered *offer;   /* while deliver() offers a datagram to the reader */
+  int chunk;        /* delivering a batch's datagram: offer it at the end */
+  int noffers, next_offer; /* offers[next_offer..noffers) not read yet */
+  offered offers[BATCH];   /* a batch waiting for its end */
   int err;          /* e.g. ECONNREFUSED on a connected socket */
   int connected;
   int port;
@@ -55,6 +82,8 @@ typedef struct xcs_udp {
   udp_resolve *resolve; /* name look-up in flight for a connect */
   xcs_names *names;     /* names written to (bindings/names.h) */
   uint64_t bytes_in, bytes_out;
+  peers *keys;      /* once a datagram came; NULL before */
+  int peers_ref;    /* the table of their strings; 0 for none yet */
   char addr[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
 } xcs_udp;
 
@@ -78,12 +107,11 @@ int xcs_udp_connected(xcs_handle *h) { return ((xcs_udp *)h)->connected; }
  * socket: libuv cuts it into 64 KiB pieces, one per datagram, so none is
  * ever truncated. One loop per process and each datagram is consumed or
  * copied before its callback returns, so one buffer serves every host. */
-#define BATCH 16
 #define PIECE (64 * 1024)
 static char batch_buf[BATCH * PIECE];
 
 /* Datagrams waiting, in the queue or held back by faults: the bound. */
-static int held(const xcs_udp *u) { return u->queued + u->in.count; }
+static int held(const xcs_udp *u) { return u->queued + u->noffers + u->in.count; }
 static int full(const xcs_udp *u) { return held(u) >= XCS_UDP_QUEUE; }
 
 /* A batch never takes more than the queue has room for. */
@@ -112,33 +140,54 @@ static void pause_if_full(xcs_udp *u) {
   }
 }
 
-/* A datagram past the faults: queue it for read(). */
+/* Queues a copy of a datagram for a later read(). */
+static void enqueue(xcs_udp *u, const offered *o) {
+  dgram *d = malloc(sizeof *d + o->len);
+  if (d == NULL) { /* dropped, as the network might have */
+    u->bytes_in -= (uint64_t)o->len;
+    u->h.m->stats.bytes_in[XCS_P_UDP] -= (uint64_t)o->len;
+    return;
+  }
+  memcpy(d->data, o->data, o->len);
+  d->len = o->len;
+  d->truncated = o->truncated;
+  memcpy(&d->from, o->from, o->from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in));
+  xcs_list_push(&u->queue, &d->link);
+  u->queued++;
+}
+
+/* Runs the waiting reader on the offered datagrams; what it leaves (it
+ * stopped reading, or could not run now) is copied into the queue. */
+static void offer_all(xcs_udp *u) {
+  if (u->noffers == 0) return;
+  u->next_offer = 0;
+  xcs_task_wake_now(&u->h.reader, 0);
+  if (!u->h.closing)
+    for (int i = u->next_offer; i < u->noffers; i++) enqueue(u, &u->offers[i]);
+  u->noffers = u->next_offer = 0;
+  if (!u->h.closing) pause_if_full(u);
+}
+
+/* A datagram past the faults: offered to the reader, or queued for read(). */
 static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct sockaddr *from,
                     unsigned flags) {
   xcs_udp *u = xcs_container_of(in, xcs_udp, in);
-  uint64_t *stat = &u->h.m->stats.bytes_in[XCS_P_UDP];
-  u->bytes_in += (uint64_t)n; /* received: read now, or queued below */
-  *stat += (uint64_t)n;
-  if (u->h.reader && u->queued == 0) {
-    offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
-    u->offer = &o;
-    xcs_task_wake_now(&u->h.reader, 0);
-    if (u->offer == NULL || u->h.closing) return; /* read, or no one will */
-    u->offer = NULL; /* the reader did not run: queue a copy */
-  }
-  dgram *d = malloc(sizeof *d + (size_t)n);
-  if (d == NULL) { /* dropped, as the network might have */
-    u->bytes_in -= (uint64_t)n;
-    *stat -= (uint64_t)n;
+  u->bytes_in += (uint64_t)n; /* received: read now, or queued */
+  u->h.m->stats.bytes_in[XCS_P_UDP] += (uint64_t)n;
+  offered o = {data, (size_t)n, from, (flags & UV_UDP_PARTIAL) != 0};
+  if (u->chunk && u->h.reader && u->queued == 0 && u->noffers < BATCH) {
+    u->offers[u->noffers++] = o; /* read at the batch's end */
     return;
   }
-  memcpy(d->data, data, (size_t)n);
-  d->len = (size_t)n;
-  d->truncated = (flags & UV_UDP_PARTIAL) != 0;
-  memcpy(&d->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                     : sizeof(struct sockaddr_in));
-  xcs_list_push(&u->queue, &d->link);
-  u->queued++;
+  offer_all(u); /* what came before goes first */
+  if (u->h.closing) return;
+  if (u->h.reader && u->queued == 0) {
+    u->offers[u->noffers++] = o;
+    offer_all(u);
+    return;
+  }
+  enqueue(u, &o);
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
 }
@@ -148,17 +197,23 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   xcs_udp *u = (xcs_udp *)h->data;
   if (nread == 0 && from == NULL) { /* nothing more for now, or a batch's end */
     u->batch = 0;
+    if (!u->h.closing) offer_all(u); /* the buffer and addresses live until now */
     if (!u->h.closing) pause_if_full(u);
     return;
   }
   if (u->h.closing) return;
   u->batch = (flags & UV_UDP_MMSG_CHUNK) != 0;
   if (nread < 0) {
+    offer_all(u);
     u->err = (int)nread;
     xcs_task_wake_now(&u->h.reader, 0);
     return;
   }
+  /* Faults may hand on, during this call, a datagram held in memory they
+   * free after it: only the kernel's batch waits for its end. */
+  u->chunk = u->batch && u->in.f == NULL;
   xcs_inflow_datagram(&u->in, nread, buf->base, from, flags);
+  u->chunk = 0;
   if (!u->h.closing) pause_if_full(u);
 }
 
@@ -178,6 +233,10 @@ static void udp_close(xcs_handle *h, int graceful) {
   }
   xcs_names_free(u->names);
   u->names = NULL;
+  free(u->keys);
+  u->keys = NULL;
+  if (u->peers_ref > 0 && h->m->phase != XCS_GONE) xcs_unref(h->m, u->peers_ref);
+  u->peers_ref = 0;
   xcs_list *n;
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   xcs_inflow_close(&u->in);
@@ -196,13 +255,95 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
-/* Pushes data, from [, "truncated"]; returns how many. */
-static int push_datagram(lua_State *L, const char *data, size_t len, const struct sockaddr *sa,
-                         int truncated) {
+/* sa as a key, and the slot of the cache it goes in. */
+static unsigned key_of(const struct sockaddr *sa, peer_key *k) {
+  memset(k, 0, sizeof *k);
+  k->family = sa->sa_family;
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    k->port = a->sin6_port;
+    k->scope = a->sin6_scope_id;
+    memcpy(k->ip, &a->sin6_addr, 16);
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    k->port = a->sin_port;
+    memcpy(k->ip, &a->sin_addr, 4);
+  }
+  uint32_t a, b;
+  memcpy(&a, k->ip, 4);
+  memcpy(&b, k->ip + 12, 4);
+  uint32_t hash = (a ^ b ^ k->port) * 2654435761u;
+  return (hash >> 16) % PEERS;
+}
+
+static unsigned str_slot(const char *s) { return (unsigned)(((uintptr_t)s >> 4) % (2 * PEERS)); }
+
+/* Pushes the sender's "ip:port", from the cache when it wrote before. */
+static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
+  if (u->keys == NULL && (u->keys = calloc(1, sizeof *u->keys)) == NULL) {
+    char from[XCS_ADDRSTRLEN]; /* no cache: format it each time */
+    xcs_addr_format(sa, from, sizeof from);
+    lua_pushstring(L, from);
+    return;
+  }
+  if (u->peers_ref == 0) { /* may raise: nothing is taken yet */
+    lua_createtable(L, PEERS, 0);
+    u->peers_ref = xcs_ref(u->h.m, L);
+  }
+  peer_key k;
+  unsigned i = key_of(sa, &k);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, u->peers_ref);
+  peer_key *keys = u->keys->key;
+  if (memcmp(&keys[i], &k, sizeof k) != 0 && memcmp(&keys[i ^ 1], &k, sizeof k) == 0) i ^= 1;
+  if (memcmp(&keys[i], &k, sizeof k) == 0 && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING) {
+    lua_remove(L, -2);
+    return;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE) lua_pop(L, 1); /* the slot, empty */
+  if (keys[i].family != 0 && keys[i ^ 1].family == 0) i ^= 1; /* an empty one first */
   char from[XCS_ADDRSTRLEN];
   xcs_addr_format(sa, from, sizeof from);
+  const char *str = lua_pushstring(L, from);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, i + 1);
+  u->keys->key[i] = k;
+  u->keys->str[i] = str;
+  u->keys->by_str[str_slot(str)] = (unsigned char)i;
+  lua_remove(L, -2);
+}
+
+/* Whether s is the string of a sender in the cache: its address into sa. */
+static int known(const xcs_udp *u, const char *s, struct sockaddr_storage *sa) {
+  if (u->keys == NULL) return 0;
+  unsigned i = u->keys->by_str[str_slot(s)];
+  if (u->keys->str[i] != s) return 0;
+  const peer_key *k = &u->keys->key[i];
+  memset(sa, 0, sizeof *sa);
+  if (k->family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = k->port;
+    a->sin6_scope_id = k->scope;
+    memcpy(&a->sin6_addr, k->ip, 16);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)sa;
+    a->sin_family = AF_INET;
+    a->sin_port = k->port;
+    memcpy(&a->sin_addr, k->ip, 4);
+  }
+  return 1;
+}
+
+int xcs_udp_known(xcs_handle *h, const char *s) {
+  struct sockaddr_storage sa;
+  return known((xcs_udp *)h, s, &sa);
+}
+
+/* Pushes data, from [, "truncated"]; returns how many. */
+static int push_datagram(lua_State *L, xcs_udp *u, const char *data, size_t len,
+                         const struct sockaddr *sa, int truncated) {
   lua_pushlstring(L, data, len);
-  lua_pushstring(L, from);
+  push_from(L, u, sa);
   if (!truncated) return 2;
   lua_pushliteral(L, "truncated");
   return 3;
@@ -215,16 +356,17 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (u->offer) {
-    offered *o = u->offer;
-    u->offer = NULL;
-    return push_datagram(L, o->data, o->len, o->from, o->truncated);
+  if (u->next_offer < u->noffers) { /* the queue is empty while offers last */
+    offered *o = &u->offers[u->next_offer];
+    int nres = push_datagram(L, u, o->data, o->len, o->from, o->truncated);
+    u->next_offer++; /* after the pushes: a memory error leaves it offered */
+    return nres;
   }
   xcs_list *n = u->queue.next;
   if (n != &u->queue) {
     dgram *d = xcs_container_of(n, dgram, link);
     /* Pushed before it is freed; a memory error there leaves it queued. */
-    int nres = push_datagram(L, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
+    int nres = push_datagram(L, u, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
     xcs_list_remove(n);
     free(d);
     u->queued--;
@@ -281,7 +423,7 @@ static int write_k(lua_State *L, int status, lua_KContext ctx) {
  * when the task waits for a name to be looked up. */
 static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
   const char *s = lua_tostring(L, 3);
-  if (xcs_addr_parse(s, to) == 0) return 0;
+  if (known(u, s, to) || xcs_addr_parse(s, to) == 0) return 0;
   if (!xcs_names_is_name(s))
     return luaL_error(L, "udp:write: bad argument #2 (to): expected an address such as "
                          "\"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);

@@ -27,6 +27,9 @@ extern const xcs_handle_type xcs_udp_type;
 
 /* Whether the socket has a default peer (socket.connect(..., "UDP")). */
 int xcs_udp_connected(xcs_handle *h);
+/* Whether s is the very string a read of h returned as a sender's address
+ * (and still kept): a write to it needs no parsing. */
+int xcs_udp_known(xcs_handle *h, const char *s);
 
 /* core.udp_open(port [, address]), core.udp_connect(host, port), the metatable. */
 void xcs_udp_open(lua_State *L);

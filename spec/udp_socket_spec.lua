@@ -133,6 +133,50 @@ describe("a UDP socket", function()
     end)
   end)
 
+  it("hands a waiting reader a whole batch at once, in order, and keeps what it leaves", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local c = assert(S.connect("127.0.0.1", u:port(), "UDP"))
+      local got, done = {}, false
+      xcs.spawn(function()
+        for i = 1, 40 do
+          local data, from = assert(u:read(5))
+          assert.are.equal(c:address(), from)
+          got[i] = data
+          -- waiting mid-batch: the rest of the batch is queued, not lost
+          if i == 3 or i == 20 then xcs.sleep(0.01) end
+        end
+        done = true
+      end)
+      xcs.sleep(0) -- the reader waits first
+      for i = 1, 40 do assert.are.equal(#("dgram " .. i), c:write("dgram " .. i)) end
+      for _ = 1, 500 do
+        if done then break end
+        xcs.sleep(0.01)
+      end
+      assert.is_true(done, "the reader did not get all 40")
+      for i = 1, 40 do assert.are.equal("dgram " .. i, got[i]) end
+    end)
+  end)
+
+  it("names each of many senders rightly, and answers each (more than it keeps)", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local cs = {}
+      for i = 1, 150 do cs[i] = assert(S.connect("127.0.0.1", u:port(), "UDP")) end
+      for round = 1, 2 do
+        for i, c in ipairs(cs) do
+          assert.are.equal(#("from " .. i), c:write("from " .. i))
+          local data, from = assert(S.read(u:port(), 5))
+          assert.are.equal("from " .. i, data)
+          assert.are.equal(c:address(), from)
+          assert.are.equal(#data + 1, S.write(u:port(), data .. round, from))
+          assert.are.equal("from " .. i .. round, (c:read(5)))
+        end
+      end
+    end)
+  end)
+
   it("reads with a timeout inside a module too", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_timeout.lua", { port = 0 }))
