@@ -612,7 +612,7 @@ static void sweep_cb(uv_timer_t *t) {
     xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
     xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
     uint64_t seen = c->bytes_in + c->bytes_out;
-    if (seen != s->seen || c->len > 0 || c->in.bytes > 0) {
+    if (seen != s->seen || c->len > 0 || xcs_conn_held(c) > 0) {
       /* Bytes passed, or the module has not read what came: not idle. */
       s->active |= seen != 0;
       s->seen = seen;

@@ -59,8 +59,10 @@ static size_t high_mark(const xcs_conn *c) {
 }
 
 static void start_reading(xcs_conn *c) {
-  if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || c->in.ended) return;
-  if (!c->draining && c->len + c->in.bytes >= high_mark(c)) return;
+  xcs_inflow *in = xcs_conn_inflow(c);
+  if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || (in && in->ended))
+    return;
+  if (!c->draining && c->len + xcs_conn_held(c) >= high_mark(c)) return;
   int r = uv_read_start(&c->io.stream, alloc_cb, read_cb);
   if (r == 0)
     c->reading = 1;
@@ -175,12 +177,19 @@ static void drop_transport(xcs_conn *c) {
   if (c->tr && c->tr_data) c->tr->close(c);
 }
 
+/* What --delay held back is dropped, its timer closed. */
+static void close_inflow(xcs_conn *c) {
+  xcs_inflow *in = xcs_conn_inflow(c);
+  if (in == NULL) return;
+  xcs_inflow_close(in);
+  xcs_inflow_uv_close(in);
+}
+
 static void close_socket(xcs_conn *c) {
   c->uv_closed = 1;
   drop_transport(c);
   xcs_linger_stop(&c->linger);
-  xcs_inflow_close(&c->in);
-  xcs_inflow_uv_close(&c->in);
+  close_inflow(c);
   release_buffer(c); /* nothing reads it once the socket is closing */
   if (c->recycling) return; /* the failed attempt's socket is closing already */
   if (c->reset && !c->is_unix) {
@@ -230,8 +239,7 @@ static void release_socket(xcs_conn *c) {
   drop_transport(c);
   release_buffer(c);
   free_addrs(c);
-  xcs_inflow_close(&c->in);
-  xcs_inflow_uv_close(&c->in);
+  close_inflow(c);
   xcs_handle_uv_close(&c->h, &c->io.handle);
   drop_drain_hold(c);
   xcs_task_wake(&c->h.reader, 0);
@@ -284,10 +292,7 @@ void xcs_conn_end(xcs_conn *c, int status) {
 }
 
 /* Data or the end, now counted as received (past any --delay). */
-static void received(xcs_inflow *in, ssize_t nread, const char *data,
-                     const struct sockaddr *from, unsigned flags) {
-  (void)from, (void)flags;
-  xcs_conn *c = xcs_container_of(in, xcs_conn, in);
+static void received(xcs_conn *c, ssize_t nread, const char *data) {
   if (c->tr)
     c->tr->input(c, nread, data);
   else if (nread > 0)
@@ -296,14 +301,22 @@ static void received(xcs_inflow *in, ssize_t nread, const char *data,
     xcs_conn_end(c, (int)nread);
 }
 
+/* ...once --delay let it go. */
+static void released_by_delay(xcs_inflow *in, ssize_t nread, const char *data,
+                              const struct sockaddr *from, unsigned flags) {
+  (void)from, (void)flags;
+  received((xcs_conn *)in->h, nread, data);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   xcs_conn *c = conn_of(s);
   if (nread == 0) return; /* EAGAIN */
-  if (c->in.f && !c->draining) {
+  xcs_inflow *in = xcs_conn_inflow(c);
+  if (in && !c->draining) {
     /* Held back by --delay; the end waits behind the data, and what is
      * held counts against the read limit. */
-    if (nread < 0 || c->len + c->in.bytes + (size_t)nread >= high_mark(c)) stop_reading(c);
-    xcs_inflow_stream(&c->in, nread, buf->base);
+    if (nread < 0 || c->len + in->bytes + (size_t)nread >= high_mark(c)) stop_reading(c);
+    xcs_inflow_stream(in, nread, buf->base);
     return;
   }
   if (c->draining) {
@@ -315,7 +328,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
-  received(&c->in, nread, buf->base, NULL, 0);
+  received(c, nread, buf->base);
 }
 
 /* Sending ------------------------------------------------------------------------- */
@@ -696,8 +709,9 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_conn *c = (xcs_conn *)h;
   /* Closed by the module: what it has not read is dropped, held back or not;
    * an end that was held back did come, so the peer's FIN is not awaited. */
-  xcs_inflow_close(&c->in);
-  if (c->in.ended && !c->err) c->eof = 1;
+  xcs_inflow *in = xcs_conn_inflow(c);
+  if (in) xcs_inflow_close(in);
+  if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
@@ -1187,7 +1201,12 @@ const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_d
                                        conn_methods, conn_info, xcs_conn_reset};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
-  xcs_conn *c = xcs_handle_new(L, m, sizeof *c, &xcs_conn_type);
+  xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;
+  xcs_conn *c = xcs_handle_new(L, m, f ? sizeof(xcs_conn_delayed) : sizeof *c, &xcs_conn_type);
+  if (f) {
+    c->delayed = 1;
+    xcs_inflow_init(xcs_conn_inflow(c), &c->h, f, released_by_delay);
+  }
   c->is_unix = (unsigned)(is_unix != 0);
   if (is_unix)
     uv_pipe_init(&m->host->loop, &c->io.pipe, 0);
@@ -1200,8 +1219,6 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_conn_opts_default(&c->opts);
   c->drain_to = XCS_WRITE_HIGH;
   c->need = 1;
-  xcs_faults *f = m->faults;
-  xcs_inflow_init(&c->in, &c->h, f && f->opt.delay_ms ? f : NULL, received);
   return c;
 }
 

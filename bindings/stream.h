@@ -105,7 +105,6 @@ struct xcs_conn {
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
   struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
   xcs_linger linger;
-  xcs_inflow in;         /* --delay: data held back before it counts as read */
   xcs_conn_opts opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len);
@@ -134,6 +133,7 @@ struct xcs_conn {
   unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
+  unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
   uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
   uint16_t local_port, peer_port; /* ...and host order */
   uint16_t naddrs, next_addr; /* how many addrs (at most 16), the next to try */
@@ -142,6 +142,23 @@ struct xcs_conn {
   void *tr_data;           /* ...and its state, until the socket closes */
   const char *tr_why;      /* ...and then the words of its error */
 };
+
+/* Under --delay a connection's struct carries its inflow (the data held
+ * back before it counts as read) after it; every other connection is
+ * spared those bytes. */
+typedef struct xcs_conn_delayed {
+  xcs_conn c;
+  xcs_inflow in;
+} xcs_conn_delayed;
+
+/* c's inflow, or NULL when nothing is held back (no --delay). */
+static inline xcs_inflow *xcs_conn_inflow(xcs_conn *c) {
+  return c->delayed ? &((xcs_conn_delayed *)c)->in : NULL;
+}
+/* Bytes --delay holds back for c. */
+static inline size_t xcs_conn_held(xcs_conn *c) {
+  return c->delayed ? ((xcs_conn_delayed *)c)->in.bytes : 0;
+}
 
 extern const xcs_handle_type xcs_conn_type;
 
