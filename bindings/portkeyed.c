@@ -60,9 +60,9 @@ static xcs_handle *held(lua_State *L, int *udp) {
     pk_cache *cache = lua_touserdata(L, lua_upvalueindex(UP_CACHE));
     if (lua_isinteger(L, 1) && cache->valid && cache->port == lua_tointeger(L, 1)) {
       lua_getiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
-      lua_pushnil(L); /* the shape of a look-up that found it by TCP */
-      t = 1, u = 0;
-    } else if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
+      goto found;
+    }
+    if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
       lua_Integer port = lua_tointeger(L, 1);
       t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
       u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
@@ -95,6 +95,7 @@ static xcs_handle *held(lua_State *L, int *udp) {
     }
     lua_remove(L, t ? -1 : -2);
   }
+found:;
   xcs_handle *h = xcs_handle_opt(L, -1);
   int u = h && h->type == &xcs_udp_type;
   if (h == NULL || (!u && h->type != &xcs_listener_type) ||
