@@ -951,20 +951,15 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
 static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int delim_idx,
                       int timeout_idx) {
   double secs = xcs_timeout_arg(L, timeout_idx, c->opts.read_timeout);
-  /* In place, over the arguments: conn, mode, n, delimiter, seconds. */
-  lua_settop(L, 5);
-  if (delim_idx) { /* before its slot is written */
-    lua_copy(L, delim_idx, 4);
-  } else {
-    lua_pushnil(L);
-    lua_replace(L, 4);
-  }
   lua_pushinteger(L, mode);
-  lua_replace(L, 2);
   lua_pushinteger(L, n);
-  lua_replace(L, 3);
+  if (delim_idx)
+    lua_pushvalue(L, delim_idx);
+  else
+    lua_pushnil(L);
   lua_pushnumber(L, secs);
-  lua_replace(L, 5);
+  lua_rotate(L, 2, 4); /* conn, mode, n, delimiter, seconds, args... */
+  lua_settop(L, 5);
   c->scan = 0;
   return read_k(L, LUA_OK, 0);
 }
