@@ -233,8 +233,7 @@ static int forget(lua_State *L) {
 static int l_portkeyed(lua_State *L) {
   lua_settop(L, 7);
   pk_cache *cache = lua_newuserdatauv(L, sizeof *cache, 1); /* 8 */
-  cache->valid = 0;
-  cache->port = 0;
+  memset(cache, 0, sizeof *cache); /* padding too: never taken for a handle's box */
   for (int f = 0; f < 2; f++) {
     for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
     lua_pushvalue(L, 8);
