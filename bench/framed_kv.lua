@@ -1,5 +1,6 @@
 -- framed_kv.lua: GET and SET of RESP2 (Redis's protocol) in the natural
--- framed style — read("*l") for each header line, read(n) for each bulk —
+-- framed style — read(1) for each header line's type byte and read("*n")
+-- for its count, read(n) for each bulk and read(2) for the CRLF after it —
 -- with the replies to a pipelined batch sent in one write: a task answers
 -- what conn:buffered() says has already arrived, then writes them together.
 -- batch=0 writes each reply on its own, to show what the batching is worth.
@@ -38,12 +39,16 @@ local function run(args, n)
   return cmd[2](args)
 end
 
-local byte, sub, STAR, DOLLAR = string.byte, string.sub, 42, 36
-
--- The count after the type byte of a header line ("*3", "$5"), or nil.
-local function count(line, kind)
-  if byte(line) ~= kind then return nil end
-  return tonumber(sub(line, 2), 10)
+-- The count a header line ("*3", "$5") gives after its type byte: the byte
+-- by read(1), the number by read("*n"). nil at the end of input, false for
+-- what is not RESP.
+local function count(c, kind)
+  local t = c:read(1)
+  if t ~= kind then return t and false end
+  local n, _, code = c:read("*n")
+  if n then return n end
+  if code == "EPROTO" then return false end
+  return nil
 end
 
 -- One command: "*N" then N times "$len" and the bytes, CRLF after each,
@@ -51,18 +56,16 @@ end
 -- tail past N is never read). N; nil at the end of input, false for what
 -- is not RESP.
 local function command(c, args)
-  local line = c:read("*l")
-  if not line then return nil end
-  local n = count(line, STAR)
-  if not n or n < 1 then return false end
+  local n = count(c, "*")
+  if not n or n < 1 then return n and false end
   for i = 1, n do
-    line = c:read("*l")
-    if not line then return nil end
-    local len = count(line, DOLLAR)
-    if not len or len < 0 then return false end
-    local data = c:read(len + 2)
+    local len = count(c, "$")
+    if not len or len < 0 then return len and false end
+    local data = c:read(len)
     if not data then return nil end
-    args[i] = sub(data, 1, len)
+    local crlf = c:read(2)
+    if crlf ~= "\r\n" then return crlf and false end
+    args[i] = data
   end
   return n
 end

@@ -77,8 +77,9 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
  * being one of the registered ones, with no metatable or table look-up. Only
  * the host makes userdata, and none other holds a type descriptor there. */
 static const xcs_box *box_at(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof(xcs_box)) return NULL;
+  /* NULL for all but userdata; a light one's length is 0. */
   const xcs_box *b = lua_touserdata(L, idx);
+  if (b == NULL || lua_rawlen(L, idx) != sizeof(xcs_box)) return NULL;
   for (int i = 0; i < XCS_NTYPES; i++)
     if (b->type == registered[i] && b->type != NULL) return b;
   return NULL;
@@ -97,6 +98,12 @@ xcs_handle *xcs_handle_opt(lua_State *L, int idx) {
 }
 
 static xcs_handle *to_handle(lua_State *L, int idx, const xcs_handle_type *type) {
+  /* The common case, a box of the type asked for, in one compare: only a
+   * box holds a registered type's descriptor where its type goes. */
+  if (type != NULL) {
+    const xcs_box *b = lua_touserdata(L, idx);
+    if (b != NULL && lua_rawlen(L, idx) == sizeof(xcs_box) && b->type == type) return b->h;
+  }
   const xcs_box *b = box_at(L, idx);
   if (b == NULL || (type != NULL && b->type != type))
     luaL_typeerror(L, idx, type ? type->name : "socket handle");

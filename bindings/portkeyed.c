@@ -26,7 +26,17 @@
 #include "bindings/udp.h"
 
 /* Upvalues of both closures. */
-enum { UP_TCP = 1, UP_UDP, UP_TLS, UP_LAST, UP_WEAK, UP_SLOW };
+enum { UP_TCP = 1, UP_UDP, UP_TLS, UP_LAST, UP_WEAK, UP_CACHE, UP_SLOW };
+
+/* The last port the tables answered with one socket, shared by both
+ * closures (a userdata whose user value is that socket): a loop on one
+ * port finds it with no table look-up. The prelude forgets it whenever it
+ * puts a socket in the tables (a port may then be held twice); a socket
+ * taken out of them was closed, which the checks after a hit see. */
+typedef struct pk_cache {
+  lua_Integer port;
+  int valid;
+} pk_cache;
 
 /* A handle type's method `name`, found once per type. */
 static lua_CFunction method_of(const xcs_handle_type *type, int write) {
@@ -47,6 +57,11 @@ static xcs_handle *held(lua_State *L, int *udp) {
     lua_pushvalue(L, 1);
   } else {
     int t, u;
+    pk_cache *cache = lua_touserdata(L, lua_upvalueindex(UP_CACHE));
+    if (lua_isinteger(L, 1) && cache->valid && cache->port == lua_tointeger(L, 1)) {
+      lua_getiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
+      goto found;
+    }
     if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
       lua_Integer port = lua_tointeger(L, 1);
       t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
@@ -56,6 +71,12 @@ static xcs_handle *held(lua_State *L, int *udp) {
       if (u && !t) {
         t = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
         lua_pop(L, 1);
+      }
+      if (t != u) { /* one socket: the next call on this port finds it here */
+        lua_pushvalue(L, t ? -2 : -1);
+        lua_setiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
+        cache->port = port;
+        cache->valid = 1;
       }
     } else {
       lua_pushvalue(L, 1);
@@ -74,6 +95,7 @@ static xcs_handle *held(lua_State *L, int *udp) {
     }
     lua_remove(L, t ? -1 : -2);
   }
+found:;
   xcs_handle *h = xcs_handle_opt(L, -1);
   int u = h && h->type == &xcs_udp_type;
   if (h == NULL || (!u && h->type != &xcs_listener_type) ||
@@ -199,17 +221,30 @@ static int fast_write(lua_State *L) {
   return method_of(h->type, 1)(L);
 }
 
+/* forget(): the prelude put a socket in the tables. */
+static int forget(lua_State *L) {
+  pk_cache *cache = lua_touserdata(L, lua_upvalueindex(1));
+  cache->valid = 0;
+  lua_pushnil(L); /* and the socket may go */
+  lua_setiuservalue(L, lua_upvalueindex(1), 1);
+  return 0;
+}
+
 /* core.portkeyed(open_tcp, open_udp, open_tls, last, weak_mt, slow_read, slow_write)
- *   -> read, write */
+ *   -> read, write, forget */
 static int l_portkeyed(lua_State *L) {
   lua_settop(L, 7);
-  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
-  lua_pushvalue(L, 6);
-  lua_pushcclosure(L, fast_read, 6);
-  for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
-  lua_pushvalue(L, 7);
-  lua_pushcclosure(L, fast_write, 6);
-  return 2;
+  pk_cache *cache = lua_newuserdatauv(L, sizeof *cache, 1); /* 8 */
+  memset(cache, 0, sizeof *cache); /* padding too: never taken for a handle's box */
+  for (int f = 0; f < 2; f++) {
+    for (int i = 1; i <= 5; i++) lua_pushvalue(L, i);
+    lua_pushvalue(L, 8);
+    lua_pushvalue(L, 6 + f);
+    lua_pushcclosure(L, f ? fast_write : fast_read, UP_SLOW);
+  }
+  lua_pushvalue(L, 8);
+  lua_pushcclosure(L, forget, 1);
+  return 3;
 }
 
 int xcs_portkeyed_is(lua_CFunction f) { return f == fast_read || f == fast_write; }

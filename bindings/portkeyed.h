@@ -11,8 +11,10 @@
  * module's line, as the prelude's own frames are. */
 int xcs_portkeyed_is(lua_CFunction f);
 
-/* core.portkeyed(open_tcp, open_udp, last, weak_mt, slow_read, slow_write)
- * -> read, write: the closures, over the prelude's tables and functions. */
+/* core.portkeyed(open_tcp, open_udp, open_tls, last, weak_mt, slow_read,
+ * slow_write) -> read, write, forget: the closures, over the prelude's
+ * tables and functions, and what the prelude calls whenever it puts a
+ * socket in those tables. */
 void xcs_portkeyed_open(lua_State *L);
 
 #endif

@@ -791,8 +791,9 @@ static int conn_close_method(lua_State *L) {
  *     conn, mode, n, delimiter|nil, deadline
  * so the continuation finds everything again after the yield (until the
  * first wait, the last slot holds the timeout in seconds). */
-enum { RD_ANY, RD_BYTES, RD_LINE, RD_ALL, RD_UPTO, RD_UNTIL };
-static const char *const rd_fname[] = {"read", "read", "read", "read", "readany", "readuntil"};
+enum { RD_ANY, RD_BYTES, RD_LINE, RD_ALL, RD_UPTO, RD_UNTIL, RD_NUM };
+static const char *const rd_fname[] = {"read",    "read",      "read", "read",
+                                       "readany", "readuntil", "read"};
 
 static int too_long(lua_State *L, xcs_conn *c, const char *what, size_t max,
                     const char *option) {
@@ -801,6 +802,44 @@ static int too_long(lua_State *L, xcs_conn *c, const char *what, size_t max,
   lua_pushliteral(L, "EMSGSIZE");
   lua_pushlstring(L, buffered(c), c->len);
   return 4;
+}
+
+/* The integer a "*n" line of k bytes at p spells (an optional sign, then
+ * decimal digits, nothing else), into *v; 0 if it spells none or
+ * overflows. */
+static int line_integer(const char *p, size_t k, lua_Integer *v) {
+  size_t i = k > 0 && (p[0] == '-' || p[0] == '+');
+  if (i == k) return 0;
+  lua_Unsigned u = 0, max = (lua_Unsigned)LUA_MAXINTEGER + (p[0] == '-');
+  for (; i < k; i++) {
+    unsigned d = (unsigned char)p[i] - '0';
+    if (d > 9 || u > (max - d) / 10) return 0;
+    u = u * 10 + d;
+  }
+  *v = p[0] == '-' ? (lua_Integer)(0u - u) : (lua_Integer)u;
+  return 1;
+}
+
+/* Answers a "*l" or "*n" read with the line of k bytes (LF or CRLF not
+ * counted) whose LF is at i; a "*n" line that is no integer stays
+ * buffered, its bytes the `partial` of the failure. */
+static int push_line(lua_State *L, xcs_conn *c, int mode, size_t k, size_t i) {
+  const char *p = buffered(c);
+  if (mode == RD_NUM) {
+    lua_Integer v;
+    if (!line_integer(p, k, &v)) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "EPROTO: the line is not an integer");
+      lua_pushliteral(L, "EPROTO");
+      lua_pushlstring(L, p, c->len);
+      return 4;
+    }
+    lua_pushinteger(L, v);
+  } else {
+    lua_pushlstring(L, p, k);
+  }
+  consume(c, i + 1);
+  return 1;
 }
 
 /* Tries the read at the stack's shape above; returns its results, or 0
@@ -832,16 +871,15 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
       }
       c->need = c->want = n;
       return 0;
-    case RD_LINE: {
+    case RD_LINE:
+    case RD_NUM: {
       const char *lf = memchr(p + c->scan, '\n', c->len - c->scan);
       size_t max = c->opts.maxline;
       if (lf) {
         size_t i = (size_t)(lf - p), k = i;
         if (k > 0 && p[k - 1] == '\r') k--;
         if (k > max) return too_long(L, c, "line", max, "maxline");
-        lua_pushlstring(L, p, k);
-        consume(c, i + 1);
-        return 1;
+        return push_line(L, c, mode, k, i);
       }
       c->scan = c->len;
       if (c->len > max + 1) return too_long(L, c, "line", max, "maxline"); /* +1: a CR */
@@ -964,17 +1002,16 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   size_t i = (size_t)(lf - p), k = i;
   if (k > 0 && p[k - 1] == '\r') k--;
   if (k > c->opts.maxline) return 0;
-  lua_pushlstring(L, p, k);
-  consume(c, i + 1);
-  return 1;
+  return push_line(L, c, mode, k, i);
 }
 
 /* conn:read([pattern [, timeout]]): nothing for whatever has arrived (""
  * once the peer closed), a count for exactly that many bytes, "*l" for a
- * line, "*a" for everything until the peer closes. */
+ * line, "*n" for a line that is an integer, as one, "*a" for everything
+ * until the peer closes. */
 static int conn_read(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  static const char expected[] = "expected a byte count, \"*l\" or \"*a\"";
+  static const char expected[] = "expected a byte count, \"*l\", \"*n\" or \"*a\"";
   lua_Integer n;
   switch (lua_type(L, 2)) {
     case LUA_TNONE:
@@ -990,6 +1027,11 @@ static int conn_read(lua_State *L) {
       if (strcmp(s, "l") == 0) {
         if (read_now(L, c, RD_LINE, 0)) return 1;
         return start_read(L, c, RD_LINE, 0, 0, 3);
+      }
+      if (strcmp(s, "n") == 0) {
+        int r = read_now(L, c, RD_NUM, 0);
+        if (r) return r;
+        return start_read(L, c, RD_NUM, 0, 0, 3);
       }
       if (strcmp(s, "a") == 0) return start_read(L, c, RD_ALL, 0, 0, 3);
     } /* fall through */

@@ -36,7 +36,7 @@
  *    4 reset 'R'                     a:close("reset") (only after an 'R')
  *    5 read T                        b:read(nil, T)
  *    6 read N T                      b:read(n, T)
- *    7 read-line T                   b:read("*l" or "l", T)
+ *    7 read-line T                   b:read("*l" or "l", T); T & 8: "*n" or "n"
  *    8 read-all T                    b:read("*a" or "a", T)
  *    9 readany N T                   b:readany(max, T)
  *   10 readuntil K DELIM[K] N T      b:readuntil(DELIM (1-8 bytes), max, T)
@@ -111,11 +111,12 @@ static void set_str(lua_State *L, const char *k, const char *v) {
 static const double delays[] = {0, 0.001, 0.002, 0.005};
 
 /* stack: op. A read's timeout and pattern from the T byte. */
-static void read_args(lua_State *L, input *in, const char *star, const char *plain) {
+static unsigned read_args(lua_State *L, input *in, const char *star, const char *plain) {
   unsigned t = u8(in);
   static const double timeouts[] = {0, 0.001, 0.004};
   if ((t & 3) < 3) set_num(L, "timeout", timeouts[t & 3]);
   if (star) set_str(L, "pattern", t & 4 ? plain : star);
+  return t;
 }
 
 /* stack: op. A send's data: LEN bytes of the input, within MAX_SENT. */
@@ -186,11 +187,13 @@ static int decode_op(lua_State *L, input *in) {
       set_int(L, "n", count(in, u8(in)));
       read_args(L, in, NULL, NULL);
       break;
-    case 7:
+    case 7: {
       set_str(L, "op", "read");
       set_str(L, "what", "line");
-      read_args(L, in, "*l", "l");
+      unsigned t = read_args(L, in, "*l", "l");
+      if (t & 8) set_str(L, "pattern", t & 4 ? "n" : "*n"); /* a line that is an integer */
       break;
+    }
     case 8:
       set_str(L, "op", "read");
       set_str(L, "what", "all");

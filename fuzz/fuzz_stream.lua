@@ -116,6 +116,15 @@ end
 
 -- The model -----------------------------------------------------------------------
 
+-- The integer a "*n" line spells (an optional sign, decimal digits, within
+-- 64 bits), or nil.
+local function integer_of(line)
+  local v = line:find("^[+-]?%d+$") and tonumber(line) -- a float past 64 bits
+  return math.type(v) == "integer" and v or nil
+end
+
+local function is_num(op) return op.pattern == "*n" or op.pattern == "n" end
+
 local function limit_of(op) -- readuntil's bound on what precedes the delimiter
   return math.min(op.n or st.maxline, st.maxall)
 end
@@ -134,7 +143,8 @@ local function outcome(op, buf, eof)
     if i then
       local k = i - 1
       if k > 0 and buf:byte(k) == 13 then k = k - 1 end
-      return k > st.maxline and "EMSGSIZE" or "ok"
+      if k > st.maxline then return "EMSGSIZE" end
+      return (is_num(op) and not integer_of(buf:sub(1, k))) and "EPROTO" or "ok"
     end
     if #buf > st.maxline + 1 then return "EMSGSIZE" end -- +1: a CR may end it
   elseif w == "all" then
@@ -176,7 +186,9 @@ end
 local function succeeded(op, s, extra)
   local w, sent, pos = op.what, st.sent, st.pos
   local avail = #sent - pos + 1
-  if type(s) ~= "string" then fail("%s returned a %s", describe(op), type(s)) end
+  if type(s) ~= (is_num(op) and "number" or "string") then
+    fail("%s returned a %s", describe(op), type(s))
+  end
   if extra ~= nil then fail("%s returned a second value %s", describe(op), q(extra)) end
   if st.fatal then fail("%s returned %s after %s", describe(op), q(s), st.fatal) end
   local used
@@ -211,11 +223,18 @@ local function succeeded(op, s, extra)
     end
     used = #s
   elseif w == "line" then
+    local i = sent:find("\n", pos, true)
+    if is_num(op) then -- the integer of the next line, which a "*l" would give
+      local line = i and sent:sub(pos, i - 1):gsub("\r$", "")
+      if not line or s ~= integer_of(line) or math.type(s) ~= "integer" then
+        fail("%s returned %s, but the next line sent is %s", describe(op), tostring(s), q(line))
+      end
+      s = line
+    end
     if s:find("\n", 1, true) then fail("%s returned a line with an LF: %s", describe(op), q(s)) end
     if #s > st.maxline then
       fail("%s returned a line of %d bytes, over maxline %d", describe(op), #s, st.maxline)
     end
-    local i = sent:find("\n", pos, true)
     if i == nil then fail("%s returned %s, but no LF was sent", describe(op), q(s)) end
     local line = sent:sub(pos, i - 1)
     if line:byte(-1) == 13 then line = line:sub(1, -2) end
@@ -286,6 +305,9 @@ local function failed(op, msg, code, partial, extra)
     local o = outcome(op, partial, true)
     if o ~= "closed" then fail("%s: closed, but its partial %s gives %s", describe(op), q(partial), o) end
     st.eof = true
+  elseif code == "EPROTO" then
+    local o = outcome(op, partial, false)
+    if o ~= "EPROTO" then fail("%s: EPROTO, but its partial %s gives %s", describe(op), q(partial), o) end
   elseif code == "EMSGSIZE" then
     local o = outcome(op, partial, false)
     if o ~= "EMSGSIZE" then fail("%s: EMSGSIZE, but its partial %s gives %s", describe(op), q(partial), o) end

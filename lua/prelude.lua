@@ -31,8 +31,10 @@ local _ENV = nil
 -- Misuse --------------------------------------------------------------------
 
 -- socket.read and socket.write as modules call them: C in front of the
--- functions below (bindings/portkeyed.c), set once those are defined.
-local fast_read, fast_write
+-- functions below (bindings/portkeyed.c), set once those are defined; and
+-- forget_port, called whenever a socket goes into open[...] (the C side
+-- remembers the last port it found).
+local fast_read, fast_write, forget_port
 
 -- Raises msg at the first caller outside this file (and outside the C
 -- functions in front of it), so the position in the message is the
@@ -306,6 +308,7 @@ function socket.open(port, protocol, opts)
   end
   if not h then return nil, err, code end
   open[p][h:port()] = h
+  forget_port()
   return h
 end
 
@@ -360,7 +363,7 @@ function socket.write(what, data, to)
   return h:write(data, to)
 end
 
-fast_read, fast_write = core.portkeyed(open_tcp, open_udp, open_tls, last, { __mode = "k" },
+fast_read, fast_write, forget_port = core.portkeyed(open_tcp, open_udp, open_tls, last, { __mode = "k" },
   socket.read, socket.write)
 socket.read, socket.write = fast_read, fast_write
 

@@ -322,6 +322,33 @@ describe("TCP and UDP on one port", function()
     end)
   end)
 
+  it("find a port's socket again once another socket opens on that number", function()
+    run(function()
+      local peer = assert(S.open(0, "UDP"))
+      local to = "127.0.0.1:" .. peer:port()
+      local u, t
+      for _ = 1, 20 do
+        u = assert(S.open(0, "UDP"))
+        assert.truthy(S.write(u:port(), "one", to)) -- found by its port, and remembered
+        assert.are.equal("one", (peer:read(2)))
+        t = S.open(u:port(), "TCP")
+        if t then break end
+        u:close() -- that number was taken for TCP: try another
+      end
+      assert.truthy(t, "no port number free for both TCP and UDP")
+      local p = u:port()
+      H.raises({ "socket.write: port " .. p .. " is open as both TCP and UDP" },
+        S.write, p, "two", to)
+      assert.is_true(S.close(u))
+      local c = assert(S.connect("127.0.0.1", p))
+      c:write("tcp only")
+      assert.are.equal("tcp only", (S.read(p))) -- the TCP listener now, no stale UDP socket
+      assert.truthy(S.write(p, "back"))
+      assert.are.equal("back", c:read(4, 2))
+      assert.is_true(S.close(p))
+    end)
+  end)
+
   it("fail a module whose port-keyed call cannot tell which is meant", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/sock_both.lua", { call = "read" }))

@@ -89,6 +89,59 @@ describe('conn:read("*l")', function()
   end)
 end)
 
+describe('conn:read("*n")', function()
+  it("returns a line that is a decimal integer as that integer, waiting for its end", function()
+    run(function()
+      local c, s = H.pair()
+      c:write("42\r\n-1\n+7\n0\n9223372036854775807\n-9223372036854775808\n1")
+      assert.are.equal(42, s:read("*n"))
+      assert.are.equal(-1, s:read("*n"))
+      assert.are.equal(7, s:read("n")) -- "n" works too
+      assert.are.equal(0, s:read("*n"))
+      assert.are.equal(math.maxinteger, s:read("*n"))
+      assert.are.equal(math.mininteger, s:read("*n"))
+      xcs.spawn(function() c:write("2") c:write("3\r\n$") end) -- runs once the read waits
+      local n = s:read("*n")
+      assert.are.equal(123, n)
+      assert.are.equal("integer", math.type(n))
+      assert.are.equal("$", s:read(1))
+    end)
+  end)
+
+  it("fails a line that is not an integer with EPROTO; the line stays buffered", function()
+    run(function()
+      local c, s = H.pair()
+      for _, bad in ipairs({ "", "-", "1.5", " 1", "1 ", "0x10", "1e3", "$5",
+                             "9223372036854775808", "-9223372036854775809" }) do
+        c:write(bad .. "\r\n")
+        assert.are.equal("EPROTO: the line is not an integer",
+          H.failed_read("EPROTO", bad .. "\r\n", s:read("*n")))
+        assert.are.equal(bad, s:read("*l")) -- nothing was lost
+      end
+      -- waiting for the line's end first, then failing the same way
+      xcs.spawn(function() c:write("x") c:write("y\n5\n") end)
+      H.failed_read("EPROTO", "xy\n5\n", s:read("*n"))
+      assert.are.equal("xy", s:read("*l"))
+      assert.are.equal(5, s:read("*n"))
+    end)
+  end)
+
+  it("fails as a line does: past maxline, a close part-way, a timeout", function()
+    run(function()
+      local c, s = H.pair()
+      assert.is_true(s:setoption("maxline", 4))
+      c:write("123456\n")
+      H.failed_read("EMSGSIZE", "123456\n", s:read("*n"))
+      assert.are.equal("123456", s:readuntil("\n", 10))
+      c:write("12")
+      H.failed_read("ETIMEDOUT", "12", s:read("*n", 0.05))
+      c:close()
+      H.failed_read("closed", "12", s:read("*n"))
+      assert.are.equal("12", s:read())
+    end)
+  end)
+end)
+
 describe('conn:read("*a")', function()
   it("returns everything until the peer closes, then \"\"", function()
     run(function()
@@ -276,7 +329,7 @@ describe("read misuse raises", function()
   it("for a bad pattern, count, delimiter or timeout", function()
     run(function()
       local _, s = H.pair()
-      local pattern = 'expected a byte count, "*l" or "*a"'
+      local pattern = 'expected a byte count, "*l", "*n" or "*a"'
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("*x") end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(-1) end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(1.5) end)

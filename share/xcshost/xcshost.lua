@@ -120,10 +120,10 @@ function listener:close() end
 ---@class xcs.tcp
 local tcp = {}
 
----Reads: nothing (whatever arrived), n (exactly n bytes), "*l" (a line), "*a" (all until close); fails with nil, msg, code, partial.
----@param pattern? integer|"*l"|"*a"
+---Reads: nothing (whatever arrived), n (exactly n bytes), "*l" (a line), "*n" (a line that is an integer, as one), "*a" (all until close); fails with nil, msg, code, partial.
+---@param pattern? integer|"*l"|"*n"|"*a"
 ---@param timeout? number
----@return string? data
+---@return (string|integer)? data
 ---@return string? message
 ---@return string? code
 ---@return string? partial
