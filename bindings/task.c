@@ -36,6 +36,8 @@ static void expired(xcs_wait *w) {
 
 /* On the host's ready list: it runs on the loop's next tick. */
 static void queue(xcs_task *t) {
+  if (!t->queued) t->m->nqueued++;
+  t->queued = 1;
   xcs_list_push(&t->m->host->ready, &t->ready);
   xcs_host_poke(t->m->host);
 }
@@ -76,6 +78,7 @@ static void task_free(xcs_task *t) {
   xcs_wait_end(&t->w);
   xcs_list_remove(&t->link);
   xcs_list_remove(&t->ready);
+  if (t->queued) m->nqueued--;
   m->ntasks--;
   if (m->phase != XCS_GONE) {
     task_mark(t->co, 0); /* anchored by t->ref until the unref */
@@ -135,14 +138,15 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   return lua_yieldk(L, 2, ctx, k);
 }
 
-/* A task woken now runs at once only when no task is queued: else it
- * goes behind them, or one woken on every turn (a short sleep's timer)
- * would keep them waiting for as long as it runs, the tasks a preempted
- * step held back among them. */
+/* A task woken now runs at once only when no task of its module is
+ * queued: else it goes behind them, or one woken on every turn (a short
+ * sleep's timer) would keep them waiting for as long as it runs, the tasks
+ * a preempted step held back among them. Other modules' tasks do not delay
+ * it: a neighbour computing never slows an answer. */
 void xcs_task_wake_now(xcs_task **slot, int status) {
   xcs_task *t = xcs_wait_take(slot, status);
   if (t == NULL) return;
-  if (xcs_list_empty(&t->m->host->ready))
+  if (t->m->nqueued == 0)
     xcs_task_run(t);
   else
     queue(t);
@@ -238,8 +242,7 @@ lua_State *xcs_task_thread(xcs_task *t) { return t->co; }
 static void release_held(xcs_module *m) {
   m->preempted = NULL;
   xcs_list *n;
-  while ((n = xcs_list_shift(&m->held)) != NULL) xcs_list_push(&m->host->ready, n);
-  xcs_host_poke(m->host);
+  while ((n = xcs_list_shift(&m->held)) != NULL) queue(xcs_container_of(n, xcs_task, ready));
 }
 
 void xcs_task_run(xcs_task *t) {
@@ -247,6 +250,8 @@ void xcs_task_run(xcs_task *t) {
   lua_State *co = t->co;
   int nres, nargs = t->nargs;
   assert(m->current == NULL);
+  if (t->queued) m->nqueued--; /* off host->ready: the tick took it */
+  t->queued = 0;
   if (m->phase != XCS_RUNNING) return;
   if (m->preempted && m->preempted != t) {
     /* Tasks of one module never interleave mid-step: this one waits until

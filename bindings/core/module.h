@@ -90,6 +90,7 @@ typedef struct xcs_module {
                            last release finishes the unload (core/life.h) */
   xcs_list tasks;       /* xcs_task.link */
   int ntasks;
+  int nqueued;          /* of them, on host->ready (a task woken now waits behind them) */
   int ntimers;          /* after/every timers still to fire: like its tasks,
                            they keep it running (bindings/timer.c) */
   xcs_task *current;    /* the task running now, if any */
