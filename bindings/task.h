@@ -47,8 +47,8 @@ struct xcs_task {
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
   int nargs;        /* values staged on co for its next resume */
-  int is_main;
-  int queued;       /* on host->ready: counted in m->nqueued */
+  unsigned char is_main;
+  unsigned char queued; /* on host->ready: counted in m->nqueued */
   uint64_t burst_start; /* when it last waited of its own accord */
   uint64_t id;      /* unique in the process: what handles name as their owner */
   int box_ref;      /* its handle's box (bindings/taskbox.h), while it runs */
