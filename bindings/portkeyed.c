@@ -175,6 +175,7 @@ static int fast_read(lua_State *L) {
   int udp;
   xcs_handle *h = held(L, &udp); /* what h */
   if (h == NULL) return slow(L, 1);
+  if (udp && xcs_udp_take(L, h) > 0) return read_done(L, LUA_OK, 0); /* one waits: no call */
   lua_pushcfunction(L, method_of(h->type, 0));
   lua_pushvalue(L, 2);
   lua_callk(L, 1, LUA_MULTRET, 0, read_done);
@@ -202,18 +203,19 @@ static int fast_write(lua_State *L) {
   xcs_handle *h;
   if (lua_type(L, 2) != LUA_TSTRING || (h = held(L, &udp)) == NULL) return slow(L, n);
   /* what data to h */
-  if (lua_isnil(L, 3)) {
+  int given = !lua_isnil(L, 3);
+  if (!given) {
     if (!peers_of_task(L, 0)) return slow(L, n); /* nothing read: the prelude says so */
     lua_pushvalue(L, 4);
     lua_rawget(L, -2);
     if (lua_isnil(L, -1)) return slow(L, n);
     lua_replace(L, 3);
     lua_pop(L, 1);
-  } else if (!(udp ? (lua_type(L, 3) == LUA_TSTRING && xcs_udp_known(h, lua_tostring(L, 3))) ||
-                        is_address(L, 3)
-                  : is_client(L, 3, h))) {
-    return slow(L, n); /* raises, naming what was wrong */
   }
+  int sent = udp ? xcs_udp_write_known(L, h) : -1; /* a reply to a sender: sent, no call */
+  if (sent >= 0) return sent;
+  if (given && !(udp ? is_address(L, 3) : is_client(L, 3, h)))
+    return slow(L, n); /* raises, naming what was wrong */
   /* The socket's write runs in this frame, with the arguments it takes: if
    * it waits (a TCP write over the high-water mark), its continuation
    * finishes this call, as nothing is left to do here after it. */

@@ -334,11 +334,6 @@ static int known(const xcs_udp *u, const char *s, struct sockaddr_storage *sa) {
   return 1;
 }
 
-int xcs_udp_known(xcs_handle *h, const char *s) {
-  struct sockaddr_storage sa;
-  return known((xcs_udp *)h, s, &sa);
-}
-
 /* Pushes data, from [, "truncated"]; returns how many. */
 static int push_datagram(lua_State *L, xcs_udp *u, const char *data, size_t len,
                          const struct sockaddr *sa, int truncated) {
@@ -349,13 +344,9 @@ static int push_datagram(lua_State *L, xcs_udp *u, const char *data, size_t len,
   return 3;
 }
 
-/* read([timeout]) -> data, from  (a third value "truncated" if the datagram
- * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
- * with nothing. ctx is 1 in the continuation after a wait. */
-static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
-  if (u == NULL) return xcs_push_closed(L, "the socket was closed");
+/* Pushes the next datagram waiting, data, from [, "truncated"], and returns
+ * how many values; 0 when none waits. */
+static int take(lua_State *L, xcs_udp *u) {
   if (u->next_offer < u->noffers) { /* the queue is empty while offers last */
     offered *o = &u->offers[u->next_offer];
     int nres = push_datagram(L, u, o->data, o->len, o->from, o->truncated);
@@ -363,16 +354,28 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
     return nres;
   }
   xcs_list *n = u->queue.next;
-  if (n != &u->queue) {
-    dgram *d = xcs_container_of(n, dgram, link);
-    /* Pushed before it is freed; a memory error there leaves it queued. */
-    int nres = push_datagram(L, u, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
-    xcs_list_remove(n);
-    free(d);
-    u->queued--;
-    start_receiving(u);
-    return nres;
-  }
+  if (n == &u->queue) return 0;
+  dgram *d = xcs_container_of(n, dgram, link);
+  /* Pushed before it is freed; a memory error there leaves it queued. */
+  int nres = push_datagram(L, u, d->data, d->len, (struct sockaddr *)&d->from, d->truncated);
+  xcs_list_remove(n);
+  free(d);
+  u->queued--;
+  start_receiving(u);
+  return nres;
+}
+
+int xcs_udp_take(lua_State *L, xcs_handle *h) { return take(L, (xcs_udp *)h); }
+
+/* read([timeout]) -> data, from  (a third value "truncated" if the datagram
+ * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
+ * with nothing. ctx is 1 in the continuation after a wait. */
+static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
+  if (u == NULL) return xcs_push_closed(L, "the socket was closed");
+  int nres = take(L, u);
+  if (nres > 0) return nres;
   if (u->err) {
     int err = u->err;
     u->err = 0; /* an ICMP error is news about one send, not the socket's end */
@@ -442,32 +445,10 @@ static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
   return -1;
 }
 
-/* write(data [, to]) -> #data | nil, err, code. to is "ip:port" or
- * "name:port" (looked up without blocking, and kept: bindings/names.h);
- * without it the datagram goes to the connected peer. */
-static int udp_write(lua_State *L) {
-  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
-  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
-  size_t len;
-  const char *data = lua_tolstring(L, 2, &len);
-  struct sockaddr_storage to;
-  const struct sockaddr *dest = NULL;
-  if (u->connected && !lua_isnoneornil(L, 3)) {
-    if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
-      return luaL_error(L, "udp:write: bad argument #2 (to): this socket sends only to %s",
-                        u->peer);
-  } else if (!lua_isnoneornil(L, 3)) {
-    if (lua_type(L, 3) != LUA_TSTRING)
-      return luaL_error(L, "udp:write: bad argument #2 (to): expected an address string, "
-                           "got %s", luaL_typename(L, 3));
-    lua_settop(L, 3);
-    int n = destination(L, u, &to);
-    if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
-    if (n > 0) return n;
-    dest = (struct sockaddr *)&to;
-  } else if (!u->connected) {
-    return luaL_error(L, "udp:write: bad argument #2 (to): expected the address to send to");
-  }
+/* Sends data (the string at 2) to dest (NULL: the connected peer) and
+ * pushes what write returns. */
+static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
+                   const struct sockaddr *dest) {
   /* Say so before the kernel does, and in words: a datagram is never cut. */
   int v6 = (dest ? dest->sa_family : u->family) == AF_INET6;
   size_t max = v6 ? XCS_UDP_MAX_IPV6 : XCS_UDP_MAX_IPV4;
@@ -509,6 +490,46 @@ static int udp_write(lua_State *L) {
   u->h.m->stats.bytes_out[XCS_P_UDP] += len;
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
+}
+
+int xcs_udp_write_known(lua_State *L, xcs_handle *h) {
+  xcs_udp *u = (xcs_udp *)h;
+  struct sockaddr_storage to;
+  if (u->connected || lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING ||
+      !known(u, lua_tostring(L, 3), &to))
+    return -1;
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  return send_to(L, u, data, len, (struct sockaddr *)&to);
+}
+
+/* write(data [, to]) -> #data | nil, err, code. to is "ip:port" or
+ * "name:port" (looked up without blocking, and kept: bindings/names.h);
+ * without it the datagram goes to the connected peer. */
+static int udp_write(lua_State *L) {
+  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
+  luaL_checktype(L, 2, LUA_TSTRING); /* a number is not data: say so */
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  struct sockaddr_storage to;
+  const struct sockaddr *dest = NULL;
+  if (u->connected && !lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
+      return luaL_error(L, "udp:write: bad argument #2 (to): this socket sends only to %s",
+                        u->peer);
+  } else if (!lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TSTRING)
+      return luaL_error(L, "udp:write: bad argument #2 (to): expected an address string, "
+                           "got %s", luaL_typename(L, 3));
+    lua_settop(L, 3);
+    int n = destination(L, u, &to);
+    if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
+    if (n > 0) return n;
+    dest = (struct sockaddr *)&to;
+  } else if (!u->connected) {
+    return luaL_error(L, "udp:write: bad argument #2 (to): expected the address to send to");
+  }
+  return send_to(L, u, data, len, dest);
 }
 
 /* Options and multicast ---------------------------------------------------------- */
