@@ -56,7 +56,7 @@ static int parse_ipv4_fast(const char *s, struct sockaddr_storage *out) {
   return 0;
 }
 
-static int parse(const char *s, struct sockaddr_storage *out) {
+int xcs_addr_parse(const char *s, struct sockaddr_storage *out) {
   if (parse_ipv4_fast(s, out) == 0) return 0;
   char ip[XCS_ADDRSTRLEN];
   const char *colon;
@@ -98,10 +98,10 @@ static char *put_decimal(char *p, unsigned v) {
   return p;
 }
 
-static void format(const struct sockaddr *sa, char *buf, size_t size) {
+void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
   char ip[INET6_ADDRSTRLEN + 1];
   if (sa->sa_family == AF_INET) {
-    /* Every datagram's sender is formatted: by hand, not by snprintf. */
+    /* A UDP server formats each new sender: by hand, not by snprintf. */
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     uint32_t a = ntohl(in->sin_addr.s_addr);
     char text[sizeof "255.255.255.255:65535"], *p = text;
@@ -121,59 +121,6 @@ static void format(const struct sockaddr *sa, char *buf, size_t size) {
   } else {
     snprintf(buf, size, "?");
   }
-}
-
-/* Remembered senders -------------------------------------------------------- */
-
-/* A UDP server formats the sender of every datagram: the last IPv4
- * addresses formatted are remembered, direct-mapped, so a sender seen
- * before costs a compare and a copy. format is pure, so a remembered answer
- * is the answer. The host calls this from its loop thread only. */
-#define MEMO 64
-
-static struct {
-  uint64_t key; /* 1 << 48 | address << 16 | port; 0: empty */
-  unsigned char len;
-  char text[sizeof "255.255.255.255:65535"];
-} formatted[MEMO];
-
-void xcs_addr_format(const struct sockaddr *sa, char *buf, size_t size) {
-  if (sa->sa_family != AF_INET || size < sizeof formatted[0].text) {
-    format(sa, buf, size);
-    return;
-  }
-  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-  uint64_t key = (uint64_t)1 << 48 | (uint64_t)ntohl(in->sin_addr.s_addr) << 16 |
-                 ntohs(in->sin_port);
-  unsigned i = (unsigned)((key * 0x9e3779b97f4a7c15u) >> 58); /* 6 bits: MEMO */
-  if (formatted[i].key != key) {
-    format(sa, formatted[i].text, sizeof formatted[i].text);
-    formatted[i].len = (unsigned char)strlen(formatted[i].text);
-    formatted[i].key = key;
-  }
-  memcpy(buf, formatted[i].text, (size_t)formatted[i].len + 1);
-}
-
-/* The last text parsed, and what it gave: a port-keyed write checks its
- * address and the socket's write parses it again (portkeyed.c, udp.c). */
-static struct {
-  char text[sizeof "255.255.255.255:65535"];
-  struct sockaddr_in in;
-} last_parsed;
-
-int xcs_addr_parse(const char *s, struct sockaddr_storage *out) {
-  if (last_parsed.text[0] != '\0' && strcmp(s, last_parsed.text) == 0) {
-    memset(out, 0, sizeof *out);
-    memcpy(out, &last_parsed.in, sizeof last_parsed.in);
-    return 0;
-  }
-  int r = parse(s, out);
-  size_t n = strlen(s);
-  if (r == 0 && out->ss_family == AF_INET && n < sizeof last_parsed.text) {
-    memcpy(&last_parsed.in, out, sizeof last_parsed.in);
-    memcpy(last_parsed.text, s, n + 1);
-  }
-  return r;
 }
 
 int xcs_addr_is_wildcard(const struct sockaddr *sa) {

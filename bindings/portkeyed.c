@@ -18,7 +18,6 @@
 #include <lauxlib.h>
 #include <string.h>
 
-#include "bindings/addr.h"
 #include "bindings/handle.h"
 #include "bindings/stream.h"
 #include "bindings/task.h"
@@ -182,12 +181,6 @@ static int fast_read(lua_State *L) {
   return read_done(L, LUA_OK, 0);
 }
 
-/* Whether the value at idx is an address a UDP socket sends to. */
-static int is_address(lua_State *L, int idx) {
-  struct sockaddr_storage sa;
-  return lua_type(L, idx) == LUA_TSTRING && xcs_addr_parse(lua_tostring(L, idx), &sa) == 0;
-}
-
 /* Whether it is "*", or an open connection that is a client of l. */
 static int is_client(lua_State *L, int idx, xcs_handle *l) {
   if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
@@ -212,10 +205,11 @@ static int fast_write(lua_State *L) {
     lua_replace(L, 3);
     lua_pop(L, 1);
   }
-  int sent = udp ? xcs_udp_write_known(L, h) : -1; /* a reply to a sender: sent, no call */
-  if (sent >= 0) return sent;
-  if (given && !(udp ? is_address(L, 3) : is_client(L, 3, h)))
-    return slow(L, n); /* raises, naming what was wrong */
+  if (udp) { /* an address: sent here, no call */
+    int sent = xcs_udp_send(L, h);
+    if (sent >= 0) return sent;
+  }
+  if (given && (udp || !is_client(L, 3, h))) return slow(L, n); /* raises, naming what was wrong */
   /* The socket's write runs in this frame, with the arguments it takes: if
    * it waits (a TCP write over the high-water mark), its continuation
    * finishes this call, as nothing is left to do here after it. */

@@ -52,14 +52,20 @@ typedef struct peer_key {
 } peer_key;
 
 /* Senders whose "ip:port" strings a socket keeps (a table of Lua strings,
- * slot i for the key key[i]): a read from a known sender formats nothing,
- * and a write to one parses nothing (its string, anchored in the table, is
- * found by its pointer: by_str maps a pointer's hash to a slot). A sender
- * goes in the slot its address hashes to or the one beside it (i ^ 1). */
+ * slot i for the key key[i]), the one cache of addresses on the datagram
+ * path: a read from a known sender formats nothing, and a write to one
+ * parses nothing (its string, anchored in the table, is found by its
+ * pointer: by_str holds slot + 1 by a pointer's hash). Both are open
+ * addressed, probing to the next slot; once PEERS_MAX senders are in, the
+ * next one starts it over (a server with more senders than that formats
+ * and parses some again, never wrongly: str[i] is set only while the
+ * table's slot anchors that very string). */
 #define PEERS 128
+#define PEERS_MAX 96
 
 typedef struct peers {
-  peer_key key[PEERS];
+  int n;
+  peer_key key[PEERS]; /* family 0: free */
   const char *str[PEERS];
   unsigned char by_str[2 * PEERS];
 } peers;
@@ -255,7 +261,7 @@ static void udp_describe(xcs_handle *h, char *buf, size_t size) {
            (unsigned long long)u->bytes_in, (unsigned long long)u->bytes_out);
 }
 
-/* sa as a key, and the slot of the cache it goes in. */
+/* sa as a key, and the slot of the cache it hashes to. */
 static unsigned key_of(const struct sockaddr *sa, peer_key *k) {
   memset(k, 0, sizeof *k);
   k->family = sa->sa_family;
@@ -272,11 +278,15 @@ static unsigned key_of(const struct sockaddr *sa, peer_key *k) {
   uint32_t a, b;
   memcpy(&a, k->ip, 4);
   memcpy(&b, k->ip + 12, 4);
-  uint32_t hash = (a ^ b ^ k->port) * 2654435761u;
-  return (hash >> 16) % PEERS;
+  uint64_t hash = ((uint64_t)(a ^ b ^ k->scope) << 16 | k->port) * 0x9e3779b97f4a7c15u;
+  return (unsigned)(hash >> 57); /* 7 bits: PEERS */
 }
 
-static unsigned str_slot(const char *s) { return (unsigned)(((uintptr_t)s >> 4) % (2 * PEERS)); }
+static unsigned str_slot(const char *s) {
+  return (unsigned)((((uintptr_t)s >> 4) * 0x9e3779b97f4a7c15u) >> 56); /* 8 bits: 2 * PEERS */
+}
+
+static int same_key(const peer_key *a, const peer_key *b) { return memcmp(a, b, sizeof *a) == 0; }
 
 /* Pushes the sender's "ip:port", from the cache when it wrote before. */
 static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
@@ -290,43 +300,54 @@ static void push_from(lua_State *L, xcs_udp *u, const struct sockaddr *sa) {
     lua_createtable(L, PEERS, 0);
     u->peers_ref = xcs_ref(u->h.m, L);
   }
+  peers *p = u->keys;
   peer_key k;
   unsigned i = key_of(sa, &k);
+  while (p->key[i].family != 0 && !same_key(&p->key[i], &k)) i = (i + 1) % PEERS;
   lua_rawgeti(L, LUA_REGISTRYINDEX, u->peers_ref);
-  peer_key *keys = u->keys->key;
-  if (memcmp(&keys[i], &k, sizeof k) != 0 && memcmp(&keys[i ^ 1], &k, sizeof k) == 0) i ^= 1;
-  if (memcmp(&keys[i], &k, sizeof k) == 0 && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING) {
+  if (p->key[i].family != 0) { /* known: its string is in the table */
+    lua_rawgeti(L, -1, i + 1);
     lua_remove(L, -2);
     return;
   }
-  if (lua_type(L, -1) != LUA_TTABLE) lua_pop(L, 1); /* the slot, empty */
-  if (keys[i].family != 0 && keys[i ^ 1].family == 0) i ^= 1; /* an empty one first */
   char from[XCS_ADDRSTRLEN];
   xcs_addr_format(sa, from, sizeof from);
-  const char *str = lua_pushstring(L, from);
+  const char *str = lua_pushstring(L, from); /* may raise: the cache is as it was */
+  if (p->n == PEERS_MAX) { /* full: start over (the table's strings stay till replaced) */
+    memset(p, 0, sizeof *p);
+    i = key_of(sa, &k);
+  }
   lua_pushvalue(L, -1);
   lua_rawseti(L, -3, i + 1);
-  u->keys->key[i] = k;
-  u->keys->str[i] = str;
-  u->keys->by_str[str_slot(str)] = (unsigned char)i;
+  p->key[i] = k;
+  p->str[i] = str;
+  p->n++;
+  unsigned j = str_slot(str);
+  while (p->by_str[j] != 0) j = (j + 1) % (2 * PEERS);
+  p->by_str[j] = (unsigned char)(i + 1);
   lua_remove(L, -2);
 }
 
 /* Whether s is the string of a sender in the cache: its address into sa. */
 static int known(const xcs_udp *u, const char *s, struct sockaddr_storage *sa) {
-  if (u->keys == NULL) return 0;
-  unsigned i = u->keys->by_str[str_slot(s)];
-  if (u->keys->str[i] != s) return 0;
-  const peer_key *k = &u->keys->key[i];
-  memset(sa, 0, sizeof *sa);
+  const peers *p = u->keys;
+  if (p == NULL) return 0;
+  unsigned j = str_slot(s), i;
+  for (;; j = (j + 1) % (2 * PEERS)) {
+    if (p->by_str[j] == 0) return 0;
+    if (p->str[i = p->by_str[j] - 1u] == s) break;
+  }
+  const peer_key *k = &p->key[i];
   if (k->family == AF_INET6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+    memset(a, 0, sizeof *a);
     a->sin6_family = AF_INET6;
     a->sin6_port = k->port;
     a->sin6_scope_id = k->scope;
     memcpy(&a->sin6_addr, k->ip, 16);
   } else {
     struct sockaddr_in *a = (struct sockaddr_in *)sa;
+    memset(a, 0, sizeof *a);
     a->sin_family = AF_INET;
     a->sin_port = k->port;
     memcpy(&a->sin_addr, k->ip, 4);
@@ -492,11 +513,12 @@ static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
   return 1;
 }
 
-int xcs_udp_write_known(lua_State *L, xcs_handle *h) {
+int xcs_udp_send(lua_State *L, xcs_handle *h) {
   xcs_udp *u = (xcs_udp *)h;
   struct sockaddr_storage to;
+  const char *s;
   if (u->connected || lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING ||
-      !known(u, lua_tostring(L, 3), &to))
+      !(known(u, s = lua_tostring(L, 3), &to) || xcs_addr_parse(s, &to) == 0))
     return -1;
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
