@@ -18,6 +18,7 @@
 #include <lauxlib.h>
 #include <string.h>
 
+#include "bindings/errors.h"
 #include "bindings/handle.h"
 #include "bindings/stream.h"
 #include "bindings/task.h"
@@ -169,12 +170,22 @@ static int read_done(lua_State *L, int status, lua_KContext ctx) {
   return lua_gettop(L) - 2;
 }
 
+/* A UDP socket's read, waiting in this frame: one C call per datagram. */
+static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  lua_settop(L, 2); /* what h */
+  xcs_handle *h = xcs_handle_again(L, 2);
+  if (h == NULL) xcs_push_closed(L, "the socket was closed");
+  else xcs_udp_read(L, h, udp_read_k);
+  return read_done(L, LUA_OK, 0);
+}
+
 static int fast_read(lua_State *L) {
   lua_settop(L, 1);
   int udp;
   xcs_handle *h = held(L, &udp); /* what h */
   if (h == NULL) return slow(L, 1);
-  if (udp && xcs_udp_take(L, h) > 0) return read_done(L, LUA_OK, 0); /* one waits: no call */
+  if (udp) return udp_read_k(L, LUA_OK, 0);
   lua_pushcfunction(L, method_of(h->type, 0));
   lua_pushvalue(L, 2);
   lua_callk(L, 1, LUA_MULTRET, 0, read_done);

@@ -386,7 +386,29 @@ static int take(lua_State *L, xcs_udp *u) {
   return nres;
 }
 
-int xcs_udp_take(lua_State *L, xcs_handle *h) { return take(L, (xcs_udp *)h); }
+/* What a read returns at once: a datagram, or the error a send left
+ * (an ICMP error is news about one send, not the socket's end); how many
+ * values it pushed, 0 for none. */
+static int read_now(lua_State *L, xcs_udp *u) {
+  int nres = take(L, u);
+  if (nres > 0 || u->err == 0) return nres;
+  int err = u->err;
+  u->err = 0;
+  return xcs_push_fail(L, err);
+}
+
+/* The calling task waits for a datagram, continuing in k. */
+static int wait_read(lua_State *L, xcs_udp *u, double timeout, lua_KFunction k, lua_KContext ctx) {
+  if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
+  xcs_task_check(L, "read");
+  return xcs_task_park(L, &u->h.reader, timeout, k, ctx);
+}
+
+int xcs_udp_read(lua_State *L, xcs_handle *h, lua_KFunction k) {
+  xcs_udp *u = (xcs_udp *)h;
+  int nres = read_now(L, u);
+  return nres > 0 ? nres : wait_read(L, u, -1, k, 0);
+}
 
 /* read([timeout]) -> data, from  (a third value "truncated" if the datagram
  * was cut), or nil, "ETIMEDOUT: ...", "ETIMEDOUT" once timeout seconds pass
@@ -395,13 +417,8 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   xcs_udp *u = (xcs_udp *)xcs_handle_again(L, 1);
   if (u == NULL) return xcs_push_closed(L, "the socket was closed");
-  int nres = take(L, u);
+  int nres = read_now(L, u);
   if (nres > 0) return nres;
-  if (u->err) {
-    int err = u->err;
-    u->err = 0; /* an ICMP error is news about one send, not the socket's end */
-    return xcs_push_fail(L, err);
-  }
   double timeout = lua_isnoneornil(L, 2) ? -1 : lua_tonumber(L, 2);
   if (timeout == 0 || (ctx && xcs_task_status(L) == UV_ETIMEDOUT)) {
     char msg[80];
@@ -411,9 +428,7 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushliteral(L, "ETIMEDOUT");
     return 3;
   }
-  if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
-  xcs_task_check(L, "read");
-  return xcs_task_park(L, &u->h.reader, timeout, udp_read_k, 1);
+  return wait_read(L, u, timeout, udp_read_k, 1);
 }
 
 static int udp_read(lua_State *L) {

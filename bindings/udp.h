@@ -28,13 +28,14 @@ extern const xcs_handle_type xcs_udp_type;
 /* Whether the socket has a default peer (socket.connect(..., "UDP")). */
 int xcs_udp_connected(xcs_handle *h);
 /* The port-keyed calls' way in, for an open socket h whose checks they
- * made. take pushes the next datagram waiting as read() returns it and how
- * many values, or 0 when none waits. send sends data (at 2) to `to` (at 3)
- * and pushes what write() returns when `to` is an "ip:port" (a sender's
- * string a read of h returned, and the socket still keeps, is not even
- * parsed), or returns -1, nothing done: a name, a connected socket, or
- * misuse, which write() itself answers. */
-int xcs_udp_take(lua_State *L, xcs_handle *h);
+ * made. read does what h:read() does (no timeout), but with the caller's
+ * own continuation k when the task waits (k calls it again, h found
+ * anew). send sends data (at 2) to `to` (at 3) and pushes what write()
+ * returns when `to` is an "ip:port" (a sender's string a read of h
+ * returned, and the socket still keeps, is not even parsed), or returns
+ * -1, nothing done: a name, a connected socket, or misuse, which write()
+ * itself answers. */
+int xcs_udp_read(lua_State *L, xcs_handle *h, lua_KFunction k);
 int xcs_udp_send(lua_State *L, xcs_handle *h);
 
 /* core.udp_open(port [, address]), core.udp_connect(host, port), the metatable. */

@@ -177,6 +177,36 @@ describe("a UDP socket", function()
     end)
   end)
 
+  it("a port-keyed read waits for each datagram, and returns nil, closed when the socket closes", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local port = u:port()
+      local c = assert(S.connect("127.0.0.1", port, "UDP"))
+      local got, last = {}, nil
+      xcs.spawn(function()
+        for i = 1, 3 do got[i] = { S.read(port) } end
+        last = table.pack(S.read(port))
+      end)
+      for i = 1, 3 do
+        xcs.sleep(0) -- the reader waits, in its own frame, for each
+        c:write("d" .. i)
+        for _ = 1, 200 do
+          if got[i] then break end
+          xcs.sleep(0.01)
+        end
+        assert.are.same({ "d" .. i, c:address() }, got[i])
+      end
+      xcs.sleep(0)
+      assert.is_true(S.close(port))
+      for _ = 1, 200 do
+        if last then break end
+        xcs.sleep(0.01)
+      end
+      assert.is_nil(last[1])
+      assert.matches("closed", last[2])
+    end)
+  end)
+
   it("reads with a timeout inside a module too", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_timeout.lua", { port = 0 }))
