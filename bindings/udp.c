@@ -17,6 +17,7 @@
 #include "bindings/inherit.h"
 #include "bindings/names.h"
 #include "bindings/task.h"
+#include "bindings/udp_batch.h"
 #include "bindings/admit.h"
 #include "bindings/core/log.h"
 
@@ -79,6 +80,7 @@ typedef struct xcs_udp {
   int receiving;
   int batch;        /* inside a batch of recvmmsg: pause only at its end */
   int chunk;        /* delivering a batch's datagram: offer it at the end */
+  int offering;     /* the reader runs on a batch: replies wait for its end */
   int noffers, next_offer; /* offers[next_offer..noffers) not read yet */
   offered offers[BATCH];   /* a batch waiting for its end */
   int err;          /* e.g. ECONNREFUSED on a connected socket */
@@ -168,7 +170,10 @@ static void enqueue(xcs_udp *u, const offered *o) {
 static void offer_all(xcs_udp *u) {
   if (u->noffers == 0) return;
   u->next_offer = 0;
+  u->offering = 1;
   xcs_task_wake_now(&u->h.reader, 0);
+  u->offering = 0;
+  xcs_udp_batch_flush(&u->udp); /* its replies */
   if (!u->h.closing)
     for (int i = u->next_offer; i < u->noffers; i++) enqueue(u, &u->offers[i]);
   u->noffers = u->next_offer = 0;
@@ -247,6 +252,7 @@ static void udp_close(xcs_handle *h, int graceful) {
   while ((n = xcs_list_shift(&u->queue)) != NULL) free(xcs_container_of(n, dgram, link));
   xcs_inflow_close(&u->in);
   xcs_inflow_uv_close(&u->in);
+  xcs_udp_batch_flush(&u->udp); /* written before the close: sent */
   xcs_handle_uv_close(h, (uv_handle_t *)&u->udp);
 }
 
@@ -459,10 +465,11 @@ static int write_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* The address `to` (at 3) names: 0, a network outcome pushed (> 0), or -1
- * when the task waits for a name to be looked up. */
-static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
+ * when the task waits for a name to be looked up; *reply says whether it
+ * is a sender a read returned. */
+static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to, int *reply) {
   const char *s = lua_tostring(L, 3);
-  if (known(u, s, to) || xcs_addr_parse(s, to) == 0) return 0;
+  if ((*reply = known(u, s, to)) || xcs_addr_parse(s, to) == 0) return 0;
   if (!xcs_names_is_name(s))
     return luaL_error(L, "udp:write: bad argument #2 (to): expected an address such as "
                          "\"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);
@@ -482,9 +489,11 @@ static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to) {
 }
 
 /* Sends data (the string at 2) to dest (NULL: the connected peer) and
- * pushes what write returns. */
+ * pushes what write returns. A reply (dest is a sender a read returned)
+ * written while the reader runs on a batch goes with the batch's other
+ * replies at its end (bindings/udp_batch.h). */
 static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
-                   const struct sockaddr *dest) {
+                   const struct sockaddr *dest, int reply) {
   /* Say so before the kernel does, and in words: a datagram is never cut. */
   int v6 = (dest ? dest->sa_family : u->family) == AF_INET6;
   size_t max = v6 ? XCS_UDP_MAX_IPV6 : XCS_UDP_MAX_IPV4;
@@ -495,8 +504,14 @@ static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
     lua_pushliteral(L, "EMSGSIZE");
     return 3;
   }
+  int r;
+  if (reply && u->offering && xcs_udp_batch_add(&u->udp, &u->err, data, len, dest)) {
+    r = 0;
+    goto sent;
+  }
+  xcs_udp_batch_flush(&u->udp); /* what waits goes first */
   uv_buf_t b = {.base = (char *)data, .len = len};
-  int r = uv_udp_try_send(&u->udp, &b, 1, dest);
+  r = uv_udp_try_send(&u->udp, &b, 1, dest);
   if (r == UV_EAGAIN) {
     /* The socket buffer is full: queue it, pinning the string until sent. */
     lua_pushvalue(L, 2);
@@ -522,6 +537,7 @@ static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
     return 3;
   }
   if (r < 0) return xcs_push_fail(L, r);
+sent:
   u->bytes_out += len;
   u->h.m->stats.bytes_out[XCS_P_UDP] += len;
   lua_pushinteger(L, (lua_Integer)len);
@@ -532,12 +548,13 @@ int xcs_udp_send(lua_State *L, xcs_handle *h) {
   xcs_udp *u = (xcs_udp *)h;
   struct sockaddr_storage to;
   const char *s;
+  int reply = 0;
   if (u->connected || lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING ||
-      !(known(u, s = lua_tostring(L, 3), &to) || xcs_addr_parse(s, &to) == 0))
+      !((reply = known(u, s = lua_tostring(L, 3), &to)) || xcs_addr_parse(s, &to) == 0))
     return -1;
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
-  return send_to(L, u, data, len, (struct sockaddr *)&to);
+  return send_to(L, u, data, len, (struct sockaddr *)&to, reply);
 }
 
 /* write(data [, to]) -> #data | nil, err, code. to is "ip:port" or
@@ -550,6 +567,7 @@ static int udp_write(lua_State *L) {
   const char *data = lua_tolstring(L, 2, &len);
   struct sockaddr_storage to;
   const struct sockaddr *dest = NULL;
+  int reply = 0;
   if (u->connected && !lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
       return luaL_error(L, "udp:write: bad argument #2 (to): this socket sends only to %s",
@@ -559,14 +577,14 @@ static int udp_write(lua_State *L) {
       return luaL_error(L, "udp:write: bad argument #2 (to): expected an address string, "
                            "got %s", luaL_typename(L, 3));
     lua_settop(L, 3);
-    int n = destination(L, u, &to);
+    int n = destination(L, u, &to, &reply);
     if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
     if (n > 0) return n;
     dest = (struct sockaddr *)&to;
   } else if (!u->connected) {
     return luaL_error(L, "udp:write: bad argument #2 (to): expected the address to send to");
   }
-  return send_to(L, u, data, len, dest);
+  return send_to(L, u, data, len, dest, reply);
 }
 
 /* Options and multicast ---------------------------------------------------------- */

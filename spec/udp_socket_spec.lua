@@ -207,6 +207,34 @@ describe("a UDP socket", function()
     end)
   end)
 
+  it("answers a batch of senders in order, each reply whole, as the reader writes them", function()
+    run(function()
+      local u = assert(S.open(0, "UDP"))
+      local port = u:port()
+      local cs = {}
+      for i = 1, 40 do cs[i] = assert(S.connect("127.0.0.1", port, "UDP")) end
+      local n = 0
+      xcs.spawn(function()
+        while n < 80 do
+          local data, from = S.read(port)
+          -- two replies to each: both leave, in order, the small one and a large one
+          assert.are.equal(#data + 1, S.write(port, data .. "!", from))
+          assert.are.equal(3000, S.write(port, string.rep(data:sub(-1), 3000), from))
+          n = n + 1
+        end
+      end)
+      xcs.sleep(0) -- the reader waits: what comes in together is read together
+      for round = 1, 2 do
+        for i, c in ipairs(cs) do c:write(("r%d c%d"):format(round, i)) end
+        for i, c in ipairs(cs) do
+          local want = ("r%d c%d"):format(round, i)
+          assert.are.equal(want .. "!", (c:read(5)))
+          assert.are.equal(string.rep(want:sub(-1), 3000), (c:read(5)))
+        end
+      end
+    end)
+  end)
+
   it("reads with a timeout inside a module too", function()
     run(function()
       local m = assert(xcs.load("spec/fixtures/udp_timeout.lua", { port = 0 }))
