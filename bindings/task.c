@@ -61,7 +61,6 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   t->co = co;
   t->ref = ref;
   t->id = ++last_id;
-  t->box_ref = LUA_NOREF;
   t->nargs = nargs;
   t->w.expire = expired;
   xcs_list_init(&t->ready);
@@ -84,7 +83,7 @@ static void task_free(xcs_task *t) {
     task_mark(t->co, 0); /* anchored by t->ref until the unref */
     xcs_unref(m, t->ref);
     if (t->peers) xcs_unref(m, t->peers);
-    xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
+    xcs_taskbox_forget(m->svc, t); /* an unload: nobody is left to ask it */
   }
   free(t);
 }

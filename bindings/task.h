@@ -51,7 +51,6 @@ struct xcs_task {
   unsigned char queued; /* on host->ready: counted in m->nqueued */
   uint64_t burst_start; /* when it last waited of its own accord */
   uint64_t id;      /* unique in the process: what handles name as their owner */
-  int box_ref;      /* its handle's box (bindings/taskbox.h), while it runs */
 };
 
 /* Starts a task running the function below nargs values on L's top (which
