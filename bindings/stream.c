@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,10 +186,24 @@ static void close_inflow(xcs_conn *c) {
   xcs_inflow_uv_close(in);
 }
 
+/* A closed connection flushing within the linger deadline: the record is
+ * made by the close (conn_close), so an open connection carries none. */
+struct xcs_conn_linger {
+  xcs_linger l;
+  xcs_conn *c;
+};
+
+static void stop_linger(xcs_conn *c) {
+  if (c->linger == NULL) return;
+  xcs_linger_stop(&c->linger->l);
+  free(c->linger);
+  c->linger = NULL;
+}
+
 static void close_socket(xcs_conn *c) {
   c->uv_closed = 1;
   drop_transport(c);
-  xcs_linger_stop(&c->linger);
+  stop_linger(c);
   close_inflow(c);
   release_buffer(c); /* nothing reads it once the socket is closing */
   if (c->recycling) return; /* the failed attempt's socket is closing already */
@@ -650,7 +665,7 @@ static int conn_settimeouts(lua_State *L) {
 /* Closing --------------------------------------------------------------------------- */
 
 static void linger_expired(xcs_linger *l) {
-  hard_close(xcs_container_of(l, xcs_conn, linger));
+  hard_close(xcs_container_of(l, struct xcs_conn_linger, l)->c);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
@@ -738,8 +753,14 @@ static void conn_close(xcs_handle *h, int graceful) {
     hard_close(c);
     return;
   }
+  if ((c->linger = malloc(sizeof *c->linger)) == NULL) {
+    hard_close(c); /* no memory to wait: the close cannot wait either */
+    return;
+  }
+  c->linger->c = c;
+  xcs_list_init(&c->linger->l.link);
   start_reading(c);
-  xcs_linger_start(h->m->host, &c->linger, linger_expired);
+  xcs_linger_start(h->m->host, &c->linger->l, linger_expired);
 }
 
 /* What c's transport holds (0 without one, or once it let go). */
@@ -1244,7 +1265,10 @@ const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_d
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;
-  xcs_conn *c = xcs_handle_new(L, m, f ? sizeof(xcs_conn_delayed) : sizeof *c, &xcs_conn_type);
+  size_t size = f ? sizeof(xcs_conn_delayed)
+                : is_unix ? sizeof(xcs_conn)
+                          : offsetof(xcs_conn, io) + sizeof(uv_tcp_t);
+  xcs_conn *c = xcs_handle_new(L, m, size, &xcs_conn_type);
   if (f) {
     c->delayed = 1;
     xcs_inflow_init(xcs_conn_inflow(c), &c->h, f, released_by_delay);
@@ -1257,7 +1281,6 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   c->io.handle.data = &c->h;
   xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
-  xcs_list_init(&c->linger.link);
   xcs_conn_opts_default(&c->opts);
   c->drain_to = XCS_WRITE_HIGH;
   c->need = 1;

@@ -93,18 +93,12 @@ typedef struct xcs_conn_opts {
 
 struct xcs_conn {
   xcs_handle h;
-  union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } io;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */
   xcs_resolve *resolve;  /* name look-up in flight for a connect */
   struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
-  xcs_linger linger;
+  struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
   xcs_conn_opts opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len);
@@ -141,6 +135,14 @@ struct xcs_conn {
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
   void *tr_data;           /* ...and its state, until the socket closes */
   const char *tr_why;      /* ...and then the words of its error */
+  /* Last: a TCP connection's struct ends with its uv_tcp_t, sparing it the
+   * larger uv_pipe_t's bytes (xcs_conn_new). */
+  union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
 };
 
 /* Under --delay a connection's struct carries its inflow (the data held
