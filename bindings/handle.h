@@ -25,6 +25,17 @@
 
 typedef struct xcs_handle xcs_handle;
 
+/* What a socket bound, in the structs of the types that bind (listeners,
+ * UDP and UNIX datagram sockets) at their type's binding_at; a connection
+ * carries none. */
+typedef struct xcs_binding {
+  uv_handle_t *bound; /* a socket bound to a port the module asked for by
+                         number: what a reload can hand to the new version */
+  int port;           /* that port */
+  const char *path;   /* or the UNIX path it bound, while it owns the socket
+                         file there (bindings/unix.h) */
+} xcs_binding;
+
 enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_T_UNIXDGRAM,
        XCS_NTYPES };
 
@@ -42,6 +53,8 @@ typedef struct xcs_handle_type {
   /* Closes at once, telling the peer it was cut (a connection: RST);
    * NULL: close is all there is. */
   void (*abort)(xcs_handle *h);
+  /* offsetof its xcs_binding in the struct, or 0: it binds nothing. */
+  size_t binding_at;
 } xcs_handle_type;
 
 struct xcs_handle {
@@ -55,17 +68,17 @@ struct xcs_handle {
   xcs_life life;      /* the one count of what still needs the struct */
   xcs_task *reader;   /* the task waiting to read (or accept) */
   xcs_task *writer;   /* the task waiting to write (or connect) */
-  uv_handle_t *bound; /* a socket bound to a port the module asked for by
-                         number: what a reload can hand to the new version */
-  int port;           /* that port */
-  const char *path;   /* or the UNIX path it bound, while it owns the socket
-                         file there (bindings/unix.h) */
   uint64_t opened;    /* uv_now() when it was made, for its age */
   int *counts;        /* the module's count it is held against until it
                          closes, or NULL */
   uint64_t owner;     /* the id of the task that made it, or was given it by
                          spawn(fn, handle); closed if that task fails (0: none) */
 };
+
+/* h's binding, or NULL for a type that binds nothing. */
+static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {
+  return h->type->binding_at ? (xcs_binding *)((char *)h + h->type->binding_at) : NULL;
+}
 
 /* Allocates a zeroed struct of size bytes whose first member is the
  * xcs_handle, and pushes its box onto L. Raises on out of memory. */

@@ -1261,7 +1261,7 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods, conn_info, xcs_conn_reset};
+                                       conn_methods, conn_info, xcs_conn_reset, 0};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;

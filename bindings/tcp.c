@@ -4,6 +4,7 @@
  */
 #include "bindings/tcp.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,7 @@ void xcs_listener_stop(xcs_handle *h) {
   /* Closing the libuv handle frees the port; the handle's own hold keeps
    * the struct for its clients until h closes. */
   l->stopped = 1;
-  h->bound = NULL;
+  l->binding.bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
   xcs_log_socket(h->m->host, h->m->name, "stop_accepting", l->addr, NULL, proto_of(l),
@@ -408,7 +409,8 @@ static void listener_info(xcs_handle *h, lua_State *L) {
 
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods,
-                                           listener_info, NULL};
+                                           listener_info, NULL,
+                                           offsetof(xcs_listener, binding)};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
  * that port, on a reload; or the other workers' socket, under --workers:
@@ -447,8 +449,8 @@ static void tcp_listening(xcs_listener *l, int port) {
   xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
   if (l->h.m->first_port == 0) l->h.m->first_port = l->port;
   if (port != 0) {
-    l->h.bound = &l->io.handle;
-    l->h.port = port;
+    l->binding.bound = &l->io.handle;
+    l->binding.port = port;
   }
 }
 
@@ -538,7 +540,7 @@ static int l_listen(lua_State *L) {
     return xcs_push_fail(L, r);
   }
   if (is_unix)
-    l->h.bound = &l->io.handle; /* a path is always asked for by name */
+    l->binding.bound = &l->io.handle; /* a path is always asked for by name */
   else
     tcp_listening(l, port);
   if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {

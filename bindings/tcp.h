@@ -31,6 +31,7 @@
 
 struct xcs_listener {
   xcs_handle h;
+  xcs_binding binding; /* its port or path, for a reload (handle.h) */
   union {             /* a uv_tcp_t, or a uv_pipe_t if is_unix */
     uv_handle_t handle;
     uv_stream_t stream;

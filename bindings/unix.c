@@ -235,12 +235,13 @@ static void own(xcs_handle *h, xcs_unix_file *f) {
     f->dev = st.st_dev;
     f->ino = st.st_ino;
   }
-  h->path = f->path;
+  xcs_handle_binding(h)->path = f->path;
 }
 
 void xcs_unix_release(xcs_handle *h, xcs_unix_file *f) {
-  if (h->path == NULL) return;
-  h->path = NULL;
+  xcs_binding *b = xcs_handle_binding(h);
+  if (b->path == NULL) return;
+  b->path = NULL;
   struct stat st;
   if (lstat(f->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
       st.st_ino == f->ino)
@@ -271,7 +272,8 @@ static xcs_handle *holder(xcs_host *host, const char *path) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) {
       xcs_handle *h = xcs_container_of(k, xcs_handle, link);
-      if (h->path && !h->closing && strcmp(h->path, path) == 0) return h;
+      xcs_binding *b = xcs_handle_binding(h);
+      if (b && b->path && !h->closing && strcmp(b->path, path) == 0) return h;
     }
   }
   return NULL;
@@ -405,6 +407,7 @@ typedef struct dgram {
 
 typedef struct xcs_unixdgram {
   xcs_handle h;
+  xcs_binding binding; /* its path, for a reload (handle.h) */
   union {            /* the watcher of fd, once it has one (watched) */
     uv_handle_t handle;
     uv_poll_t poll;
@@ -671,7 +674,8 @@ static void dgram_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_unixdgram_type = {XCS_T_UNIXDGRAM, "xcs.unixdgram", dgram_close,
-                                            dgram_describe, dgram_methods, dgram_info, NULL};
+                                            dgram_describe, dgram_methods, dgram_info, NULL,
+                                            offsetof(xcs_unixdgram, binding)};
 
 /* A new datagram socket of the running module bound to path (canonical);
  * pushes its box and returns it, or pushes nil, msg, code over the box and
@@ -702,7 +706,7 @@ static xcs_unixdgram *dgram_bind(lua_State *L, const char *path) {
     return NULL;
   }
   u->bound = 1;
-  u->h.bound = &u->io.handle; /* what a reload hands over */
+  u->binding.bound = &u->io.handle; /* what a reload hands over */
   return u;
 }
 
