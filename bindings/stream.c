@@ -487,7 +487,6 @@ int xcs_timed_out(lua_State *L, double deadline) {
 
 void xcs_conn_opts_default(xcs_conn_opts *o) {
   memset(o, 0, sizeof *o);
-  o->connect_timeout = XCS_CONNECT_TIMEOUT;
   o->send_timeout = XCS_SEND_TIMEOUT;
   o->read_timeout = XCS_READ_TIMEOUT;
   o->maxline = XCS_MAXLINE;
@@ -568,7 +567,7 @@ static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const cha
 }
 
 void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
-                        int *backlog) {
+                        int *backlog, double *timeout) {
   if (lua_isnoneornil(L, idx)) return;
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -591,7 +590,7 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
     } else if (backlog && strcmp(name, "proxy_protocol") == 0) {
       if (!lua_isboolean(L, v)) bad_option(L, fname, name, v, "true or false"); /* tcp.c reads it */
     } else if (!backlog && strcmp(name, "timeout") == 0) {
-      o->connect_timeout = opt_seconds(L, fname, name, v);
+      *timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {
       xcs_raise_at_caller(L, "%s: unknown option '%s' (expected nodelay, keepalive, sndbuf, "
                           "rcvbuf, maxline, maxall, read_timeout, send_timeout%s)", fname, name,
@@ -649,13 +648,14 @@ static int conn_setoption(lua_State *L) {
   return 1;
 }
 
-/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. */
+/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. The
+ * connect timeout is checked and has nothing left to time: a connection is
+ * connected already (socket.connect's timeout was its own). */
 static int conn_settimeouts(lua_State *L) {
   xcs_conn *c = check_conn(L);
   xcs_conn_opts *o = &c->opts;
-  double t[3] = {o->connect_timeout, o->send_timeout, o->read_timeout};
+  double t[3] = {-1, o->send_timeout, o->read_timeout};
   for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
-  o->connect_timeout = t[0];
   o->send_timeout = t[1];
   o->read_timeout = t[2];
   lua_pushboolean(L, 1);

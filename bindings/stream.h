@@ -84,7 +84,8 @@ typedef struct xcs_transport {
 /* What a connection is set up with: socket.connect's and socket.listen's
  * options, settimeouts and setoption. Timeouts < 0 mean none. */
 typedef struct xcs_conn_opts {
-  double connect_timeout, send_timeout, read_timeout;
+  double send_timeout, read_timeout; /* (the connect timeout is
+                        socket.connect's own: a connection is connected) */
   size_t maxline, maxall;
   int nodelay;
   int keepalive;       /* seconds of idle before probes; 0: off */
@@ -214,10 +215,10 @@ void xcs_conn_opts_default(xcs_conn_opts *o);
 /* Reads the options table at idx (nil: none) into *o, raising naming fname
  * on an unknown name or a bad value. Connections take "nodelay",
  * "keepalive", "sndbuf", "rcvbuf", "maxline", "maxall", "read_timeout" and
- * "send_timeout"; with backlog NULL (socket.connect) also "timeout", else
- * (socket.listen) "backlog" and "reuseaddr". */
+ * "send_timeout"; with backlog NULL (socket.connect) also "timeout" (into
+ * *timeout, seconds or -1), else (socket.listen) "backlog" and "reuseaddr". */
 void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
-                        int *backlog);
+                        int *backlog, double *timeout);
 /* A per-call timeout argument: seconds at idx, dflt when nil; math.huge
  * means none (-1). Raises an argument error otherwise. */
 double xcs_timeout_arg(lua_State *L, int idx, double dflt);

@@ -466,7 +466,7 @@ static int l_listen(lua_State *L) {
   xcs_conn_opts_default(&opts);
   int backlog = SOMAXCONN;
   if (is_unix) xcs_unix_check_opts(L, 2, fname);
-  xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
+  xcs_conn_opts_read(L, 2, fname, &opts, &backlog, NULL);
   int proxy = lua_istable(L, 2) && lua_getfield(L, 2, "proxy_protocol") == LUA_TBOOLEAN &&
               lua_toboolean(L, -1);
   xcs_module *m = xcs_module_of(L);
@@ -698,7 +698,8 @@ static int l_connect(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 2);
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
-  xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL);
+  double timeout = XCS_CONNECT_TIMEOUT;
+  xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL, &timeout);
   xcs_task_check(L, "socket.connect");
   xcs_module *m = xcs_module_of(L);
   xcs_tls_ctx *tls = NULL;
@@ -709,7 +710,7 @@ static int l_connect(lua_State *L) {
     lua_replace(L, 2); /* the port is read: its slot keeps the context's box */
   }
   lua_settop(L, 2);
-  lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
+  lua_pushnumber(L, xcs_deadline(m, timeout)); /* 3 */
   struct sockaddr_storage sa;
   int literal = xcs_addr_from(host, port, &sa) == 0;
   int refused = xcs_admit(m, 0, -1);

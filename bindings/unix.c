@@ -369,14 +369,15 @@ static int l_unix_connect(lua_State *L) {
   xcs_unix_check_opts(L, 2, "socket.connect");
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
-  xcs_conn_opts_read(L, 2, "socket.connect", &opts, NULL);
+  double timeout = XCS_CONNECT_TIMEOUT;
+  xcs_conn_opts_read(L, 2, "socket.connect", &opts, NULL, &timeout);
   xcs_task_check(L, "socket.connect");
   char path[XCS_UNIX_PATHMAX];
   int n = xcs_unix_path(L, "socket.connect", 1, path);
   if (n) return n;
   xcs_module *m = xcs_module_of(L);
   lua_settop(L, 1);
-  lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 2 */
+  lua_pushnumber(L, xcs_deadline(m, timeout)); /* 2 */
   int refused = xcs_admit(m, 0, -1);
   if (refused) return xcs_admit_refused(L, m, refused, -1);
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
