@@ -234,12 +234,6 @@ static void hard_close(xcs_conn *c) {
   drop_drain_hold(c);
 }
 
-static void free_addrs(xcs_conn *c) {
-  free(c->addrs);
-  c->addrs = NULL;
-  c->naddrs = c->next_addr = 0;
-}
-
 /* A fatal error has just been reported to the module: the socket is closed
  * now rather than when the module gets round to closing the handle, which
  * stays open and keeps answering with the error; the handle's own hold
@@ -253,7 +247,7 @@ static void release_socket(xcs_conn *c) {
   c->reading = 0;
   drop_transport(c);
   release_buffer(c);
-  free_addrs(c);
+  xcs_tcp_dial_end(c);
   close_inflow(c);
   xcs_handle_uv_close(&c->h, &c->io.handle);
   drop_drain_hold(c);
@@ -730,8 +724,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
-  if (c->resolve) xcs_tcp_cancel_resolve(c);
-  free_addrs(c);
+  xcs_tcp_dial_end(c);
   free(c->names); /* the box reads as closed now: no one asks for them */
   c->names = NULL;
   if (c->released) return; /* the socket went after an error: nothing to close */

@@ -53,7 +53,7 @@
 #define XCS_UNNAMED "(unnamed)"
 
 typedef struct xcs_listener xcs_listener;
-typedef struct xcs_resolve xcs_resolve;
+typedef struct xcs_dial xcs_dial;
 typedef struct xcs_conn xcs_conn;
 
 /* A layer between the socket and the stream's buffers (TLS: tls_stream.h).
@@ -97,8 +97,8 @@ struct xcs_conn {
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list peers;        /* owner's clients */
   xcs_list ready;        /* owner's queue of clients with something to read */
-  xcs_resolve *resolve;  /* name look-up in flight for a connect */
-  struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
+  xcs_dial *dial;        /* a connect in progress: its look-up, the addresses
+                            to try (tcp.c); NULL once connected */
   struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
   xcs_conn_opts opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
@@ -131,7 +131,6 @@ struct xcs_conn {
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
   uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
   uint16_t local_port, peer_port; /* ...and host order */
-  uint16_t naddrs, next_addr; /* how many addrs (at most 16), the next to try */
   char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
   void *tr_data;           /* ...and its state, until the socket closes */

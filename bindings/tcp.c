@@ -32,11 +32,12 @@ static const char *where(xcs_listener *l) {
   return buf;
 }
 
-struct xcs_resolve {
+/* A connect's name look-up: it outlives a connection closed meanwhile. */
+typedef struct xcs_resolve {
   uv_getaddrinfo_t req;
   xcs_module *m;
   xcs_conn *c; /* NULL once the connection closed */
-};
+} xcs_resolve;
 
 /* Listeners ------------------------------------------------------------------ */
 
@@ -558,10 +559,30 @@ static int l_listen(lua_State *L) {
 
 static void attempt(xcs_conn *c);
 
-static void drop_addrs(xcs_conn *c) {
-  free(c->addrs);
-  c->addrs = NULL;
-  c->naddrs = c->next_addr = 0;
+/* A connect in progress, made by socket.connect so a connection that is
+ * connected (or accepted) carries none of it: the name look-up in flight,
+ * then the addresses it gave (IPv4 first, at most 16), tried in order. */
+struct xcs_dial {
+  xcs_resolve *resolve;
+  int naddrs, next;
+  struct sockaddr_storage addrs[];
+};
+
+static xcs_dial *dial_new(int naddrs) {
+  xcs_dial *d = calloc(1, sizeof *d + (size_t)naddrs * sizeof d->addrs[0]);
+  if (d) d->naddrs = naddrs;
+  return d;
+}
+
+void xcs_tcp_dial_end(xcs_conn *c) {
+  xcs_dial *d = c->dial;
+  if (d == NULL) return;
+  if (d->resolve) { /* resolved_cb frees the look-up, finding no connection */
+    d->resolve->c = NULL;
+    uv_cancel((uv_req_t *)&d->resolve->req);
+  }
+  free(d);
+  c->dial = NULL;
 }
 
 /* The socket of a failed attempt is closed (a failed connect leaves a
@@ -583,14 +604,14 @@ static void recycled_cb(uv_handle_t *uvh) {
 /* An attempt failed with c->err: on to the next address, or give up and
  * wake the connecting task with that error. */
 static void next_or_fail(xcs_conn *c) {
-  if (c->next_addr < c->naddrs) {
+  if (c->dial->next < c->dial->naddrs) {
     c->recycling = 1;
     xcs_hold(&c->h.life); /* until recycled_cb */
     c->io.handle.data = &c->h;
     uv_close(&c->io.handle, recycled_cb);
     return;
   }
-  drop_addrs(c);
+  xcs_tcp_dial_end(c);
   xcs_task_wake_now(&c->h.writer, c->err);
 }
 
@@ -604,13 +625,13 @@ static void connect_cb(uv_connect_t *req, int status) {
     return;
   }
   c->err = 0; /* an earlier address's failure is history */
-  drop_addrs(c);
+  xcs_tcp_dial_end(c);
   xcs_conn_started(c);
   xcs_task_wake_now(&c->h.writer, 0);
 }
 
 static void attempt(xcs_conn *c) {
-  struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
+  struct sockaddr *sa = (struct sockaddr *)&c->dial->addrs[c->dial->next++];
   /* Made per attempt: an accepted connection carries no connect request. */
   uv_connect_t *req = malloc(sizeof *req);
   int r = req ? uv_tcp_connect(req, &c->io.tcp, sa, connect_cb) : UV_ENOMEM;
@@ -628,15 +649,16 @@ static int take_addrs(xcs_conn *c, struct addrinfo *res) {
     if (p->ai_family == AF_INET || p->ai_family == AF_INET6) n++;
   if (n == 0) return UV_EAI_NONAME;
   if (n > 16) n = 16;
-  c->addrs = calloc((size_t)n, sizeof *c->addrs);
-  if (c->addrs == NULL) return UV_ENOMEM;
+  xcs_dial *d = dial_new(n);
+  if (d == NULL) return UV_ENOMEM;
   int k = 0;
   for (int pass = 0; pass < 2; pass++)
     for (struct addrinfo *p = res; p && k < n; p = p->ai_next)
       if (p->ai_family == (pass == 0 ? AF_INET : AF_INET6))
-        memcpy(&c->addrs[k++], p->ai_addr, p->ai_addrlen);
-  c->naddrs = k;
-  c->next_addr = 0;
+        memcpy(&d->addrs[k++], p->ai_addr, p->ai_addrlen);
+  d->naddrs = k;
+  free(c->dial); /* the look-up's, with no addresses: the look-up is done */
+  c->dial = d;
   return 0;
 }
 
@@ -644,12 +666,13 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   xcs_resolve *rs = (xcs_resolve *)req;
   xcs_conn *c = rs->c;
   if (c != NULL) {
-    c->resolve = NULL;
+    c->dial->resolve = NULL;
     if (status == 0) status = take_addrs(c, res);
     if (status == 0) {
       attempt(c);
     } else {
       c->err = status;
+      xcs_tcp_dial_end(c);
       xcs_task_wake_now(&c->h.writer, status);
     }
   }
@@ -657,12 +680,6 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   xcs_module *m = rs->m;
   free(rs);
   xcs_release(&m->life); /* the look-up's hold */
-}
-
-void xcs_tcp_cancel_resolve(xcs_conn *c) {
-  c->resolve->c = NULL;
-  uv_cancel((uv_req_t *)&c->resolve->req);
-  c->resolve = NULL;
 }
 
 /* Stack: host, port (TLS: the context's box), deadline, conn. */
@@ -675,7 +692,7 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   /* still looking up, trying addresses, or (TLS) in the handshake */
-  int busy = c->resolve || c->addrs || (c->connected && c->handshaking);
+  int busy = c->dial || (c->connected && c->handshaking);
   if (!busy || (again && xcs_timed_out(L, lua_tonumber(L, 3)))) {
     int n;
     if (busy) {
@@ -729,20 +746,19 @@ static int l_connect(lua_State *L) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
     xcs_conn_name(c, NULL, peer);
-    c->addrs = malloc(sizeof *c->addrs);
-    if (c->addrs == NULL) {
+    if ((c->dial = dial_new(1)) == NULL) {
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");
     }
-    memcpy(c->addrs, &sa, sizeof sa);
-    c->naddrs = 1;
+    memcpy(c->dial->addrs, &sa, sizeof sa);
     attempt(c); /* nobody waits yet: a failure now is returned below */
   } else {
     char peer[XCS_NAMESTRLEN];
     snprintf(peer, sizeof peer, "%s:%d", host, port);
     xcs_conn_name(c, NULL, peer);
     xcs_resolve *rs = calloc(1, sizeof *rs);
-    if (rs == NULL) {
+    if (rs == NULL || (c->dial = dial_new(0)) == NULL) {
+      free(rs);
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");
     }
@@ -755,8 +771,9 @@ static int l_connect(lua_State *L) {
     if (r != 0) {
       free(rs);
       c->err = r;
+      xcs_tcp_dial_end(c);
     } else {
-      c->resolve = rs;
+      c->dial->resolve = rs;
       xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
     }
   }
