@@ -175,7 +175,7 @@ static void notify(xcs_conn *c) {
 
 /* The transport lets go as the socket closes. */
 static void drop_transport(xcs_conn *c) {
-  if (c->tr && c->tr_data) c->tr->close(c);
+  if (c->tr_open) c->tr->close(c);
 }
 
 /* What --delay held back is dropped, its timer closed. */
@@ -758,7 +758,7 @@ static void conn_close(xcs_handle *h, int graceful) {
 
 /* What c's transport holds (0 without one, or once it let go). */
 static size_t transport_memory(xcs_conn *c) {
-  return c->tr && c->tr_data && c->tr->memory ? c->tr->memory(c) : 0;
+  return c->tr_open && c->tr->memory ? c->tr->memory(c) : 0;
 }
 
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {

@@ -129,12 +129,16 @@ struct xcs_conn {
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
+  unsigned tr_open : 1;  /* tr_data is the transport's state (else tr_why) */
   uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
   uint16_t local_port, peer_port; /* ...and host order */
   char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
-  void *tr_data;           /* ...and its state, until the socket closes */
-  const char *tr_why;      /* ...and then the words of its error */
+  union {
+    void *tr_data;         /* ...and its state, while tr_open (until the
+                              socket closes) */
+    const char *tr_why;    /* ...and then the words of its error */
+  };
   /* Last: a TCP connection's struct ends with its uv_tcp_t, sparing it the
    * larger uv_pipe_t's bytes (xcs_conn_new). */
   union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
