@@ -104,7 +104,7 @@ static int record(lua_State *L) {
 }
 
 void xcs_taskbox_end(xcs_task *t, int how, int nres) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   if (m->phase == XCS_GONE || !find_box(m->svc, t)) return;
   lua_pop(m->svc, 1);
   ending e = {t, how == XCS_TASK_DONE ? DONE : how == XCS_TASK_FAILED ? FAILED : CANCELLED,

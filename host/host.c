@@ -81,7 +81,7 @@ static void tick_cb(uv_idle_t *idle) {
       xcs_task_run(t);
       continue;
     }
-    xcs_module *m = t->m; /* the task may be gone after its step; m is not */
+    xcs_module *m = xcs_task_module(t); /* the task may be gone after its step; m is not */
     uint64_t before = cpu_now();
     xcs_task_run(t);
     m->stats.cpu_ns += cpu_now() - before;
