@@ -481,10 +481,10 @@ int xcs_timed_out(lua_State *L, double deadline) {
 
 void xcs_conn_opts_default(xcs_conn_opts *o) {
   memset(o, 0, sizeof *o);
-  o->send_timeout = XCS_SEND_TIMEOUT;
-  o->read_timeout = XCS_READ_TIMEOUT;
-  o->maxline = XCS_MAXLINE;
-  o->maxall = XCS_MAXALL;
+  o->kept.send_timeout = XCS_SEND_TIMEOUT;
+  o->kept.read_timeout = XCS_READ_TIMEOUT;
+  o->kept.maxline = XCS_MAXLINE;
+  o->kept.maxall = XCS_MAXALL;
   o->nodelay = 1; /* request/response traffic is the common case */
 }
 
@@ -547,13 +547,13 @@ static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const cha
     int v = (int)opt_int(L, fname, name, vidx, 1, INT_MAX, "bytes (an integer > 0)");
     *(name[0] == 's' ? &o->sndbuf : &o->rcvbuf) = v;
   } else if (strcmp(name, "maxline") == 0) {
-    o->maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+    o->kept.maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
   } else if (strcmp(name, "maxall") == 0) {
-    o->maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+    o->kept.maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
   } else if (strcmp(name, "read_timeout") == 0) {
-    o->read_timeout = opt_seconds(L, fname, name, vidx);
+    o->kept.read_timeout = opt_seconds(L, fname, name, vidx);
   } else if (strcmp(name, "send_timeout") == 0) {
-    o->send_timeout = opt_seconds(L, fname, name, vidx);
+    o->kept.send_timeout = opt_seconds(L, fname, name, vidx);
   } else {
     return 0;
   }
@@ -597,10 +597,9 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
 
 static int keep_first(int r, int e) { return r ? r : e; }
 
-/* Applies the socket options to the connected socket: all of them (only
- * NULL) as it starts, or the one setoption changed. */
-static int apply_options(xcs_conn *c, const char *only) {
-  xcs_conn_opts *o = &c->opts;
+/* Applies the socket options of o to the connected socket: all of them
+ * (only NULL) as it starts, or the one setoption changed. */
+static int apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only) {
   int r = 0;
   if (c->is_unix) {
     /* nodelay and keepalive are TCP's; setoption refuses them before here */
@@ -626,7 +625,9 @@ static int conn_setoption(lua_State *L) {
   xcs_conn *c = check_conn(L);
   const char *name = luaL_checkstring(L, 2);
   luaL_checkany(L, 3);
-  xcs_conn_opts o = c->opts;
+  xcs_conn_opts o;
+  xcs_conn_opts_default(&o); /* for the socket option it sets: the rest stay */
+  o.kept = c->opts;
   if (c->is_unix && (strcmp(name, "nodelay") == 0 || strcmp(name, "keepalive") == 0))
     return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a TCP option; a UNIX socket "
                                                   "has none such", name));
@@ -634,9 +635,9 @@ static int conn_setoption(lua_State *L) {
     return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
                                                   "keepalive, sndbuf, rcvbuf, maxline, maxall, "
                                                   "read_timeout or send_timeout)", name));
-  c->opts = o;
+  c->opts = o.kept;
   if (c->err) return fail_fatal(L, c, 0);
-  int r = c->connected && !c->uv_closed ? apply_options(c, name) : 0;
+  int r = c->connected && !c->uv_closed ? apply_options(c, &o, name) : 0;
   if (r != 0) return xcs_push_fail(L, r);
   lua_pushboolean(L, 1);
   return 1;
@@ -647,7 +648,7 @@ static int conn_setoption(lua_State *L) {
  * connected already (socket.connect's timeout was its own). */
 static int conn_settimeouts(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  xcs_conn_opts *o = &c->opts;
+  xcs_conn_kept *o = &c->opts;
   double t[3] = {-1, o->send_timeout, o->read_timeout};
   for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
   o->send_timeout = t[1];
@@ -1274,7 +1275,9 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   c->io.handle.data = &c->h;
   xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
-  xcs_conn_opts_default(&c->opts);
+  xcs_conn_opts d;
+  xcs_conn_opts_default(&d);
+  c->opts = d.kept;
   c->drain_to = XCS_WRITE_HIGH;
   c->need = 1;
   return c;
@@ -1325,7 +1328,7 @@ static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
   buf[len < size ? len : size - 1] = '\0';
 }
 
-void xcs_conn_started(xcs_conn *c) {
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
@@ -1354,7 +1357,9 @@ void xcs_conn_started(xcs_conn *c) {
     }
   }
   if (!c->v4_names) xcs_conn_name(c, local, peer);
-  apply_options(c, NULL); /* best effort: a refused option leaves the default */
+  xcs_conn_opts d;
+  if (o == NULL) xcs_conn_opts_default(&d);
+  apply_options(c, o ? o : &d, NULL); /* best effort: a refused option leaves the default */
   if (c->tr) c->tr->start(c);
   start_reading(c);
 }

@@ -81,12 +81,19 @@ typedef struct xcs_transport {
   size_t (*memory)(xcs_conn *c);
 } xcs_transport;
 
-/* What a connection is set up with: socket.connect's and socket.listen's
- * options, settimeouts and setoption. Timeouts < 0 mean none. */
-typedef struct xcs_conn_opts {
-  double send_timeout, read_timeout; /* (the connect timeout is
-                        socket.connect's own: a connection is connected) */
+/* What a connection keeps of its options once it started (the socket
+ * options are the socket's from then on, and the connect timeout is
+ * socket.connect's own): the timeouts and bounds its reads and writes use.
+ * Timeouts < 0 mean none. */
+typedef struct xcs_conn_kept {
+  double send_timeout, read_timeout;
   size_t maxline, maxall;
+} xcs_conn_kept;
+
+/* What a connection is set up with: socket.connect's and socket.listen's
+ * options, settimeouts and setoption. */
+typedef struct xcs_conn_opts {
+  xcs_conn_kept kept;
   int nodelay;
   int keepalive;       /* seconds of idle before probes; 0: off */
   int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
@@ -100,7 +107,7 @@ struct xcs_conn {
   xcs_dial *dial;        /* a connect in progress: its look-up, the addresses
                             to try (tcp.c); NULL once connected */
   struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
-  xcs_conn_opts opts;
+  xcs_conn_kept opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len);
                             borrowed: still in the read buffer (stream.c) */
@@ -187,8 +194,8 @@ const char *xcs_conn_peer(const xcs_conn *c);
 /* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
 void xcs_conn_name(xcs_conn *c, const char *local, const char *peer);
 /* Connected (accepted, or connect succeeded): note addresses, apply the
- * socket options, start reading. */
-void xcs_conn_started(xcs_conn *c);
+ * socket options of o (NULL: the defaults), start reading. */
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o);
 /* Queues the string at idx; 0 or a libuv error. Never waits. */
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
 /* The host ends c (guard.c: a client that dawdled): its reads and writes

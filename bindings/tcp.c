@@ -73,9 +73,9 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
     xcs_list_push(&l->clients, &c->peers);
     l->nclients++;
   } else {
-    c->opts = l->opts;
+    c->opts = l->opts.kept;
   }
-  xcs_conn_started(c);
+  xcs_conn_started(c, l->accepting ? &l->opts : NULL);
   if (addr) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format(addr, peer, sizeof peer);
@@ -564,13 +564,16 @@ static void attempt(xcs_conn *c);
  * then the addresses it gave (IPv4 first, at most 16), tried in order. */
 struct xcs_dial {
   xcs_resolve *resolve;
+  xcs_conn_opts opts; /* socket.connect's, for the socket once connected */
   int naddrs, next;
   struct sockaddr_storage addrs[];
 };
 
-static xcs_dial *dial_new(int naddrs) {
+static xcs_dial *dial_new(int naddrs, const xcs_conn_opts *opts) {
   xcs_dial *d = calloc(1, sizeof *d + (size_t)naddrs * sizeof d->addrs[0]);
-  if (d) d->naddrs = naddrs;
+  if (d == NULL) return NULL;
+  d->naddrs = naddrs;
+  d->opts = *opts;
   return d;
 }
 
@@ -625,8 +628,9 @@ static void connect_cb(uv_connect_t *req, int status) {
     return;
   }
   c->err = 0; /* an earlier address's failure is history */
+  xcs_conn_opts opts = c->dial->opts;
   xcs_tcp_dial_end(c);
-  xcs_conn_started(c);
+  xcs_conn_started(c, &opts);
   xcs_task_wake_now(&c->h.writer, 0);
 }
 
@@ -649,7 +653,7 @@ static int take_addrs(xcs_conn *c, struct addrinfo *res) {
     if (p->ai_family == AF_INET || p->ai_family == AF_INET6) n++;
   if (n == 0) return UV_EAI_NONAME;
   if (n > 16) n = 16;
-  xcs_dial *d = dial_new(n);
+  xcs_dial *d = dial_new(n, &c->dial->opts);
   if (d == NULL) return UV_ENOMEM;
   int k = 0;
   for (int pass = 0; pass < 2; pass++)
@@ -734,7 +738,7 @@ static int l_connect(lua_State *L) {
   if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts;
+  c->opts = opts.kept;
   if (tls) {
     int r = xcs_tls_attach(c, tls, tlso.servername, tlso.handshake_timeout);
     if (r != 0) {
@@ -746,7 +750,7 @@ static int l_connect(lua_State *L) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
     xcs_conn_name(c, NULL, peer);
-    if ((c->dial = dial_new(1)) == NULL) {
+    if ((c->dial = dial_new(1, &opts)) == NULL) {
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");
     }
@@ -757,7 +761,7 @@ static int l_connect(lua_State *L) {
     snprintf(peer, sizeof peer, "%s:%d", host, port);
     xcs_conn_name(c, NULL, peer);
     xcs_resolve *rs = calloc(1, sizeof *rs);
-    if (rs == NULL || (c->dial = dial_new(0)) == NULL) {
+    if (rs == NULL || (c->dial = dial_new(0, &opts)) == NULL) {
       free(rs);
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");

@@ -335,14 +335,23 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
 
 /* Stream connects ------------------------------------------------------------------ */
 
+/* A connect in progress, with the options for its socket once connected:
+ * a connection carries none of it. */
+typedef struct unix_connect {
+  uv_connect_t req;
+  xcs_conn_opts opts;
+} unix_connect;
+
 static void connect_cb(uv_connect_t *req, int status) {
+  unix_connect *uc = (unix_connect *)req;
   xcs_conn *c = (xcs_conn *)req->handle->data;
-  free(req); /* made for it (l_unix_connect) */
+  xcs_conn_opts opts = uc->opts;
+  free(uc); /* made for it (l_unix_connect) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0)
     c->err = status;
   else
-    xcs_conn_started(c);
+    xcs_conn_started(c, &opts);
   xcs_task_wake_now(&c->h.writer, status);
 }
 
@@ -382,14 +391,16 @@ static int l_unix_connect(lua_State *L) {
   if (refused) return xcs_admit_refused(L, m, refused, -1);
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts;
+  c->opts = opts.kept;
   xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
-  uv_connect_t *req = malloc(sizeof *req);
-  if (req != NULL)
-    uv_pipe_connect(req, &c->io.pipe, path, connect_cb);
-  else
+  unix_connect *uc = malloc(sizeof *uc);
+  if (uc != NULL) {
+    uc->opts = opts;
+    uv_pipe_connect(&uc->req, &c->io.pipe, path, connect_cb);
+  } else {
     c->err = UV_ENOMEM;
+  }
   return connect_k(L, LUA_OK, 0);
 }
 
