@@ -133,9 +133,9 @@ void xcs_handle_push(lua_State *L, xcs_handle *h) {
 void xcs_handle_close(xcs_handle *h, int graceful) {
   if (h->closing) return;
   h->closing = 1;
-  if (h->counts) { /* closed for the module: its place is free again */
-    (*h->counts)--;
-    h->counts = NULL;
+  if (h->counted) { /* closed for the module: its place is free again */
+    (*xcs_handle_count(h))--;
+    h->counted = XCS_COUNTED_NONE;
   }
   xcs_list_remove(&h->deferred);
   if (h->box) {

@@ -57,6 +57,8 @@ typedef struct xcs_handle_type {
   size_t binding_at;
 } xcs_handle_type;
 
+enum { XCS_COUNTED_NONE, XCS_COUNTED_SOCKET, XCS_COUNTED_CONNECTION };
+
 struct xcs_handle {
   const xcs_handle_type *type;
   xcs_module *m;
@@ -64,16 +66,21 @@ struct xcs_handle {
   xcs_list deferred;  /* host->deferred: close once the current step ends */
   xcs_handle **box;   /* the box's pointer to us, NULL once detached */
   int ref;            /* anchors the box while open */
-  int closing;
+  unsigned char closing;
+  unsigned char counted; /* XCS_COUNTED_*: the module's count it is held
+                            against until it closes */
   xcs_life life;      /* the one count of what still needs the struct */
   xcs_task *reader;   /* the task waiting to read (or accept) */
   xcs_task *writer;   /* the task waiting to write (or connect) */
   uint64_t opened;    /* uv_now() when it was made, for its age */
-  int *counts;        /* the module's count it is held against until it
-                         closes, or NULL */
   uint64_t owner;     /* the id of the task that made it, or was given it by
                          spawn(fn, handle); closed if that task fails (0: none) */
 };
+
+/* The module's count h is held against (it is counted). */
+static inline int *xcs_handle_count(xcs_handle *h) {
+  return h->counted == XCS_COUNTED_CONNECTION ? &h->m->nconnections : &h->m->nsockets;
+}
 
 /* h's binding, or NULL for a type that binds nothing. */
 static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {

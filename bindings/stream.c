@@ -659,6 +659,8 @@ static int conn_settimeouts(lua_State *L) {
 
 /* Closing --------------------------------------------------------------------------- */
 
+static void free_names(xcs_conn *c);
+
 static void linger_expired(xcs_linger *l) {
   hard_close(xcs_container_of(l, struct xcs_conn_linger, l)->c);
 }
@@ -726,8 +728,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (c->owner) xcs_listener_forget(c->owner, c);
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   xcs_tcp_dial_end(c);
-  free(c->names); /* the box reads as closed now: no one asks for them */
-  c->names = NULL;
+  free_names(c); /* the box reads as closed now: no one asks for them */
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -1293,14 +1294,21 @@ static const char *ipv4_name(uint32_t ip, uint16_t port, char *buf, size_t size)
 
 const char *xcs_conn_local(const xcs_conn *c) {
   static char buf[XCS_ADDRSTRLEN];
-  if (c->names) return c->names;
-  return c->v4_names ? ipv4_name(c->local_ip, c->local_port, buf, sizeof buf) : "?";
+  if (c->v4_names) return ipv4_name(c->local_ip, c->local_port, buf, sizeof buf);
+  return c->names ? c->names : "?";
 }
 
 const char *xcs_conn_peer(const xcs_conn *c) {
   static char buf[XCS_ADDRSTRLEN];
-  if (c->names) return c->names + strlen(c->names) + 1;
-  return c->v4_names ? ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf) : "?";
+  if (c->v4_names) return ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf);
+  return c->names ? c->names + strlen(c->names) + 1 : "?";
+}
+
+/* The text names go (the numbers are no block of their own). */
+static void free_names(xcs_conn *c) {
+  if (c->v4_names) return;
+  free(c->names);
+  c->names = NULL;
 }
 
 /* The two names share one small block: a connection carries no room for
@@ -1313,9 +1321,9 @@ void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
   if (names == NULL) return;
   memcpy(names, local, nl);
   memcpy(names + nl, peer, np);
-  free(c->names);
-  c->names = names;
+  free_names(c);
   c->v4_names = 0;
+  c->names = names;
 }
 
 /* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
@@ -1343,8 +1351,7 @@ void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
     int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
     if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
       /* Most connections: two numbers, no block, no text until asked. */
-      free(c->names); /* a connect's "host:port": the address it reached now */
-      c->names = NULL;
+      free_names(c); /* a connect's "host:port": the address it reached now */
       const struct sockaddr_in *l4 = (struct sockaddr_in *)&sa, *p4 = (struct sockaddr_in *)&pa;
       c->local_ip = l4->sin_addr.s_addr;
       c->local_port = ntohs(l4->sin_port);

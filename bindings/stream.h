@@ -137,9 +137,13 @@ struct xcs_conn {
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
   unsigned tr_open : 1;  /* tr_data is the transport's state (else tr_why) */
-  uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
-  uint16_t local_port, peer_port; /* ...and host order */
-  char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
+  union {
+    struct {                        /* v4_names: */
+      uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
+      uint16_t local_port, peer_port; /* ...and host order */
+    };
+    char *names;         /* else "local\0peer\0" (stream.c), or NULL: both "?" */
+  };
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
   union {
     void *tr_data;         /* ...and its state, while tr_open (until the
