@@ -77,16 +77,6 @@ struct xcs_handle {
                          spawn(fn, handle); closed if that task fails (0: none) */
 };
 
-/* The module's count h is held against (it is counted). */
-static inline int *xcs_handle_count(xcs_handle *h) {
-  return h->counted == XCS_COUNTED_CONNECTION ? &h->m->nconnections : &h->m->nsockets;
-}
-
-/* h's binding, or NULL for a type that binds nothing. */
-static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {
-  return h->type->binding_at ? (xcs_binding *)((char *)h + h->type->binding_at) : NULL;
-}
-
 /* Allocates a zeroed struct of size bytes whose first member is the
  * xcs_handle, and pushes its box onto L. Raises on out of memory. */
 void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
@@ -108,6 +98,16 @@ xcs_handle *xcs_handle_opt(lua_State *L, int idx);
 int xcs_handle_is(lua_State *L, int idx);
 /* Pushes the handle's box (it must not be closed). */
 void xcs_handle_push(lua_State *L, xcs_handle *h);
+
+/* The module's count h is held against (it is counted). */
+static inline int *xcs_handle_count(xcs_handle *h) {
+  return h->counted == XCS_COUNTED_CONNECTION ? &h->m->nconnections : &h->m->nsockets;
+}
+
+/* h's binding, or NULL for a type that binds nothing. */
+static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {
+  return h->type->binding_at ? (xcs_binding *)((char *)h + h->type->binding_at) : NULL;
+}
 
 void xcs_handle_close(xcs_handle *h, int graceful);
 /* Closes h (gracefully) when the running step of its module is over. */
