@@ -57,13 +57,20 @@ typedef struct xcs_handle_type {
   size_t binding_at;
 } xcs_handle_type;
 
+/* A handle's place on host->deferred, to close once the current step ends
+ * (xcs_handle_defer_close): kept by the one type that defers a close (a
+ * port-keyed listener's client, stream.h), not by every handle. */
+typedef struct xcs_deferred {
+  xcs_list link;
+  xcs_handle *h;
+} xcs_deferred;
+
 enum { XCS_COUNTED_NONE, XCS_COUNTED_SOCKET, XCS_COUNTED_CONNECTION };
 
 struct xcs_handle {
   const xcs_handle_type *type;
   xcs_module *m;
   xcs_list link;      /* m->handles */
-  xcs_list deferred;  /* host->deferred: close once the current step ends */
   xcs_handle **box;   /* the box's pointer to us, NULL once detached */
   int ref;            /* anchors the box while open */
   unsigned char closing;
@@ -110,8 +117,9 @@ static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {
 }
 
 void xcs_handle_close(xcs_handle *h, int graceful);
-/* Closes h (gracefully) when the running step of its module is over. */
-void xcs_handle_defer_close(xcs_handle *h);
+/* Closes h (gracefully) when the running step of its module is over, on
+ * the list through d (initialised, and unlinked by h's close). */
+void xcs_handle_defer_close(xcs_handle *h, xcs_deferred *d);
 /* Hands one of h's libuv handles to uv_close, holding h until its close
  * callback (uvh->data is h: callbacks still due, a connect's ECANCELED,
  * find it as ever). */

@@ -726,6 +726,12 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
+  if (c->is_client) { /* the listener let go of it: its record goes */
+    xcs_list_remove(&c->client->deferred.link);
+    free(c->client);
+    c->client = NULL;
+    c->is_client = 0;
+  }
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   xcs_tcp_dial_end(c);
   free_names(c); /* the box reads as closed now: no one asks for them */
@@ -1274,7 +1280,6 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   else
     uv_tcp_init(&m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
-  xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
   xcs_conn_opts d;
   xcs_conn_opts_default(&d);

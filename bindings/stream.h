@@ -54,6 +54,7 @@
 
 typedef struct xcs_listener xcs_listener;
 typedef struct xcs_dial xcs_dial;
+typedef struct xcs_client xcs_client;
 typedef struct xcs_conn xcs_conn;
 
 /* A layer between the socket and the stream's buffers (TLS: tls_stream.h).
@@ -102,10 +103,14 @@ typedef struct xcs_conn_opts {
 struct xcs_conn {
   xcs_handle h;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
-  xcs_list peers;        /* owner's clients */
-  xcs_list ready;        /* owner's queue of clients with something to read */
-  xcs_dial *dial;        /* a connect in progress: its look-up, the addresses
+  xcs_list ready;        /* owner's queue of clients with something to read,
+                            or accept()'s of connections to hand out */
+  union {                /* what only some connections have (is_client tells): */
+    xcs_dial *dial;      /* a connect in progress: its look-up, the addresses
                             to try (tcp.c); NULL once connected */
+    xcs_client *client;  /* a port-keyed listener's client: its place among
+                            the listener's clients (below) */
+  };
   struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
   xcs_conn_kept opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
@@ -137,6 +142,7 @@ struct xcs_conn {
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
   unsigned tr_open : 1;  /* tr_data is the transport's state (else tr_why) */
+  unsigned is_client : 1; /* client, not dial: a port-keyed listener's client */
   union {
     struct {                        /* v4_names: */
       uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
@@ -159,6 +165,19 @@ struct xcs_conn {
     uv_pipe_t pipe;
   } io;
 };
+
+/* What a port-keyed listener's client has beyond a connection, made as the
+ * listener takes it (tcp.c): no other connection carries it. */
+struct xcs_client {
+  xcs_list peers;        /* owner's clients */
+  xcs_deferred deferred; /* its close waits for the module's step to end */
+};
+
+/* The connection whose client record holds n, a node of a listener's
+ * clients. */
+static inline xcs_conn *xcs_client_conn(xcs_list *n) {
+  return (xcs_conn *)xcs_container_of(n, xcs_client, peers)->deferred.h;
+}
 
 /* Under --delay a connection's struct carries its inflow (the data held
  * back before it counts as read) after it; every other connection is

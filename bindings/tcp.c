@@ -47,7 +47,7 @@ void xcs_listener_ready(xcs_listener *l, xcs_conn *c) {
 }
 
 void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
-  xcs_list_remove(&c->peers);
+  xcs_list_remove(&c->client->peers);
   xcs_list_remove(&c->ready);
   l->nclients--;
   c->owner = NULL;
@@ -69,8 +69,17 @@ static int tls_start(xcs_listener *l, xcs_conn *c) {
  * or -1 when TLS refused it and it was closed. */
 static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
   if (!l->accepting) {
+    xcs_client *k = malloc(sizeof *k);
+    if (k == NULL) { /* refused under real scarcity, as the gate does */
+      xcs_handle_close(&c->h, 0);
+      return -1;
+    }
+    xcs_list_init(&k->deferred.link);
+    k->deferred.h = &c->h;
+    c->client = k;
+    c->is_client = 1;
     c->owner = l;
-    xcs_list_push(&l->clients, &c->peers);
+    xcs_list_push(&l->clients, &k->peers);
     l->nclients++;
   } else {
     c->opts = l->opts.kept;
@@ -197,7 +206,7 @@ static void listener_close(xcs_handle *h, int graceful) {
   l->tls = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
-    xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
+    xcs_handle_close(&xcs_client_conn(n)->h, graceful);
   while ((n = xcs_list_shift(&l->ready)) != NULL) /* accept() never took them */
     xcs_handle_close(&xcs_container_of(n, xcs_conn, ready)->h, 0);
   if (!l->stopped) xcs_handle_uv_close(h, &l->io.handle); /* else closed already */
@@ -246,7 +255,7 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
       c->eof_told = 1;
       lua_pushliteral(L, "");
       xcs_handle_push(L, &c->h);
-      xcs_handle_defer_close(&c->h);
+      xcs_handle_defer_close(&c->h, &c->client->deferred);
       return 2;
     }
   }
@@ -338,7 +347,7 @@ static int broadcast(lua_State *L, xcs_listener *l) {
   xcs_list *n, *next;
   for (n = l->clients.next; n != &l->clients; n = next) {
     next = n->next;
-    xcs_conn *c = xcs_container_of(n, xcs_conn, peers);
+    xcs_conn *c = xcs_client_conn(n);
     if (c->eof_told) continue;
     /* A broadcast never waits: a client it would queue too much to has
      * stopped reading, and is dropped rather than hold memory. */
@@ -388,7 +397,7 @@ static int listener_clients(lua_State *L) {
   lua_createtable(L, l->nclients, 0);
   int i = 0;
   for (xcs_list *n = l->clients.next; n != &l->clients; n = n->next) {
-    xcs_handle_push(L, &xcs_container_of(n, xcs_conn, peers)->h);
+    xcs_handle_push(L, &xcs_client_conn(n)->h);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -578,7 +587,7 @@ static xcs_dial *dial_new(int naddrs, const xcs_conn_opts *opts) {
 }
 
 void xcs_tcp_dial_end(xcs_conn *c) {
-  xcs_dial *d = c->dial;
+  xcs_dial *d = c->is_client ? NULL : c->dial;
   if (d == NULL) return;
   if (d->resolve) { /* resolved_cb frees the look-up, finding no connection */
     d->resolve->c = NULL;

@@ -74,7 +74,7 @@ static void handshake_cb(void *ud, int status) {
        * the gate (summed up when many come). */
       if (c->guard.gate) xcs_gate_tls_failed(c->guard.gate, xcs_conn_peer(c));
       c->err = status;
-      xcs_handle_defer_close(&c->h);
+      xcs_handle_defer_close(&c->h, &c->client->deferred);
     } else {
       xcs_conn_end(c, status);
     }

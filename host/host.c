@@ -88,7 +88,7 @@ static void tick_cb(uv_idle_t *idle) {
   }
 
   while ((n = xcs_list_shift(&h->deferred)) != NULL)
-    xcs_handle_close(xcs_container_of(n, xcs_handle, deferred), 1);
+    xcs_handle_close(xcs_container_of(n, xcs_deferred, link)->h, 1);
 
   while ((n = xcs_list_shift(&h->dead)) != NULL)
     xcs_module_destroy(xcs_container_of(n, xcs_module, dead));
