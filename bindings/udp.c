@@ -172,7 +172,7 @@ static void enqueue(xcs_udp *u, const offered *o) {
 static void offer_all(xcs_udp *u) {
   if (u->noffers == 0) return;
   u->next_offer = 0;
-  u->offering = 1;
+  u->offering = u->noffers > 1; /* one datagram's reply costs less sent at once */
   xcs_task_wake_now(&u->h.reader, 0);
   u->offering = 0;
   xcs_udp_batch_flush(&u->udp); /* its replies */
