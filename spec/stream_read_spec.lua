@@ -45,6 +45,31 @@ describe("conn:read(n)", function()
   end)
 end)
 
+describe("conn:read(1) and read(2)", function()
+  -- conn:read keeps the first short strings it made (bindings/stream.c,
+  -- push_short): every later one must still be the bytes that arrived.
+  it("return the bytes that arrived, for more distinct strings than it keeps", function()
+    run(function()
+      local c, s = H.pair()
+      local want = {}
+      for i = 0, 40 do
+        want[#want + 1] = string.char(i * 6 % 256)
+        want[#want + 1] = string.char(i * 6 % 256, (i * 37 + 1) % 256)
+      end
+      xcs.spawn(function() c:write(table.concat(want)) end)
+      for i = 1, #want, 2 do
+        assert.are.equal(want[i], s:read(1))
+        assert.are.equal(want[i + 1], s:read(2))
+      end
+      c:write("\r\n*\r\n$")
+      assert.are.equal("\r\n", s:read(2))
+      assert.are.equal("*", s:read(1))
+      assert.are.equal("\r\n", s:read(2))
+      assert.are.equal("$", s:read(1))
+    end)
+  end)
+end)
+
 describe('conn:read("*l")', function()
   it("returns a line without its LF, and drops a CR before the LF only", function()
     run(function()
@@ -334,6 +359,9 @@ describe("read misuse raises", function()
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(-1) end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(1.5) end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read({}) end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("**l") end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("l\0") end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("5") end)
       H.raises({ "bad argument #2 to 'read'", "expected a timeout in seconds", "got -1" },
         function() s:read(1, -1) end)
       H.raises({ "bad argument #1 to 'readany'", "an integer > 0" }, function() s:readany(0) end)
