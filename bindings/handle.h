@@ -91,6 +91,11 @@ static inline xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_hand
     return b->h;
   return xcs_handle_check_slow(L, idx, type);
 }
+/* The open handle of type at idx, or NULL for anything else; never raises. */
+static inline xcs_handle *xcs_handle_test(lua_State *L, int idx, const xcs_handle_type *type) {
+  const xcs_box *b = lua_touserdata(L, idx);
+  return b != NULL && lua_rawlen(L, idx) == sizeof *b && b->type == type ? b->h : NULL;
+}
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
 /* In a continuation (or its first call, from the method): the handle at
