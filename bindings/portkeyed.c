@@ -193,11 +193,20 @@ static int read_done(lua_State *L, int status, lua_KContext ctx) {
   return lua_gettop(L) - 2;
 }
 
+/* A listener's read, run in fast_read's own frame (stack: what h), so a
+ * wait continues here, with no call between. */
+static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
+  int n = xcs_listener_read_at(L, 2, listener_read_k);
+  if (n != 2) return n; /* nil, msg, code: the listener was closed */
+  return read_done(L, status, ctx);
+}
+
 static int fast_read(lua_State *L) {
   lua_settop(L, 1);
   int udp;
   xcs_handle *h = held(L, &udp); /* what h */
   if (h == NULL) return slow(L, 1);
+  if (!udp) return listener_read_k(L, LUA_OK, 0);
   lua_pushcfunction(L, method_of(h->type, 0));
   lua_pushvalue(L, 2);
   lua_callk(L, 1, LUA_MULTRET, 0, read_done);

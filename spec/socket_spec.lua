@@ -339,6 +339,11 @@ describe("TCP and UDP on one port", function()
         function() return S.read(p) end)
       H.raises({ "socket.write: port " .. p .. " is not open in this module" },
         function() return S.write(p, "x", from) end)
+      local l2 = assert(S.open(0, "TCP"))
+      xcs.spawn(function() l2:close() end) -- runs while the read below waits
+      local none, msg = S.read(l2:port())
+      assert.is_nil(none)
+      assert.truthy(tostring(msg):find("closed", 1, true), tostring(msg))
       local u = assert(S.open(0, "UDP"))
       local up = u:port()
       assert.truthy(S.write(up, "one", "127.0.0.1:" .. up))
