@@ -246,6 +246,13 @@ static int fast_write(lua_State *L) {
                   : is_client(L, 3, h))) {
     return slow(L, n); /* raises, naming what was wrong */
   }
+  if (!udp && lua_type(L, 3) == LUA_TUSERDATA) {
+    /* A client of the listener, checked above: its own write's body, as
+     * listener:write runs it (and in this frame, as below). */
+    lua_copy(L, 3, 1);
+    lua_settop(L, 2); /* conn data */
+    return xcs_conn_write(L);
+  }
   /* The socket's write runs in this frame, with the arguments it takes: if
    * it waits (a TCP write over the high-water mark), its continuation
    * finishes this call, as nothing is left to do here after it. */
