@@ -151,7 +151,7 @@ static void consume(xcs_conn *c, size_t n) {
   c->len -= n;
   c->scan = 0;
   if (c->len == 0) release_buffer(c); /* drained: an idle connection holds nothing */
-  start_reading(c);
+  if (!c->reading) start_reading(c); /* (the common case, looked at here) */
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
@@ -985,38 +985,39 @@ static lua_Integer check_count(lua_State *L, int idx, lua_Integer lo, const char
   return n;
 }
 
-/* A length-prefixed protocol reads 1- and 2-byte strings most (RESP's type
- * bytes and CRLFs), and making one costs a hash and a search of Lua's
- * string table, more than the rest of the read. conn:read keeps the first
- * SHORT_CACHED such strings it made as its own upvalues (2...), their bytes
- * in upvalue 1, so the next is a compare and a copy. */
-#define SHORT_CACHED 8
+/* A length-prefixed protocol reads short strings most (RESP's type bytes
+ * and CRLFs, command names), and making one costs a hash and a search of
+ * Lua's string table, more than the rest of the read. conn:read keeps the
+ * last SHORT_SLOTS strings of 1 to SHORT_MAX bytes it made as its own
+ * upvalues (2...), their bytes in upvalue 1 (a userdata), so the next is a
+ * few compares and a copy. A new one takes the slots in turn. */
+#define SHORT_MAX 4
+#define SHORT_SLOTS 12
 
 typedef struct short_cache {
-  uint32_t key[SHORT_CACHED]; /* 1 + the bytes' value (2-byte: 257 + ...) */
-  int n;
+  uint64_t key[SHORT_SLOTS]; /* the length << 32 | the bytes; 0: empty */
+  int next;                  /* the slot the next new string takes */
 } short_cache;
 
-/* Pushes the 1- or 2-byte string at p. */
+/* Pushes the string of n bytes (1 <= n <= SHORT_MAX) at p. */
 static void push_short(lua_State *L, const char *p, size_t n) {
-  const unsigned char *b = (const unsigned char *)p;
-  uint32_t key = n == 1 ? b[0] + 1u : 257u + (uint32_t)(b[0] << 8 | b[1]);
+  uint64_t key = (uint64_t)n << 32;
+  for (size_t i = 0; i < n; i++) key |= (uint64_t)(unsigned char)p[i] << (8 * i);
   short_cache *sc = lua_touserdata(L, lua_upvalueindex(1)); /* NULL: a plain C function */
-  int i = 0;
-  if (sc) {
-    for (; i < sc->n; i++)
-      if (sc->key[i] == key) {
-        lua_pushvalue(L, lua_upvalueindex(2 + i));
-        return;
-      }
+  if (sc == NULL) {
+    lua_pushlstring(L, p, n);
+    return;
   }
+  for (int i = 0; i < SHORT_SLOTS; i++)
+    if (sc->key[i] == key) {
+      lua_pushvalue(L, lua_upvalueindex(2 + i));
+      return;
+    }
   lua_pushlstring(L, p, n);
-  if (sc && i < SHORT_CACHED) {
-    lua_pushvalue(L, -1);
-    lua_replace(L, lua_upvalueindex(2 + i));
-    sc->key[i] = key;
-    sc->n = i + 1;
-  }
+  lua_pushvalue(L, -1);
+  lua_replace(L, lua_upvalueindex(2 + sc->next));
+  sc->key[sc->next] = key;
+  sc->next = (sc->next + 1) % SHORT_SLOTS;
 }
 
 /* A framed read whose bytes have all arrived, answered with no stack to
@@ -1028,7 +1029,7 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   const char *p = buffered(c);
   if (mode == RD_BYTES) {
     if (n > c->opts.maxall || c->len < n) return 0;
-    if (n - 1 < 2) /* 1 or 2 */
+    if (n - 1 < SHORT_MAX) /* 1 to SHORT_MAX */
       push_short(L, p, n);
     else
       lua_pushlstring(L, p, n);
@@ -1400,8 +1401,8 @@ void xcs_stream_open(lua_State *L) {
   lua_getfield(L, -1, "__index");
   short_cache *sc = lua_newuserdatauv(L, sizeof *sc, 0);
   memset(sc, 0, sizeof *sc);
-  for (int i = 0; i < SHORT_CACHED; i++) lua_pushboolean(L, 0);
-  lua_pushcclosure(L, conn_read, 1 + SHORT_CACHED);
+  for (int i = 0; i < SHORT_SLOTS; i++) lua_pushboolean(L, 0);
+  lua_pushcclosure(L, conn_read, 1 + SHORT_SLOTS);
   lua_setfield(L, -2, "read");
   lua_pop(L, 2);
 }
