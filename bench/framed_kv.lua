@@ -53,28 +53,31 @@ local function run(args, n)
   return cmd[2](args)
 end
 
--- The count a header line ("*3", "$5") gives after its type byte: the byte
--- by read(c, 1), the number by read(c, "*n"). nil at the end of input, false for
--- what is not RESP.
-local function count(c, kind)
-  local t = read(c, 1)
-  if t ~= kind then return t and false end
-  local n, _, code = read(c, "*n")
-  if n then return n end
+-- What a failed read(c, "*n") of a header's count means: false for a line
+-- that is no integer (not RESP), nil for the end of input.
+local function failed(code)
   if code == "EPROTO" then return false end
   return nil
 end
 
 -- One command: "*N" then N times "$len" and the bytes, CRLF after each,
 -- its words put in args[1..N] (a table the connection reuses: its stale
--- tail past N is never read). N; nil at the end of input, false for what
--- is not RESP.
+-- tail past N is never read). Each header line is read(c, 1) for its type
+-- byte and read(c, "*n") for its count. N; nil at the end of input, false
+-- for what is not RESP.
 local function command(c, args)
-  local n = count(c, "*")
-  if not n or n < 1 then return n and false end
+  local t = read(c, 1)
+  if t ~= "*" then return t and false end
+  local n, _, code = read(c, "*n")
+  if not n then return failed(code) end
+  if n < 1 then return false end
   for i = 1, n do
-    local len = count(c, "$")
-    if not len or len < 0 then return len and false end
+    t = read(c, 1)
+    if t ~= "$" then return t and false end
+    local len
+    len, _, code = read(c, "*n")
+    if not len then return failed(code) end
+    if len < 0 then return false end
     local data = read(c, len)
     if not data then return nil end
     local crlf = read(c, 2)
