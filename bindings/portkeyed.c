@@ -8,10 +8,12 @@
  * prelude's tables: the sockets open by port, and each task's last peer
  * per socket.
  *
- * A read or write may wait. A read calls the socket's own method with a
- * continuation (it notes the peer after), so the call yields to the host as
- * the method does; a write runs the method in its own frame, the method's
- * continuation finishing the call.
+ * A read or write may wait. A read on a listener runs the listener's read
+ * in its own frame and waits there, its continuation noting the peer; on a
+ * UDP socket it calls the socket's own method with a continuation (it notes
+ * the peer after), so the call yields to the host as the method does. A
+ * write runs the method (to a listener's client: the connection's write)
+ * in its own frame, the method's continuation finishing the call.
  */
 #include "bindings/portkeyed.h"
 
