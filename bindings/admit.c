@@ -19,8 +19,8 @@ int xcs_admit(xcs_module *m, int accepted, int port) {
 }
 
 void xcs_admit_count(xcs_handle *h, int accepted) {
-  h->counts = accepted ? &h->m->nconnections : &h->m->nsockets;
-  (*h->counts)++;
+  h->counted = accepted ? XCS_COUNTED_CONNECTION : XCS_COUNTED_SOCKET;
+  (*xcs_handle_count(h))++;
 }
 
 int xcs_admit_refused(lua_State *L, xcs_module *m, int err, int port) {

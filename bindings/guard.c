@@ -47,7 +47,7 @@ struct xcs_gate {
   xcs_list waiting;    /* xcs_proxied.link: headers awaited */
   double tokens;       /* the accept rate's bucket */
   uint64_t refill;     /* uv_now when tokens were last added */
-  xcs_list watched;    /* xcs_guard_slot.watched */
+  xcs_list watched;    /* xcs_watched.link (guard.c) */
   uv_timer_t sweep;    /* looks at the watched clients */
   uv_timer_t tick;     /* logs the reports that are due */
   report reports[EV_N];
@@ -522,6 +522,17 @@ static uint64_t sweep_every(const xcs_guard_options *o) {
 
 static void sweep_cb(uv_timer_t *t);
 
+/* A client under the idle watch: made by its admission, so a connection
+ * that is not watched (an accepted one: its module keeps its own time)
+ * carries none of it. */
+typedef struct xcs_watched {
+  xcs_list link;       /* gate->watched */
+  xcs_guard_slot *s;   /* whose: its connection */
+  uint64_t seen;       /* bytes in and out at the last look */
+  uint64_t since;      /* uv_now (ms) when they last changed, or it connected */
+  int active;          /* a byte passed since it connected */
+} xcs_watched;
+
 int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   const xcs_guard_options *o = opts(g);
   xcs_host *h = g->m->host;
@@ -533,9 +544,13 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
     return 0;
   }
   if (guard_of(h) == NULL) return 0; /* out of memory: a refusal under real scarcity */
+  uint64_t every = g->watch ? sweep_every(o) : 0;
+  xcs_watched *w = every ? malloc(sizeof *w) : NULL;
+  if (every && w == NULL) return 0; /* the same: it must not escape the watch */
   xcs_peer *p = key[0] ? peer_find(h, key) : NULL;
   if (o->max_per_address > 0 && p && p->count >= o->max_per_address) {
     event(g, EV_ADDRESS, text);
+    free(w);
     return 0;
   }
   /* This client's descriptor is open already (accepted): counted with +1. */
@@ -546,6 +561,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
     xcs_peer *top = top_peer(h);
     if (top == NULL || (p ? p->count : 0) >= top->count) {
       event(g, EV_SCARCE, text);
+      free(w);
       return 0;
     }
     shed_one(top);
@@ -553,6 +569,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   }
   if (o->accept_rate > 0 && !take_token(g, o)) {
     event(g, EV_RATE, text);
+    free(w);
     return 0;
   }
   /* Out of memory for the count: admitted uncounted rather than refused. */
@@ -567,13 +584,13 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   h->guard->admitted++;
   xcs_hold(&g->users);
   g->nclients++;
-  xcs_list_init(&s->watched);
-  uint64_t every = sweep_every(o);
-  if (g->watch && every) {
-    s->seen = 0;
-    s->since = now_of(g);
-    s->active = 0;
-    xcs_list_push(&g->watched, &s->watched);
+  s->watched = w;
+  if (w) {
+    w->s = s;
+    w->seen = 0;
+    w->since = now_of(g);
+    w->active = 0;
+    xcs_list_push(&g->watched, &w->link);
     if (!uv_is_active((uv_handle_t *)&g->sweep)) uv_timer_start(&g->sweep, sweep_cb, every, every);
   }
   return 1;
@@ -584,7 +601,11 @@ void xcs_guard_leave(xcs_guard_slot *s) {
   xcs_gate *g = s->gate;
   if (g == NULL) return;
   s->gate = NULL;
-  xcs_list_remove(&s->watched);
+  if (s->watched) {
+    xcs_list_remove(&s->watched->link);
+    free(s->watched);
+    s->watched = NULL;
+  }
   xcs_list_remove(&s->by_peer);
   xcs_host *h = g->m->host;
   if (s->peer) {
@@ -609,27 +630,27 @@ static void sweep_cb(uv_timer_t *t) {
   xcs_list *n, *next;
   for (n = g->watched.next; n != &g->watched; n = next) {
     next = n->next;
-    xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
-    xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
+    xcs_watched *w = xcs_container_of(n, xcs_watched, link);
+    xcs_conn *c = xcs_container_of(w->s, xcs_conn, guard);
     uint64_t seen = c->bytes_in + c->bytes_out;
-    if (seen != s->seen || c->len > 0 || xcs_conn_held(c) > 0) {
+    if (seen != w->seen || c->len > 0 || xcs_conn_held(c) > 0) {
       /* Bytes passed, or the module has not read what came: not idle. */
-      s->active |= seen != 0;
-      s->seen = seen;
-      s->since = now;
+      w->active |= seen != 0;
+      w->seen = seen;
+      w->since = now;
       continue;
     }
-    double limit = s->active ? o->idle_timeout : o->first_data_timeout;
-    if (limit <= 0 || (double)(now - s->since) < limit * 1000) continue;
+    double limit = w->active ? o->idle_timeout : o->first_data_timeout;
+    if (limit <= 0 || (double)(now - w->since) < limit * 1000) continue;
     xcs_list_remove(n);
     xcs_list_push(&ending, n);
   }
   while ((n = xcs_list_shift(&ending)) != NULL) {
-    xcs_guard_slot *s = xcs_container_of(n, xcs_guard_slot, watched);
-    xcs_conn *c = xcs_container_of(s, xcs_conn, guard);
+    xcs_watched *w = xcs_container_of(n, xcs_watched, link);
+    xcs_conn *c = xcs_container_of(w->s, xcs_conn, guard);
     char ip[64];
     ip_of(xcs_conn_peer(c), ip, sizeof ip);
-    event(g, s->active ? EV_IDLE : EV_FIRST, ip);
+    event(g, w->active ? EV_IDLE : EV_FIRST, ip);
     xcs_conn_expire(c, UV_ETIMEDOUT);
   }
   if (xcs_list_empty(&g->watched)) uv_timer_stop(t);

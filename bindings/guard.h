@@ -62,11 +62,9 @@ typedef struct xcs_peer xcs_peer;
 typedef struct xcs_guard_slot {
   xcs_gate *gate;      /* the listener's gate that admitted it, or NULL */
   xcs_peer *peer;      /* its address's count, or NULL */
-  xcs_list watched;    /* gate's clients under the idle watch */
   xcs_list by_peer;    /* its address's connections (xcs_peer.conns) */
-  uint64_t seen;       /* bytes in and out at the last look */
-  uint64_t since;      /* uv_now (ms) when they last changed, or it connected */
-  int active;          /* a byte passed since it connected */
+  struct xcs_watched *watched; /* under the idle watch (a port-keyed client:
+                                  guard.c), or NULL */
   struct xcs_proxied *wait; /* its PROXY header is awaited (proxied.h) */
 } xcs_guard_slot;
 

@@ -59,7 +59,6 @@ void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
   h->m = m;
   h->box = &box->h;
   box->h = h;
-  xcs_list_init(&h->deferred);
   xcs_list_push(&m->handles, &h->link);
   xcs_life_init(&h->life, m->host, handle_free);
   xcs_hold(&m->life);
@@ -126,11 +125,10 @@ void xcs_handle_push(lua_State *L, xcs_handle *h) {
 void xcs_handle_close(xcs_handle *h, int graceful) {
   if (h->closing) return;
   h->closing = 1;
-  if (h->counts) { /* closed for the module: its place is free again */
-    (*h->counts)--;
-    h->counts = NULL;
+  if (h->counted) { /* closed for the module: its place is free again */
+    (*xcs_handle_count(h))--;
+    h->counted = XCS_COUNTED_NONE;
   }
-  xcs_list_remove(&h->deferred);
   if (h->box) {
     *h->box = NULL;
     h->box = NULL;
@@ -143,9 +141,10 @@ void xcs_handle_close(xcs_handle *h, int graceful) {
   xcs_release(&h->life); /* closed for the module: its own hold goes */
 }
 
-void xcs_handle_defer_close(xcs_handle *h) {
-  if (h->closing || xcs_list_linked(&h->deferred)) return;
-  xcs_list_push(&h->m->host->deferred, &h->deferred);
+void xcs_handle_defer_close(xcs_handle *h, xcs_deferred *d) {
+  if (h->closing || xcs_list_linked(&d->link)) return;
+  d->h = h;
+  xcs_list_push(&h->m->host->deferred, &d->link);
   xcs_host_poke(h->m->host);
 }
 

@@ -25,6 +25,17 @@
 
 typedef struct xcs_handle xcs_handle;
 
+/* What a socket bound, in the structs of the types that bind (listeners,
+ * UDP and UNIX datagram sockets) at their type's binding_at; a connection
+ * carries none. */
+typedef struct xcs_binding {
+  uv_handle_t *bound; /* a socket bound to a port the module asked for by
+                         number: what a reload can hand to the new version */
+  int port;           /* that port */
+  const char *path;   /* or the UNIX path it bound, while it owns the socket
+                         file there (bindings/unix.h) */
+} xcs_binding;
+
 enum { XCS_T_CONN, XCS_T_LISTENER, XCS_T_UDP, XCS_T_TIMER, XCS_T_PROCESS, XCS_T_UNIXDGRAM,
        XCS_NTYPES };
 
@@ -42,27 +53,33 @@ typedef struct xcs_handle_type {
   /* Closes at once, telling the peer it was cut (a connection: RST);
    * NULL: close is all there is. */
   void (*abort)(xcs_handle *h);
+  /* offsetof its xcs_binding in the struct, or 0: it binds nothing. */
+  size_t binding_at;
 } xcs_handle_type;
+
+/* A handle's place on host->deferred, to close once the current step ends
+ * (xcs_handle_defer_close): kept by the one type that defers a close (a
+ * port-keyed listener's client, stream.h), not by every handle. */
+typedef struct xcs_deferred {
+  xcs_list link;
+  xcs_handle *h;
+} xcs_deferred;
+
+enum { XCS_COUNTED_NONE, XCS_COUNTED_SOCKET, XCS_COUNTED_CONNECTION };
 
 struct xcs_handle {
   const xcs_handle_type *type;
   xcs_module *m;
   xcs_list link;      /* m->handles */
-  xcs_list deferred;  /* host->deferred: close once the current step ends */
   xcs_handle **box;   /* the box's pointer to us, NULL once detached */
   int ref;            /* anchors the box while open */
-  int closing;
+  unsigned char closing;
+  unsigned char counted; /* XCS_COUNTED_*: the module's count it is held
+                            against until it closes */
   xcs_life life;      /* the one count of what still needs the struct */
   xcs_task *reader;   /* the task waiting to read (or accept) */
   xcs_task *writer;   /* the task waiting to write (or connect) */
-  uv_handle_t *bound; /* a socket bound to a port the module asked for by
-                         number: what a reload can hand to the new version */
-  int port;           /* that port */
-  const char *path;   /* or the UNIX path it bound, while it owns the socket
-                         file there (bindings/unix.h) */
   uint64_t opened;    /* uv_now() when it was made, for its age */
-  int *counts;        /* the module's count it is held against until it
-                         closes, or NULL */
   uint64_t owner;     /* the id of the task that made it, or was given it by
                          spawn(fn, handle); closed if that task fails (0: none) */
 };
@@ -111,9 +128,20 @@ int xcs_handle_is(lua_State *L, int idx);
 /* Pushes the handle's box (it must not be closed). */
 void xcs_handle_push(lua_State *L, xcs_handle *h);
 
+/* The module's count h is held against (it is counted). */
+static inline int *xcs_handle_count(xcs_handle *h) {
+  return h->counted == XCS_COUNTED_CONNECTION ? &h->m->nconnections : &h->m->nsockets;
+}
+
+/* h's binding, or NULL for a type that binds nothing. */
+static inline xcs_binding *xcs_handle_binding(xcs_handle *h) {
+  return h->type->binding_at ? (xcs_binding *)((char *)h + h->type->binding_at) : NULL;
+}
+
 void xcs_handle_close(xcs_handle *h, int graceful);
-/* Closes h (gracefully) when the running step of its module is over. */
-void xcs_handle_defer_close(xcs_handle *h);
+/* Closes h (gracefully) when the running step of its module is over, on
+ * the list through d (initialised, and unlinked by h's close). */
+void xcs_handle_defer_close(xcs_handle *h, xcs_deferred *d);
 /* Hands one of h's libuv handles to uv_close, holding h until its close
  * callback (uvh->data is h: callbacks still due, a connect's ECANCELED,
  * find it as ever). */

@@ -271,7 +271,7 @@ static const luaL_Reg process_methods[] = {
     {"close_stdin", proc_close_stdin}, {NULL, NULL}};
 
 static const xcs_handle_type process_type = {XCS_T_PROCESS, "xcs.process", proc_close, proc_describe,
-                                             process_methods, NULL, NULL};
+                                             process_methods, NULL, NULL, 0};
 
 /* The environment for the child: the spec's own, with the names of the
  * table at idx set (a string or number) or removed (false). Pushes a table

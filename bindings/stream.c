@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,7 @@ static void notify(xcs_conn *c) {
 
 /* The transport lets go as the socket closes. */
 static void drop_transport(xcs_conn *c) {
-  if (c->tr && c->tr_data) c->tr->close(c);
+  if (c->tr_open) c->tr->close(c);
 }
 
 /* What --delay held back is dropped, its timer closed. */
@@ -185,10 +186,24 @@ static void close_inflow(xcs_conn *c) {
   xcs_inflow_uv_close(in);
 }
 
+/* A closed connection flushing within the linger deadline: the record is
+ * made by the close (conn_close), so an open connection carries none. */
+struct xcs_conn_linger {
+  xcs_linger l;
+  xcs_conn *c;
+};
+
+static void stop_linger(xcs_conn *c) {
+  if (c->linger == NULL) return;
+  xcs_linger_stop(&c->linger->l);
+  free(c->linger);
+  c->linger = NULL;
+}
+
 static void close_socket(xcs_conn *c) {
   c->uv_closed = 1;
   drop_transport(c);
-  xcs_linger_stop(&c->linger);
+  stop_linger(c);
   close_inflow(c);
   release_buffer(c); /* nothing reads it once the socket is closing */
   if (c->recycling) return; /* the failed attempt's socket is closing already */
@@ -219,12 +234,6 @@ static void hard_close(xcs_conn *c) {
   drop_drain_hold(c);
 }
 
-static void free_addrs(xcs_conn *c) {
-  free(c->addrs);
-  c->addrs = NULL;
-  c->naddrs = c->next_addr = 0;
-}
-
 /* A fatal error has just been reported to the module: the socket is closed
  * now rather than when the module gets round to closing the handle, which
  * stays open and keeps answering with the error; the handle's own hold
@@ -238,7 +247,7 @@ static void release_socket(xcs_conn *c) {
   c->reading = 0;
   drop_transport(c);
   release_buffer(c);
-  free_addrs(c);
+  xcs_tcp_dial_end(c);
   close_inflow(c);
   xcs_handle_uv_close(&c->h, &c->io.handle);
   drop_drain_hold(c);
@@ -472,11 +481,10 @@ int xcs_timed_out(lua_State *L, double deadline) {
 
 void xcs_conn_opts_default(xcs_conn_opts *o) {
   memset(o, 0, sizeof *o);
-  o->connect_timeout = XCS_CONNECT_TIMEOUT;
-  o->send_timeout = XCS_SEND_TIMEOUT;
-  o->read_timeout = XCS_READ_TIMEOUT;
-  o->maxline = XCS_MAXLINE;
-  o->maxall = XCS_MAXALL;
+  o->kept.send_timeout = XCS_SEND_TIMEOUT;
+  o->kept.read_timeout = XCS_READ_TIMEOUT;
+  o->kept.maxline = XCS_MAXLINE;
+  o->kept.maxall = XCS_MAXALL;
   o->nodelay = 1; /* request/response traffic is the common case */
 }
 
@@ -539,13 +547,13 @@ static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const cha
     int v = (int)opt_int(L, fname, name, vidx, 1, INT_MAX, "bytes (an integer > 0)");
     *(name[0] == 's' ? &o->sndbuf : &o->rcvbuf) = v;
   } else if (strcmp(name, "maxline") == 0) {
-    o->maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+    o->kept.maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
   } else if (strcmp(name, "maxall") == 0) {
-    o->maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
+    o->kept.maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
   } else if (strcmp(name, "read_timeout") == 0) {
-    o->read_timeout = opt_seconds(L, fname, name, vidx);
+    o->kept.read_timeout = opt_seconds(L, fname, name, vidx);
   } else if (strcmp(name, "send_timeout") == 0) {
-    o->send_timeout = opt_seconds(L, fname, name, vidx);
+    o->kept.send_timeout = opt_seconds(L, fname, name, vidx);
   } else {
     return 0;
   }
@@ -553,7 +561,7 @@ static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const cha
 }
 
 void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
-                        int *backlog) {
+                        int *backlog, double *timeout) {
   if (lua_isnoneornil(L, idx)) return;
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -576,7 +584,7 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
     } else if (backlog && strcmp(name, "proxy_protocol") == 0) {
       if (!lua_isboolean(L, v)) bad_option(L, fname, name, v, "true or false"); /* tcp.c reads it */
     } else if (!backlog && strcmp(name, "timeout") == 0) {
-      o->connect_timeout = opt_seconds(L, fname, name, v);
+      *timeout = opt_seconds(L, fname, name, v);
     } else if (!opts_set(L, o, fname, name, v)) {
       xcs_raise_at_caller(L, "%s: unknown option '%s' (expected nodelay, keepalive, sndbuf, "
                           "rcvbuf, maxline, maxall, read_timeout, send_timeout%s)", fname, name,
@@ -589,10 +597,9 @@ void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts 
 
 static int keep_first(int r, int e) { return r ? r : e; }
 
-/* Applies the socket options to the connected socket: all of them (only
- * NULL) as it starts, or the one setoption changed. */
-static int apply_options(xcs_conn *c, const char *only) {
-  xcs_conn_opts *o = &c->opts;
+/* Applies the socket options of o to the connected socket: all of them
+ * (only NULL) as it starts, or the one setoption changed. */
+static int apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only) {
   int r = 0;
   if (c->is_unix) {
     /* nodelay and keepalive are TCP's; setoption refuses them before here */
@@ -618,7 +625,9 @@ static int conn_setoption(lua_State *L) {
   xcs_conn *c = check_conn(L);
   const char *name = luaL_checkstring(L, 2);
   luaL_checkany(L, 3);
-  xcs_conn_opts o = c->opts;
+  xcs_conn_opts o;
+  xcs_conn_opts_default(&o); /* for the socket option it sets: the rest stay */
+  o.kept = c->opts;
   if (c->is_unix && (strcmp(name, "nodelay") == 0 || strcmp(name, "keepalive") == 0))
     return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a TCP option; a UNIX socket "
                                                   "has none such", name));
@@ -626,21 +635,22 @@ static int conn_setoption(lua_State *L) {
     return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
                                                   "keepalive, sndbuf, rcvbuf, maxline, maxall, "
                                                   "read_timeout or send_timeout)", name));
-  c->opts = o;
+  c->opts = o.kept;
   if (c->err) return fail_fatal(L, c, 0);
-  int r = c->connected && !c->uv_closed ? apply_options(c, name) : 0;
+  int r = c->connected && !c->uv_closed ? apply_options(c, &o, name) : 0;
   if (r != 0) return xcs_push_fail(L, r);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. */
+/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. The
+ * connect timeout is checked and has nothing left to time: a connection is
+ * connected already (socket.connect's timeout was its own). */
 static int conn_settimeouts(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  xcs_conn_opts *o = &c->opts;
-  double t[3] = {o->connect_timeout, o->send_timeout, o->read_timeout};
+  xcs_conn_kept *o = &c->opts;
+  double t[3] = {-1, o->send_timeout, o->read_timeout};
   for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
-  o->connect_timeout = t[0];
   o->send_timeout = t[1];
   o->read_timeout = t[2];
   lua_pushboolean(L, 1);
@@ -649,8 +659,10 @@ static int conn_settimeouts(lua_State *L) {
 
 /* Closing --------------------------------------------------------------------------- */
 
+static void free_names(xcs_conn *c);
+
 static void linger_expired(xcs_linger *l) {
-  hard_close(xcs_container_of(l, xcs_conn, linger));
+  hard_close(xcs_container_of(l, struct xcs_conn_linger, l)->c);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
@@ -714,11 +726,15 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
   if (c->owner) xcs_listener_forget(c->owner, c);
+  if (c->is_client) { /* the listener let go of it: its record goes */
+    xcs_list_remove(&c->client->deferred.link);
+    free(c->client);
+    c->client = NULL;
+    c->is_client = 0;
+  }
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
-  if (c->resolve) xcs_tcp_cancel_resolve(c);
-  free_addrs(c);
-  free(c->names); /* the box reads as closed now: no one asks for them */
-  c->names = NULL;
+  xcs_tcp_dial_end(c);
+  free_names(c); /* the box reads as closed now: no one asks for them */
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -738,13 +754,19 @@ static void conn_close(xcs_handle *h, int graceful) {
     hard_close(c);
     return;
   }
+  if ((c->linger = malloc(sizeof *c->linger)) == NULL) {
+    hard_close(c); /* no memory to wait: the close cannot wait either */
+    return;
+  }
+  c->linger->c = c;
+  xcs_list_init(&c->linger->l.link);
   start_reading(c);
-  xcs_linger_start(h->m->host, &c->linger, linger_expired);
+  xcs_linger_start(h->m->host, &c->linger->l, linger_expired);
 }
 
 /* What c's transport holds (0 without one, or once it let go). */
 static size_t transport_memory(xcs_conn *c) {
-  return c->tr && c->tr_data && c->tr->memory ? c->tr->memory(c) : 0;
+  return c->tr_open && c->tr->memory ? c->tr->memory(c) : 0;
 }
 
 static void conn_describe(xcs_handle *h, char *buf, size_t size) {
@@ -1291,11 +1313,14 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods, conn_info, xcs_conn_reset};
+                                       conn_methods, conn_info, xcs_conn_reset, 0};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;
-  xcs_conn *c = xcs_handle_new(L, m, f ? sizeof(xcs_conn_delayed) : sizeof *c, &xcs_conn_type);
+  size_t size = f ? sizeof(xcs_conn_delayed)
+                : is_unix ? sizeof(xcs_conn)
+                          : offsetof(xcs_conn, io) + sizeof(uv_tcp_t);
+  xcs_conn *c = xcs_handle_new(L, m, size, &xcs_conn_type);
   if (f) {
     c->delayed = 1;
     xcs_inflow_init(xcs_conn_inflow(c), &c->h, f, released_by_delay);
@@ -1306,10 +1331,10 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   else
     uv_tcp_init(&m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
-  xcs_list_init(&c->peers);
   xcs_list_init(&c->ready);
-  xcs_list_init(&c->linger.link);
-  xcs_conn_opts_default(&c->opts);
+  xcs_conn_opts d;
+  xcs_conn_opts_default(&d);
+  c->opts = d.kept;
   c->drain_to = XCS_WRITE_HIGH;
   c->need = 1;
   return c;
@@ -1325,14 +1350,21 @@ static const char *ipv4_name(uint32_t ip, uint16_t port, char *buf, size_t size)
 
 const char *xcs_conn_local(const xcs_conn *c) {
   static char buf[XCS_ADDRSTRLEN];
-  if (c->names) return c->names;
-  return c->v4_names ? ipv4_name(c->local_ip, c->local_port, buf, sizeof buf) : "?";
+  if (c->v4_names) return ipv4_name(c->local_ip, c->local_port, buf, sizeof buf);
+  return c->names ? c->names : "?";
 }
 
 const char *xcs_conn_peer(const xcs_conn *c) {
   static char buf[XCS_ADDRSTRLEN];
-  if (c->names) return c->names + strlen(c->names) + 1;
-  return c->v4_names ? ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf) : "?";
+  if (c->v4_names) return ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf);
+  return c->names ? c->names + strlen(c->names) + 1 : "?";
+}
+
+/* The text names go (the numbers are no block of their own). */
+static void free_names(xcs_conn *c) {
+  if (c->v4_names) return;
+  free(c->names);
+  c->names = NULL;
 }
 
 /* The two names share one small block: a connection carries no room for
@@ -1345,9 +1377,9 @@ void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
   if (names == NULL) return;
   memcpy(names, local, nl);
   memcpy(names + nl, peer, np);
-  free(c->names);
-  c->names = names;
+  free_names(c);
   c->v4_names = 0;
+  c->names = names;
 }
 
 /* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
@@ -1360,7 +1392,7 @@ static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
   buf[len < size ? len : size - 1] = '\0';
 }
 
-void xcs_conn_started(xcs_conn *c) {
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
@@ -1375,8 +1407,7 @@ void xcs_conn_started(xcs_conn *c) {
     int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
     if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
       /* Most connections: two numbers, no block, no text until asked. */
-      free(c->names); /* a connect's "host:port": the address it reached now */
-      c->names = NULL;
+      free_names(c); /* a connect's "host:port": the address it reached now */
       const struct sockaddr_in *l4 = (struct sockaddr_in *)&sa, *p4 = (struct sockaddr_in *)&pa;
       c->local_ip = l4->sin_addr.s_addr;
       c->local_port = ntohs(l4->sin_port);
@@ -1389,7 +1420,9 @@ void xcs_conn_started(xcs_conn *c) {
     }
   }
   if (!c->v4_names) xcs_conn_name(c, local, peer);
-  apply_options(c, NULL); /* best effort: a refused option leaves the default */
+  xcs_conn_opts d;
+  if (o == NULL) xcs_conn_opts_default(&d);
+  apply_options(c, o ? o : &d, NULL); /* best effort: a refused option leaves the default */
   if (c->tr) c->tr->start(c);
   start_reading(c);
 }

@@ -53,7 +53,8 @@
 #define XCS_UNNAMED "(unnamed)"
 
 typedef struct xcs_listener xcs_listener;
-typedef struct xcs_resolve xcs_resolve;
+typedef struct xcs_dial xcs_dial;
+typedef struct xcs_client xcs_client;
 typedef struct xcs_conn xcs_conn;
 
 /* A layer between the socket and the stream's buffers (TLS: tls_stream.h).
@@ -81,11 +82,19 @@ typedef struct xcs_transport {
   size_t (*memory)(xcs_conn *c);
 } xcs_transport;
 
-/* What a connection is set up with: socket.connect's and socket.listen's
- * options, settimeouts and setoption. Timeouts < 0 mean none. */
-typedef struct xcs_conn_opts {
-  double connect_timeout, send_timeout, read_timeout;
+/* What a connection keeps of its options once it started (the socket
+ * options are the socket's from then on, and the connect timeout is
+ * socket.connect's own): the timeouts and bounds its reads and writes use.
+ * Timeouts < 0 mean none. */
+typedef struct xcs_conn_kept {
+  double send_timeout, read_timeout;
   size_t maxline, maxall;
+} xcs_conn_kept;
+
+/* What a connection is set up with: socket.connect's and socket.listen's
+ * options, settimeouts and setoption. */
+typedef struct xcs_conn_opts {
+  xcs_conn_kept kept;
   int nodelay;
   int keepalive;       /* seconds of idle before probes; 0: off */
   int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
@@ -93,19 +102,17 @@ typedef struct xcs_conn_opts {
 
 struct xcs_conn {
   xcs_handle h;
-  union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } io;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
-  xcs_list peers;        /* owner's clients */
-  xcs_list ready;        /* owner's queue of clients with something to read */
-  xcs_resolve *resolve;  /* name look-up in flight for a connect */
-  struct sockaddr_storage *addrs; /* a connect's candidates, tried in order */
-  xcs_linger linger;
-  xcs_conn_opts opts;
+  xcs_list ready;        /* owner's queue of clients with something to read,
+                            or accept()'s of connections to hand out */
+  union {                /* what only some connections have (is_client tells): */
+    xcs_dial *dial;      /* a connect in progress: its look-up, the addresses
+                            to try (tcp.c); NULL once connected */
+    xcs_client *client;  /* a port-keyed listener's client: its place among
+                            the listener's clients (below) */
+  };
+  struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
+  xcs_conn_kept opts;
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len);
                             borrowed: still in the read buffer (stream.c) */
@@ -134,14 +141,43 @@ struct xcs_conn {
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
-  uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
-  uint16_t local_port, peer_port; /* ...and host order */
-  uint16_t naddrs, next_addr; /* how many addrs (at most 16), the next to try */
-  char *names;           /* "local\0peer\0" (stream.c), or NULL: both "?" */
+  unsigned tr_open : 1;  /* tr_data is the transport's state (else tr_why) */
+  unsigned is_client : 1; /* client, not dial: a port-keyed listener's client */
+  union {
+    struct {                        /* v4_names: */
+      uint32_t local_ip, peer_ip;     /* ...in network order: text when asked */
+      uint16_t local_port, peer_port; /* ...and host order */
+    };
+    char *names;         /* else "local\0peer\0" (stream.c), or NULL: both "?" */
+  };
   const xcs_transport *tr; /* a layer under the stream (TLS), or NULL */
-  void *tr_data;           /* ...and its state, until the socket closes */
-  const char *tr_why;      /* ...and then the words of its error */
+  union {
+    void *tr_data;         /* ...and its state, while tr_open (until the
+                              socket closes) */
+    const char *tr_why;    /* ...and then the words of its error */
+  };
+  /* Last: a TCP connection's struct ends with its uv_tcp_t, sparing it the
+   * larger uv_pipe_t's bytes (xcs_conn_new). */
+  union {               /* the socket: a uv_tcp_t, or a uv_pipe_t if is_unix */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
 };
+
+/* What a port-keyed listener's client has beyond a connection, made as the
+ * listener takes it (tcp.c): no other connection carries it. */
+struct xcs_client {
+  xcs_list peers;        /* owner's clients */
+  xcs_deferred deferred; /* its close waits for the module's step to end */
+};
+
+/* The connection whose client record holds n, a node of a listener's
+ * clients. */
+static inline xcs_conn *xcs_client_conn(xcs_list *n) {
+  return (xcs_conn *)xcs_container_of(n, xcs_client, peers)->deferred.h;
+}
 
 /* Under --delay a connection's struct carries its inflow (the data held
  * back before it counts as read) after it; every other connection is
@@ -181,8 +217,8 @@ const char *xcs_conn_peer(const xcs_conn *c);
 /* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
 void xcs_conn_name(xcs_conn *c, const char *local, const char *peer);
 /* Connected (accepted, or connect succeeded): note addresses, apply the
- * socket options, start reading. */
-void xcs_conn_started(xcs_conn *c);
+ * socket options of o (NULL: the defaults), start reading. */
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o);
 /* Queues the string at idx; 0 or a libuv error. Never waits. */
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
 /* The host ends c (guard.c: a client that dawdled): its reads and writes
@@ -212,10 +248,10 @@ void xcs_conn_opts_default(xcs_conn_opts *o);
 /* Reads the options table at idx (nil: none) into *o, raising naming fname
  * on an unknown name or a bad value. Connections take "nodelay",
  * "keepalive", "sndbuf", "rcvbuf", "maxline", "maxall", "read_timeout" and
- * "send_timeout"; with backlog NULL (socket.connect) also "timeout", else
- * (socket.listen) "backlog" and "reuseaddr". */
+ * "send_timeout"; with backlog NULL (socket.connect) also "timeout" (into
+ * *timeout, seconds or -1), else (socket.listen) "backlog" and "reuseaddr". */
 void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
-                        int *backlog);
+                        int *backlog, double *timeout);
 /* A per-call timeout argument: seconds at idx, dflt when nil; math.huge
  * means none (-1). Raises an argument error otherwise. */
 double xcs_timeout_arg(lua_State *L, int idx, double dflt);

@@ -36,10 +36,10 @@ static void expired(xcs_wait *w) {
 
 /* On the host's ready list: it runs on the loop's next tick. */
 static void queue(xcs_task *t) {
-  if (!t->queued) t->m->nqueued++;
+  if (!t->queued) xcs_task_module(t)->nqueued++;
   t->queued = 1;
-  xcs_list_push(&t->m->host->ready, &t->ready);
-  xcs_host_poke(t->m->host);
+  xcs_list_push(&xcs_task_module(t)->host->ready, &t->ready);
+  xcs_host_poke(xcs_task_module(t)->host);
 }
 
 xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
@@ -57,11 +57,10 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   lua_pop(L, 1);
   task_mark(co, 1);
   static uint64_t last_id;
-  t->m = m;
   t->co = co;
+  assert(xcs_task_module(t) == m); /* the thread copied the state's module */
   t->ref = ref;
   t->id = ++last_id;
-  t->box_ref = LUA_NOREF;
   t->nargs = nargs;
   t->w.expire = expired;
   xcs_list_init(&t->ready);
@@ -74,7 +73,7 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
 _Static_assert(offsetof(xcs_task, w) == 0, "a task begins with its wait (core/wait.h)");
 
 static void task_free(xcs_task *t) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   xcs_wait_end(&t->w);
   xcs_list_remove(&t->link);
   xcs_list_remove(&t->ready);
@@ -84,7 +83,7 @@ static void task_free(xcs_task *t) {
     task_mark(t->co, 0); /* anchored by t->ref until the unref */
     xcs_unref(m, t->ref);
     if (t->peers) xcs_unref(m, t->peers);
-    xcs_unref(m, t->box_ref); /* an unload: nobody is left to ask it */
+    xcs_taskbox_forget(m->svc, t); /* an unload: nobody is left to ask it */
   }
   free(t);
 }
@@ -120,7 +119,7 @@ int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k
                   lua_KContext ctx) {
   /* The name is looked up only for an error: this runs on every wait. */
   xcs_task *t = xcs_task_can_wait(L) ? xcs_module_of(L)->current : xcs_task_check(L, running_name(L));
-  int r = xcs_wait_arm(&t->w, slot, seconds, t->m->host, &t->m->life);
+  int r = xcs_wait_arm(&t->w, slot, seconds, xcs_task_module(t)->host, &xcs_task_module(t)->life);
   if (r == UV_EBUSY)
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
   if (r != 0) return luaL_error(L, "not enough memory");
@@ -146,7 +145,7 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
 void xcs_task_wake_now(xcs_task **slot, int status) {
   xcs_task *t = xcs_wait_take(slot, status);
   if (t == NULL) return;
-  if (t->m->nqueued == 0)
+  if (xcs_task_module(t)->nqueued == 0)
     xcs_task_run(t);
   else
     queue(t);
@@ -188,7 +187,7 @@ static int finished(xcs_module *m) {
 /* A task's end other than its return: the handle is told, what it owned
  * is closed, and the module concludes if it was the last. */
 static void task_ended(xcs_task *t, int how) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   if (m->preempted == t) release_held(m);
   xcs_taskbox_end(t, how, 0);
   close_owned(m, t->id, how == XCS_TASK_FAILED);
@@ -197,7 +196,7 @@ static void task_ended(xcs_task *t, int how) {
 }
 
 void xcs_task_cancel(xcs_task *t) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   lua_State *prev = now_running(m, t->co);
   lua_resetthread(t->co); /* its __close handlers, under the watchdog */
   now_running(m, prev);
@@ -209,7 +208,7 @@ void xcs_task_cancel(xcs_task *t) {
  * the module, as does any task's under --strict or `strict = true`; another
  * task fails alone: logged, its handle told, what it owned closed. */
 static void task_failed(xcs_task *t, int status) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   lua_State *co = t->co;
   int base = lua_gettop(co); /* the error value */
   size_t budget = m->limits.budget;
@@ -246,7 +245,7 @@ static void release_held(xcs_module *m) {
 }
 
 void xcs_task_run(xcs_task *t) {
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
   lua_State *co = t->co;
   int nres, nargs = t->nargs;
   assert(m->current == NULL);

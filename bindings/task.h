@@ -40,8 +40,7 @@ enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
 
 struct xcs_task {
   xcs_wait w;       /* first: its slot, status and deadline (core/wait.h) */
-  xcs_module *m;
-  lua_State *co;
+  lua_State *co;    /* its thread, which names its module (xcs_task_module) */
   int ref;          /* anchors co in the module's registry */
   int peers;        /* a ref to its table of last peers (bindings/portkeyed.c), or 0 */
   xcs_list link;    /* m->tasks */
@@ -51,8 +50,11 @@ struct xcs_task {
   unsigned char queued; /* on host->ready: counted in m->nqueued */
   uint64_t burst_start; /* when it last waited of its own accord */
   uint64_t id;      /* unique in the process: what handles name as their owner */
-  int box_ref;      /* its handle's box (bindings/taskbox.h), while it runs */
 };
+
+/* The module t runs in: its thread's, as every thread of a state carries
+ * its module (core/module.h), so a task keeps no pointer of its own. */
+static inline xcs_module *xcs_task_module(const xcs_task *t) { return xcs_module_of(t->co); }
 
 /* Starts a task running the function below nargs values on L's top (which
  * it pops), on the next turn of the loop. Returns the task. */

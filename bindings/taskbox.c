@@ -6,11 +6,14 @@
  *   local ok, body = t:wait(5)        -- true, results... | false, err
  *   if ok == nil then t:cancel() end  -- nil, "ETIMEDOUT: ...": still running
  *
- * The box is a plain userdata (no libuv handle): the task anchors it while
- * it runs, so its end is recorded even when nobody kept the box; after
- * that the box lives as long as Lua sees it. Its user value holds the
- * results (a table with n) or the error value. Any number of tasks may
- * wait on it (sync.h's wait lists).
+ * The box is a plain userdata (no libuv handle) that lives as long as Lua
+ * sees it: the task finds it through a weak table of its state, keyed by
+ * the task, and does not anchor it. So a task whose box nobody kept (an
+ * accept loop's spawn per connection) costs no box while it runs: the box
+ * is collected, and the end that nobody can ask about goes unrecorded. A
+ * box someone holds (or waits on: the waiter's stack holds it) gets its
+ * task's end: its user value holds the results (a table with n) or the
+ * error value. Any number of tasks may wait on it (sync.h's wait lists).
  */
 #include "bindings/taskbox.h"
 
@@ -30,14 +33,44 @@ typedef struct xcs_taskbox {
 
 static xcs_taskbox *check_box(lua_State *L) { return luaL_checkudata(L, 1, "xcs.task"); }
 
+/* The registry key of the state's weak table: task (light userdata) -> box.
+ * Lua clears a box's entry before its __gc runs, so an entry found is a
+ * box still alive. */
+static const char boxes_key = 0;
+
+/* Pushes t's box, or returns 0 (pushing nothing) if it has none (any more).
+ * Never raises. */
+static int find_box(lua_State *L, xcs_task *t) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_rawgetp(L, -1, t) == LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+void xcs_taskbox_forget(lua_State *L, xcs_task *t) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key) == LUA_TTABLE) {
+    lua_pushnil(L); /* an existing key's value replaced: no allocation */
+    lua_rawsetp(L, -2, t);
+  }
+  lua_pop(L, 1);
+}
+
 void xcs_taskbox_push(lua_State *L, xcs_task *t) {
   xcs_taskbox *b = lua_newuserdatauv(L, sizeof *b, 1);
   b->t = NULL;
   b->state = RUNNING;
   xcs_list_init(&b->waiters);
   luaL_setmetatable(L, "xcs.task");
-  lua_pushvalue(L, -1);
-  t->box_ref = xcs_ref(t->m, L); /* may raise: the task has no box then */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, t); /* may raise: the task has no box then */
+  lua_pop(L, 1);
   b->t = t;
 }
 
@@ -51,7 +84,7 @@ typedef struct ending {
 static int record(lua_State *L) {
   ending *e = lua_touserdata(L, 1);
   xcs_task *t = e->t;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->box_ref); /* 2 */
+  if (!find_box(L, t)) return 0; /* 2 */
   xcs_taskbox *b = lua_touserdata(L, 2);
   b->t = NULL;
   b->state = e->state;
@@ -71,23 +104,23 @@ static int record(lua_State *L) {
 }
 
 void xcs_taskbox_end(xcs_task *t, int how, int nres) {
-  if (t->box_ref == LUA_NOREF) return;
-  xcs_module *m = t->m;
+  xcs_module *m = xcs_task_module(t);
+  if (m->phase == XCS_GONE || !find_box(m->svc, t)) return;
+  lua_pop(m->svc, 1);
   ending e = {t, how == XCS_TASK_DONE ? DONE : how == XCS_TASK_FAILED ? FAILED : CANCELLED,
               nres};
-  if (m->phase != XCS_GONE) {
-    const char *err = m->host->mgr->pcall(m, record, &e);
-    lua_rawgeti(m->svc, LUA_REGISTRYINDEX, t->box_ref);
-    xcs_taskbox *b = lua_touserdata(m->svc, -1);
-    lua_pop(m->svc, 1);
-    if (err) { /* no memory for its results: it ended all the same */
-      b->t = NULL;
-      b->state = FAILED;
-    }
-    while (xcs_waitlist_wake_one(&b->waiters)) {}
+  const char *err = m->host->mgr->pcall(m, record, &e);
+  /* Found again: gone only if it was collected meanwhile, and then nobody
+   * waited on it (a waiter's stack holds the box). */
+  if (!find_box(m->svc, t)) return;
+  xcs_taskbox *b = lua_touserdata(m->svc, -1);
+  lua_pop(m->svc, 1);
+  if (err) { /* no memory for its results: it ended all the same */
+    b->t = NULL;
+    b->state = FAILED;
   }
-  xcs_unref(m, t->box_ref);
-  t->box_ref = LUA_NOREF;
+  xcs_taskbox_forget(m->svc, t);
+  while (xcs_waitlist_wake_one(&b->waiters)) {}
 }
 
 /* Methods --------------------------------------------------------------------- */
@@ -175,4 +208,10 @@ void xcs_taskbox_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"wait", box_wait}, {"cancel", box_cancel}, {"status", box_status}, {NULL, NULL}};
   xcs_sync_class(L, "xcs.task", methods, box_gc, box_tostring);
+  lua_createtable(L, 0, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
 }

@@ -9,8 +9,11 @@
 
 #include "bindings/task.h"
 
-/* Pushes a new handle for t, which anchors it until it ends. */
+/* Pushes a new handle for t. t does not anchor it: the handle lives as
+ * long as Lua sees it, and is told t's end only if it is still alive. */
 void xcs_taskbox_push(lua_State *L, xcs_task *t);
+/* t goes without an end to tell (an unload): its handle no longer finds it. */
+void xcs_taskbox_forget(lua_State *L, xcs_task *t);
 /* t ended: XCS_TASK_DONE with nres results on top of its thread,
  * XCS_TASK_FAILED with the error value there, or XCS_TASK_CANCELLED. The
  * handle keeps them and its waiters wake. No-op for a task without one. */

@@ -4,6 +4,7 @@
  */
 #include "bindings/tcp.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,12 @@ static const char *where(xcs_listener *l) {
   return buf;
 }
 
-struct xcs_resolve {
+/* A connect's name look-up: it outlives a connection closed meanwhile. */
+typedef struct xcs_resolve {
   uv_getaddrinfo_t req;
   xcs_module *m;
   xcs_conn *c; /* NULL once the connection closed */
-};
+} xcs_resolve;
 
 /* Listeners ------------------------------------------------------------------ */
 
@@ -45,7 +47,7 @@ void xcs_listener_ready(xcs_listener *l, xcs_conn *c) {
 }
 
 void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
-  xcs_list_remove(&c->peers);
+  xcs_list_remove(&c->client->peers);
   xcs_list_remove(&c->ready);
   l->nclients--;
   c->owner = NULL;
@@ -67,13 +69,22 @@ static int tls_start(xcs_listener *l, xcs_conn *c) {
  * or -1 when TLS refused it and it was closed. */
 static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
   if (!l->accepting) {
+    xcs_client *k = malloc(sizeof *k);
+    if (k == NULL) { /* refused under real scarcity, as the gate does */
+      xcs_handle_close(&c->h, 0);
+      return -1;
+    }
+    xcs_list_init(&k->deferred.link);
+    k->deferred.h = &c->h;
+    c->client = k;
+    c->is_client = 1;
     c->owner = l;
-    xcs_list_push(&l->clients, &c->peers);
+    xcs_list_push(&l->clients, &k->peers);
     l->nclients++;
   } else {
-    c->opts = l->opts;
+    c->opts = l->opts.kept;
   }
-  xcs_conn_started(c);
+  xcs_conn_started(c, l->accepting ? &l->opts : NULL);
   if (addr) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format(addr, peer, sizeof peer);
@@ -195,7 +206,7 @@ static void listener_close(xcs_handle *h, int graceful) {
   l->tls = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
-    xcs_handle_close(&xcs_container_of(n, xcs_conn, peers)->h, graceful);
+    xcs_handle_close(&xcs_client_conn(n)->h, graceful);
   while ((n = xcs_list_shift(&l->ready)) != NULL) /* accept() never took them */
     xcs_handle_close(&xcs_container_of(n, xcs_conn, ready)->h, 0);
   if (!l->stopped) xcs_handle_uv_close(h, &l->io.handle); /* else closed already */
@@ -207,7 +218,7 @@ void xcs_listener_stop(xcs_handle *h) {
   /* Closing the libuv handle frees the port; the handle's own hold keeps
    * the struct for its clients until h closes. */
   l->stopped = 1;
-  h->bound = NULL;
+  l->binding.bound = NULL;
   xcs_handle_uv_close(h, &l->io.handle);
   if (l->is_unix) xcs_unix_release(h, &l->file); /* nobody answers there now */
   xcs_log_socket(h->m->host, h->m->name, "stop_accepting", l->addr, NULL, proto_of(l),
@@ -243,7 +254,7 @@ int xcs_listener_read_at(lua_State *L, int idx, lua_KFunction k) {
       c->eof_told = 1;
       lua_pushliteral(L, "");
       xcs_handle_push(L, &c->h);
-      xcs_handle_defer_close(&c->h);
+      xcs_handle_defer_close(&c->h, &c->client->deferred);
       return 2;
     }
   }
@@ -340,7 +351,7 @@ static int broadcast(lua_State *L, xcs_listener *l) {
   xcs_list *n, *next;
   for (n = l->clients.next; n != &l->clients; n = next) {
     next = n->next;
-    xcs_conn *c = xcs_container_of(n, xcs_conn, peers);
+    xcs_conn *c = xcs_client_conn(n);
     if (c->eof_told) continue;
     /* A broadcast never waits: a client it would queue too much to has
      * stopped reading, and is dropped rather than hold memory. */
@@ -390,7 +401,7 @@ static int listener_clients(lua_State *L) {
   lua_createtable(L, l->nclients, 0);
   int i = 0;
   for (xcs_list *n = l->clients.next; n != &l->clients; n = n->next) {
-    xcs_handle_push(L, &xcs_container_of(n, xcs_conn, peers)->h);
+    xcs_handle_push(L, &xcs_client_conn(n)->h);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -412,7 +423,8 @@ static void listener_info(xcs_handle *h, lua_State *L) {
 
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods,
-                                           listener_info, NULL};
+                                           listener_info, NULL,
+                                           offsetof(xcs_listener, binding)};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
  * that port, on a reload; or the other workers' socket, under --workers:
@@ -451,8 +463,8 @@ static void tcp_listening(xcs_listener *l, int port) {
   xcs_addr_format((struct sockaddr *)&sa, l->addr, sizeof l->addr);
   if (l->h.m->first_port == 0) l->h.m->first_port = l->port;
   if (port != 0) {
-    l->h.bound = &l->io.handle;
-    l->h.port = port;
+    l->binding.bound = &l->io.handle;
+    l->binding.port = port;
   }
 }
 
@@ -468,7 +480,7 @@ static int l_listen(lua_State *L) {
   xcs_conn_opts_default(&opts);
   int backlog = SOMAXCONN;
   if (is_unix) xcs_unix_check_opts(L, 2, fname);
-  xcs_conn_opts_read(L, 2, fname, &opts, &backlog);
+  xcs_conn_opts_read(L, 2, fname, &opts, &backlog, NULL);
   int proxy = lua_istable(L, 2) && lua_getfield(L, 2, "proxy_protocol") == LUA_TBOOLEAN &&
               lua_toboolean(L, -1);
   xcs_module *m = xcs_module_of(L);
@@ -542,7 +554,7 @@ static int l_listen(lua_State *L) {
     return xcs_push_fail(L, r);
   }
   if (is_unix)
-    l->h.bound = &l->io.handle; /* a path is always asked for by name */
+    l->binding.bound = &l->io.handle; /* a path is always asked for by name */
   else
     tcp_listening(l, port);
   if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {
@@ -560,10 +572,33 @@ static int l_listen(lua_State *L) {
 
 static void attempt(xcs_conn *c);
 
-static void drop_addrs(xcs_conn *c) {
-  free(c->addrs);
-  c->addrs = NULL;
-  c->naddrs = c->next_addr = 0;
+/* A connect in progress, made by socket.connect so a connection that is
+ * connected (or accepted) carries none of it: the name look-up in flight,
+ * then the addresses it gave (IPv4 first, at most 16), tried in order. */
+struct xcs_dial {
+  xcs_resolve *resolve;
+  xcs_conn_opts opts; /* socket.connect's, for the socket once connected */
+  int naddrs, next;
+  struct sockaddr_storage addrs[];
+};
+
+static xcs_dial *dial_new(int naddrs, const xcs_conn_opts *opts) {
+  xcs_dial *d = calloc(1, sizeof *d + (size_t)naddrs * sizeof d->addrs[0]);
+  if (d == NULL) return NULL;
+  d->naddrs = naddrs;
+  d->opts = *opts;
+  return d;
+}
+
+void xcs_tcp_dial_end(xcs_conn *c) {
+  xcs_dial *d = c->is_client ? NULL : c->dial;
+  if (d == NULL) return;
+  if (d->resolve) { /* resolved_cb frees the look-up, finding no connection */
+    d->resolve->c = NULL;
+    uv_cancel((uv_req_t *)&d->resolve->req);
+  }
+  free(d);
+  c->dial = NULL;
 }
 
 /* The socket of a failed attempt is closed (a failed connect leaves a
@@ -585,14 +620,14 @@ static void recycled_cb(uv_handle_t *uvh) {
 /* An attempt failed with c->err: on to the next address, or give up and
  * wake the connecting task with that error. */
 static void next_or_fail(xcs_conn *c) {
-  if (c->next_addr < c->naddrs) {
+  if (c->dial->next < c->dial->naddrs) {
     c->recycling = 1;
     xcs_hold(&c->h.life); /* until recycled_cb */
     c->io.handle.data = &c->h;
     uv_close(&c->io.handle, recycled_cb);
     return;
   }
-  drop_addrs(c);
+  xcs_tcp_dial_end(c);
   xcs_task_wake_now(&c->h.writer, c->err);
 }
 
@@ -606,13 +641,14 @@ static void connect_cb(uv_connect_t *req, int status) {
     return;
   }
   c->err = 0; /* an earlier address's failure is history */
-  drop_addrs(c);
-  xcs_conn_started(c);
+  xcs_conn_opts opts = c->dial->opts;
+  xcs_tcp_dial_end(c);
+  xcs_conn_started(c, &opts);
   xcs_task_wake_now(&c->h.writer, 0);
 }
 
 static void attempt(xcs_conn *c) {
-  struct sockaddr *sa = (struct sockaddr *)&c->addrs[c->next_addr++];
+  struct sockaddr *sa = (struct sockaddr *)&c->dial->addrs[c->dial->next++];
   /* Made per attempt: an accepted connection carries no connect request. */
   uv_connect_t *req = malloc(sizeof *req);
   int r = req ? uv_tcp_connect(req, &c->io.tcp, sa, connect_cb) : UV_ENOMEM;
@@ -630,15 +666,16 @@ static int take_addrs(xcs_conn *c, struct addrinfo *res) {
     if (p->ai_family == AF_INET || p->ai_family == AF_INET6) n++;
   if (n == 0) return UV_EAI_NONAME;
   if (n > 16) n = 16;
-  c->addrs = calloc((size_t)n, sizeof *c->addrs);
-  if (c->addrs == NULL) return UV_ENOMEM;
+  xcs_dial *d = dial_new(n, &c->dial->opts);
+  if (d == NULL) return UV_ENOMEM;
   int k = 0;
   for (int pass = 0; pass < 2; pass++)
     for (struct addrinfo *p = res; p && k < n; p = p->ai_next)
       if (p->ai_family == (pass == 0 ? AF_INET : AF_INET6))
-        memcpy(&c->addrs[k++], p->ai_addr, p->ai_addrlen);
-  c->naddrs = k;
-  c->next_addr = 0;
+        memcpy(&d->addrs[k++], p->ai_addr, p->ai_addrlen);
+  d->naddrs = k;
+  free(c->dial); /* the look-up's, with no addresses: the look-up is done */
+  c->dial = d;
   return 0;
 }
 
@@ -646,12 +683,13 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   xcs_resolve *rs = (xcs_resolve *)req;
   xcs_conn *c = rs->c;
   if (c != NULL) {
-    c->resolve = NULL;
+    c->dial->resolve = NULL;
     if (status == 0) status = take_addrs(c, res);
     if (status == 0) {
       attempt(c);
     } else {
       c->err = status;
+      xcs_tcp_dial_end(c);
       xcs_task_wake_now(&c->h.writer, status);
     }
   }
@@ -659,12 +697,6 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   xcs_module *m = rs->m;
   free(rs);
   xcs_release(&m->life); /* the look-up's hold */
-}
-
-void xcs_tcp_cancel_resolve(xcs_conn *c) {
-  c->resolve->c = NULL;
-  uv_cancel((uv_req_t *)&c->resolve->req);
-  c->resolve = NULL;
 }
 
 /* Stack: host, port (TLS: the context's box), deadline, conn. */
@@ -677,7 +709,7 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   /* still looking up, trying addresses, or (TLS) in the handshake */
-  int busy = c->resolve || c->addrs || (c->connected && c->handshaking);
+  int busy = c->dial || (c->connected && c->handshaking);
   if (!busy || (again && xcs_timed_out(L, lua_tonumber(L, 3)))) {
     int n;
     if (busy) {
@@ -700,7 +732,8 @@ static int l_connect(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 2);
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
-  xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL);
+  double timeout = XCS_CONNECT_TIMEOUT;
+  xcs_conn_opts_read(L, 3, "socket.connect", &opts, NULL, &timeout);
   xcs_task_check(L, "socket.connect");
   xcs_module *m = xcs_module_of(L);
   xcs_tls_ctx *tls = NULL;
@@ -711,14 +744,14 @@ static int l_connect(lua_State *L) {
     lua_replace(L, 2); /* the port is read: its slot keeps the context's box */
   }
   lua_settop(L, 2);
-  lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 3 */
+  lua_pushnumber(L, xcs_deadline(m, timeout)); /* 3 */
   struct sockaddr_storage sa;
   int literal = xcs_addr_from(host, port, &sa) == 0;
   int refused = xcs_admit(m, 0, -1);
   if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts;
+  c->opts = opts.kept;
   if (tls) {
     int r = xcs_tls_attach(c, tls, tlso.servername, tlso.handshake_timeout);
     if (r != 0) {
@@ -730,20 +763,19 @@ static int l_connect(lua_State *L) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format((struct sockaddr *)&sa, peer, sizeof peer);
     xcs_conn_name(c, NULL, peer);
-    c->addrs = malloc(sizeof *c->addrs);
-    if (c->addrs == NULL) {
+    if ((c->dial = dial_new(1, &opts)) == NULL) {
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");
     }
-    memcpy(c->addrs, &sa, sizeof sa);
-    c->naddrs = 1;
+    memcpy(c->dial->addrs, &sa, sizeof sa);
     attempt(c); /* nobody waits yet: a failure now is returned below */
   } else {
     char peer[XCS_NAMESTRLEN];
     snprintf(peer, sizeof peer, "%s:%d", host, port);
     xcs_conn_name(c, NULL, peer);
     xcs_resolve *rs = calloc(1, sizeof *rs);
-    if (rs == NULL) {
+    if (rs == NULL || (c->dial = dial_new(0, &opts)) == NULL) {
+      free(rs);
       xcs_handle_close(&c->h, 0);
       return luaL_error(L, "not enough memory");
     }
@@ -756,8 +788,9 @@ static int l_connect(lua_State *L) {
     if (r != 0) {
       free(rs);
       c->err = r;
+      xcs_tcp_dial_end(c);
     } else {
-      c->resolve = rs;
+      c->dial->resolve = rs;
       xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
     }
   }

@@ -31,6 +31,7 @@
 
 struct xcs_listener {
   xcs_handle h;
+  xcs_binding binding; /* its port or path, for a reload (handle.h) */
   union {             /* a uv_tcp_t, or a uv_pipe_t if is_unix */
     uv_handle_t handle;
     uv_stream_t stream;
@@ -76,8 +77,9 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c);
 void xcs_tcp_stop_accepting(xcs_module *m);
 /* The same for one listener. */
 void xcs_listener_stop(xcs_handle *h);
-/* c closes while its name is being looked up. */
-void xcs_tcp_cancel_resolve(xcs_conn *c);
+/* c's connect is over (connected, failed, or c closes): its look-up is
+ * cancelled and its addresses go. No-op when none is in progress. */
+void xcs_tcp_dial_end(xcs_conn *c);
 
 /* core.tcp_listen(port | path [, opts, accepting, tls]), core.tcp_connect(host,
  * port [, opts, tls]) (tls: a table of TLS options, tls_opts.h), the

@@ -62,7 +62,7 @@ static int timer_cancel(lua_State *L) {
 
 static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel}, {NULL, NULL}};
 static const xcs_handle_type timer_type = {XCS_T_TIMER, "xcs.timer", timer_close, timer_describe,
-                                           timer_methods, NULL, NULL};
+                                           timer_methods, NULL, NULL, 0};
 
 static void fired_cb(uv_timer_t *t) {
   xcs_task_wake_now(&((xcs_handle *)t->data)->reader, 0);

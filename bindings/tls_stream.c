@@ -26,7 +26,7 @@ typedef struct tls_conn {
 } tls_conn;
 
 /* The state of c's TLS while its socket is open, else NULL. */
-static tls_conn *tc_of(xcs_conn *c) { return (tls_conn *)c->tr_data; }
+static tls_conn *tc_of(xcs_conn *c) { return c->tr_open ? (tls_conn *)c->tr_data : NULL; }
 
 /* Every call into the engine is bracketed so: a callback may wake a task
  * at once (xcs_task_wake_now), and that task may close the connection
@@ -74,7 +74,7 @@ static void handshake_cb(void *ud, int status) {
        * the gate (summed up when many come). */
       if (c->guard.gate) xcs_gate_tls_failed(c->guard.gate, xcs_conn_peer(c));
       c->err = status;
-      xcs_handle_defer_close(&c->h);
+      xcs_handle_defer_close(&c->h, &c->client->deferred);
     } else {
       xcs_conn_end(c, status);
     }
@@ -173,8 +173,8 @@ static int tr_push_error(lua_State *L, xcs_conn *c, int status) {
 static void tr_close(xcs_conn *c) {
   tls_conn *tc = tc_of(c);
   stop_timer(tc);
-  c->tr_why = xcs_tls_message(tc->t);
-  c->tr_data = NULL;
+  c->tr_open = 0;
+  c->tr_why = xcs_tls_message(tc->t); /* in tr_data's place */
   tc->dead = 1;
   xcs_release(&tc->life); /* the socket's */
 }
@@ -199,6 +199,7 @@ int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double
   tc->timeout = timeout;
   c->tr = &tls_transport;
   c->tr_data = tc;
+  c->tr_open = 1;
   c->handshaking = 1;
   if (c->connected) tr_start(c);
   return 0;

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ typedef struct peers {
 
 typedef struct xcs_udp {
   xcs_handle h;
+  xcs_binding binding; /* its port, for a reload (handle.h) */
   uv_udp_t udp;
   xcs_inflow in;    /* injected faults, between the kernel and the queue */
   xcs_list queue;   /* dgram.link, oldest first */
@@ -646,7 +648,7 @@ static void udp_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
-                                      udp_info, NULL};
+                                      udp_info, NULL, offsetof(xcs_udp, binding)};
 
 /* Opening ------------------------------------------------------------------------ */
 
@@ -693,8 +695,8 @@ static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int o
   }
   if (r != 0) return r;
   if (port != 0 && flags == 0) {
-    u->h.bound = (uv_handle_t *)&u->udp;
-    u->h.port = port;
+    u->binding.bound = (uv_handle_t *)&u->udp;
+    u->binding.port = port;
   }
   struct sockaddr_storage local;
   int len = sizeof local;

@@ -235,12 +235,13 @@ static void own(xcs_handle *h, xcs_unix_file *f) {
     f->dev = st.st_dev;
     f->ino = st.st_ino;
   }
-  h->path = f->path;
+  xcs_handle_binding(h)->path = f->path;
 }
 
 void xcs_unix_release(xcs_handle *h, xcs_unix_file *f) {
-  if (h->path == NULL) return;
-  h->path = NULL;
+  xcs_binding *b = xcs_handle_binding(h);
+  if (b->path == NULL) return;
+  b->path = NULL;
   struct stat st;
   if (lstat(f->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
       st.st_ino == f->ino)
@@ -271,7 +272,8 @@ static xcs_handle *holder(xcs_host *host, const char *path) {
     xcs_module *m = xcs_container_of(l, xcs_module, link);
     for (xcs_list *k = m->handles.next; k != &m->handles; k = k->next) {
       xcs_handle *h = xcs_container_of(k, xcs_handle, link);
-      if (h->path && !h->closing && strcmp(h->path, path) == 0) return h;
+      xcs_binding *b = xcs_handle_binding(h);
+      if (b && b->path && !h->closing && strcmp(b->path, path) == 0) return h;
     }
   }
   return NULL;
@@ -333,14 +335,23 @@ int xcs_unix_bind(lua_State *L, xcs_handle *h, const xcs_handle_type *type, int 
 
 /* Stream connects ------------------------------------------------------------------ */
 
+/* A connect in progress, with the options for its socket once connected:
+ * a connection carries none of it. */
+typedef struct unix_connect {
+  uv_connect_t req;
+  xcs_conn_opts opts;
+} unix_connect;
+
 static void connect_cb(uv_connect_t *req, int status) {
+  unix_connect *uc = (unix_connect *)req;
   xcs_conn *c = (xcs_conn *)req->handle->data;
-  free(req); /* made for it (l_unix_connect) */
+  xcs_conn_opts opts = uc->opts;
+  free(uc); /* made for it (l_unix_connect) */
   if (c->h.closing) return; /* closed (or timed out) meanwhile: nobody waits */
   if (status != 0)
     c->err = status;
   else
-    xcs_conn_started(c);
+    xcs_conn_started(c, &opts);
   xcs_task_wake_now(&c->h.writer, status);
 }
 
@@ -367,26 +378,29 @@ static int l_unix_connect(lua_State *L) {
   xcs_unix_check_opts(L, 2, "socket.connect");
   xcs_conn_opts opts;
   xcs_conn_opts_default(&opts);
-  xcs_conn_opts_read(L, 2, "socket.connect", &opts, NULL);
+  double timeout = XCS_CONNECT_TIMEOUT;
+  xcs_conn_opts_read(L, 2, "socket.connect", &opts, NULL, &timeout);
   xcs_task_check(L, "socket.connect");
   char path[XCS_UNIX_PATHMAX];
   int n = xcs_unix_path(L, "socket.connect", 1, path);
   if (n) return n;
   xcs_module *m = xcs_module_of(L);
   lua_settop(L, 1);
-  lua_pushnumber(L, xcs_deadline(m, opts.connect_timeout)); /* 2 */
+  lua_pushnumber(L, xcs_deadline(m, timeout)); /* 2 */
   int refused = xcs_admit(m, 0, -1);
   if (refused) return xcs_admit_refused(L, m, refused, -1);
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts;
+  c->opts = opts.kept;
   xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
-  uv_connect_t *req = malloc(sizeof *req);
-  if (req != NULL)
-    uv_pipe_connect(req, &c->io.pipe, path, connect_cb);
-  else
+  unix_connect *uc = malloc(sizeof *uc);
+  if (uc != NULL) {
+    uc->opts = opts;
+    uv_pipe_connect(&uc->req, &c->io.pipe, path, connect_cb);
+  } else {
     c->err = UV_ENOMEM;
+  }
   return connect_k(L, LUA_OK, 0);
 }
 
@@ -405,6 +419,7 @@ typedef struct dgram {
 
 typedef struct xcs_unixdgram {
   xcs_handle h;
+  xcs_binding binding; /* its path, for a reload (handle.h) */
   union {            /* the watcher of fd, once it has one (watched) */
     uv_handle_t handle;
     uv_poll_t poll;
@@ -671,7 +686,8 @@ static void dgram_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_unixdgram_type = {XCS_T_UNIXDGRAM, "xcs.unixdgram", dgram_close,
-                                            dgram_describe, dgram_methods, dgram_info, NULL};
+                                            dgram_describe, dgram_methods, dgram_info, NULL,
+                                            offsetof(xcs_unixdgram, binding)};
 
 /* A new datagram socket of the running module bound to path (canonical);
  * pushes its box and returns it, or pushes nil, msg, code over the box and
@@ -702,7 +718,7 @@ static xcs_unixdgram *dgram_bind(lua_State *L, const char *path) {
     return NULL;
   }
   u->bound = 1;
-  u->h.bound = &u->io.handle; /* what a reload hands over */
+  u->binding.bound = &u->io.handle; /* what a reload hands over */
   return u;
 }
 

@@ -81,14 +81,14 @@ static void tick_cb(uv_idle_t *idle) {
       xcs_task_run(t);
       continue;
     }
-    xcs_module *m = t->m; /* the task may be gone after its step; m is not */
+    xcs_module *m = xcs_task_module(t); /* the task may be gone after its step; m is not */
     uint64_t before = cpu_now();
     xcs_task_run(t);
     m->stats.cpu_ns += cpu_now() - before;
   }
 
   while ((n = xcs_list_shift(&h->deferred)) != NULL)
-    xcs_handle_close(xcs_container_of(n, xcs_handle, deferred), 1);
+    xcs_handle_close(xcs_container_of(n, xcs_deferred, link)->h, 1);
 
   while ((n = xcs_list_shift(&h->dead)) != NULL)
     xcs_module_destroy(xcs_container_of(n, xcs_module, dead));

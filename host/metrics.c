@@ -75,7 +75,7 @@ static void count_sockets(xcs_module *m, entry *e) {
     switch (h->type->id) {
       case XCS_T_CONN: {
         int p = xcs_conn_proto((xcs_conn *)h);
-        if (h->counts == &m->nconnections)
+        if (h->counted == XCS_COUNTED_CONNECTION)
           e->connections[p]++;
         else
           e->sockets[p]++;

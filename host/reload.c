@@ -65,15 +65,16 @@ static int takeover(xcs_module *m, const struct xcs_handle_type *type, int port,
   for (xcs_list *n = old->handles.next; n != &old->handles; n = n->next) {
     xcs_handle *oh = xcs_container_of(n, xcs_handle, link);
     uv_os_fd_t ofd;
-    if (oh->type != type || oh->closing || oh->bound == NULL ||
-        (path ? oh->path == NULL || strcmp(oh->path, path) != 0 : oh->port != port) ||
-        uv_fileno(oh->bound, &ofd) != 0)
+    xcs_binding *b = oh->type == type ? xcs_handle_binding(oh) : NULL;
+    if (b == NULL || oh->closing || b->bound == NULL ||
+        (path ? b->path == NULL || strcmp(b->path, path) != 0 : b->port != port) ||
+        uv_fileno(b->bound, &ofd) != 0)
       continue;
     int dupfd = dup(ofd);
     if (dupfd < 0) return 0;
     *fd = dupfd;
     /* The socket file now belongs to the new version's handle. */
-    oh->path = NULL;
+    b->path = NULL;
     /* The socket lives on in dupfd; the old handle goes now, so only the new
      * version accepts from the backlog. A listener's clients stay with the
      * old version until it is unloaded. */

@@ -24,6 +24,25 @@ describe("spawn's handle", function()
     end)
   end)
 
+  it("a handle nobody keeps is collected while its task runs on; a kept one is told", function()
+    run(function()
+      local q = xcs.queue()
+      local done = 0
+      for _ = 1, 50 do -- handles dropped at once: nothing of them stays
+        xcs.spawn(function() q:pop(); done = done + 1 end)
+      end
+      local kept = xcs.spawn(function() q:pop(); return "kept" end)
+      local weak = setmetatable({ xcs.spawn(function() q:pop() end) }, { __mode = "v" })
+      collectgarbage("collect")
+      collectgarbage("collect")
+      assert.is_nil(weak[1]) -- collected although its task still waits
+      for _ = 1, 52 do q:push(true) end
+      assert.are.same({ true, "kept" }, { kept:wait(2) })
+      xcs.sleep(0)
+      assert.are.equal(50, done)
+    end)
+  end)
+
   it("t:wait(timeout) gives nil, ETIMEDOUT while it runs; several tasks may wait", function()
     run(function()
       local q = xcs.queue()
