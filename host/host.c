@@ -17,7 +17,6 @@
 #include "bindings/guard.h"
 #include "bindings/handle.h"
 #include "bindings/task.h"
-#include "bindings/tls_mem.h"
 #include "host/limits.h"
 #include "host/metrics.h"
 #include "host/module.h"
@@ -102,7 +101,6 @@ static void tick_cb(uv_idle_t *idle) {
 }
 
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
-  xcs_tls_mem_init(); /* before any OpenSSL allocation: TLS, the crypto library */
   memset(h, 0, sizeof *h);
   h->opt = *o;
   h->log = o->log_json ? xcs_log_json : xcs_log_stderr;
