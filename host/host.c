@@ -8,6 +8,7 @@
  */
 #include "host/host.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,9 @@ static void tick_cb(uv_idle_t *idle) {
 }
 
 int xcs_host_init(xcs_host *h, const xcs_options *o) {
-  memset(h, 0, sizeof *h);
+  /* All but the read buffer (the last field), which every read writes
+   * before it is read: zeroing it was 64 KiB of memory touched at start. */
+  memset(h, 0, offsetof(xcs_host, readbuf));
   h->opt = *o;
   h->log = o->log_json ? xcs_log_json : xcs_log_stderr;
   xcs_errors_counted = count_error;

@@ -87,7 +87,7 @@ describe("OpenSSL, loaded when first needed", function()
       if fn then fn(p, libs) end
       local code, signal = p:wait(10 * H.SCALE)
       return code, signal, p:output(), libs
-    end)
+    end, { timeout = 25 * H.SCALE })
   end
 
   it("without libssl.so.3: a TLS listener raises, naming it, and the host exits", function()
