@@ -513,7 +513,8 @@ void xcs_sandbox_open(lua_State *L, xcs_module *m) {
   lua_newtable(L); /* env */
   /* The base functions, and whole libraries handed over as they are: once
    * the globals are emptied below, nothing but env reaches them (copying
-   * the libraries was 4 tables and 50 entries more in every module). */
+   * them made 4 tables and 50 entries at each start, only for the
+   * collector to free the originals). */
   static const char *const base[] = {
       "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
       "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable",

@@ -102,8 +102,10 @@ describe("OpenSSL, loaded when first needed", function()
   it("without libcrypto.so.3: a crypto call raises, naming it, and plain TCP still serves", function()
     H.write(dir .. "/now.lua", 'log("said: " .. select(2, pcall(crypto.sha256, "abc")))\n')
     local _, signal, out = without("libcrypto.so.3", function(p, libs)
-      H.expect(p, "said: crypto%.sha256: needs OpenSSL 3: " .. H.plain(libs) .. "/libcrypto%.so%.3: ")
+      -- the two modules' lines come in either order
+      local said = "said: crypto.sha256: needs OpenSSL 3: " .. libs .. "/libcrypto.so.3: "
       local port = tonumber(H.expect(p, "listening on 127%.0%.0%.1:(%d+) %(TCP%)"))
+      if not p:output():find(said, 1, true) then H.expect(p, H.plain(said)) end
       local c = assert(xcs.socket.connect("127.0.0.1", port))
       c:write("hi\n")
       assert.are.equal("hi\n", c:read(3))
