@@ -228,7 +228,9 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "__close");
-  lua_newtable(L);
+  int n = 1; /* close */
+  for (const luaL_Reg *r = type->methods; r->name; r++) n++;
+  lua_createtable(L, 0, n); /* __index, sized once */
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "close");
