@@ -1,6 +1,7 @@
 -- framed_kv.lua: GET and SET of RESP2 (Redis's protocol) in the natural
--- framed style — read(1) for each header line's type byte and read("*n")
--- for its count, read(n) for each bulk and read(2) for the CRLF after it —
+-- framed style — read(c, 1) for each header line's type byte and
+-- read(c, "*n") for its count, read(c, n) for each bulk and read(c, 2) for
+-- the CRLF after it —
 -- with the replies to a pipelined batch sent in one write: a task answers
 -- what conn:buffered() says has already arrived, then writes them together.
 -- batch=0 writes each reply on its own, to show what the batching is worth.
@@ -13,12 +14,25 @@ local batch = arg.batch ~= "0"
 local store = {}
 local OK, NIL = "+OK\r\n", "$-1\r\n"
 
+-- A bulk reply's header, "$<length>\r\n", made once per length (up to 1 KiB):
+-- turning a number into text is the dearest part of a short reply.
+local header = setmetatable({}, { __index = function(t, n)
+  local h = "$" .. n .. "\r\n"
+  if n < 1024 then t[n] = h end
+  return h
+end })
+
+-- The connection's methods, kept in locals: c:read(1) looks `read` up in the
+-- handle's metatable on every call, read(c, 1) does not. Every connection
+-- has the same ones; the first accepted connection gives them.
+local read, buffered
+
 -- Each command: how many words it takes with its name (-1: any), and what
 -- it answers to them (args[1] is the name).
 local commands = {
   GET = { 2, function(args)
     local v = store[args[2]]
-    return v and "$" .. #v .. "\r\n" .. v .. "\r\n" or NIL
+    return v and header[#v] .. v .. "\r\n" or NIL
   end },
   SET = { 3, function(args)
     store[args[2]] = args[3]
@@ -39,31 +53,34 @@ local function run(args, n)
   return cmd[2](args)
 end
 
--- The count a header line ("*3", "$5") gives after its type byte: the byte
--- by read(1), the number by read("*n"). nil at the end of input, false for
--- what is not RESP.
-local function count(c, kind)
-  local t = c:read(1)
-  if t ~= kind then return t and false end
-  local n, _, code = c:read("*n")
-  if n then return n end
+-- What a failed read(c, "*n") of a header's count means: false for a line
+-- that is no integer (not RESP), nil for the end of input.
+local function failed(code)
   if code == "EPROTO" then return false end
   return nil
 end
 
 -- One command: "*N" then N times "$len" and the bytes, CRLF after each,
 -- its words put in args[1..N] (a table the connection reuses: its stale
--- tail past N is never read). N; nil at the end of input, false for what
--- is not RESP.
+-- tail past N is never read). Each header line is read(c, 1) for its type
+-- byte and read(c, "*n") for its count. N; nil at the end of input, false
+-- for what is not RESP.
 local function command(c, args)
-  local n = count(c, "*")
-  if not n or n < 1 then return n and false end
+  local t = read(c, 1)
+  if t ~= "*" then return t and false end
+  local n, _, code = read(c, "*n")
+  if not n then return failed(code) end
+  if n < 1 then return false end
   for i = 1, n do
-    local len = count(c, "$")
-    if not len or len < 0 then return len and false end
-    local data = c:read(len)
+    t = read(c, 1)
+    if t ~= "$" then return t and false end
+    local len
+    len, _, code = read(c, "*n")
+    if not len then return failed(code) end
+    if len < 0 then return false end
+    local data = read(c, len)
     if not data then return nil end
-    local crlf = c:read(2)
+    local crlf = read(c, 2)
     if crlf ~= "\r\n" then return crlf and false end
     args[i] = data
   end
@@ -79,7 +96,7 @@ local function serve(c)
       if not n then break end
       k = k + 1
       out[k] = run(args, n)
-    until not batch or c:buffered() == 0
+    until not batch or buffered(c) == 0
     if k > 0 then c:write(table.concat(out, "", 1, k)) end
     if n == false then c:write("-ERR Protocol error\r\n") end
     if not n then break end
@@ -89,5 +106,7 @@ end
 
 local listener = assert(socket.listen(port, { read_timeout = math.huge }))
 while true do
-  spawn(serve, assert(listener:accept()))
+  local c = assert(listener:accept())
+  read, buffered = c.read, c.buffered
+  spawn(serve, c)
 end

@@ -30,13 +30,6 @@ static void handle_free(xcs_life *l) {
   xcs_release(&m->life);
 }
 
-/* The box: the handle (NULL once detached) and its type, which tells a box
- * from any other userdata with no table look-up (type_of). */
-typedef struct xcs_box {
-  xcs_handle *h;
-  const xcs_handle_type *type;
-} xcs_box;
-
 /* Every type registered, in its id's slot: the only values a box's type
  * can hold. The descriptors are static, the same for every module. */
 static const xcs_handle_type *registered[XCS_NTYPES];
@@ -113,7 +106,7 @@ xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type) {
   return to_handle(L, idx, type);
 }
 
-xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type) {
+xcs_handle *xcs_handle_check_slow(lua_State *L, int idx, const xcs_handle_type *type) {
   xcs_handle *h = to_handle(L, idx, type);
   if (h == NULL) {
     lua_Debug ar;
@@ -235,7 +228,9 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "__close");
-  lua_newtable(L);
+  int n = 1; /* close */
+  for (const luaL_Reg *r = type->methods; r->name; r++) n++;
+  lua_createtable(L, 0, n); /* __index, sized once */
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "close");

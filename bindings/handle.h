@@ -84,13 +84,35 @@ struct xcs_handle {
                          spawn(fn, handle); closed if that task fails (0: none) */
 };
 
+/* The box, a full userdata of exactly this size: the handle (NULL once
+ * detached) and its type, which tells a box from any other userdata with no
+ * table look-up. */
+typedef struct xcs_box {
+  xcs_handle *h;
+  const xcs_handle_type *type;
+} xcs_box;
+
 /* Allocates a zeroed struct of size bytes whose first member is the
  * xcs_handle, and pushes its box onto L. Raises on out of memory. */
 void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
                      const xcs_handle_type *type);
 /* The handle at idx; raises "<type> expected" or "attempt to use a closed
  * socket". type NULL accepts any handle type. */
-xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type);
+xcs_handle *xcs_handle_check_slow(lua_State *L, int idx, const xcs_handle_type *type);
+/* ...its common case, an open box of the type asked for, inline: every
+ * method call starts here. The size is looked at before the type, as only
+ * a box is sure to hold one. */
+static inline xcs_handle *xcs_handle_check(lua_State *L, int idx, const xcs_handle_type *type) {
+  const xcs_box *b = lua_touserdata(L, idx);
+  if (b != NULL && type != NULL && lua_rawlen(L, idx) == sizeof *b && b->type == type && b->h)
+    return b->h;
+  return xcs_handle_check_slow(L, idx, type);
+}
+/* The open handle of type at idx, or NULL for anything else; never raises. */
+static inline xcs_handle *xcs_handle_test(lua_State *L, int idx, const xcs_handle_type *type) {
+  const xcs_box *b = lua_touserdata(L, idx);
+  return b != NULL && lua_rawlen(L, idx) == sizeof *b && b->type == type ? b->h : NULL;
+}
 /* As check, but a closed handle gives NULL (for continuations). */
 xcs_handle *xcs_handle_get(lua_State *L, int idx, const xcs_handle_type *type);
 /* In a continuation (or its first call, from the method): the handle at

@@ -8,10 +8,11 @@
  * prelude's tables: the sockets open by port, and each task's last peer
  * per socket.
  *
- * A read or write may wait. A read calls the socket's own method with a
- * continuation (it notes the peer after), so the call yields to the host as
- * the method does; a write runs the method in its own frame, the method's
- * continuation finishing the call.
+ * A read or write may wait. A read runs the listener's or UDP socket's
+ * read in its own frame and waits there, its continuation noting the peer.
+ * A write to a UDP address sends from here (xcs_udp_send); other writes run
+ * the method (to a listener's client: the connection's write) in its own
+ * frame, the method's continuation finishing the call.
  */
 #include "bindings/portkeyed.h"
 
@@ -29,23 +30,44 @@
 enum { UP_TCP = 1, UP_UDP, UP_TLS, UP_LAST, UP_WEAK, UP_CACHE, UP_SLOW };
 
 /* The last port the tables answered with one socket, shared by both
- * closures (a userdata whose user value is that socket): a loop on one
- * port finds it with no table look-up. The prelude forgets it whenever it
- * puts a socket in the tables (a port may then be held twice); a socket
- * taken out of them was closed, which the checks after a hit see. */
+ * closures (a userdata whose user value is that socket's box): a loop on
+ * one port finds it with no table look-up, and knows it is still open by
+ * the box's own pointer (the user value keeps the box). The prelude forgets
+ * it whenever it puts a socket in the tables (a port may then be held
+ * twice); a socket taken out of them was closed, which that pointer tells. */
 typedef struct pk_cache {
   lua_Integer port;
+  xcs_handle *const *box; /* the box's pointer to its handle: NULL once closed */
+  xcs_handle *h;
+  int udp;
   int valid;
 } pk_cache;
 
-/* A handle type's method `name`, found once per type. */
-static lua_CFunction method_of(const xcs_handle_type *type, int write) {
-  static lua_CFunction found[XCS_NTYPES][2];
+/* A handle type's read (write) method, found once per type. */
+static lua_CFunction found[XCS_NTYPES][2];
+
+static lua_CFunction find_method(const xcs_handle_type *type, int write) {
   lua_CFunction *f = &found[type->id][write];
-  if (*f == NULL)
-    for (const luaL_Reg *r = type->methods; r->name; r++)
-      if (strcmp(r->name, write ? "write" : "read") == 0) *f = r->func;
+  for (const luaL_Reg *r = type->methods; r->name; r++)
+    if (strcmp(r->name, write ? "write" : "read") == 0) *f = r->func;
   return *f;
+}
+
+static inline lua_CFunction method_of(const xcs_handle_type *type, int write) {
+  lua_CFunction f = found[type->id][write];
+  return f ? f : find_method(type, write);
+}
+
+/* Whether a port-keyed call serves h (a UDP socket if *udp): a listener of
+ * socket.open, or a UDP socket that is not connected. */
+static int served(xcs_handle *h, int *udp) {
+  if (h == NULL) return 0;
+  if (h->type == &xcs_listener_type) {
+    *udp = 0;
+    return !((xcs_listener *)h)->accepting;
+  }
+  *udp = 1;
+  return h->type == &xcs_udp_type && !xcs_udp_connected(h);
 }
 
 /* The socket open on the port at index 1 by one protocol only, pushed, and
@@ -53,17 +75,19 @@ static lua_CFunction method_of(const xcs_handle_type *type, int write) {
  * kinds the prelude treats apart: a connected UDP socket, a listener that
  * hands out connections (socket.listen). */
 static xcs_handle *held(lua_State *L, int *udp) {
+  int t, u;
+  pk_cache *cache = lua_touserdata(L, lua_upvalueindex(UP_CACHE));
+  int port_given = lua_isinteger(L, 1);
+  lua_Integer port = port_given ? lua_tointeger(L, 1) : 0;
+  if (port_given && cache->valid && cache->port == port && *cache->box == cache->h &&
+      served(cache->h, udp)) {
+    lua_getiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
+    return cache->h;
+  }
   if (lua_type(L, 1) == LUA_TUSERDATA) { /* the handle itself */
     lua_pushvalue(L, 1);
   } else {
-    int t, u;
-    pk_cache *cache = lua_touserdata(L, lua_upvalueindex(UP_CACHE));
-    if (lua_isinteger(L, 1) && cache->valid && cache->port == lua_tointeger(L, 1)) {
-      lua_getiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
-      goto found;
-    }
-    if (lua_isinteger(L, 1)) { /* a port: the tables' integer path, no hashing */
-      lua_Integer port = lua_tointeger(L, 1);
+    if (port_given) { /* a port: the tables' integer path, no hashing */
       t = lua_rawgeti(L, lua_upvalueindex(UP_TCP), port) != LUA_TNIL;
       u = lua_rawgeti(L, lua_upvalueindex(UP_UDP), port) != LUA_TNIL;
       /* TLS shares TCP's port space: a UDP port may be a TLS one too, which
@@ -71,12 +95,6 @@ static xcs_handle *held(lua_State *L, int *udp) {
       if (u && !t) {
         t = lua_rawgeti(L, lua_upvalueindex(UP_TLS), port) != LUA_TNIL;
         lua_pop(L, 1);
-      }
-      if (t != u) { /* one socket: the next call on this port finds it here */
-        lua_pushvalue(L, t ? -2 : -1);
-        lua_setiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
-        cache->port = port;
-        cache->valid = 1;
       }
     } else {
       lua_pushvalue(L, 1);
@@ -95,15 +113,21 @@ static xcs_handle *held(lua_State *L, int *udp) {
     }
     lua_remove(L, t ? -1 : -2);
   }
-found:;
+  const xcs_box *box = lua_touserdata(L, -1);
   xcs_handle *h = xcs_handle_opt(L, -1);
-  int u = h && h->type == &xcs_udp_type;
-  if (h == NULL || (!u && h->type != &xcs_listener_type) ||
-      (u ? xcs_udp_connected(h) : ((xcs_listener *)h)->accepting)) {
+  if (!served(h, udp)) {
     lua_pop(L, 1);
     return NULL;
   }
-  *udp = u;
+  if (port_given) {
+    /* one socket: the next call on this port finds it here */
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, lua_upvalueindex(UP_CACHE), 1);
+    cache->port = port;
+    cache->box = &box->h;
+    cache->h = h;
+    cache->valid = 1;
+  }
   return h;
 }
 
@@ -180,24 +204,28 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   return read_done(L, LUA_OK, 0);
 }
 
+/* A listener's read, run in fast_read's own frame (stack: what h), so a
+ * wait continues here, with no call between. */
+static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
+  int n = xcs_listener_read_at(L, 2, listener_read_k);
+  if (n != 2) return n; /* nil, msg, code: the listener was closed */
+  return read_done(L, status, ctx);
+}
+
 static int fast_read(lua_State *L) {
   lua_settop(L, 1);
   int udp;
   xcs_handle *h = held(L, &udp); /* what h */
   if (h == NULL) return slow(L, 1);
-  if (udp) return udp_read_k(L, LUA_OK, 0);
-  lua_pushcfunction(L, method_of(h->type, 0));
-  lua_pushvalue(L, 2);
-  lua_callk(L, 1, LUA_MULTRET, 0, read_done);
-  return read_done(L, LUA_OK, 0);
+  return udp ? udp_read_k(L, LUA_OK, 0) : listener_read_k(L, LUA_OK, 0);
 }
 
 /* Whether it is "*", or an open connection that is a client of l. */
 static int is_client(lua_State *L, int idx, xcs_handle *l) {
   if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
-  xcs_handle *c = xcs_handle_opt(L, idx);
+  xcs_handle *c = xcs_handle_test(L, idx, &xcs_conn_type);
   /* A closed one, or another kind of handle: the method says what is wrong. */
-  return c != NULL && c->type == &xcs_conn_type && ((xcs_conn *)c)->owner == (xcs_listener *)l;
+  return c != NULL && ((xcs_conn *)c)->owner == (xcs_listener *)l;
 }
 
 static int fast_write(lua_State *L) {
@@ -221,6 +249,13 @@ static int fast_write(lua_State *L) {
     if (sent >= 0) return sent;
   }
   if (given && (udp || !is_client(L, 3, h))) return slow(L, n); /* raises, naming what was wrong */
+  if (!udp && lua_type(L, 3) == LUA_TUSERDATA) {
+    /* A client of the listener, checked above: its own write's body, as
+     * listener:write runs it (and in this frame, as below). */
+    lua_copy(L, 3, 1);
+    lua_settop(L, 2); /* conn data */
+    return xcs_conn_write(L);
+  }
   /* The socket's write runs in this frame, with the arguments it takes: if
    * it waits (a TCP write over the high-water mark), its continuation
    * finishes this call, as nothing is left to do here after it. */

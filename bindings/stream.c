@@ -152,7 +152,7 @@ static void consume(xcs_conn *c, size_t n) {
   c->len -= n;
   c->scan = 0;
   if (c->len == 0) release_buffer(c); /* drained: an idle connection holds nothing */
-  start_reading(c);
+  if (!c->reading) start_reading(c); /* (the common case, looked at here) */
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
@@ -1007,15 +1007,54 @@ static lua_Integer check_count(lua_State *L, int idx, lua_Integer lo, const char
   return n;
 }
 
+/* A length-prefixed protocol reads short strings most (RESP's type bytes
+ * and CRLFs, command names), and making one costs a hash and a search of
+ * Lua's string table, more than the rest of the read. conn:read keeps the
+ * last SHORT_SLOTS strings of 1 to SHORT_MAX bytes it made as its own
+ * upvalues (2...), their bytes in upvalue 1 (a userdata), so the next is a
+ * few compares and a copy. A new one takes the slots in turn. */
+#define SHORT_MAX 4
+#define SHORT_SLOTS 12
+
+typedef struct short_cache {
+  uint64_t key[SHORT_SLOTS]; /* the length << 32 | the bytes; 0: empty */
+  int next;                  /* the slot the next new string takes */
+} short_cache;
+
+/* Pushes the string of n bytes (1 <= n <= SHORT_MAX) at p. */
+static void push_short(lua_State *L, const char *p, size_t n) {
+  uint64_t key = (uint64_t)n << 32;
+  for (size_t i = 0; i < n; i++) key |= (uint64_t)(unsigned char)p[i] << (8 * i);
+  short_cache *sc = lua_touserdata(L, lua_upvalueindex(1)); /* NULL: a plain C function */
+  if (sc == NULL) {
+    lua_pushlstring(L, p, n);
+    return;
+  }
+  for (int i = 0; i < SHORT_SLOTS; i++)
+    if (sc->key[i] == key) {
+      lua_pushvalue(L, lua_upvalueindex(2 + i));
+      return;
+    }
+  lua_pushlstring(L, p, n);
+  lua_pushvalue(L, -1);
+  lua_replace(L, lua_upvalueindex(2 + sc->next));
+  sc->key[sc->next] = key;
+  sc->next = (sc->next + 1) % SHORT_SLOTS;
+}
+
 /* A framed read whose bytes have all arrived, answered with no stack to
  * stage for a wait: a pipelining client's commands are mostly this. 0:
- * not so (the full path decides, and words any failure). */
+ * not so (the full path decides, and words any failure). Only for a call
+ * with no timeout argument, which the caller has seen. */
 static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
-  if (c->released || c->h.reader || !lua_isnoneornil(L, 3)) return 0;
+  if (c->released || c->h.reader) return 0;
   const char *p = buffered(c);
   if (mode == RD_BYTES) {
     if (n > c->opts.maxall || c->len < n) return 0;
-    lua_pushlstring(L, p, n);
+    if (n - 1 < SHORT_MAX) /* 1 to SHORT_MAX */
+      push_short(L, p, n);
+    else
+      lua_pushlstring(L, p, n);
     consume(c, n);
     return 1;
   }
@@ -1027,39 +1066,51 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   return push_line(L, c, mode, k, i);
 }
 
+/* The mode a read's pattern string names ("*l" or "l", "*n", "*a"), or -1. */
+static int read_mode(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, 2, &len);
+  if (len == 2 && s[0] == '*') s++, len--;
+  if (len != 1) return -1;
+  switch (s[0]) {
+    case 'l': return RD_LINE;
+    case 'n': return RD_NUM;
+    case 'a': return RD_ALL;
+    default: return -1;
+  }
+}
+
 /* conn:read([pattern [, timeout]]): nothing for whatever has arrived (""
  * once the peer closed), a count for exactly that many bytes, "*l" for a
  * line, "*n" for a line that is an integer, as one, "*a" for everything
- * until the peer closes. */
+ * until the peer closes. The calls a pipelining server makes most, a
+ * count or a line with no timeout, cost as few calls into Lua as can be. */
 static int conn_read(lua_State *L) {
   xcs_conn *c = check_conn(L);
   static const char expected[] = "expected a byte count, \"*l\", \"*n\" or \"*a\"";
-  lua_Integer n;
+  int now = lua_gettop(L) <= 2; /* no timeout: read_now may answer */
   switch (lua_type(L, 2)) {
     case LUA_TNONE:
     case LUA_TNIL:
       return start_read(L, c, RD_ANY, 0, 0, 3);
-    case LUA_TNUMBER:
-      n = check_count(L, 2, 0, expected);
-      if (read_now(L, c, RD_BYTES, (size_t)n)) return 1;
+    case LUA_TNUMBER: {
+      int isint;
+      lua_Integer n = lua_tointegerx(L, 2, &isint);
+      if (!isint || n < 0) return luaL_argerror(L, 2, expected);
+      if (now && read_now(L, c, RD_BYTES, (size_t)n)) return 1;
       return start_read(L, c, RD_BYTES, n, 0, 3);
+    }
     case LUA_TSTRING: {
-      const char *s = lua_tostring(L, 2);
-      if (s[0] == '*') s++;
-      if (strcmp(s, "l") == 0) {
-        if (read_now(L, c, RD_LINE, 0)) return 1;
-        return start_read(L, c, RD_LINE, 0, 0, 3);
-      }
-      if (strcmp(s, "n") == 0) {
-        int r = read_now(L, c, RD_NUM, 0);
+      int mode = read_mode(L);
+      if (mode < 0) break;
+      if (mode != RD_ALL && now) {
+        int r = read_now(L, c, mode, 0);
         if (r) return r;
-        return start_read(L, c, RD_NUM, 0, 0, 3);
       }
-      if (strcmp(s, "a") == 0) return start_read(L, c, RD_ALL, 0, 0, 3);
-    } /* fall through */
-    default:
-      return luaL_argerror(L, 2, expected);
+      return start_read(L, c, mode, 0, 0, 3);
+    }
   }
+  return luaL_argerror(L, 2, expected);
 }
 
 /* conn:readany(max [, timeout]): whatever has arrived, at most max bytes. */
@@ -1378,4 +1429,13 @@ void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
 
 void xcs_stream_open(lua_State *L) {
   xcs_handle_register(L, &xcs_conn_type);
+  /* read, with its cache of short strings (push_short) */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_conn_type);
+  lua_getfield(L, -1, "__index");
+  short_cache *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  memset(sc, 0, sizeof *sc);
+  for (int i = 0; i < SHORT_SLOTS; i++) lua_pushboolean(L, 0);
+  lua_pushcclosure(L, conn_read, 1 + SHORT_SLOTS);
+  lua_setfield(L, -2, "read");
+  lua_pop(L, 2);
 }

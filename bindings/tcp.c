@@ -239,9 +239,8 @@ static void listener_describe(xcs_handle *h, char *buf, size_t size) {
              l->nclients == 1 ? "" : "s");
 }
 
-static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, 1);
+int xcs_listener_read_at(lua_State *L, int idx, lua_KFunction k) {
+  xcs_listener *l = (xcs_listener *)xcs_handle_again(L, idx);
   if (l == NULL) return xcs_push_closed(L, "the socket was closed");
   xcs_list *n;
   while ((n = xcs_list_shift(&l->ready)) != NULL) {
@@ -263,7 +262,12 @@ static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
     return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading %s)",
                                where(l));
   xcs_task_check(L, "read");
-  return xcs_task_park(L, &l->h.reader, -1, listener_read_k, 0);
+  return xcs_task_park(L, &l->h.reader, -1, k, 0);
+}
+
+static int listener_read_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  return xcs_listener_read_at(L, 1, listener_read_k);
 }
 
 static int listener_read(lua_State *L) {

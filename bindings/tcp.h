@@ -63,6 +63,11 @@ static inline int xcs_listener_proto(const xcs_listener *l) {
   return l->tls ? XCS_P_TLS : l->is_unix ? XCS_P_UNIX : XCS_P_TCP;
 }
 
+/* listener:read()'s body, for the open listener of socket.open at idx,
+ * checked by the caller: pushes the next chunk a client sent (or "" for
+ * one that closed) and the client, and returns 2; or waits for one, to be
+ * continued by k (which calls this again), as the method itself is. */
+int xcs_listener_read_at(lua_State *L, int idx, lua_KFunction k);
 /* c has something to read: queue it and wake the listener's reader. */
 void xcs_listener_ready(xcs_listener *l, xcs_conn *c);
 /* c is closing: it is no client of l any more. */

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "bindings/tls_ctx.h"
 #include "bindings/tls_mem.h"
 

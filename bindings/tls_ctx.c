@@ -6,16 +6,11 @@
  * and keep the certificates they started with across a reload.
  */
 #include "bindings/tls_ctx.h"
-#include "bindings/tls_mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 void xcs_tls_config_default(xcs_tls_config *cfg, int server) {
   memset(cfg, 0, sizeof *cfg);
@@ -246,8 +241,6 @@ static void ctx_free(xcs_tls_ctx *x) {
 }
 
 xcs_tls_ctx *xcs_tls_ctx_new(const xcs_tls_config *cfg, char *err, size_t errlen) {
-  xcs_tls_mem_init(); /* before OpenSSL's first allocation */
-  ERR_clear_error();
   if (cfg->server && (cfg->ncerts == 0 || cfg->certs[0].cert == NULL)) {
     snprintf(err, errlen, "cert: a TLS server needs a certificate (cert = and key =)");
     return NULL;
@@ -256,6 +249,12 @@ xcs_tls_ctx *xcs_tls_ctx_new(const xcs_tls_config *cfg, char *err, size_t errlen
     snprintf(err, errlen, "ca: verify_client needs the CAs that sign client certificates");
     return NULL;
   }
+  const char *missing = xcs_openssl_load(); /* the first context loads OpenSSL */
+  if (missing) {
+    snprintf(err, errlen, "tls: %s", missing);
+    return NULL;
+  }
+  ERR_clear_error();
   xcs_tls_ctx *x = calloc(1, sizeof *x);
   if (x == NULL) {
     snprintf(err, errlen, "tls: not enough memory");

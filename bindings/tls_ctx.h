@@ -5,8 +5,7 @@
 #ifndef XCS_TLS_CTX_H
 #define XCS_TLS_CTX_H
 
-#include <openssl/ssl.h>
-
+#include "bindings/openssl.h"
 #include "bindings/tls.h"
 
 struct xcs_tls_ctx {

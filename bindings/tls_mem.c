@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include <openssl/crypto.h>
+#include "bindings/openssl.h"
 
 /* The size of each block is the allocator's own (malloc_usable_size), so
  * counting adds no byte to any block. */

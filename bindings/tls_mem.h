@@ -8,17 +8,18 @@
  * status show both.
  *
  * The functions can only be set before OpenSSL's first allocation in the
- * process: xcs_tls_mem_init is called as a host starts (the crypto
- * library uses OpenSSL too) and before the first context is made.
- * If something allocated first, nothing is counted (and
- * xcs_tls_mem_counting says so).
+ * process: xcs_openssl_load (openssl.h) calls xcs_tls_mem_init as soon as
+ * libcrypto is loaded, before anything else of OpenSSL runs. If something
+ * else in the process allocated first (a program that links OpenSSL
+ * itself), nothing is counted (and xcs_tls_mem_counting says so).
  */
 #ifndef XCS_TLS_MEM_H
 #define XCS_TLS_MEM_H
 
 #include <stddef.h>
 
-/* Sets the counting functions, once; later calls do nothing. */
+/* Sets the counting functions, once; later calls do nothing. Only
+ * xcs_openssl_load calls it. */
 void xcs_tls_mem_init(void);
 /* Whether OpenSSL's allocations are being counted. */
 int xcs_tls_mem_counting(void);

@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/ssl.h>
-
 #include "bindings/handle.h"
+#include "bindings/openssl.h"
 #include "bindings/stream.h"
 #include "bindings/tls_stream.h"
 
@@ -242,6 +241,10 @@ static int ctx_gc(lua_State *L) {
 
 xcs_tls_ctx *xcs_tls_opts_ctx(lua_State *L, int anchor, const xcs_tls_opts *o,
                               const char *fname) {
+  /* Said here, where the message can name the call, rather than as
+   * xcs_tls_ctx_new's "tls: ..." (which would read as a bad option). */
+  const char *missing = xcs_openssl_load();
+  if (missing) xcs_raise_at_caller(L, "%s: TLS %s", fname, missing);
   anchor = lua_absindex(L, anchor);
   xcs_tls_ctx **box = lua_newuserdatauv(L, sizeof *box, 1); /* owns one ref: no leak on a raise */
   *box = NULL;

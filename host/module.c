@@ -108,6 +108,11 @@ xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err) {
   m->L = L;
   m->owns_state = 1;
   *(xcs_module **)lua_getextraspace(L) = m;
+  /* Everything setup makes is kept but the compiler's leftovers, which the
+   * full collection below frees: incremental steps during it would only
+   * walk the new state again and again. The budget still holds (a failed
+   * allocation collects even with the collector stopped). */
+  lua_gc(L, LUA_GCSTOP);
   lua_pushcfunction(L, setup);
   lua_pushlightuserdata(L, m);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -120,6 +125,7 @@ xcs_module *xcs_module_new(xcs_host *h, const char *path, char **err) {
   /* Compiling the prelude and the module left garbage the collector would
    * only reach after the module has allocated as much again: freed now, the
    * next module made reuses the memory (1,000 modules in one host). */
+  lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCCOLLECT);
   m->phase = XCS_LOADED;
   xcs_list_push(&h->modules, &m->link);

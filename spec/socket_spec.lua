@@ -322,6 +322,38 @@ describe("TCP and UDP on one port", function()
     end)
   end)
 
+  it("see a socket closed by its handle after they found it by its port", function()
+    -- socket.read and socket.write remember the last port's socket
+    -- (bindings/portkeyed.c): a close must end that, with no socket.close.
+    run(function()
+      local l = assert(S.open(0, "TCP"))
+      local p = l:port()
+      local c = assert(S.connect("127.0.0.1", p))
+      c:write("ping")
+      local data, from = S.read(p)
+      assert.are.equal("ping", data)
+      assert.are.equal(4, S.write(p, "pong", from))
+      assert.are.equal("pong", c:read(4))
+      l:close()
+      H.raises({ "socket.read: port " .. p .. " is not open in this module" },
+        function() return S.read(p) end)
+      H.raises({ "socket.write: port " .. p .. " is not open in this module" },
+        function() return S.write(p, "x", from) end)
+      local l2 = assert(S.open(0, "TCP"))
+      xcs.spawn(function() l2:close() end) -- runs while the read below waits
+      local none, msg = S.read(l2:port())
+      assert.is_nil(none)
+      assert.truthy(tostring(msg):find("closed", 1, true), tostring(msg))
+      local u = assert(S.open(0, "UDP"))
+      local up = u:port()
+      assert.truthy(S.write(up, "one", "127.0.0.1:" .. up))
+      assert.are.equal("one", (S.read(up)))
+      u:close()
+      H.raises({ "socket.read: port " .. up .. " is not open in this module" },
+        function() return S.read(up) end)
+    end)
+  end)
+
   it("find a port's socket again once another socket opens on that number", function()
     run(function()
       local peer = assert(S.open(0, "UDP"))

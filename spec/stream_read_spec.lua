@@ -45,6 +45,28 @@ describe("conn:read(n)", function()
   end)
 end)
 
+describe("conn:read(n) of a few bytes", function()
+  -- conn:read keeps the last short strings it made (bindings/stream.c,
+  -- push_short): every later one must still be the bytes that arrived.
+  it("returns the bytes that arrived, for more distinct strings than it keeps", function()
+    run(function()
+      local c, s = H.pair()
+      local want = {}
+      for round = 1, 2 do
+        for i = 0, 40 do
+          local n = i % 4 + 1
+          local b = {}
+          for k = 1, n do b[k] = (i * 37 + k * 11 + round) % 256 end
+          want[#want + 1] = string.char(table.unpack(b))
+        end
+      end
+      for i = 1, 20 do want[#want + 1] = ({ "\r\n", "*", "$", "SET", "GET", "\0\0\0\0" })[i % 6 + 1] end
+      xcs.spawn(function() c:write(table.concat(want)) end)
+      for i = 1, #want do assert.are.equal(want[i], s:read(#want[i])) end
+    end)
+  end)
+end)
+
 describe('conn:read("*l")', function()
   it("returns a line without its LF, and drops a CR before the LF only", function()
     run(function()
@@ -334,6 +356,9 @@ describe("read misuse raises", function()
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(-1) end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read(1.5) end)
       H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read({}) end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("**l") end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("l\0") end)
+      H.raises({ "bad argument #1 to 'read'", pattern }, function() s:read("5") end)
       H.raises({ "bad argument #2 to 'read'", "expected a timeout in seconds", "got -1" },
         function() s:read(1, -1) end)
       H.raises({ "bad argument #1 to 'readany'", "an integer > 0" }, function() s:readany(0) end)

@@ -166,7 +166,9 @@ struct xcs_host {
    * it took it and will answer through xcs_control_reply(client, text). */
   int (*command)(xcs_host *h, const char *cmd, const char *arg, void *client);
 
-  char readbuf[64 * 1024]; /* every read lands here first; one loop, one buffer */
+  /* Every read lands here first; one loop, one buffer. Last: xcs_host_init
+   * leaves it as it is. */
+  char readbuf[64 * 1024];
 };
 
 /* The module manager, as the layers below it call it. Every callback is
