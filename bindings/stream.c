@@ -1,13 +1,11 @@
 /*
  * stream.c — stream connections (TCP, or UNIX sockets): the receive buffer
- * and its framed reads, the write queue and backpressure, timeouts, socket
- * options, shutdown, close.
+ * and its framed reads, the write queue and backpressure, shutdown, close.
+ * Their options and timeouts are in stream_opts.c, their names in
+ * stream_names.c.
  */
 #include "bindings/stream.h"
 
-#include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,7 +259,7 @@ int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status) {
 }
 
 /* nil, msg, code for the connection's error [, partial], and release it. */
-static int fail_fatal(lua_State *L, xcs_conn *c, int partial) {
+int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial) {
   int n = xcs_conn_push_error(L, c, c->err);
   if (partial) lua_pushlstring(L, buffered(c), c->len);
   release_socket(c);
@@ -433,233 +431,7 @@ int xcs_conn_send(xcs_conn *c, const char *data, size_t n, size_t plain) {
   return 0;
 }
 
-/* Timeouts ------------------------------------------------------------------------- */
-
-/* The value at idx as a misuse message shows it: 70000, "x", true, table. */
-static const char *got(lua_State *L, int idx) {
-  switch (lua_type(L, idx)) {
-    case LUA_TNUMBER:
-    case LUA_TBOOLEAN: return lua_pushfstring(L, "%s", luaL_tolstring(L, idx, NULL));
-    case LUA_TSTRING: return lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx));
-    default: return luaL_typename(L, idx);
-  }
-}
-
-double xcs_timeout_arg(lua_State *L, int idx, double dflt) {
-  if (lua_isnoneornil(L, idx)) return dflt;
-  int isnum;
-  lua_Number s = lua_tonumberx(L, idx, &isnum);
-  if (!isnum || !(s >= 0))
-    luaL_argerror(L, idx, lua_pushfstring(L, "expected a timeout in seconds (a number >= 0), got %s",
-                                          got(L, idx)));
-  return isinf(s) ? -1 : s;
-}
-
-double xcs_deadline(xcs_module *m, double seconds) {
-  if (seconds < 0) return -1;
-  /* The loop's cached time may be a busy turn old; the timer that ends
-   * the wait is started from the same, now fresh, time. */
-  uv_update_time(&m->host->loop);
-  return (double)uv_now(&m->host->loop) + ceil(seconds * 1000);
-}
-
-int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadline) {
-  double left = -1;
-  if (deadline >= 0) {
-    double now = (double)uv_now(&xcs_module_of(L)->host->loop);
-    left = deadline > now ? (deadline - now) / 1000 : 0;
-  }
-  return xcs_task_park(L, slot, left, k, 1);
-}
-
-int xcs_timed_out(lua_State *L, double deadline) {
-  return xcs_task_status(L) == UV_ETIMEDOUT ||
-         (deadline >= 0 && (double)uv_now(&xcs_module_of(L)->host->loop) >= deadline);
-}
-
-/* Options -------------------------------------------------------------------------- */
-
-void xcs_conn_opts_default(xcs_conn_opts *o) {
-  memset(o, 0, sizeof *o);
-  o->kept.send_timeout = XCS_SEND_TIMEOUT;
-  o->kept.read_timeout = XCS_READ_TIMEOUT;
-  o->kept.maxline = XCS_MAXLINE;
-  o->kept.maxall = XCS_MAXALL;
-  o->nodelay = 1; /* request/response traffic is the common case */
-}
-
-int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
-  lua_Debug ar;
-  int level = 1;
-  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sf", &ar)) {
-    int through = strcmp(ar.source, "=prelude") == 0 || xcs_portkeyed_is(lua_tocfunction(L, -1));
-    lua_pop(L, 1);
-    if (!through) break;
-    level++;
-  }
-  luaL_where(L, level);
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
-}
-
-static int bad_option(lua_State *L, const char *fname, const char *name, int vidx,
-                      const char *expected) {
-  const char *g = got(L, vidx);
-  return xcs_raise_at_caller(L, "%s: bad option '%s': expected %s, got %s", fname, name,
-                             expected, g);
-}
-
-static lua_Integer opt_int(lua_State *L, const char *fname, const char *name, int vidx,
-                           lua_Integer lo, lua_Integer hi, const char *expected) {
-  int isint;
-  lua_Integer v = lua_tointegerx(L, vidx, &isint);
-  if (lua_type(L, vidx) != LUA_TNUMBER || !isint || v < lo || v > hi)
-    bad_option(L, fname, name, vidx, expected);
-  return v;
-}
-
-static double opt_seconds(lua_State *L, const char *fname, const char *name, int vidx) {
-  lua_Number s = lua_tonumber(L, vidx);
-  if (lua_type(L, vidx) != LUA_TNUMBER || !(s >= 0))
-    bad_option(L, fname, name, vidx, "seconds (a number >= 0, or math.huge)");
-  return isinf(s) ? -1 : s;
-}
-
-#define MAX_BYTES ((lua_Integer)1 << 40)
-
-/* Sets one connection option from the value at vidx; 0 if name is none. */
-static int opts_set(lua_State *L, xcs_conn_opts *o, const char *fname, const char *name,
-                    int vidx) {
-  if (strcmp(name, "nodelay") == 0) {
-    if (!lua_isboolean(L, vidx)) bad_option(L, fname, name, vidx, "true or false");
-    o->nodelay = lua_toboolean(L, vidx);
-  } else if (strcmp(name, "keepalive") == 0) {
-    if (lua_isboolean(L, vidx) && !lua_toboolean(L, vidx))
-      o->keepalive = 0;
-    else
-      o->keepalive = (int)opt_int(L, fname, name, vidx, 1, INT_MAX,
-                                  "seconds of idle before probes (an integer > 0), or false");
-  } else if (strcmp(name, "sndbuf") == 0 || strcmp(name, "rcvbuf") == 0) {
-    int v = (int)opt_int(L, fname, name, vidx, 1, INT_MAX, "bytes (an integer > 0)");
-    *(name[0] == 's' ? &o->sndbuf : &o->rcvbuf) = v;
-  } else if (strcmp(name, "maxline") == 0) {
-    o->kept.maxline = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
-  } else if (strcmp(name, "maxall") == 0) {
-    o->kept.maxall = (size_t)opt_int(L, fname, name, vidx, 1, MAX_BYTES, "bytes (an integer > 0)");
-  } else if (strcmp(name, "read_timeout") == 0) {
-    o->kept.read_timeout = opt_seconds(L, fname, name, vidx);
-  } else if (strcmp(name, "send_timeout") == 0) {
-    o->kept.send_timeout = opt_seconds(L, fname, name, vidx);
-  } else {
-    return 0;
-  }
-  return 1;
-}
-
-void xcs_conn_opts_read(lua_State *L, int idx, const char *fname, xcs_conn_opts *o,
-                        int *backlog, double *timeout) {
-  if (lua_isnoneornil(L, idx)) return;
-  idx = lua_absindex(L, idx);
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    /* stack: ... key value */
-    int v = lua_gettop(L);
-    if (lua_type(L, v - 1) != LUA_TSTRING)
-      xcs_raise_at_caller(L, "%s: bad option: names are strings, got %s", fname,
-                          luaL_typename(L, v - 1));
-    const char *name = lua_tostring(L, v - 1);
-    if (backlog && strcmp(name, "backlog") == 0) {
-      *backlog = (int)opt_int(L, fname, name, v, 1, INT_MAX, "an integer > 0");
-    } else if (backlog && strcmp(name, "reuseaddr") == 0) {
-      /* libuv sets SO_REUSEADDR on every TCP socket it binds. */
-      if (lua_toboolean(L, v) != 1)
-        bad_option(L, fname, name, v, "true (listeners always reuse addresses)");
-    } else if (backlog && strcmp(name, "address") == 0) {
-      /* the listener's own: tcp.c reads it */
-    } else if (backlog && strcmp(name, "proxy_protocol") == 0) {
-      if (!lua_isboolean(L, v)) bad_option(L, fname, name, v, "true or false"); /* tcp.c reads it */
-    } else if (!backlog && strcmp(name, "timeout") == 0) {
-      *timeout = opt_seconds(L, fname, name, v);
-    } else if (!opts_set(L, o, fname, name, v)) {
-      xcs_raise_at_caller(L, "%s: unknown option '%s' (expected nodelay, keepalive, sndbuf, "
-                          "rcvbuf, maxline, maxall, read_timeout, send_timeout%s)", fname, name,
-                          backlog ? ", backlog, reuseaddr, address or proxy_protocol"
-                                  : " or timeout");
-    }
-    lua_pop(L, 1);
-  }
-}
-
-static int keep_first(int r, int e) { return r ? r : e; }
-
-/* Applies the socket options of o to the connected socket: all of them
- * (only NULL) as it starts, or the one setoption changed. */
-static int apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only) {
-  int r = 0;
-  if (c->is_unix) {
-    /* nodelay and keepalive are TCP's; setoption refuses them before here */
-  } else {
-    if (only == NULL || strcmp(only, "nodelay") == 0)
-      r = keep_first(r, uv_tcp_nodelay(&c->io.tcp, o->nodelay));
-    if ((only == NULL && o->keepalive) || (only && strcmp(only, "keepalive") == 0))
-      r = keep_first(r, uv_tcp_keepalive(&c->io.tcp, o->keepalive > 0, (unsigned)o->keepalive));
-  }
-  if ((only == NULL && o->sndbuf) || (only && strcmp(only, "sndbuf") == 0)) {
-    int v = o->sndbuf;
-    r = keep_first(r, uv_send_buffer_size(&c->io.handle, &v));
-  }
-  if ((only == NULL && o->rcvbuf) || (only && strcmp(only, "rcvbuf") == 0)) {
-    int v = o->rcvbuf;
-    r = keep_first(r, uv_recv_buffer_size(&c->io.handle, &v));
-  }
-  return r;
-}
-
-/* conn:setoption(name, value) -> true | nil, msg, code */
-static int conn_setoption(lua_State *L) {
-  xcs_conn *c = check_conn(L);
-  const char *name = luaL_checkstring(L, 2);
-  luaL_checkany(L, 3);
-  xcs_conn_opts o;
-  xcs_conn_opts_default(&o); /* for the socket option it sets: the rest stay */
-  o.kept = c->opts;
-  if (c->is_unix && (strcmp(name, "nodelay") == 0 || strcmp(name, "keepalive") == 0))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a TCP option; a UNIX socket "
-                                                  "has none such", name));
-  if (!opts_set(L, &o, "setoption", name, 3))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
-                                                  "keepalive, sndbuf, rcvbuf, maxline, maxall, "
-                                                  "read_timeout or send_timeout)", name));
-  c->opts = o.kept;
-  if (c->err) return fail_fatal(L, c, 0);
-  int r = c->connected && !c->uv_closed ? apply_options(c, &o, name) : 0;
-  if (r != 0) return xcs_push_fail(L, r);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* conn:settimeouts(connect, send, read): seconds each; nil keeps one. The
- * connect timeout is checked and has nothing left to time: a connection is
- * connected already (socket.connect's timeout was its own). */
-static int conn_settimeouts(lua_State *L) {
-  xcs_conn *c = check_conn(L);
-  xcs_conn_kept *o = &c->opts;
-  double t[3] = {-1, o->send_timeout, o->read_timeout};
-  for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
-  o->send_timeout = t[1];
-  o->read_timeout = t[2];
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
 /* Closing --------------------------------------------------------------------------- */
-
-static void free_names(xcs_conn *c);
 
 static void linger_expired(xcs_linger *l) {
   hard_close(xcs_container_of(l, struct xcs_conn_linger, l)->c);
@@ -734,7 +506,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   }
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   xcs_tcp_dial_end(c);
-  free_names(c); /* the box reads as closed now: no one asks for them */
+  xcs_conn_free_names(c); /* the box reads as closed now: no one asks for them */
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -949,7 +721,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
   int framed = mode != RD_ANY && mode != RD_UPTO; /* failures return `partial` */
   /* After a fatal error every read answers with it, even one that needs no
    * byte (read(0)). */
-  if (c->released) return fail_fatal(L, c, framed);
+  if (c->released) return xcs_conn_fail(L, c, framed);
   c->want = 0;
   int n = try_read(L, c, mode);
   size_t want = c->want;
@@ -961,7 +733,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
     lua_pushlstring(L, buffered(c), c->len);
     return 4;
   }
-  if (c->err) return fail_fatal(L, c, framed);
+  if (c->err) return xcs_conn_fail(L, c, framed);
   double deadline = lua_tonumber(L, 5);
   if (again && xcs_timed_out(L, deadline)) {
     push_code(L, UV_ETIMEDOUT, "read timed out");
@@ -1144,7 +916,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_again(L, 1);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (c->err) return fail_fatal(L, c, 0);
+  if (c->err) return xcs_conn_fail(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   xcs_module *m = c->h.m;
   int over = xcs_guard_over_queue(m->host, c->queued, lua_rawlen(L, 2));
@@ -1169,7 +941,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   size_t len = lua_rawlen(L, 2);
   int r = xcs_conn_queue(c, L, 2);
   if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
-  if (r < 0) return c->err ? fail_fatal(L, c, 0) : xcs_push_fail(L, r);
+  if (r < 0) return c->err ? xcs_conn_fail(L, c, 0) : xcs_push_fail(L, r);
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }
@@ -1195,7 +967,7 @@ static int conn_write(lua_State *L) {
 static int conn_trywrite(lua_State *L) {
   xcs_conn *c = check_conn(L);
   luaL_checktype(L, 2, LUA_TSTRING);
-  if (c->err) return fail_fatal(L, c, 0);
+  if (c->err) return xcs_conn_fail(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   size_t len = lua_rawlen(L, 2);
   if (c->queued > XCS_WRITE_HIGH || xcs_guard_over_queue(c->h.m->host, c->queued, len)) {
@@ -1207,7 +979,7 @@ static int conn_trywrite(lua_State *L) {
   }
   int r = xcs_conn_queue(c, L, 2);
   if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
-  if (r < 0) return c->err ? fail_fatal(L, c, 0) : xcs_push_fail(L, r);
+  if (r < 0) return c->err ? xcs_conn_fail(L, c, 0) : xcs_push_fail(L, r);
   lua_pushinteger(L, (lua_Integer)len);
   return 1;
 }
@@ -1226,7 +998,7 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
   if (again) c->drain_to = XCS_WRITE_HIGH;
-  if (c->err) return fail_fatal(L, c, 0);
+  if (c->err) return xcs_conn_fail(L, c, 0);
   if (c->queued == 0) {
     lua_pushboolean(L, 1);
     return 1;
@@ -1260,33 +1032,11 @@ static int conn_shutdown(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  if (c->err) return fail_fatal(L, c, 0);
+  if (c->err) return xcs_conn_fail(L, c, 0);
   int r = send_fin(c);
   if (r != 0) return xcs_push_fail(L, r);
   c->shut = 1;
   lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* Addresses ------------------------------------------------------------------------- */
-
-static int conn_address(lua_State *L) {
-  lua_pushstring(L, xcs_conn_local(check_conn(L)));
-  return 1;
-}
-
-static int conn_peer(lua_State *L) {
-  lua_pushstring(L, xcs_conn_peer(check_conn(L)));
-  return 1;
-}
-
-/* The local port, from the address noted when it connected (so it still
- * answers after the socket was released). */
-static int conn_port(lua_State *L) {
-  xcs_conn *c = check_conn(L);
-  const char *colon = strrchr(xcs_conn_local(c), ':');
-  if (colon == NULL || c->is_unix) return 0;
-  lua_pushinteger(L, atoi(colon + 1));
   return 1;
 }
 
@@ -1295,9 +1045,9 @@ static const luaL_Reg conn_methods[] = {
     {"readuntil", conn_readuntil}, {"write", conn_write},
     {"flush", conn_flush},       {"shutdown", conn_shutdown},
     {"trywrite", conn_trywrite}, {"buffered", conn_buffered},
-    {"close", conn_close_method}, {"settimeouts", conn_settimeouts},
-    {"setoption", conn_setoption}, {"address", conn_address},
-    {"peer", conn_peer},         {"port", conn_port},
+    {"close", conn_close_method}, {"settimeouts", xcs_conn_settimeouts},
+    {"setoption", xcs_conn_setoption}, {"address", xcs_conn_address},
+    {"peer", xcs_conn_peer_method},         {"port", xcs_conn_port},
     {NULL, NULL}};
 
 static void conn_info(xcs_handle *h, lua_State *L) {
@@ -1340,89 +1090,12 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   return c;
 }
 
-/* An IPv4 name kept as numbers, as text in buf. */
-static const char *ipv4_name(uint32_t ip, uint16_t port, char *buf, size_t size) {
-  struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
-  in.sin_addr.s_addr = ip;
-  xcs_addr_format((struct sockaddr *)&in, buf, size);
-  return buf;
-}
-
-const char *xcs_conn_local(const xcs_conn *c) {
-  static char buf[XCS_ADDRSTRLEN];
-  if (c->v4_names) return ipv4_name(c->local_ip, c->local_port, buf, sizeof buf);
-  return c->names ? c->names : "?";
-}
-
-const char *xcs_conn_peer(const xcs_conn *c) {
-  static char buf[XCS_ADDRSTRLEN];
-  if (c->v4_names) return ipv4_name(c->peer_ip, c->peer_port, buf, sizeof buf);
-  return c->names ? c->names + strlen(c->names) + 1 : "?";
-}
-
-/* The text names go (the numbers are no block of their own). */
-static void free_names(xcs_conn *c) {
-  if (c->v4_names) return;
-  free(c->names);
-  c->names = NULL;
-}
-
-/* The two names share one small block: a connection carries no room for
- * the longest path it might have. */
-void xcs_conn_name(xcs_conn *c, const char *local, const char *peer) {
-  if (local == NULL) local = xcs_conn_local(c);
-  if (peer == NULL) peer = xcs_conn_peer(c);
-  size_t nl = strlen(local) + 1, np = strlen(peer) + 1;
-  char *names = malloc(nl + np);
-  if (names == NULL) return;
-  memcpy(names, local, nl);
-  memcpy(names + nl, peer, np);
-  free_names(c);
-  c->v4_names = 0;
-  c->names = names;
-}
-
-/* A UNIX socket's name: its path, or XCS_UNNAMED for a socket that never
- * bound one (a client, usually). */
-static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
-  size_t len = size - 1;
-  int r = peer ? uv_pipe_getpeername(&c->io.pipe, buf, &len)
-               : uv_pipe_getsockname(&c->io.pipe, buf, &len);
-  if (r != 0 || len == 0 || buf[0] == '\0') len = (size_t)snprintf(buf, size, XCS_UNNAMED);
-  buf[len < size ? len : size - 1] = '\0';
-}
-
 void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
-  struct sockaddr_storage sa;
-  int len = sizeof sa;
-  char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
   c->connected = 1;
-  if (c->is_unix) {
-    pipe_name(c, 0, local, sizeof local);
-    pipe_name(c, 1, peer, sizeof peer);
-  } else {
-    struct sockaddr_storage pa;
-    int plen = sizeof pa;
-    int lok = uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0;
-    int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
-    if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
-      /* Most connections: two numbers, no block, no text until asked. */
-      free_names(c); /* a connect's "host:port": the address it reached now */
-      const struct sockaddr_in *l4 = (struct sockaddr_in *)&sa, *p4 = (struct sockaddr_in *)&pa;
-      c->local_ip = l4->sin_addr.s_addr;
-      c->local_port = ntohs(l4->sin_port);
-      c->peer_ip = p4->sin_addr.s_addr;
-      c->peer_port = ntohs(p4->sin_port);
-      c->v4_names = 1;
-    } else {
-      if (lok) xcs_addr_format((struct sockaddr *)&sa, local, sizeof local);
-      if (pok) xcs_addr_format((struct sockaddr *)&pa, peer, sizeof peer);
-    }
-  }
-  if (!c->v4_names) xcs_conn_name(c, local, peer);
+  xcs_conn_note_names(c);
   xcs_conn_opts d;
   if (o == NULL) xcs_conn_opts_default(&d);
-  apply_options(c, o ? o : &d, NULL); /* best effort: a refused option leaves the default */
+  xcs_conn_apply_options(c, o ? o : &d, NULL); /* best effort: a refused option leaves the default */
   if (c->tr) c->tr->start(c);
   start_reading(c);
 }

@@ -273,4 +273,23 @@ void xcs_conn_reset(xcs_handle *h);
 
 void xcs_stream_open(lua_State *L);
 
+/* Between the parts of a stream (stream.c, stream_opts.c, stream_names.c). */
+
+/* nil, msg, code for c's sticky error [, what is buffered if partial],
+ * and the socket released; what a failed call returns. */
+int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial);
+/* Applies o's socket options to the connected socket: all (only NULL), as
+ * it starts, or the one setoption changed. 0 or the first libuv error. */
+int xcs_conn_apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only);
+/* Notes the addresses of a socket that just connected. */
+void xcs_conn_note_names(xcs_conn *c);
+/* Frees the names' text block, if they have one (closing). */
+void xcs_conn_free_names(xcs_conn *c);
+/* The methods setoption, settimeouts, address, peer and port. */
+int xcs_conn_setoption(lua_State *L);
+int xcs_conn_settimeouts(lua_State *L);
+int xcs_conn_address(lua_State *L);
+int xcs_conn_peer_method(lua_State *L);
+int xcs_conn_port(lua_State *L);
+
 #endif
