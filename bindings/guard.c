@@ -1,9 +1,10 @@
 /*
  * guard.c — the defence: admission at each listener's gate, connections
  * counted per remote address, the idle watch over port-keyed clients, the
- * queue cap, and the log that sums repeated events up.
+ * queue cap. What they log is guard_log.c's.
  */
 #include "bindings/guard.h"
+#include "bindings/guard_impl.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -16,67 +17,6 @@
 #include "bindings/proxied.h"
 #include "bindings/stream.h"
 #include "bindings/core/log.h"
-
-/* Kinds of event, each reported on its own. */
-enum {
-  EV_FULL, EV_ADDRESS, EV_RATE, EV_SCARCE, /* refusals */
-  EV_FIRST, EV_IDLE, EV_SHED, EV_PROXY, EV_DROPPED, EV_FAILED, EV_TLS_BUSY, EV_TLS_FAILED, EV_N
-};
-
-/* One kind's window: the first event was logged when it opened; the ones
- * after it are counted, and summed up when it is due. */
-typedef struct report {
-  int open;
-  uint64_t count;   /* events not logged yet */
-  uint64_t since;   /* uv_now of the last line about this kind */
-  uint64_t due;     /* when the count is logged */
-  char addr[64];    /* the address of the first counted event */
-  int others;       /* counted events came from other addresses too */
-  char why[96];     /* EV_PROXY: what was wrong with the first one */
-} report;
-
-struct xcs_gate {
-  xcs_module *m;
-  xcs_life users;      /* held by the listener and each admitted client;
-                          the last one closes the timers */
-  xcs_life life;       /* the struct: held by users, and by each timer
-                          until its close callback (core/life.h) */
-  int nclients;
-  int watch;           /* clients are port-keyed: watch them for idling */
-  int proxy;           /* every client begins with a PROXY header */
-  xcs_list waiting;    /* xcs_proxied.link: headers awaited */
-  double tokens;       /* the accept rate's bucket */
-  uint64_t refill;     /* uv_now when tokens were last added */
-  xcs_list watched;    /* xcs_watched.link (guard.c) */
-  uv_timer_t sweep;    /* looks at the watched clients */
-  uv_timer_t tick;     /* logs the reports that are due */
-  report reports[EV_N];
-  char addr[XCS_ADDRSTRLEN];
-};
-
-/* Per-address counts: a hash table of the addresses with a connection
- * open, made with the first one and freed with the last. */
-#define NBUCKETS 1024
-#define KEYLEN 9 /* family, then 4 bytes of IPv4 or 8 of an IPv6 /64 */
-
-struct xcs_peer {
-  xcs_peer *next;
-  unsigned char key[KEYLEN];
-  int count;
-  xcs_list conns;      /* xcs_guard_slot.by_peer, oldest first */
-};
-
-/* The host's part: the per-address table, and what it takes to know how
- * many descriptors are in use without asking the kernel on every accept. */
-typedef struct xcs_guard {
-  xcs_peer *buckets[NBUCKETS];
-  size_t n;
-  int admitted;        /* connections admitted by any gate, open now */
-  int fd_base;         /* descriptors open that nothing here counts */
-  int fd_limit;        /* RLIMIT_NOFILE (soft), as last read */
-  uint64_t calibrated; /* uv_now of the last count of /proc/self/fd */
-  int measured;
-} xcs_guard;
 
 static xcs_guard *guard_of(xcs_host *h) {
   if (h->guard == NULL) h->guard = calloc(1, sizeof *h->guard);
@@ -99,10 +39,6 @@ void xcs_guard_options_default(xcs_guard_options *o) {
   o->report_interval = XCS_DEFAULT_REPORT_INTERVAL;
   o->nproxy_from = 0; /* no source is trusted to send a PROXY header */
 }
-
-static const xcs_guard_options *opts(const xcs_gate *g) { return &g->m->host->opt.guard; }
-
-static uint64_t now_of(const xcs_gate *g) { return uv_now(&g->m->host->loop); }
 
 /* Addresses ------------------------------------------------------------------ */
 
@@ -176,16 +112,6 @@ static void peer_put(xcs_host *h, xcs_peer *p) {
   h->guard->n--;
 }
 
-/* The IP of "ip:port" or "[ip]:port", for the log. */
-static void ip_of(const char *peer, char *out, size_t size) {
-  const char *end = peer[0] == '[' ? strchr(peer, ']') : strrchr(peer, ':');
-  if (peer[0] == '[') peer++;
-  size_t n = end ? (size_t)(end - peer) : strlen(peer);
-  if (n >= size) n = size - 1;
-  memcpy(out, peer, n);
-  out[n] = '\0';
-}
-
 /* Descriptors ------------------------------------------------------------------ */
 
 /* Refusing or shedding is only right when a resource is really short, and
@@ -254,8 +180,6 @@ static xcs_peer *top_peer(xcs_host *h) {
   return top;
 }
 
-static void event(xcs_gate *g, int kind, const char *addr);
-
 /* Sheds one connection of p: one that never sent a byte if there is such
  * among its oldest few, else its oldest. It goes at once (its descriptor
  * is what is short); the module reads "" for it, or its reads and writes
@@ -274,148 +198,8 @@ static void shed_one(xcs_peer *p) {
   }
   if (victim == NULL) return;
   xcs_conn *c = xcs_container_of(victim, xcs_conn, guard);
-  char ip[64];
-  ip_of(xcs_conn_peer(c), ip, sizeof ip);
-  event(victim->gate, EV_SHED, ip);
+  xcs_gate_event_from(victim->gate, EV_SHED, xcs_conn_peer(c));
   xcs_conn_shed(c); /* leaves the guard: p may be gone now */
-}
-
-/* The log ------------------------------------------------------------------------- */
-
-static void line(xcs_gate *g, int kind, uint64_t n, const char *addr, int others,
-                 double elapsed) {
-  const xcs_guard_options *o = opts(g);
-  char why[160], from[96] = "", last[48] = "";
-  int refusal = kind <= EV_SCARCE || kind == EV_FAILED || kind == EV_TLS_BUSY;
-  const char *verb = kind <= EV_SCARCE || kind == EV_TLS_BUSY ? "refused"
-                     : kind == EV_FAILED ? "failed to accept"
-                     : kind == EV_DROPPED ? "dropped"
-                     : kind == EV_SHED    ? "shed"
-                                          : "closed";
-  const char *noun = refusal ? "connection" : "client";
-  const char *to = refusal ? "to" : "of";
-  switch (kind) {
-    case EV_FULL:
-      snprintf(why, sizeof why, "over the per-listener limit (%d)", o->max_clients);
-      break;
-    case EV_ADDRESS:
-      snprintf(why, sizeof why, "over the per-address limit (%d)", o->max_per_address);
-      break;
-    case EV_RATE:
-      snprintf(why, sizeof why, "over the accept rate (%g/s, burst %d)", o->accept_rate,
-               o->accept_burst);
-      break;
-    case EV_SCARCE:
-    case EV_SHED:
-      snprintf(why, sizeof why,
-               "%swhile file descriptors are short (limit %d): its address holds the most "
-               "connections", kind == EV_SHED ? "to make room " : "", g->m->host->guard->fd_limit);
-      break;
-    case EV_PROXY:
-      snprintf(why, sizeof why, "that sent no valid PROXY protocol header (%s)",
-               g->reports[EV_PROXY].why);
-      break;
-    case EV_FIRST:
-      snprintf(why, sizeof why, "that sent nothing within %g s of connecting",
-               o->first_data_timeout);
-      break;
-    case EV_IDLE:
-      snprintf(why, sizeof why, "idle for %g s", o->idle_timeout);
-      break;
-    case EV_DROPPED:
-      snprintf(why, sizeof why, "that stopped reading (over the queue limit, %zu bytes)",
-               o->max_queued);
-      break;
-    case EV_TLS_BUSY:
-      snprintf(why, sizeof why, "over the limit of TLS handshakes in progress (max_handshakes)");
-      break;
-    case EV_TLS_FAILED:
-      snprintf(why, sizeof why, "whose TLS handshake failed or timed out");
-      break;
-    default: /* addr is the error's name: the same kind, whatever the error */
-      snprintf(why, sizeof why, "(%s%s)", addr, others ? " and others" : "");
-      addr = NULL;
-      break;
-  }
-  if (addr && addr[0])
-    snprintf(from, sizeof from, " from %s%s", addr, others ? " and other addresses" : "");
-  if (elapsed >= 0) /* a window closed early (the listener went) is at least 1 ms */
-    snprintf(last, sizeof last, " in the last %.3g s", elapsed < 0.001 ? 0.001 : elapsed);
-  if (n == 1)
-    xcs_log(g->m->host, g->m->name, "%s a %s%s %s %s %s%s", verb, noun, from, to, g->addr, why,
-            last);
-  else
-    xcs_log(g->m->host, g->m->name, "%s %llu %ss%s %s %s %s%s", verb, (unsigned long long)n,
-            noun, from, to, g->addr, why, last);
-}
-
-static void tick_cb(uv_timer_t *t);
-
-/* (Re)arms the tick for the earliest report due. */
-static void schedule(xcs_gate *g) {
-  uint64_t due = 0;
-  for (int k = 0; k < EV_N; k++)
-    if (g->reports[k].open && (due == 0 || g->reports[k].due < due)) due = g->reports[k].due;
-  if (due == 0) {
-    uv_timer_stop(&g->tick);
-    return;
-  }
-  uint64_t now = now_of(g);
-  uv_timer_start(&g->tick, tick_cb, due > now ? due - now : 0, 0);
-}
-
-/* Logs what a report counted (if anything) and starts its next window, or
- * closes it when nothing came. */
-static void report_flush(xcs_gate *g, int kind, uint64_t now, int reopen) {
-  report *r = &g->reports[kind];
-  if (!r->open) return;
-  if (r->count == 0 || !reopen) {
-    if (r->count) line(g, kind, r->count, r->addr, r->others, (double)(now - r->since) / 1000);
-    r->open = 0;
-    return;
-  }
-  line(g, kind, r->count, r->addr, r->others, (double)(now - r->since) / 1000);
-  r->count = 0;
-  r->others = 0;
-  r->since = now;
-  r->due = now + (uint64_t)(opts(g)->report_interval * 1000);
-}
-
-static void tick_cb(uv_timer_t *t) {
-  xcs_gate *g = t->data;
-  uint64_t now = now_of(g);
-  for (int k = 0; k < EV_N; k++)
-    if (g->reports[k].open && g->reports[k].due <= now) report_flush(g, k, now, 1);
-  schedule(g);
-}
-
-/* One event of a kind, from addr (NULL: none to tell). */
-static void event(xcs_gate *g, int kind, const char *addr) {
-  _Static_assert((int)EV_N == (int)XCS_NGUARD && (int)EV_SCARCE == (int)XCS_G_SCARCE &&
-                     (int)EV_FIRST == (int)XCS_G_FIRST && (int)EV_SHED == (int)XCS_G_SHED &&
-                     (int)EV_PROXY == (int)XCS_G_PROXY && (int)EV_FAILED == (int)XCS_G_FAILED &&
-                     (int)EV_TLS_BUSY == (int)XCS_G_TLS_BUSY &&
-                     (int)EV_TLS_FAILED == (int)XCS_G_TLS_FAILED,
-                 "bindings/stats.h follows EV_*");
-  g->m->stats.guard[kind]++;
-  report *r = &g->reports[kind];
-  double every = opts(g)->report_interval;
-  if (!r->open || every <= 0) {
-    line(g, kind, 1, addr, 0, -1);
-    if (every <= 0) return;
-    uint64_t now = now_of(g);
-    r->open = 1;
-    r->count = 0;
-    r->others = 0;
-    r->since = now;
-    r->due = now + (uint64_t)(every * 1000);
-    schedule(g);
-    return;
-  }
-  if (r->count++ == 0)
-    snprintf(r->addr, sizeof r->addr, "%s", addr ? addr : "");
-  else if (addr && strcmp(addr, r->addr) != 0)
-    r->others = 1;
 }
 
 /* Gates ---------------------------------------------------------------------------- */
@@ -425,8 +209,7 @@ static void gate_free(xcs_life *l) { free(xcs_container_of(l, xcs_gate, life)); 
 /* Its last user left: the last word of its reports, and the timers go. */
 static void gate_unused(xcs_life *l) {
   xcs_gate *g = xcs_container_of(l, xcs_gate, users);
-  uint64_t now = now_of(g);
-  for (int k = 0; k < EV_N; k++) report_flush(g, k, now, 0);
+  xcs_gate_reports_close(g);
   xcs_life_uv_close(&g->life, (uv_handle_t *)&g->sweep);
   xcs_life_uv_close(&g->life, (uv_handle_t *)&g->tick);
   xcs_release(&g->life); /* the users' hold */
@@ -483,19 +266,10 @@ void xcs_gate_hold(xcs_gate *g, xcs_list *link) {
 
 void xcs_gate_unhold(xcs_gate *g) { xcs_release(&g->users); }
 
-void xcs_gate_bad_header(xcs_gate *g, const char *from, const char *why) {
-  report *r = &g->reports[EV_PROXY];
-  if (!r->open || r->count == 0 || opts(g)->report_interval <= 0)
-    snprintf(r->why, sizeof r->why, "%s", why);
-  char ip[64];
-  ip_of(from, ip, sizeof ip);
-  event(g, EV_PROXY, ip);
-}
-
 int xcs_gate_full(xcs_gate *g) {
   int max = opts(g)->max_clients;
   if (max <= 0 || g->nclients < max) return 0;
-  event(g, EV_FULL, NULL);
+  xcs_gate_event(g, EV_FULL, NULL);
   return 1;
 }
 
@@ -540,7 +314,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   unsigned char key[KEYLEN];
   key_of(sa, key, text, sizeof text);
   if (o->max_clients > 0 && g->nclients >= o->max_clients) {
-    event(g, EV_FULL, NULL);
+    xcs_gate_event(g, EV_FULL, NULL);
     return 0;
   }
   if (guard_of(h) == NULL) return 0; /* out of memory: a refusal under real scarcity */
@@ -549,7 +323,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
   if (every && w == NULL) return 0; /* the same: it must not escape the watch */
   xcs_peer *p = key[0] ? peer_find(h, key) : NULL;
   if (o->max_per_address > 0 && p && p->count >= o->max_per_address) {
-    event(g, EV_ADDRESS, text);
+    xcs_gate_event(g, EV_ADDRESS, text);
     free(w);
     return 0;
   }
@@ -560,7 +334,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
      * its own refusal, never another address's). */
     xcs_peer *top = top_peer(h);
     if (top == NULL || (p ? p->count : 0) >= top->count) {
-      event(g, EV_SCARCE, text);
+      xcs_gate_event(g, EV_SCARCE, text);
       free(w);
       return 0;
     }
@@ -568,7 +342,7 @@ int xcs_guard_admit(xcs_gate *g, xcs_guard_slot *s, const struct sockaddr *sa) {
     p = key[0] ? peer_find(h, key) : NULL;
   }
   if (o->accept_rate > 0 && !take_token(g, o)) {
-    event(g, EV_RATE, text);
+    xcs_gate_event(g, EV_RATE, text);
     free(w);
     return 0;
   }
@@ -648,9 +422,7 @@ static void sweep_cb(uv_timer_t *t) {
   while ((n = xcs_list_shift(&ending)) != NULL) {
     xcs_watched *w = xcs_container_of(n, xcs_watched, link);
     xcs_conn *c = xcs_container_of(w->s, xcs_conn, guard);
-    char ip[64];
-    ip_of(xcs_conn_peer(c), ip, sizeof ip);
-    event(g, w->active ? EV_IDLE : EV_FIRST, ip);
+    xcs_gate_event_from(g, w->active ? EV_IDLE : EV_FIRST, xcs_conn_peer(c));
     xcs_conn_expire(c, UV_ETIMEDOUT);
   }
   if (xcs_list_empty(&g->watched)) uv_timer_stop(t);
@@ -664,7 +436,7 @@ int xcs_guard_over_queue(xcs_host *h, size_t queued, size_t len) {
 }
 
 void xcs_gate_accept_failed(xcs_gate *g, int status) {
-  event(g, EV_FAILED, uv_err_name(status));
+  xcs_gate_event(g, EV_FAILED, uv_err_name(status));
   xcs_host *h = g->m->host;
   if ((status != UV_EMFILE && status != UV_ENFILE) || h->guard == NULL) return;
   /* Out of descriptors after all (files the count could not see): libuv
@@ -676,24 +448,6 @@ void xcs_gate_accept_failed(xcs_gate *g, int status) {
     if (top == NULL) break;
     shed_one(top);
   }
-}
-
-void xcs_gate_dropped(xcs_gate *g, const char *peer) {
-  char ip[64];
-  ip_of(peer, ip, sizeof ip);
-  event(g, EV_DROPPED, ip);
-}
-
-void xcs_gate_tls_busy(xcs_gate *g, const char *peer) {
-  char ip[64];
-  ip_of(peer, ip, sizeof ip);
-  event(g, EV_TLS_BUSY, ip);
-}
-
-void xcs_gate_tls_failed(xcs_gate *g, const char *peer) {
-  char ip[64];
-  ip_of(peer, ip, sizeof ip);
-  event(g, EV_TLS_FAILED, ip);
 }
 
 /* Options from Lua (xcs.configure) ------------------------------------------------------ */
