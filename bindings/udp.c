@@ -1,8 +1,10 @@
 /*
- * udp.c — binding, resolving, receiving and sending datagrams; socket
- * options and multicast membership.
+ * udp.c — a UDP socket: receiving (in batches) and sending datagrams, its
+ * cache of senders' addresses, closing. Opening, binding and resolving are
+ * udp_open.c's; socket options and multicast membership udp_opts.c's.
  */
 #include "bindings/udp.h"
+#include "bindings/udp_impl.h"
 
 #include <limits.h>
 #include <netinet/in.h>
@@ -21,87 +23,6 @@
 #include "bindings/udp_batch.h"
 #include "bindings/admit.h"
 #include "bindings/core/log.h"
-
-typedef struct dgram {
-  xcs_list link;
-  struct sockaddr_storage from;
-  size_t len;
-  int truncated;
-  char data[];
-} dgram;
-
-typedef struct udp_resolve udp_resolve;
-
-/* Datagrams received per recvmmsg (see batch_buf below). */
-#define BATCH 16
-
-/* A datagram offered straight to the waiting reader, still in the receive
- * buffer: nothing is copied or allocated unless the reader leaves it. The
- * datagrams of one recvmmsg batch are offered together, at its end, so the
- * reader's task runs once for them all and reads them without waiting. */
-typedef struct offered {
-  const char *data;
-  size_t len;
-  const struct sockaddr *from;
-  int truncated;
-} offered;
-
-/* A sender's address, as a key of the socket's cache of formatted ones. */
-typedef struct peer_key {
-  uint32_t scope;
-  uint16_t family, port;
-  unsigned char ip[16];
-} peer_key;
-
-/* Senders whose "ip:port" strings a socket keeps (a table of Lua strings,
- * slot i for the key key[i]), the one cache of addresses on the datagram
- * path: a read from a known sender formats nothing, and a write to one
- * parses nothing (its string, anchored in the table, is found by its
- * pointer: by_str holds slot + 1 by a pointer's hash). Both are open
- * addressed, probing to the next slot; once PEERS_MAX senders are in, the
- * next one starts it over (a server with more senders than that formats
- * and parses some again, never wrongly: str[i] is set only while the
- * table's slot anchors that very string). */
-#define PEERS 128
-#define PEERS_MAX 96
-
-typedef struct peers {
-  int n;
-  peer_key key[PEERS]; /* family 0: free */
-  const char *str[PEERS];
-  unsigned char by_str[2 * PEERS];
-} peers;
-
-typedef struct xcs_udp {
-  xcs_handle h;
-  xcs_binding binding; /* its port, for a reload (handle.h) */
-  uv_udp_t udp;
-  xcs_inflow in;    /* injected faults, between the kernel and the queue */
-  xcs_list queue;   /* dgram.link, oldest first */
-  int queued;
-  int receiving;
-  int batch;        /* inside a batch of recvmmsg: pause only at its end */
-  int chunk;        /* delivering a batch's datagram: offer it at the end */
-  int offering;     /* the reader runs on a batch: replies wait for its end */
-  int noffers, next_offer; /* offers[next_offer..noffers) not read yet */
-  offered offers[BATCH];   /* a batch waiting for its end */
-  int err;          /* e.g. ECONNREFUSED on a connected socket */
-  int connected;
-  int port;
-  int family;       /* of the local address, once bound */
-  udp_resolve *resolve; /* name look-up in flight for a connect */
-  xcs_names *names;     /* names written to (bindings/names.h) */
-  uint64_t bytes_in, bytes_out;
-  peers *keys;      /* once a datagram came; NULL before */
-  int peers_ref;    /* the table of their strings; 0 for none yet */
-  char addr[XCS_ADDRSTRLEN], peer[XCS_ADDRSTRLEN];
-} xcs_udp;
-
-struct udp_resolve {
-  uv_getaddrinfo_t req;
-  xcs_module *m;
-  xcs_udp *u; /* NULL once the socket closed */
-};
 
 typedef struct send_req {
   uv_udp_send_t req;
@@ -135,7 +56,7 @@ static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *from, unsigned flags);
 
-static void start_receiving(xcs_udp *u) {
+void xcs_udp_start_receiving(xcs_udp *u) {
   if (u->receiving || u->h.closing || u->port == 0 || full(u)) return;
   if (uv_udp_recv_start(&u->udp, alloc_cb, recv_cb) == 0) u->receiving = 1;
 }
@@ -203,6 +124,15 @@ static void deliver(xcs_inflow *in, ssize_t n, const char *data, const struct so
   enqueue(u, &o);
   pause_if_full(u);
   xcs_task_wake_now(&u->h.reader, 0);
+}
+
+xcs_udp *xcs_udp_alloc(lua_State *L, xcs_module *m) {
+  xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
+  xcs_list_init(&u->queue);
+  uv_udp_init_ex(&m->host->loop, &u->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
+  u->udp.data = &u->h;
+  xcs_inflow_init(&u->in, &u->h, m->faults, deliver);
+  return u;
 }
 
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -390,7 +320,7 @@ static int take(lua_State *L, xcs_udp *u) {
   xcs_list_remove(n);
   free(d);
   u->queued--;
-  start_receiving(u);
+  xcs_udp_start_receiving(u);
   return nres;
 }
 
@@ -589,106 +519,6 @@ static int udp_write(lua_State *L) {
   return send_to(L, u, data, len, dest, reply);
 }
 
-/* Options and multicast ---------------------------------------------------------- */
-
-static int check_flag(lua_State *L, int idx) {
-  luaL_argexpected(L, lua_isboolean(L, idx), idx, "boolean");
-  return lua_toboolean(L, idx);
-}
-
-static int check_ttl(lua_State *L, int idx, int lowest) {
-  lua_Integer v = luaL_checkinteger(L, idx);
-  if (v < lowest || v > 255)
-    luaL_argerror(L, idx, lua_pushfstring(L, "expected an integer from %d to 255, got %I",
-                                          lowest, v));
-  return (int)v;
-}
-
-static int check_bytes(lua_State *L, int idx) {
-  int isint;
-  lua_Integer v = lua_tointegerx(L, idx, &isint);
-  if (!isint || v < 1 || v > INT_MAX)
-    luaL_error(L, "udp:setoption: %s must be bytes (an integer > 0), got %s", lua_tostring(L, 2),
-               luaL_tolstring(L, idx, NULL));
-  return (int)v;
-}
-
-static const char *check_ip(lua_State *L, int idx, const char *what) {
-  const char *s = luaL_checkstring(L, idx);
-  struct sockaddr_storage sa;
-  if (xcs_addr_from(s, 0, &sa) != 0)
-    luaL_argerror(L, idx, lua_pushfstring(L, "expected %s, got \"%s\"", what, s));
-  return s;
-}
-
-/* setoption(name, value) -> true | nil, err, code */
-static int udp_setoption(lua_State *L) {
-  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
-  static const char *const names[] = {"broadcast", "ttl", "multicast_loop", "multicast_ttl",
-                                      "multicast_interface", "rcvbuf", "sndbuf", NULL};
-  int r, v;
-  switch (xcs_check_choice(L, 2, "udp:setoption", "option", names)) {
-    case 0: r = uv_udp_set_broadcast(&u->udp, check_flag(L, 3)); break;
-    case 1: r = uv_udp_set_ttl(&u->udp, check_ttl(L, 3, 1)); break;
-    case 2: r = uv_udp_set_multicast_loop(&u->udp, check_flag(L, 3)); break;
-    case 3: r = uv_udp_set_multicast_ttl(&u->udp, check_ttl(L, 3, 0)); break;
-    case 4:
-      r = uv_udp_set_multicast_interface(
-          &u->udp, check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\""));
-      break;
-    default: /* the kernel doubles what it is given (for its bookkeeping) */
-      v = check_bytes(L, 3);
-      r = lua_tostring(L, 2)[0] == 'r' ? uv_recv_buffer_size((uv_handle_t *)&u->udp, &v)
-                                       : uv_send_buffer_size((uv_handle_t *)&u->udp, &v);
-  }
-  if (r != 0) return xcs_push_fail(L, r);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-static int is_multicast(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET)
-    return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 28) == 0xe;
-  return sa->sa_family == AF_INET6 &&
-         ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr[0] == 0xff;
-}
-
-/* join(group [, interface]) / leave(...) -> true | nil, err, code. The
- * interface defaults to the host's bind address when that is one address
- * (so a loopback host joins on loopback), else the system's choice. */
-static int membership(lua_State *L, uv_membership how) {
-  xcs_udp *u = (xcs_udp *)xcs_handle_check(L, 1, &xcs_udp_type);
-  const char *fname = how == UV_JOIN_GROUP ? "join" : "leave";
-  const char *group = luaL_checkstring(L, 2);
-  struct sockaddr_storage g, local;
-  if (xcs_addr_from(group, 0, &g) != 0 || !is_multicast((struct sockaddr *)&g))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a multicast group address such "
-                                                  "as \"239.1.2.3\", got \"%s\"", group));
-  const char *iface = lua_isnoneornil(L, 3)
-                          ? NULL
-                          : check_ip(L, 3, "the IP address of an interface, such as \"127.0.0.1\"");
-  int len = sizeof local;
-  if (uv_udp_getsockname(&u->udp, (struct sockaddr *)&local, &len) == 0 &&
-      !xcs_addr_is_wildcard((struct sockaddr *)&local) && !is_multicast((struct sockaddr *)&local))
-    return luaL_error(L, "%s: this socket is bound to %s and never sees a group's datagrams; "
-                         "open it with socket.open(port, \"UDP\", { address = \"%s\" })",
-                      fname, u->addr, group);
-  if (iface == NULL && g.ss_family == AF_INET) {
-    struct sockaddr_storage b;
-    const char *bind = u->h.m->host->opt.binds[0];
-    if (xcs_addr_from(bind, 0, &b) == 0 && b.ss_family == AF_INET &&
-        !xcs_addr_is_wildcard((struct sockaddr *)&b))
-      iface = bind;
-  }
-  int r = uv_udp_set_membership(&u->udp, group, iface, how);
-  if (r != 0) return xcs_push_fail(L, r);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-static int udp_join(lua_State *L) { return membership(L, UV_JOIN_GROUP); }
-static int udp_leave(lua_State *L) { return membership(L, UV_LEAVE_GROUP); }
-
 /* Addresses -------------------------------------------------------------------- */
 
 static int udp_port(lua_State *L) {
@@ -709,8 +539,8 @@ static int udp_peer(lua_State *L) {
 }
 
 static const luaL_Reg udp_methods[] = {
-    {"read", udp_read},       {"write", udp_write}, {"setoption", udp_setoption},
-    {"join", udp_join},       {"leave", udp_leave}, {"port", udp_port},
+    {"read", udp_read},       {"write", udp_write}, {"setoption", xcs_udp_setoption},
+    {"join", xcs_udp_join},       {"leave", xcs_udp_leave}, {"port", udp_port},
     {"address", udp_address}, {"peer", udp_peer},   {NULL, NULL}};
 
 static void udp_info(xcs_handle *h, lua_State *L) {
@@ -726,225 +556,3 @@ static void udp_info(xcs_handle *h, lua_State *L) {
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
                                       udp_info, NULL, offsetof(xcs_udp, binding)};
 
-/* Opening ------------------------------------------------------------------------ */
-
-/* A new socket of the running module, not yet bound; pushes its box. */
-/* A new UDP socket of the calling module, its box pushed; or NULL with
- * nil, msg, code pushed when the module may not open one (port < 0: a
- * connected socket, whose local port the system picks). */
-static xcs_udp *udp_new(lua_State *L, int port) {
-  xcs_module *m = xcs_module_of(L);
-  int refused = xcs_admit(m, 0, port);
-  if (refused) {
-    xcs_admit_refused(L, m, refused, port);
-    return NULL;
-  }
-  xcs_udp *u = xcs_handle_new(L, m, sizeof *u, &xcs_udp_type);
-  xcs_admit_count(&u->h, 0);
-  xcs_list_init(&u->queue);
-  uv_udp_init_ex(&m->host->loop, &u->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
-  u->udp.data = &u->h;
-  xcs_inflow_init(&u->in, &u->h, m->faults, deliver);
-  return u;
-}
-
-/* Binds u to sa, or, when a reload hands it the running version's socket
- * on that port, opens that one (the manager's takeover). */
-static int udp_bind(xcs_udp *u, const struct sockaddr *sa, unsigned flags, int opened) {
-  uv_os_sock_t fd;
-  /* Under --workers a port socket.open binds is shared; a client's is not. */
-  const xcs_share *share = flags == 0 && opened ? u->h.m->host->share : NULL;
-  int port = xcs_addr_port(sa), r;
-  const char *name;
-  if ((flags == 0 && u->h.m->host->mgr->takeover(u->h.m, &xcs_udp_type, port, &fd)) ||
-      (share && share->get(u->h.m, "udp", sa, &fd))) {
-    if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
-  } else if (flags == 0 && xcs_inherit_take(SOCK_DGRAM, port, &fd, &name)) {
-    if ((r = uv_udp_open(&u->udp, fd)) != 0) close(fd);
-    if (r == 0)
-      xcs_log(u->h.m->host, u->h.m->name, "port %d (UDP): the socket systemd passed (%s)", port,
-              *name ? name : "unnamed");
-  } else {
-    r = uv_udp_bind(&u->udp, sa, flags);
-    uv_os_fd_t bound = -1;
-    if (share && r == 0 && uv_fileno((uv_handle_t *)&u->udp, &bound) == 0) share->put(u->h.m, bound);
-  }
-  if (r != 0) return r;
-  if (port != 0 && flags == 0) {
-    u->binding.bound = (uv_handle_t *)&u->udp;
-    u->binding.port = port;
-  }
-  struct sockaddr_storage local;
-  int len = sizeof local;
-  r = uv_udp_getsockname(&u->udp, (struct sockaddr *)&local, &len);
-  if (r != 0) return r;
-  u->port = xcs_addr_port((struct sockaddr *)&local);
-  u->family = local.ss_family;
-  xcs_addr_format((struct sockaddr *)&local, u->addr, sizeof u->addr);
-  return 0;
-}
-
-/* Binds the local side a datagram to peer leaves from, and connects. A
- * loopback peer is reached from loopback, anything else from any address. */
-static int bind_connect(xcs_udp *u, const struct sockaddr *peer) {
-  struct sockaddr_storage local;
-  const char *any = peer->sa_family == AF_INET6 ? "::" : "0.0.0.0";
-  if (peer->sa_family == AF_INET &&
-      (ntohl(((const struct sockaddr_in *)peer)->sin_addr.s_addr) >> 24) == 127)
-    any = "127.0.0.1";
-  if (peer->sa_family == AF_INET6 &&
-      IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)peer)->sin6_addr))
-    any = "::1";
-  xcs_addr_from(any, 0, &local);
-  int r = udp_bind(u, (struct sockaddr *)&local, 0, 0);
-  if (r == 0) r = uv_udp_connect(&u->udp, peer);
-  if (r != 0) return r;
-  u->connected = 1;
-  xcs_addr_format(peer, u->peer, sizeof u->peer);
-  xcs_log_socket(u->h.m->host, u->h.m->name, "connect", u->addr, u->peer, "UDP",
-                 "sending from %s to %s (UDP)", u->addr, u->peer);
-  start_receiving(u);
-  return 0;
-}
-
-/* Whether sa is a broadcast address: the limited one, or one of an
- * interface's (its address with every host bit set). */
-static int is_broadcast(const struct sockaddr *sa) {
-  if (sa->sa_family != AF_INET) return 0;
-  uint32_t a = ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
-  if (a == htonl(INADDR_BROADCAST)) return 1;
-  uv_interface_address_t *ifs;
-  int n, yes = 0;
-  if (uv_interface_addresses(&ifs, &n) != 0) return 0;
-  for (int i = 0; i < n && !yes; i++) {
-    if (ifs[i].address.address4.sin_family != AF_INET) continue;
-    uint32_t mask = ifs[i].netmask.netmask4.sin_addr.s_addr;
-    yes = mask != htonl(0xffffffffu) && (ifs[i].address.address4.sin_addr.s_addr | ~mask) == a;
-  }
-  uv_free_interface_addresses(ifs, n);
-  return yes;
-}
-
-/* core.udp_open(port [, address]) -> udp | nil, err, code | false, misuse.
- * The address is the first of --bind's, one of them the module names, or
- * a multicast group or broadcast address: those only choose which
- * datagrams it gets, not which network it serves, and several sockets may
- * share such an address and port. */
-static int l_udp_open(lua_State *L) {
-  int port = (int)luaL_checkinteger(L, 1);
-  xcs_module *m = xcs_module_of(L);
-  const xcs_options *o = &m->host->opt;
-  const char *ip = luaL_optstring(L, 2, NULL);
-  unsigned flags = 0;
-  struct sockaddr_storage sa;
-  int r = xcs_addr_choose(o->binds, o->nbinds, ip, port, &sa);
-  if (r != 0 && ip && xcs_addr_from(ip, port, &sa) == 0 &&
-      (is_multicast((struct sockaddr *)&sa) || is_broadcast((struct sockaddr *)&sa))) {
-    flags = UV_UDP_REUSEADDR;
-  } else if (r != 0) {
-    char binds[XCS_MAX_BINDS * (XCS_ADDRSTRLEN + 5)];
-    xcs_addr_list(o->binds, o->nbinds, binds, sizeof binds);
-    lua_pushboolean(L, 0);
-    lua_pushfstring(L, "socket.open: bad argument #3 (options): address must be one of the "
-                       "host's --bind addresses (%s), a multicast group or a broadcast "
-                       "address, got \"%s\"", binds, ip ? ip : "");
-    return 2;
-  }
-  xcs_udp *u = udp_new(L, port);
-  if (u == NULL) return 3;
-  r = udp_bind(u, (struct sockaddr *)&sa, flags, 1);
-  if (r != 0) {
-    xcs_handle_close(&u->h, 0);
-    return xcs_push_fail(L, r);
-  }
-  if (m->first_port == 0) m->first_port = u->port;
-  xcs_log_socket(m->host, m->name, "bind", u->addr, NULL, "UDP", "bound to %s (UDP)", u->addr);
-  start_receiving(u);
-  return 1;
-}
-
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  udp_resolve *rs = (udp_resolve *)req;
-  xcs_udp *u = rs->u;
-  if (u != NULL) {
-    u->resolve = NULL;
-    if (status == 0) {
-      /* Prefer IPv4, as TCP connects do: "localhost" reaches 127.0.0.1. */
-      struct addrinfo *ai = res;
-      for (struct addrinfo *p = res; p; p = p->ai_next)
-        if (p->ai_family == AF_INET) {
-          ai = p;
-          break;
-        }
-      status = bind_connect(u, ai->ai_addr);
-    }
-    if (status != 0) u->err = status;
-    xcs_task_wake_now(&u->h.writer, status);
-  }
-  uv_freeaddrinfo(res);
-  xcs_module *m = rs->m;
-  free(rs);
-  xcs_release(&m->life); /* the look-up's hold */
-}
-
-static int connect_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  xcs_udp *u = (xcs_udp *)xcs_handle_get(L, 3, &xcs_udp_type);
-  if (u == NULL) return xcs_push_closed(L, "the socket was closed while resolving");
-  if (u->err) {
-    int err = u->err;
-    xcs_handle_close(&u->h, 0);
-    return xcs_push_fail(L, err);
-  }
-  lua_settop(L, 3);
-  return 1;
-}
-
-/* core.udp_connect(host, port) -> udp | nil, err, code: a UDP socket whose
- * writes go to host:port. A name is looked up without blocking the loop. */
-static int l_udp_connect(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
-  int port = (int)luaL_checkinteger(L, 2);
-  lua_settop(L, 2);
-  struct sockaddr_storage peer;
-  if (xcs_addr_from(host, port, &peer) == 0) {
-    xcs_udp *u = udp_new(L, -1); /* 3 */
-    if (u == NULL) return 3;
-    int r = bind_connect(u, (struct sockaddr *)&peer);
-    if (r != 0) {
-      xcs_handle_close(&u->h, 0);
-      return xcs_push_fail(L, r);
-    }
-    return 1;
-  }
-  xcs_task_check(L, "socket.connect");
-  xcs_module *m = xcs_module_of(L);
-  xcs_udp *u = udp_new(L, -1); /* 3; may raise: before anything to free */
-  if (u == NULL) return 3;
-  snprintf(u->peer, sizeof u->peer, "%s:%d", host, port);
-  udp_resolve *rs = calloc(1, sizeof *rs);
-  if (rs == NULL) {
-    xcs_handle_close(&u->h, 0);
-    return luaL_error(L, "not enough memory");
-  }
-  char service[8];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
-  rs->m = m;
-  rs->u = u;
-  int r = uv_getaddrinfo(&m->host->loop, &rs->req, resolved_cb, host, service, &hints);
-  if (r != 0) {
-    free(rs);
-    u->err = r;
-    return connect_k(L, LUA_OK, 0);
-  }
-  u->resolve = rs;
-  xcs_hold(&m->life); /* until resolved_cb, cancelled or not */
-  return xcs_task_park(L, &u->h.writer, -1, connect_k, 0);
-}
-
-void xcs_udp_open(lua_State *L) {
-  xcs_handle_register(L, &xcs_udp_type);
-  static const luaL_Reg fns[] = {{"udp_open", l_udp_open}, {"udp_connect", l_udp_connect}, {NULL, NULL}};
-  luaL_setfuncs(L, fns, 0);
-}
