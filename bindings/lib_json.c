@@ -1,5 +1,6 @@
 /*
- * lib_json.c — json.encode, json.decode, json.null, json.array, json.is_array.
+ * lib_json.c — json.encode, json.null, json.array, json.is_array (json.decode
+ * is in lib_json_decode.c).
  *
  * RFC 8259 JSON. Decoding never raises on bad text (it comes from outside):
  * it returns nil and a message with the byte where it went wrong. Encoding
@@ -23,17 +24,17 @@
 #include <string.h>
 
 #include "bindings/lib.h"
-
+#include "bindings/lib_json.h"
 #define DEFAULT_MAX_DEPTH 1000
 
-static const char null_sentinel = 0; /* json.null is its address */
-static const char array_key = 0;     /* registry: the metatable of arrays */
+const char xcs_json_null = 0;
+const char xcs_json_array_key = 0;
 
 /* UTF-8 ------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. Rejects
- * overlong forms, surrogates and code points over U+10FFFF (RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+/* Rejects overlong forms, surrogates and code points over U+10FFFF
+ * (RFC 3629). */
+size_t xcs_json_utf8_len(const unsigned char *s, size_t n) {
   unsigned c = s[0];
   if (c < 0x80) return 1;
   size_t len;
@@ -55,32 +56,9 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
-static size_t utf8_put(char *out, unsigned long cp) {
-  if (cp < 0x80) {
-    out[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = (char)(0xc0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xe0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  out[0] = (char)(0xf0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-  out[3] = (char)(0x80 | (cp & 0x3f));
-  return 4;
-}
-
 /* Options ----------------------------------------------------------------- */
 
-static int opt_depth(lua_State *L, int opts, const char *fname) {
+int xcs_json_depth(lua_State *L, int opts, const char *fname) {
   int depth = DEFAULT_MAX_DEPTH;
   if (opts && lua_getfield(L, opts, "max_depth") != LUA_TNIL) {
     int ok;
@@ -93,9 +71,8 @@ static int opt_depth(lua_State *L, int opts, const char *fname) {
   return depth;
 }
 
-/* Checks that opts (at index i) is nil or a table of only the known keys. */
-static int check_opts(lua_State *L, int i, const char *fname, const char *const *known,
-                      const char *list) {
+int xcs_json_options(lua_State *L, int i, const char *fname, const char *const *known,
+                     const char *list) {
   if (lua_isnoneornil(L, i)) return 0;
   xcs_lib_table(L, i, fname, "options");
   lua_pushnil(L);
@@ -109,276 +86,6 @@ static int check_opts(lua_State *L, int i, const char *fname, const char *const 
                  luaL_tolstring(L, -1, NULL), list);
   }
   return lua_absindex(L, i);
-}
-
-/* Decoding ---------------------------------------------------------------- */
-
-typedef struct decoder {
-  lua_State *L;
-  const char *start, *p, *end;
-  int depth, max_depth;
-  const char *err; /* set on the first error; everything unwinds */
-  size_t err_at;
-} decoder;
-
-static int fail(decoder *d, const char *at, const char *msg) {
-  if (d->err == NULL) {
-    d->err = msg;
-    d->err_at = (size_t)(at - d->start) + 1;
-  }
-  return -1;
-}
-
-static void skip_ws(decoder *d) {
-  while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r')) d->p++;
-}
-
-static int hex4(const char *p, unsigned long *out) {
-  unsigned long v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned long)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned long)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned long)(c - 'A' + 10);
-    else return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-/* At the opening quote: pushes the string. */
-static int decode_string(decoder *d) {
-  const char *s = ++d->p;
-  /* Fast path: no escapes. */
-  const char *q = s;
-  while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 &&
-         (unsigned char)*q < 0x80)
-    q++;
-  if (q < d->end && *q == '"') {
-    lua_pushlstring(d->L, s, (size_t)(q - s));
-    d->p = q + 1;
-    return 0;
-  }
-  luaL_Buffer b;
-  luaL_buffinit(d->L, &b);
-  luaL_addlstring(&b, s, (size_t)(q - s));
-  while (1) {
-    if (q >= d->end) return fail(d, q, "unterminated string");
-    unsigned char c = (unsigned char)*q;
-    if (c == '"') break;
-    if (c < 0x20) return fail(d, q, "control character in a string (escape it)");
-    if (c >= 0x80) {
-      size_t n = utf8_len((const unsigned char *)q, (size_t)(d->end - q));
-      if (n == 0) return fail(d, q, "invalid UTF-8 in a string");
-      luaL_addlstring(&b, q, n);
-      q += n;
-      continue;
-    }
-    if (c != '\\') {
-      luaL_addchar(&b, (char)c);
-      q++;
-      continue;
-    }
-    if (q + 1 >= d->end) return fail(d, q, "unterminated string");
-    char e = q[1];
-    const char *map = "\"\"\\\\//b\bf\fn\nr\rt\t";
-    const char *hit = NULL;
-    for (const char *m = map; *m; m += 2)
-      if (*m == e) hit = m;
-    if (hit) {
-      luaL_addchar(&b, hit[1]);
-      q += 2;
-      continue;
-    }
-    if (e != 'u') return fail(d, q, "invalid escape in a string");
-    unsigned long cp, lo;
-    if (d->end - q < 6 || hex4(q + 2, &cp) != 0) return fail(d, q, "invalid \\u escape");
-    q += 6;
-    if (cp >= 0xdc00 && cp <= 0xdfff) return fail(d, q - 6, "lone low surrogate in a \\u escape");
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-      if (d->end - q < 6 || q[0] != '\\' || q[1] != 'u' || hex4(q + 2, &lo) != 0 || lo < 0xdc00 ||
-          lo > 0xdfff)
-        return fail(d, q - 6, "high surrogate not followed by a low one in a \\u escape");
-      cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-      q += 6;
-    }
-    char out[4];
-    luaL_addlstring(&b, out, utf8_put(out, cp));
-  }
-  luaL_pushresult(&b);
-  d->p = q + 1;
-  return 0;
-}
-
-static int decode_number(decoder *d) {
-  const char *s = d->p, *q = s;
-  if (q < d->end && *q == '-') q++;
-  if (q < d->end && *q == '0') q++;
-  else if (q < d->end && *q >= '1' && *q <= '9')
-    while (q < d->end && *q >= '0' && *q <= '9') q++;
-  else
-    return fail(d, s, "expected a value");
-  if (q < d->end && *q == '.') {
-    q++;
-    if (q >= d->end || *q < '0' || *q > '9') return fail(d, q, "expected a digit after '.'");
-    while (q < d->end && *q >= '0' && *q <= '9') q++;
-  }
-  if (q < d->end && (*q == 'e' || *q == 'E')) {
-    q++;
-    if (q < d->end && (*q == '+' || *q == '-')) q++;
-    if (q >= d->end || *q < '0' || *q > '9') return fail(d, q, "expected a digit in the exponent");
-    while (q < d->end && *q >= '0' && *q <= '9') q++;
-  }
-  size_t len = (size_t)(q - s);
-  char small[64];
-  const char *text = small;
-  if (len < sizeof small) {
-    memcpy(small, s, len);
-    small[len] = '\0';
-  } else {
-    lua_pushlstring(d->L, s, len); /* a 1000-digit number is still JSON */
-    text = lua_tostring(d->L, -1);
-  }
-  /* Lua's own conversion: an integer when it fits, else a float. */
-  size_t ok = lua_stringtonumber(d->L, text);
-  if (text != small) lua_remove(d->L, -2);
-  if (ok == 0) return fail(d, s, "number out of range"); /* not reached: JSON's are Lua's */
-  d->p = q;
-  return 0;
-}
-
-static int literal(decoder *d, const char *word, size_t n) {
-  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0) return fail(d, d->p, "expected a value");
-  d->p += n;
-  return 0;
-}
-
-static int decode_value(decoder *d);
-
-static int decode_array(decoder *d) {
-  lua_State *L = d->L;
-  const char *open = d->p++;
-  if (++d->depth > d->max_depth) return fail(d, open, "nested too deep (max_depth)");
-  luaL_checkstack(L, 4, "json.decode");
-  lua_newtable(L);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key);
-  lua_setmetatable(L, -2);
-  skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    d->depth--;
-    return 0;
-  }
-  for (lua_Integer i = 1;; i++) {
-    if (decode_value(d) != 0) return -1;
-    lua_rawseti(L, -2, i);
-    skip_ws(d);
-    if (d->p >= d->end) return fail(d, d->p, "unexpected end of text in an array");
-    if (*d->p == ']') break;
-    if (*d->p != ',') return fail(d, d->p, "expected ',' or ']' in an array");
-    d->p++;
-  }
-  d->p++;
-  d->depth--;
-  return 0;
-}
-
-static int decode_object(decoder *d) {
-  lua_State *L = d->L;
-  const char *open = d->p++;
-  if (++d->depth > d->max_depth) return fail(d, open, "nested too deep (max_depth)");
-  luaL_checkstack(L, 4, "json.decode");
-  lua_newtable(L);
-  skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    d->depth--;
-    return 0;
-  }
-  while (1) {
-    skip_ws(d);
-    if (d->p >= d->end) return fail(d, d->p, "unexpected end of text in an object");
-    if (*d->p != '"') return fail(d, d->p, "expected a string key in an object");
-    if (decode_string(d) != 0) return -1;
-    skip_ws(d);
-    if (d->p >= d->end || *d->p != ':') return fail(d, d->p, "expected ':' after a key");
-    d->p++;
-    if (decode_value(d) != 0) return -1;
-    lua_rawset(L, -3); /* a repeated key: the last one wins */
-    skip_ws(d);
-    if (d->p >= d->end) return fail(d, d->p, "unexpected end of text in an object");
-    if (*d->p == '}') break;
-    if (*d->p != ',') return fail(d, d->p, "expected ',' or '}' in an object");
-    d->p++;
-  }
-  d->p++;
-  d->depth--;
-  return 0;
-}
-
-static int decode_value(decoder *d) {
-  skip_ws(d);
-  if (d->p >= d->end) return fail(d, d->p, "unexpected end of text, expected a value");
-  switch (*d->p) {
-    case '{': return decode_object(d);
-    case '[': return decode_array(d);
-    case '"': return decode_string(d);
-    case 't':
-      if (literal(d, "true", 4)) return -1;
-      lua_pushboolean(d->L, 1);
-      return 0;
-    case 'f':
-      if (literal(d, "false", 5)) return -1;
-      lua_pushboolean(d->L, 0);
-      return 0;
-    case 'n':
-      if (literal(d, "null", 4)) return -1;
-      lua_pushlightuserdata(d->L, (void *)&null_sentinel);
-      return 0;
-    default: return decode_number(d);
-  }
-}
-
-/* json.decode(text [, opts]) -> value, or nil, message. */
-static int l_decode(lua_State *L) {
-  size_t len;
-  const char *s = xcs_lib_string(L, 1, "json.decode", "text", &len);
-  static const char *const known[] = {"max_depth", "max_size", NULL};
-  int opts = check_opts(L, 2, "json.decode", known, "max_depth, max_size");
-  decoder d = {L, s, s, s + len, 0, opt_depth(L, opts, "json.decode"), NULL, 0};
-  /* max_size: a bound on text from a peer, checked before any work (the
-   * memory budget bounds the rest, but a big text costs time first). */
-  if (opts && lua_getfield(L, opts, "max_size") != LUA_TNIL) {
-    int ok;
-    lua_Integer max = lua_tointegerx(L, -1, &ok);
-    if (!ok || max < 0)
-      return luaL_error(L, "json.decode: bad option max_size: expected an integer of 0 or more bytes");
-    if ((lua_Unsigned)len > (lua_Unsigned)max) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "json.decode: the text is %I bytes, over max_size (%I)", (lua_Integer)len, max);
-      return 2;
-    }
-  }
-  lua_settop(L, 2);
-  if (decode_value(&d) == 0) {
-    skip_ws(&d);
-    if (d.p < d.end) fail(&d, d.p, "unexpected text after the value");
-  }
-  if (d.err == NULL) return 1;
-  lua_settop(L, 2);
-  lua_pushnil(L);
-  unsigned char c = d.err_at <= len ? (unsigned char)s[d.err_at - 1] : 0;
-  if (d.err_at > len)
-    lua_pushfstring(L, "json.decode: %s at byte %d (the end of the text)", d.err, (int)d.err_at);
-  else if (c >= 0x20 && c < 0x7f)
-    lua_pushfstring(L, "json.decode: %s at byte %d ('%c')", d.err, (int)d.err_at, (int)c);
-  else {
-    char byte[8];
-    snprintf(byte, sizeof byte, "0x%02x", (unsigned)c);
-    lua_pushfstring(L, "json.decode: %s at byte %d (byte %s)", d.err, (int)d.err_at, byte);
-  }
-  return 2;
 }
 
 /* Encoding ---------------------------------------------------------------- */
@@ -414,7 +121,7 @@ static void encode_string(encoder *e, int idx) {
     if (i >= len) break;
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x80) {
-      size_t n = utf8_len((const unsigned char *)s + i, len - i);
+      size_t n = xcs_json_utf8_len((const unsigned char *)s + i, len - i);
       if (n == 0)
         luaL_error(e->L, "json.encode: a string is not valid UTF-8 (byte %d of %d); "
                          "encode binary data with base64 or hex first", (int)i + 1, (int)len);
@@ -481,12 +188,12 @@ static void encode_number(encoder *e, int idx) {
 }
 
 static int is_null(lua_State *L, int idx) {
-  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &null_sentinel;
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &xcs_json_null;
 }
 
 static int is_marked_array(lua_State *L, int idx) {
   if (!lua_getmetatable(L, idx)) return 0;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_json_array_key);
   int yes = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
   return yes;
@@ -629,8 +336,8 @@ static void encode_value(encoder *e, int idx, int depth) {
 static int l_encode(lua_State *L) {
   if (lua_isnone(L, 1)) return xcs_lib_argerror(L, 1, "json.encode", "value", "expected a value");
   static const char *const known[] = {"sort_keys", "indent", "max_depth", NULL};
-  int opts = check_opts(L, 2, "json.encode", known, "sort_keys, indent, max_depth");
-  encoder e = {L, NULL, 0, opt_depth(L, opts, "json.encode"), NULL, 0};
+  int opts = xcs_json_options(L, 2, "json.encode", known, "sort_keys, indent, max_depth");
+  encoder e = {L, NULL, 0, xcs_json_depth(L, opts, "json.encode"), NULL, 0};
   if (opts) {
     lua_getfield(L, opts, "sort_keys");
     e.sort = lua_toboolean(L, -1);
@@ -668,7 +375,7 @@ static int l_array(lua_State *L) {
     lua_pop(L, 1);
     return 1;
   }
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_json_array_key);
   lua_setmetatable(L, 1);
   return 1;
 }
@@ -680,7 +387,7 @@ static int l_is_array(lua_State *L) {
 }
 
 void xcs_lib_json_open(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key) == LUA_TNIL) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_json_array_key) == LUA_TNIL) {
     lua_pop(L, 1);
     /* Protected: a module can neither read it (to add a __gc the sandbox
      * would never see) nor replace it on a decoded array. */
@@ -689,16 +396,16 @@ void xcs_lib_json_open(lua_State *L) {
     lua_setfield(L, -2, "__metatable");
     lua_pushliteral(L, "json.array");
     lua_setfield(L, -2, "__name");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &array_key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &xcs_json_array_key);
   } else {
     lua_pop(L, 1);
   }
   static const luaL_Reg fns[] = {{"encode", l_encode},
-                                 {"decode", l_decode},
+                                 {"decode", xcs_json_decode},
                                  {"array", l_array},
                                  {"is_array", l_is_array},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
-  lua_pushlightuserdata(L, (void *)&null_sentinel);
+  lua_pushlightuserdata(L, (void *)&xcs_json_null);
   lua_setfield(L, -2, "null");
 }

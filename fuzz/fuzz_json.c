@@ -1,6 +1,6 @@
 /*
  * fuzz_json.c — json.decode on any text, then json.encode of what it gave
- * (bindings/lib_json.c).
+ * (bindings/lib_json_decode.c, bindings/lib_json.c).
  *
  * Properties, per input:
  *   - decode never raises on text: it returns a value, or nil and a
