@@ -4,6 +4,7 @@
 #include "bindings/errors.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <uv.h>
 
@@ -16,19 +17,43 @@ int xcs_push_fail(lua_State *L, int status) {
   if (status == UV_EPIPE)
     return xcs_push_closed(L, "the peer closed the connection (EPIPE: it reads no more)");
   if (status == UV_ENOTCONN) return xcs_push_closed(L, "the socket is not connected (ENOTCONN)");
-  if (xcs_errors_counted) xcs_errors_counted(L, uv_err_name(status));
+  return xcs_push_failf(L, status, "%s", uv_strerror(status));
+}
+
+static int push_coded(lua_State *L, const char *code, const char *fmt, va_list ap) {
+  if (xcs_errors_counted) xcs_errors_counted(L, code);
   lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", uv_err_name(status), uv_strerror(status));
-  lua_pushstring(L, uv_err_name(status));
+  lua_pushfstring(L, "%s: ", code);
+  lua_pushvfstring(L, fmt, ap);
+  lua_concat(L, 2);
+  lua_pushstring(L, code);
   return 3;
 }
 
+int xcs_push_failf(lua_State *L, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = push_coded(L, uv_err_name(status), fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+int xcs_push_fail_at(lua_State *L, int status, const char *where) {
+  if (status == UV_ECANCELED || status == UV_EPIPE || status == UV_ENOTCONN)
+    return xcs_push_fail(L, status);
+  return xcs_push_failf(L, status, "%s (%s)", uv_strerror(status), where);
+}
+
+int xcs_push_coded(lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = push_coded(L, code, fmt, ap);
+  va_end(ap);
+  return n;
+}
+
 int xcs_push_closed(lua_State *L, const char *why) {
-  if (xcs_errors_counted) xcs_errors_counted(L, XCS_ECLOSED);
-  lua_pushnil(L);
-  lua_pushfstring(L, XCS_ECLOSED ": %s", why);
-  lua_pushliteral(L, XCS_ECLOSED);
-  return 3;
+  return xcs_push_coded(L, XCS_ECLOSED, "%s", why);
 }
 
 void xcs_push_choices(lua_State *L, const char *const names[]) {

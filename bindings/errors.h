@@ -22,6 +22,16 @@ extern void (*xcs_errors_counted)(lua_State *L, const char *code);
 /* Pushes nil, message, code for a libuv status; returns 3. UV_ECANCELED,
  * which a close causes, reads as "closed". */
 int xcs_push_fail(lua_State *L, int status);
+/* The same with words of the host's own (lua_pushfstring's format) after
+ * "CODE: ", for an outcome libuv's words do not say enough about: which
+ * timeout, which bound, which path. Every network outcome a module is
+ * returned goes through one of these, so the metrics count them all. */
+int xcs_push_failf(lua_State *L, int status, const char *fmt, ...);
+/* xcs_push_fail's words and where (a path, an address) in parentheses;
+ * the closing codes as xcs_push_fail has them. */
+int xcs_push_fail_at(lua_State *L, int status, const char *where);
+/* ...and for a code of the host's own, not a libuv status (TLS's). */
+int xcs_push_coded(lua_State *L, const char *code, const char *fmt, ...);
 /* Pushes nil, "closed: <why>", "closed"; returns 3. */
 int xcs_push_closed(lua_State *L, const char *why);
 

@@ -32,14 +32,6 @@ static xcs_conn *check_conn(lua_State *L) {
   return (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
 }
 
-/* Pushes nil, "CODE: what", "CODE" for a libuv status; returns 3. */
-static int push_code(lua_State *L, int status, const char *what) {
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", uv_err_name(status), what);
-  lua_pushstring(L, uv_err_name(status));
-  return 3;
-}
-
 /* Receiving --------------------------------------------------------------------- */
 
 static void alloc_cb(uv_handle_t *uvh, size_t hint, uv_buf_t *buf) {
@@ -591,9 +583,7 @@ static const char *const rd_fname[] = {"read",    "read",      "read", "read",
 
 static int too_long(lua_State *L, xcs_conn *c, const char *what, size_t max,
                     const char *option) {
-  lua_pushnil(L);
-  lua_pushfstring(L, "EMSGSIZE: %s longer than %I bytes (%s)", what, (lua_Integer)max, option);
-  lua_pushliteral(L, "EMSGSIZE");
+  xcs_push_failf(L, UV_EMSGSIZE, "%s longer than %I bytes (%s)", what, (lua_Integer)max, option);
   lua_pushlstring(L, buffered(c), c->len);
   return 4;
 }
@@ -622,9 +612,7 @@ static int push_line(lua_State *L, xcs_conn *c, int mode, size_t k, size_t i) {
   if (mode == RD_NUM) {
     lua_Integer v;
     if (!line_integer(p, k, &v)) {
-      lua_pushnil(L);
-      lua_pushliteral(L, "EPROTO: the line is not an integer");
-      lua_pushliteral(L, "EPROTO");
+      xcs_push_failf(L, UV_EPROTO, "the line is not an integer");
       lua_pushlstring(L, p, c->len);
       return 4;
     }
@@ -736,7 +724,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
   if (c->err) return xcs_conn_fail(L, c, framed);
   double deadline = lua_tonumber(L, 5);
   if (again && xcs_timed_out(L, deadline)) {
-    push_code(L, UV_ETIMEDOUT, "read timed out");
+    xcs_push_failf(L, UV_ETIMEDOUT, "read timed out");
     if (!framed) return 3;
     lua_pushlstring(L, buffered(c), c->len);
     return 4;
@@ -927,17 +915,15 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
       lua_replace(L, 3);
     }
     double deadline = lua_tonumber(L, 3);
-    if (again && xcs_timed_out(L, deadline)) return push_code(L, UV_ETIMEDOUT, "send timed out");
+    if (again && xcs_timed_out(L, deadline))
+      return xcs_push_failf(L, UV_ETIMEDOUT, "send timed out");
     return xcs_wait_until(L, &c->h.writer, write_k, deadline);
   }
-  if (over) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "ENOBUFS: %I bytes are queued to this connection and %I more would "
-                       "pass the limit (--max-queued %I)", (lua_Integer)c->queued,
-                    (lua_Integer)lua_rawlen(L, 2), (lua_Integer)m->host->opt.guard.max_queued);
-    lua_pushliteral(L, "ENOBUFS");
-    return 3;
-  }
+  if (over)
+    return xcs_push_failf(L, UV_ENOBUFS, "%I bytes are queued to this connection and %I more "
+                          "would pass the limit (--max-queued %I)", (lua_Integer)c->queued,
+                          (lua_Integer)lua_rawlen(L, 2),
+                          (lua_Integer)m->host->opt.guard.max_queued);
   size_t len = lua_rawlen(L, 2);
   int r = xcs_conn_queue(c, L, 2);
   if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
@@ -970,13 +956,9 @@ static int conn_trywrite(lua_State *L) {
   if (c->err) return xcs_conn_fail(L, c, 0);
   if (c->shut) return xcs_push_closed(L, "the connection was shut down");
   size_t len = lua_rawlen(L, 2);
-  if (c->queued > XCS_WRITE_HIGH || xcs_guard_over_queue(c->h.m->host, c->queued, len)) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "EAGAIN: %I bytes are queued to this connection; a write would wait "
-                       "until the peer reads", (lua_Integer)c->queued);
-    lua_pushliteral(L, "EAGAIN");
-    return 3;
-  }
+  if (c->queued > XCS_WRITE_HIGH || xcs_guard_over_queue(c->h.m->host, c->queued, len))
+    return xcs_push_failf(L, UV_EAGAIN, "%I bytes are queued to this connection; a write "
+                          "would wait until the peer reads", (lua_Integer)c->queued);
   int r = xcs_conn_queue(c, L, 2);
   if (r == UV_EPIPE && c->shut) return xcs_push_closed(L, "the connection was shut down");
   if (r < 0) return c->err ? xcs_conn_fail(L, c, 0) : xcs_push_fail(L, r);
@@ -1004,7 +986,8 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
     return 1;
   }
   double deadline = lua_tonumber(L, 2);
-  if (again && xcs_timed_out(L, deadline)) return push_code(L, UV_ETIMEDOUT, "flush timed out");
+  if (again && xcs_timed_out(L, deadline))
+    return xcs_push_failf(L, UV_ETIMEDOUT, "flush timed out");
   if (!again) {
     if (c->h.writer)
       return xcs_raise_at_caller(L, "flush: socket busy writing (another task is waiting to write)");

@@ -316,12 +316,8 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
     return xcs_push_fail(L, err);
   }
   double deadline = lua_tonumber(L, 2);
-  if (again && xcs_timed_out(L, deadline)) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "ETIMEDOUT: accept timed out");
-    lua_pushliteral(L, "ETIMEDOUT");
-    return 3;
-  }
+  if (again && xcs_timed_out(L, deadline))
+    return xcs_push_failf(L, UV_ETIMEDOUT, "accept timed out");
   if (!again) {
     if (l->h.reader)
       return xcs_raise_at_caller(L, "accept: socket busy (another task is accepting on %s)",
@@ -487,7 +483,7 @@ static int l_listen(lua_State *L) {
   char path[XCS_UNIX_PATHMAX];
   struct sockaddr_storage sa;
   if (is_unix) {
-    int n = xcs_unix_path(L, fname, 1, path);
+    int n = xcs_unix_path(L, fname, 1, "path", path);
     if (n) return n;
   } else {
     const xcs_options *o = &m->host->opt;
@@ -711,15 +707,8 @@ static int connect_k(lua_State *L, int status, lua_KContext again) {
   /* still looking up, trying addresses, or (TLS) in the handshake */
   int busy = c->dial || (c->connected && c->handshaking);
   if (!busy || (again && xcs_timed_out(L, lua_tonumber(L, 3)))) {
-    int n;
-    if (busy) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "ETIMEDOUT: connecting to %s timed out", xcs_conn_peer(c));
-      lua_pushliteral(L, "ETIMEDOUT");
-      n = 3;
-    } else {
-      n = xcs_conn_push_error(L, c, c->err ? c->err : UV_ECONNREFUSED);
-    }
+    int n = busy ? xcs_push_failf(L, UV_ETIMEDOUT, "connecting to %s timed out", xcs_conn_peer(c))
+                 : xcs_conn_push_error(L, c, c->err ? c->err : UV_ECONNREFUSED);
     xcs_handle_close(&c->h, 0);
     return n;
   }

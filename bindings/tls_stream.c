@@ -155,17 +155,11 @@ static void tr_shutdown(xcs_conn *c) {
 
 static int tr_push_error(lua_State *L, xcs_conn *c, int status) {
   tls_conn *tc = tc_of(c);
-  if (status == UV_ETIMEDOUT && tc && !xcs_tls_done(tc->t)) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "ETIMEDOUT: the TLS handshake timed out");
-    lua_pushliteral(L, "ETIMEDOUT");
-    return 3;
-  }
+  if (status == UV_ETIMEDOUT && tc && !xcs_tls_done(tc->t))
+    return xcs_push_failf(L, UV_ETIMEDOUT, "the TLS handshake timed out");
   if (!xcs_tls_is_error(status)) return 0;
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", xcs_tls_code(status), tc ? xcs_tls_message(tc->t) : c->tr_why);
-  lua_pushstring(L, xcs_tls_code(status));
-  return 3;
+  return xcs_push_coded(L, xcs_tls_code(status), "%s",
+                        tc ? xcs_tls_message(tc->t) : c->tr_why);
 }
 
 /* The socket closes: the engine goes (once no call into it is under way),

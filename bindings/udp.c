@@ -359,12 +359,9 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (nres > 0) return nres;
   double timeout = lua_isnoneornil(L, 2) ? -1 : lua_tonumber(L, 2);
   if (timeout == 0 || (ctx && xcs_task_status(L) == UV_ETIMEDOUT)) {
-    char msg[80];
-    snprintf(msg, sizeof msg, "ETIMEDOUT: no datagram within %g s", timeout);
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    lua_pushliteral(L, "ETIMEDOUT");
-    return 3;
+    char secs[32]; /* lua_pushfstring has no %g */
+    snprintf(secs, sizeof secs, "%g", timeout);
+    return xcs_push_failf(L, UV_ETIMEDOUT, "no datagram within %s s", secs);
   }
   return wait_read(L, u, timeout, udp_read_k, 1);
 }
@@ -409,13 +406,9 @@ static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to, in
   if (r <= 0) return r == 0 ? 0 : xcs_push_fail(L, r);
   xcs_task_check(L, "udp:write"); /* a name not looked up yet: the task waits for it */
   r = xcs_names_lookup(&u->names, u->h.m, &u->h.writer, s, u->family);
-  if (r == UV_EBUSY) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "EBUSY: another task's write on this socket is looking up a name; "
-                       "try again, or give the address");
-    lua_pushliteral(L, "EBUSY");
-    return 3;
-  }
+  if (r == UV_EBUSY)
+    return xcs_push_failf(L, UV_EBUSY, "another task's write on this socket is looking up a "
+                          "name; try again, or give the address");
   if (r != 0) return xcs_push_fail(L, r);
   return -1;
 }
@@ -429,13 +422,9 @@ static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
   /* Say so before the kernel does, and in words: a datagram is never cut. */
   int v6 = (dest ? dest->sa_family : u->family) == AF_INET6;
   size_t max = v6 ? XCS_UDP_MAX_IPV6 : XCS_UDP_MAX_IPV4;
-  if (len > max) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "EMSGSIZE: a UDP datagram over %s carries at most %d bytes, not %I",
-                    v6 ? "IPv6" : "IPv4", (int)max, (lua_Integer)len);
-    lua_pushliteral(L, "EMSGSIZE");
-    return 3;
-  }
+  if (len > max)
+    return xcs_push_failf(L, UV_EMSGSIZE, "a UDP datagram over %s carries at most %d bytes, "
+                          "not %I", v6 ? "IPv6" : "IPv4", (int)max, (lua_Integer)len);
   int r;
   if (reply && u->offering && xcs_udp_batch_add(&u->udp, &u->err, data, len, dest)) {
     r = 0;
@@ -461,13 +450,9 @@ static int send_to(lua_State *L, xcs_udp *u, const char *data, size_t len,
       free(s);
     }
   }
-  if (r == UV_EACCES) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "EACCES: %s (sending to a broadcast address needs "
-                       "udp:setoption(\"broadcast\", true))", uv_strerror(r));
-    lua_pushliteral(L, "EACCES");
-    return 3;
-  }
+  if (r == UV_EACCES)
+    return xcs_push_failf(L, r, "%s (sending to a broadcast address needs "
+                          "udp:setoption(\"broadcast\", true))", uv_strerror(r));
   if (r < 0) return xcs_push_fail(L, r);
 sent:
   u->bytes_out += len;

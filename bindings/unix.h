@@ -23,7 +23,8 @@
  * Streams run over the TCP connection code (bindings/stream.c, a uv_pipe_t
  * in place of the uv_tcp_t) and listeners over the TCP listener code
  * (bindings/tcp.c): framing, backpressure, timeouts, shutdown, closing and
- * fault-injected delay are the same. Datagrams ("xcs.unixdgram") are a
+ * fault-injected delay are the same. Datagrams ("xcs.unixdgram",
+ * unix_dgram.c) are a
  * socket watched by a uv_poll_t, with the bounded receive queue of UDP:
  * read() -> data, from-path; write(data, to-path). The kernel queues only
  * a few datagrams per receiver (net.unix.max_dgram_qlen), so a write that
@@ -51,10 +52,12 @@ typedef struct xcs_unix_file {
 
 extern const xcs_handle_type xcs_unixdgram_type;
 
-/* Checks the path at index arg for fname (raising on misuse, see above)
- * and writes its canonical form to out. Returns 0, or pushes nil, msg,
- * code (a directory that does not exist, say) and returns 3. */
-int xcs_unix_path(lua_State *L, const char *fname, int arg, char out[XCS_UNIX_PATHMAX]);
+/* Checks the path at index arg (argname in the message) for fname
+ * (raising on misuse, see above) and writes its canonical form to out.
+ * Returns 0, or pushes nil, msg, code (a directory that does not exist,
+ * say) and returns 3. */
+int xcs_unix_path(lua_State *L, const char *fname, int arg, const char *argname,
+                  char out[XCS_UNIX_PATHMAX]);
 
 /* Binds a new socket of socktype (SOCK_STREAM or SOCK_DGRAM) for h, of
  * `type`, at f->path (canonical): the running version's on a reload, else
@@ -72,11 +75,14 @@ void xcs_unix_release(xcs_handle *h, xcs_unix_file *f);
  * keepalive): a UNIX socket has none. */
 void xcs_unix_check_opts(lua_State *L, int idx, const char *fname);
 
-/* Whether the dgram socket h has a default peer. */
+/* Whether the dgram socket h has a default peer (unix_dgram.c). */
 int xcs_unixdgram_connected(xcs_handle *h);
 
-/* core.unix_path(path, fname, arg), core.unix_connect(path [, opts]),
- * core.unixdgram_open(path), core.unixdgram_connect(path), the metatable. */
+/* core.unix_path(path, fname, arg), core.unix_connect(path [, opts]), and
+ * xcs_unixdgram_open's. */
 void xcs_unix_open(lua_State *L);
+/* core.unixdgram_open(path), core.unixdgram_connect(path), the metatable
+ * (unix_dgram.c). */
+void xcs_unixdgram_open(lua_State *L);
 
 #endif

@@ -103,6 +103,12 @@ describe("--metrics", function()
       H.write(dir .. "/refused.lua", [[
         local c, err, code = socket.connect("127.0.0.1", tonumber(arg.port))
         log("connect: %s %s", tostring(c), tostring(code))
+        -- a stream's read timeout and a datagram socket's: ETIMEDOUT twice
+        local l = assert(socket.listen(0))
+        local peer = assert(socket.connect("127.0.0.1", l:port()))
+        local _, _, rcode = peer:read(nil, 0.01)
+        local _, _, ucode = assert(socket.open(0, "UDP")):read(0.01)
+        log("timeouts: %s %s", tostring(rcode), tostring(ucode))
       ]])
       H.write(dir .. "/doomed.lua", "sleep(0.05) error('planned failure')\n")
       local ctl = dir .. "/ctl.sock"
@@ -110,6 +116,7 @@ describe("--metrics", function()
         dir .. "/refused.lua", "port=" .. H.closed_port(), dir .. "/doomed.lua")
       local eport = tonumber(H.expect(p, "echo: listening on [%d.]+:(%d+)"))
       H.expect(p, "refused: connect: nil ECONNREFUSED")
+      H.expect(p, "refused: timeouts: ETIMEDOUT ETIMEDOUT")
       -- doomed may fail before or after (under valgrind it can come first)
       if not p:output():find("doomed: failed: [^\n]*planned failure") then
         H.expect(p, "doomed: failed: .*planned failure")
@@ -123,6 +130,7 @@ describe("--metrics", function()
       promtool(text)
       assert.are.equal(1, value(text, 'xcshost_module_refusals_total{module="echo",reason="max_clients"}'))
       assert.are.equal(1, value(text, 'xcshost_module_errors_total{module="refused",code="ECONNREFUSED"}'))
+      assert.are.equal(2, value(text, 'xcshost_module_errors_total{module="refused",code="ETIMEDOUT"}'))
       assert.are.equal(1, value(text, 'xcshost_module_failures_total{module="doomed"}'))
       assert.is_nil(value(text, 'xcshost_module_memory_bytes{module="doomed"}')) -- gone: no gauges
 
