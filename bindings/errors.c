@@ -1,5 +1,6 @@
 /*
- * errors.c — libuv status codes turned into nil, message, code.
+ * errors.c — network outcomes as nil, message, code (each one counted), and
+ * misuse raised at the line of the module that made it.
  */
 #include "bindings/errors.h"
 
@@ -54,6 +55,44 @@ int xcs_push_coded(lua_State *L, const char *code, const char *fmt, ...) {
 
 int xcs_push_closed(lua_State *L, const char *why) {
   return xcs_push_coded(L, XCS_ECLOSED, "%s", why);
+}
+
+/* The C functions a misuse is not told at: registered by the layers above
+ * (the port-keyed socket.* functions), so this one knows none of them. */
+static lua_CFunction through[4];
+
+void xcs_errors_see_through(lua_CFunction f) {
+  for (size_t i = 0; i < sizeof through / sizeof through[0]; i++) {
+    if (through[i] == f) return;
+    if (through[i] == NULL) {
+      through[i] = f;
+      return;
+    }
+  }
+}
+
+static int seen_through(lua_CFunction f) {
+  for (size_t i = 0; f && i < sizeof through / sizeof through[0] && through[i]; i++)
+    if (through[i] == f) return 1;
+  return 0;
+}
+
+int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
+  lua_Debug ar;
+  int level = 1;
+  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sf", &ar)) {
+    int through = strcmp(ar.source, "=prelude") == 0 || seen_through(lua_tocfunction(L, -1));
+    lua_pop(L, 1);
+    if (!through) break;
+    level++;
+  }
+  luaL_where(L, level);
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 void xcs_push_choices(lua_State *L, const char *const names[]) {

@@ -37,6 +37,14 @@ int xcs_push_closed(lua_State *L, const char *why);
 
 /* Misuse ----------------------------------------------------------------------- */
 
+/* Raises a misuse error positioned at the first caller outside the
+ * prelude and the functions xcs_errors_see_through names (as the prelude's
+ * own errors are), so a module sees its own line whether it called a
+ * method or a socket.* function. */
+int xcs_raise_at_caller(lua_State *L, const char *fmt, ...);
+/* f stands in front of the prelude's functions: xcs_raise_at_caller looks
+ * past it too. For a few, registered once each. */
+void xcs_errors_see_through(lua_CFunction f);
 /* Pushes "a, b or c" of the NULL-ended names. */
 void xcs_push_choices(lua_State *L, const char *const names[]);
 /* The index in names of the string at idx; else raises "fname: unknown

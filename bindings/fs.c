@@ -38,7 +38,6 @@
 
 #include "bindings/errors.h"
 #include "bindings/fs_job.h"
-#include "bindings/stream.h" /* xcs_raise_at_caller */
 #include "bindings/task.h"
 
 #define NAME_MAX_LEN 255

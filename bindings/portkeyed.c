@@ -289,9 +289,9 @@ static int l_portkeyed(lua_State *L) {
   return 3;
 }
 
-int xcs_portkeyed_is(lua_CFunction f) { return f == fast_read || f == fast_write; }
-
 void xcs_portkeyed_open(lua_State *L) {
+  xcs_errors_see_through(fast_read); /* misuse is told at the module's line */
+  xcs_errors_see_through(fast_write);
   lua_pushcfunction(L, l_portkeyed);
   lua_setfield(L, -2, "portkeyed");
 }

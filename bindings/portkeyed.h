@@ -7,10 +7,6 @@
 
 #include <lua.h>
 
-/* Whether f is one of them: a frame to see through when an error names the
- * module's line, as the prelude's own frames are. */
-int xcs_portkeyed_is(lua_CFunction f);
-
 /* core.portkeyed(open_tcp, open_udp, open_tls, last, weak_mt, slow_read,
  * slow_write) -> read, write, forget: the closures, over the prelude's
  * tables and functions, and what the prelude calls whenever it puts a

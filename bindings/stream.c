@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "bindings/errors.h"
-#include "bindings/portkeyed.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
 #include "bindings/core/log.h"

@@ -263,10 +263,6 @@ int xcs_wait_until(lua_State *L, xcs_task **slot, lua_KFunction k, double deadli
 /* In a continuation: whether the deadline passed (or woke the task). */
 int xcs_timed_out(lua_State *L, double deadline);
 
-/* Raises a misuse error positioned at the first caller outside the
- * prelude (as the prelude's own errors are), so a module sees its own line
- * whether it called a method or a socket.* function. */
-int xcs_raise_at_caller(lua_State *L, const char *fmt, ...);
 /* Closes a connection with a reset (RST: its peer knows it was cut), what
  * is queued dropped; any other handle is left alone. */
 void xcs_conn_reset(xcs_handle *h);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "bindings/errors.h"
-#include "bindings/portkeyed.h"
 #include "bindings/stream.h"
 #include "bindings/task.h"
 
@@ -67,24 +66,6 @@ void xcs_conn_opts_default(xcs_conn_opts *o) {
   o->kept.maxline = XCS_MAXLINE;
   o->kept.maxall = XCS_MAXALL;
   o->nodelay = 1; /* request/response traffic is the common case */
-}
-
-int xcs_raise_at_caller(lua_State *L, const char *fmt, ...) {
-  lua_Debug ar;
-  int level = 1;
-  while (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sf", &ar)) {
-    int through = strcmp(ar.source, "=prelude") == 0 || xcs_portkeyed_is(lua_tocfunction(L, -1));
-    lua_pop(L, 1);
-    if (!through) break;
-    level++;
-  }
-  luaL_where(L, level);
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
 }
 
 static int bad_option(lua_State *L, const char *fname, const char *name, int vidx,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/errors.h"
 #include "bindings/handle.h"
 #include "bindings/openssl.h"
 #include "bindings/stream.h"

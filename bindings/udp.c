@@ -337,7 +337,8 @@ static int read_now(lua_State *L, xcs_udp *u) {
 
 /* The calling task waits for a datagram, continuing in k. */
 static int wait_read(lua_State *L, xcs_udp *u, double timeout, lua_KFunction k, lua_KContext ctx) {
-  if (u->h.reader) return luaL_error(L, "read: socket busy reading (another task is reading it)");
+  if (u->h.reader)
+    return xcs_raise_at_caller(L, "read: socket busy reading (another task is reading it)");
   xcs_task_check(L, "read");
   return xcs_task_park(L, &u->h.reader, timeout, k, ctx);
 }
@@ -400,8 +401,8 @@ static int destination(lua_State *L, xcs_udp *u, struct sockaddr_storage *to, in
   const char *s = lua_tostring(L, 3);
   if ((*reply = known(u, s, to)) || xcs_addr_parse(s, to) == 0) return 0;
   if (!xcs_names_is_name(s))
-    return luaL_error(L, "udp:write: bad argument #2 (to): expected an address such as "
-                         "\"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);
+    return xcs_raise_at_caller(L, "udp:write: bad argument #2 (to): expected an address such "
+                                  "as \"127.0.0.1:7000\" or \"localhost:7000\", got \"%s\"", s);
   int r = xcs_names_find(u->names, s, uv_now(&u->h.m->host->loop), to);
   if (r <= 0) return r == 0 ? 0 : xcs_push_fail(L, r);
   xcs_task_check(L, "udp:write"); /* a name not looked up yet: the task waits for it */
@@ -487,19 +488,20 @@ static int udp_write(lua_State *L) {
   int reply = 0;
   if (u->connected && !lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TSTRING || strcmp(lua_tostring(L, 3), u->peer) != 0)
-      return luaL_error(L, "udp:write: bad argument #2 (to): this socket sends only to %s",
-                        u->peer);
+      return xcs_raise_at_caller(L, "udp:write: bad argument #2 (to): this socket sends only "
+                                    "to %s", u->peer);
   } else if (!lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TSTRING)
-      return luaL_error(L, "udp:write: bad argument #2 (to): expected an address string, "
-                           "got %s", luaL_typename(L, 3));
+      return xcs_raise_at_caller(L, "udp:write: bad argument #2 (to): expected an address "
+                                    "string, got %s", luaL_typename(L, 3));
     lua_settop(L, 3);
     int n = destination(L, u, &to, &reply);
     if (n < 0) return xcs_task_park(L, &u->h.writer, -1, write_k, 0);
     if (n > 0) return n;
     dest = (struct sockaddr *)&to;
   } else if (!u->connected) {
-    return luaL_error(L, "udp:write: bad argument #2 (to): expected the address to send to");
+    return xcs_raise_at_caller(L, "udp:write: bad argument #2 (to): expected the address to "
+                                  "send to");
   }
   return send_to(L, u, data, len, dest, reply);
 }
