@@ -35,7 +35,9 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   if (lim->budget && nsize > old && lim->used - old + nsize > lim->budget)
     return NULL; /* Lua collects garbage, retries, then raises "not enough memory" */
-  void *p = realloc(ptr, nsize);
+  /* A new block (most: strings, tables) by malloc: realloc(NULL, n) is
+   * malloc behind a few more tests on every string a read makes. */
+  void *p = ptr ? realloc(ptr, nsize) : malloc(nsize);
   if (p == NULL) return NULL;
   lim->used = lim->used - old + nsize;
   if (lim->used > lim->peak) lim->peak = lim->used;
@@ -47,7 +49,6 @@ void *xcs_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   return p;
 }
-
 
 lua_State *xcs_limits_running(lua_State *L) {
   lua_State *prev = running;
