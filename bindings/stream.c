@@ -192,7 +192,7 @@ struct xcs_conn_linger {
 };
 
 static void stop_linger(xcs_conn *c) {
-  if (c->linger == NULL) return;
+  if (!c->draining || c->linger == NULL) return; /* (else the union is another's) */
   xcs_linger_stop(&c->linger->l);
   free(c->linger);
   c->linger = NULL;
@@ -507,6 +507,8 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   xcs_tcp_dial_end(c);
   xcs_conn_free_names(c); /* the box reads as closed now: no one asks for them */
+  xcs_kept_drop(c->opts);  /* ...nor reads or writes with these */
+  c->opts = xcs_kept_make(NULL);
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -657,7 +659,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
       c->need = 1;
       return 0;
     case RD_BYTES:
-      if (n > c->opts.maxall) return too_long(L, c, "read", c->opts.maxall, "maxall");
+      if (n > c->opts->maxall) return too_long(L, c, "read", c->opts->maxall, "maxall");
       if (c->len >= n) {
         lua_pushlstring(L, p, n);
         consume(c, n);
@@ -668,7 +670,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
     case RD_LINE:
     case RD_NUM: {
       const char *lf = memchr(p + c->scan, '\n', c->len - c->scan);
-      size_t max = c->opts.maxline;
+      size_t max = c->opts->maxline;
       if (lf) {
         size_t i = (size_t)(lf - p), k = i;
         if (k > 0 && p[k - 1] == '\r') k--;
@@ -684,7 +686,7 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
     case RD_UNTIL: {
       size_t dl;
       const char *d = lua_tolstring(L, 4, &dl);
-      if (n > c->opts.maxall) n = c->opts.maxall; /* the bound on every read */
+      if (n > c->opts->maxall) n = c->opts->maxall; /* the bound on every read */
       const char *hit = memmem(p + c->scan, c->len - c->scan, d, dl);
       if (hit) {
         size_t i = (size_t)(hit - p);
@@ -701,13 +703,13 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
       return 0;
     }
     case RD_ALL:
-      if (c->len > c->opts.maxall) return too_long(L, c, "data", c->opts.maxall, "maxall");
+      if (c->len > c->opts->maxall) return too_long(L, c, "data", c->opts->maxall, "maxall");
       if (c->eof) {
         lua_pushlstring(L, p, c->len);
         consume(c, c->len);
         return 1;
       }
-      c->need = c->want = c->opts.maxall + 1;
+      c->need = c->want = c->opts->maxall + 1;
       return 0;
   }
   return 0;
@@ -758,7 +760,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
 /* Sets up the stack read_k expects and starts the read. */
 static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int delim_idx,
                       int timeout_idx) {
-  double secs = xcs_timeout_arg(L, timeout_idx, c->opts.read_timeout);
+  double secs = xcs_timeout_arg(L, timeout_idx, c->opts->read_timeout);
   lua_pushinteger(L, mode);
   lua_pushinteger(L, n);
   if (delim_idx)
@@ -822,7 +824,7 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   if (c->released || c->h.reader) return 0;
   const char *p = buffered(c);
   if (mode == RD_BYTES) {
-    if (n > c->opts.maxall || c->len < n) return 0;
+    if (n > c->opts->maxall || c->len < n) return 0;
     if (n - 1 < SHORT_MAX) /* 1 to SHORT_MAX */
       push_short(L, p, n);
     else
@@ -834,7 +836,7 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   if (lf == NULL) return 0;
   size_t i = (size_t)(lf - p), k = i;
   if (k > 0 && p[k - 1] == '\r') k--;
-  if (k > c->opts.maxline) return 0;
+  if (k > c->opts->maxline) return 0;
   return push_line(L, c, mode, k, i);
 }
 
@@ -900,7 +902,7 @@ static int conn_readuntil(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING || (lua_tolstring(L, 2, &dl), dl == 0))
     return luaL_argerror(L, 2, "expected a delimiter (a non-empty string)");
   lua_Integer max = lua_isnoneornil(L, 3)
-                        ? (lua_Integer)c->opts.maxline
+                        ? (lua_Integer)c->opts->maxline
                         : check_count(L, 3, 0, "expected the most bytes before the "
                                                "delimiter (an integer >= 0)");
   return start_read(L, c, RD_UNTIL, max, 2, 4);
@@ -923,7 +925,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   if ((c->queued > XCS_WRITE_HIGH || over) && c->h.writer == NULL &&
       (again || xcs_task_can_wait(L))) {
     if (!again) { /* the deadline replaces the timeout argument */
-      lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
+      lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts->send_timeout)));
       lua_replace(L, 3);
     }
     double deadline = lua_tonumber(L, 3);
@@ -1019,7 +1021,7 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
 
 static int conn_flush(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  double secs = xcs_timeout_arg(L, 2, c->opts.send_timeout);
+  double secs = xcs_timeout_arg(L, 2, c->opts->send_timeout);
   lua_settop(L, 1);
   lua_pushnumber(L, secs);
   return flush_k(L, LUA_OK, 0);
@@ -1082,9 +1084,7 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
     uv_tcp_init(&m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
   xcs_list_init(&c->ready);
-  xcs_conn_opts d;
-  xcs_conn_opts_default(&d);
-  c->opts = d.kept;
+  c->opts = xcs_kept_make(NULL);
   c->drain_to = XCS_WRITE_HIGH;
   c->need = 1;
   return c;

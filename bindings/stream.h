@@ -85,7 +85,8 @@ typedef struct xcs_transport {
 /* What a connection keeps of its options once it started (the socket
  * options are the socket's from then on, and the connect timeout is
  * socket.connect's own): the timeouts and bounds its reads and writes use.
- * Timeouts < 0 mean none. */
+ * Timeouts < 0 mean none. A connection points at them, shared: most have
+ * the defaults, or their listener's (stream_opts.c). */
 typedef struct xcs_conn_kept {
   double send_timeout, read_timeout;
   size_t maxline, maxall;
@@ -105,14 +106,16 @@ struct xcs_conn {
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list ready;        /* owner's queue of clients with something to read,
                             or accept()'s of connections to hand out */
-  union {                /* what only some connections have (is_client tells): */
+  union {                /* what only some connections have (is_client and
+                            draining tell): */
     xcs_dial *dial;      /* a connect in progress: its look-up, the addresses
                             to try (tcp.c); NULL once connected */
     xcs_client *client;  /* a port-keyed listener's client: its place among
                             the listener's clients (below) */
+    struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c);
+                            the close ended the others */
   };
-  struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
-  xcs_conn_kept opts;
+  xcs_conn_kept *opts;   /* shared: read here, changed by xcs_conn_keep */
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
   char *buf;             /* received, not yet read: buf[off, off + len);
                             borrowed: still in the read buffer (stream.c) */
@@ -245,6 +248,15 @@ int xcs_conn_take(lua_State *L, xcs_conn *c);
 int xcs_conn_write(lua_State *L);
 
 void xcs_conn_opts_default(xcs_conn_opts *o);
+/* Kept options to share: the defaults (k NULL, or equal to them: never
+ * freed), else a counted copy of k; NULL when out of memory. */
+xcs_conn_kept *xcs_kept_make(const xcs_conn_kept *k);
+/* One more holder of k, which it gives back with xcs_kept_drop. */
+xcs_conn_kept *xcs_kept_share(xcs_conn_kept *k);
+void xcs_kept_drop(xcs_conn_kept *k);
+/* c keeps k from now on (copied, if c shares what it had); 0 or UV_ENOMEM
+ * (then c keeps what it had). */
+int xcs_conn_keep(xcs_conn *c, const xcs_conn_kept *k);
 /* Reads the options table at idx (nil: none) into *o, raising naming fname
  * on an unknown name or a bad value. Connections take "nodelay",
  * "keepalive", "sndbuf", "rcvbuf", "maxline", "maxall", "read_timeout" and

@@ -82,7 +82,7 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
     xcs_list_push(&l->clients, &k->peers);
     l->nclients++;
   } else {
-    c->opts = l->opts.kept;
+    c->opts = xcs_kept_share(l->kept);
   }
   xcs_conn_started(c, l->accepting ? &l->opts : NULL);
   if (addr) {
@@ -204,6 +204,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   l->gate = NULL;
   xcs_tls_ctx_unref(l->tls); /* its connections hold their own */
   l->tls = NULL;
+  xcs_kept_drop(l->kept); /* ...as they do of these */
+  l->kept = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_client_conn(n)->h, graceful);
@@ -557,7 +559,8 @@ static int l_listen(lua_State *L) {
     l->binding.bound = &l->io.handle; /* a path is always asked for by name */
   else
     tcp_listening(l, port);
-  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {
+  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL ||
+      (l->kept = xcs_kept_make(&l->opts.kept)) == NULL) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, UV_ENOMEM);
   }
@@ -591,7 +594,7 @@ static xcs_dial *dial_new(int naddrs, const xcs_conn_opts *opts) {
 }
 
 void xcs_tcp_dial_end(xcs_conn *c) {
-  xcs_dial *d = c->is_client ? NULL : c->dial;
+  xcs_dial *d = c->is_client || c->draining ? NULL : c->dial;
   if (d == NULL) return;
   if (d->resolve) { /* resolved_cb frees the look-up, finding no connection */
     d->resolve->c = NULL;
@@ -751,7 +754,10 @@ static int l_connect(lua_State *L) {
   if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts.kept;
+  if (xcs_conn_keep(c, &opts.kept) != 0) {
+    xcs_handle_close(&c->h, 0);
+    return luaL_error(L, "not enough memory");
+  }
   if (tls) {
     int r = xcs_tls_attach(c, tls, tlso.servername, tlso.handshake_timeout);
     if (r != 0) {
