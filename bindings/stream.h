@@ -101,6 +101,16 @@ typedef struct xcs_conn_opts {
   int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
 } xcs_conn_opts;
 
+/* What a connection received and the module has not read, and what a
+ * read waits for: made only while there is any (stream_rx.c). */
+typedef struct xcs_rx {
+  char *buf;      /* buf[off, off + len); borrowed: still in the read buffer */
+  size_t off, len, cap;
+  size_t scan;    /* bytes of buf known to hold no delimiter */
+  size_t want;    /* a framed read's buffer needs: pause reading past it */
+  size_t need;    /* wake the reader once len reaches this */
+} xcs_rx;
+
 struct xcs_conn {
   xcs_handle h;
   xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
@@ -117,14 +127,9 @@ struct xcs_conn {
   };
   xcs_conn_kept *opts;   /* shared: read here, changed by xcs_conn_keep */
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
-  char *buf;             /* received, not yet read: buf[off, off + len);
-                            borrowed: still in the read buffer (stream.c) */
-  size_t off, len, cap;
-  size_t scan;           /* bytes of buf known to hold no delimiter */
-  size_t want;           /* a framed read's buffer needs: pause reading past it */
-  size_t need;           /* wake the reader once len reaches this */
+  xcs_rx *rx;            /* received, not yet read (stream_rx.c); NULL: nothing,
+                            and a read waits (if one does) for any byte */
   size_t queued;         /* bytes in writes not yet completed */
-  size_t drain_to;       /* wake the writer once queued is down to this */
   uint64_t bytes_in, bytes_out;
   int err;               /* the first read or write error */
   unsigned eof : 1;      /* the peer sent FIN */
@@ -140,7 +145,10 @@ struct xcs_conn {
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
-  unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
+  unsigned borrowed : 1; /* rx->buf is not ours: xcs_rx_keep copies what is left */
+  unsigned lent : 1;     /* rx is on the stack of the delivery (stream_rx.c) */
+  unsigned flushing : 1; /* wake the writer once nothing is queued (else once
+                            XCS_WRITE_HIGH bytes or fewer are) */
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
@@ -295,6 +303,24 @@ int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial);
 int xcs_conn_apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only);
 /* Notes the addresses of a socket that just connected. */
 void xcs_conn_note_names(xcs_conn *c);
+/* Bytes received and not yet read. */
+static inline size_t xcs_conn_buffered(const xcs_conn *c) { return c->rx ? c->rx->len : 0; }
+/* The receive buffer (stream_rx.c). c's record, made if need be; NULL when
+ * out of memory. */
+xcs_rx *xcs_rx_own(xcs_conn *c);
+/* A read waits for need bytes (want in the buffer, scan of them looked
+ * at): noted in c's record, made only if they are not any byte's; 0 or
+ * UV_ENOMEM. */
+int xcs_rx_wait(xcs_conn *c, size_t need, size_t want, size_t scan);
+/* n bytes at p arrive; borrowed, with *lent for a record if c has none, until
+ * xcs_rx_keep (before the caller returns). 0 or UV_ENOMEM. */
+int xcs_rx_append(xcs_conn *c, const char *p, size_t n, xcs_rx *lent);
+/* Copies what is borrowed and left unread; 0 or UV_ENOMEM (it is lost). */
+int xcs_rx_keep(xcs_conn *c);
+/* Drops everything buffered; the record goes unless a read waits. */
+void xcs_rx_release(xcs_conn *c);
+/* ...and the record, whatever waits (the handle closes). */
+void xcs_rx_free(xcs_conn *c);
 /* Frees the names' text block, if they have one (closing). */
 void xcs_conn_free_names(xcs_conn *c);
 /* The methods setoption, settimeouts, address, peer and port. */
