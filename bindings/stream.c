@@ -107,8 +107,8 @@ static void notify(xcs_conn *c) {
   if (c->h.reader) {
     if (xcs_conn_buffered(c) >= (c->rx ? c->rx->need : 1) || c->eof || c->err)
       xcs_task_wake_now(&c->h.reader, 0);
-  } else if (c->owner) {
-    xcs_listener_ready(c->owner, c);
+  } else if (xcs_conn_owner(c)) {
+    xcs_listener_ready(c->client->owner, c);
   }
 }
 
@@ -179,7 +179,7 @@ static void hard_close(xcs_conn *c) {
  * keeps the struct after the socket's close callback (see conn_close).
  * A port-keyed listener's client is left to its listener. */
 static void release_socket(xcs_conn *c) {
-  if (c->released || c->uv_closed || c->owner || !c->connected) return;
+  if (c->released || c->uv_closed || xcs_conn_owner(c) || !c->connected) return;
   xcs_guard_leave(&c->guard);
   c->released = 1;
   c->uv_closed = 1;
@@ -423,14 +423,14 @@ void xcs_conn_shed(xcs_conn *c) {
   stop_reading(c);
   /* Its reader learns of it on the next turn: this runs inside another
    * client's admission, maybe of another module. */
-  if (c->owner) {
-    if (!xcs_list_linked(&c->ready)) xcs_list_push(&c->owner->ready, &c->ready);
-    xcs_task_wake(&c->owner->h.reader, 0);
+  xcs_listener *owner = xcs_conn_owner(c);
+  if (owner) {
+    if (!xcs_list_linked(&c->ready)) xcs_list_push(&owner->ready, &c->ready);
+    xcs_task_wake(&owner->h.reader, 0);
+    c->client->owner = NULL; /* release_socket leaves a port-keyed client alone */
   }
-  xcs_listener *owner = c->owner;
-  c->owner = NULL; /* release_socket leaves a port-keyed client alone */
   release_socket(c);
-  c->owner = owner;
+  if (owner) c->client->owner = owner;
 }
 
 static void conn_close(xcs_handle *h, int graceful) {
@@ -441,7 +441,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (in) xcs_inflow_close(in);
   if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
-  if (c->owner) xcs_listener_forget(c->owner, c);
+  if (xcs_conn_owner(c)) xcs_listener_forget(c->client->owner, c);
   if (c->is_client) { /* the listener let go of it: its record goes */
     xcs_list_remove(&c->client->deferred.link);
     free(c->client);
@@ -1005,7 +1005,7 @@ static const luaL_Reg conn_methods[] = {
 static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
   xcs_info_str(L, "protocol", c->tr ? c->tr->name : c->is_unix ? "UNIX" : "TCP");
-  xcs_info_str(L, "kind", c->owner ? "client" : "connection");
+  xcs_info_str(L, "kind", xcs_conn_owner(c) ? "client" : "connection");
   xcs_info_str(L, "local", xcs_conn_local(c));
   xcs_info_str(L, "remote", xcs_conn_peer(c));
   xcs_info_int(L, "bytes_in", c->bytes_in);

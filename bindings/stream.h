@@ -113,7 +113,6 @@ typedef struct xcs_rx {
 
 struct xcs_conn {
   xcs_handle h;
-  xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list ready;        /* owner's queue of clients with something to read,
                             or accept()'s of connections to hand out */
   union {                /* what only some connections have (is_client and
@@ -180,9 +179,15 @@ struct xcs_conn {
 /* What a port-keyed listener's client has beyond a connection, made as the
  * listener takes it (tcp.c): no other connection carries it. */
 struct xcs_client {
+  xcs_listener *owner;   /* the listener, until it let go (xcs_conn_owner) */
   xcs_list peers;        /* owner's clients */
   xcs_deferred deferred; /* its close waits for the module's step to end */
 };
+
+/* The port-keyed listener c came from, or NULL. */
+static inline xcs_listener *xcs_conn_owner(const xcs_conn *c) {
+  return c->is_client ? c->client->owner : NULL;
+}
 
 /* The connection whose client record holds n, a node of a listener's
  * clients. */

@@ -50,7 +50,7 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   xcs_list_remove(&c->client->peers);
   xcs_list_remove(&c->ready);
   l->nclients--;
-  c->owner = NULL;
+  c->client->owner = NULL;
 }
 
 /* A TLS listener's new client c (connected) starts its handshake; 0, or it
@@ -76,9 +76,9 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
     }
     xcs_list_init(&k->deferred.link);
     k->deferred.h = &c->h;
+    k->owner = l;
     c->client = k;
     c->is_client = 1;
-    c->owner = l;
     xcs_list_push(&l->clients, &k->peers);
     l->nclients++;
   } else {
@@ -377,7 +377,7 @@ static int listener_write(lua_State *L) {
     return broadcast(L, l);
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 3, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "that client has gone");
-  if (c->owner != l) return luaL_argerror(L, 3, "not a client of this port");
+  if (xcs_conn_owner(c) != l) return luaL_argerror(L, 3, "not a client of this port");
   lua_copy(L, 3, 1); /* conn, data: the shape xcs_conn_write takes */
   lua_settop(L, 2);
   return xcs_conn_write(L);
