@@ -407,7 +407,7 @@ static void sweep_cb(uv_timer_t *t) {
     xcs_watched *w = xcs_container_of(n, xcs_watched, link);
     xcs_conn *c = xcs_container_of(w->s, xcs_conn, guard);
     uint64_t seen = c->bytes_in + c->bytes_out;
-    if (seen != w->seen || c->len > 0 || xcs_conn_held(c) > 0) {
+    if (seen != w->seen || xcs_conn_buffered(c) > 0 || xcs_conn_held(c) > 0) {
       /* Bytes passed, or the module has not read what came: not idle. */
       w->active |= seen != 0;
       w->seen = seen;

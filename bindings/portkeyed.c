@@ -225,7 +225,7 @@ static int is_client(lua_State *L, int idx, xcs_handle *l) {
   if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
   xcs_handle *c = xcs_handle_test(L, idx, &xcs_conn_type);
   /* A closed one, or another kind of handle: the method says what is wrong. */
-  return c != NULL && ((xcs_conn *)c)->owner == (xcs_listener *)l;
+  return c != NULL && xcs_conn_owner((xcs_conn *)c) == (xcs_listener *)l;
 }
 
 static int fast_write(lua_State *L) {

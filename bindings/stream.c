@@ -45,14 +45,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 /* Reading pauses at XCS_READ_HIGH buffered bytes, or later if the framed
  * read waiting now needs more to complete. */
 static size_t high_mark(const xcs_conn *c) {
-  return c->want > XCS_READ_HIGH ? c->want : XCS_READ_HIGH;
+  size_t want = c->rx ? c->rx->want : 0;
+  return want > XCS_READ_HIGH ? want : XCS_READ_HIGH;
 }
 
 static void start_reading(xcs_conn *c) {
   xcs_inflow *in = xcs_conn_inflow(c);
   if (c->reading || c->eof || c->err || c->uv_closed || !c->connected || (in && in->ended))
     return;
-  if (!c->draining && c->len + xcs_conn_held(c) >= high_mark(c)) return;
+  if (!c->draining && xcs_conn_buffered(c) + xcs_conn_held(c) >= high_mark(c)) return;
   int r = uv_read_start(&c->io.stream, alloc_cb, read_cb);
   if (r == 0)
     c->reading = 1;
@@ -66,88 +67,27 @@ static void stop_reading(xcs_conn *c) {
   c->reading = 0;
 }
 
-/*
- * The receive buffer holds only what the module has not read yet. Bytes
- * arrive in the host's shared read buffer and are first offered where they
- * lie (c->buf borrows them, c->borrowed): a reader waiting for them takes
- * them from there. What is left when the callback returns is copied into a
- * buffer of c's own (keep), which is freed as soon as it is drained, so an
- * idle connection holds no buffer at all.
- */
-
-static void release_buffer(xcs_conn *c) {
-  if (!c->borrowed) free(c->buf);
-  c->buf = NULL;
-  c->borrowed = 0;
-  c->off = c->len = c->cap = c->scan = 0;
-}
-
-/* Copies borrowed bytes still unread into c's own buffer; 0 or UV_ENOMEM
- * (the bytes are then lost with the connection, which fails). */
-static int keep(xcs_conn *c) {
-  if (!c->borrowed) return 0;
-  const char *from = c->buf + c->off;
-  size_t n = c->len;
-  c->buf = NULL;
-  c->borrowed = 0;
-  c->off = c->cap = 0;
-  if (n == 0) return 0;
-  size_t cap = 256;
-  while (cap < n) cap *= 2;
-  if ((c->buf = malloc(cap)) == NULL) {
-    c->len = c->scan = 0;
-    return UV_ENOMEM;
-  }
-  memcpy(c->buf, from, n);
-  c->cap = cap;
-  return 0;
-}
-
-static int append(xcs_conn *c, const char *p, size_t n) {
-  if (c->len == 0 && c->cap == 0) { /* nothing buffered: borrow p */
-    release_buffer(c);
-    c->buf = (char *)p;
-    c->len = n;
-    c->borrowed = 1;
-    return 0;
-  }
-  int r = keep(c);
-  if (r != 0) return r;
-  if (c->off > 0 && c->off + c->len + n > c->cap) {
-    memmove(c->buf, c->buf + c->off, c->len);
-    c->off = 0;
-  }
-  if (c->len + n > c->cap) {
-    size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->len + n) cap *= 2;
-    char *b = realloc(c->buf, cap);
-    if (b == NULL) return UV_ENOMEM;
-    c->buf = b;
-    c->cap = cap;
-  }
-  memcpy(c->buf + c->off + c->len, p, n);
-  c->len += n;
-  return 0;
-}
-
 /* The buffered bytes (never a null pointer, even when empty). */
 static const char *buffered(const xcs_conn *c) {
-  return c->buf ? c->buf + c->off : "";
+  return c->rx && c->rx->buf ? c->rx->buf + c->rx->off : "";
 }
 
 /* Drops the first n buffered bytes, which a read has just returned. */
 static void consume(xcs_conn *c, size_t n) {
-  c->off += n;
-  c->len -= n;
-  c->scan = 0;
-  if (c->len == 0) release_buffer(c); /* drained: an idle connection holds nothing */
+  xcs_rx *rx = c->rx; /* NULL only for n = 0 */
+  if (rx) {
+    rx->off += n;
+    rx->len -= n;
+    rx->scan = 0;
+    if (rx->len == 0) xcs_rx_release(c); /* drained: an idle connection holds nothing */
+  }
   if (!c->reading) start_reading(c); /* (the common case, looked at here) */
 }
 
 int xcs_conn_take(lua_State *L, xcs_conn *c) {
-  if (c->len == 0) return 0;
-  lua_pushlstring(L, c->buf + c->off, c->len);
-  release_buffer(c);
+  if (xcs_conn_buffered(c) == 0) return 0;
+  lua_pushlstring(L, buffered(c), c->rx->len);
+  xcs_rx_release(c);
   start_reading(c);
   return 1;
 }
@@ -156,9 +96,10 @@ int xcs_conn_take(lua_State *L, xcs_conn *c) {
  * A framed read is only woken once it may complete. */
 static void notify(xcs_conn *c) {
   if (c->h.reader) {
-    if (c->len >= c->need || c->eof || c->err) xcs_task_wake_now(&c->h.reader, 0);
-  } else if (c->owner) {
-    xcs_listener_ready(c->owner, c);
+    if (xcs_conn_buffered(c) >= (c->rx ? c->rx->need : 1) || c->eof || c->err)
+      xcs_task_wake_now(&c->h.reader, 0);
+  } else if (xcs_conn_owner(c)) {
+    xcs_listener_ready(c->client->owner, c);
   }
 }
 
@@ -183,7 +124,7 @@ struct xcs_conn_linger {
 };
 
 static void stop_linger(xcs_conn *c) {
-  if (c->linger == NULL) return;
+  if (!c->draining || c->linger == NULL) return; /* (else the union is another's) */
   xcs_linger_stop(&c->linger->l);
   free(c->linger);
   c->linger = NULL;
@@ -194,7 +135,7 @@ static void close_socket(xcs_conn *c) {
   drop_transport(c);
   stop_linger(c);
   close_inflow(c);
-  release_buffer(c); /* nothing reads it once the socket is closing */
+  xcs_rx_release(c); /* nothing reads it once the socket is closing */
   if (c->recycling) return; /* the failed attempt's socket is closing already */
   if (c->reset && !c->is_unix) {
     /* SO_LINGER 0: the peer gets RST. Refused while a shutdown is pending,
@@ -229,13 +170,13 @@ static void hard_close(xcs_conn *c) {
  * keeps the struct after the socket's close callback (see conn_close).
  * A port-keyed listener's client is left to its listener. */
 static void release_socket(xcs_conn *c) {
-  if (c->released || c->uv_closed || c->owner || !c->connected) return;
+  if (c->released || c->uv_closed || xcs_conn_owner(c) || !c->connected) return;
   xcs_guard_leave(&c->guard);
   c->released = 1;
   c->uv_closed = 1;
   c->reading = 0;
   drop_transport(c);
-  release_buffer(c);
+  xcs_rx_release(c);
   xcs_tcp_dial_end(c);
   close_inflow(c);
   xcs_handle_uv_close(&c->h, &c->io.handle);
@@ -252,27 +193,28 @@ int xcs_conn_push_error(lua_State *L, xcs_conn *c, int status) {
 /* nil, msg, code for the connection's error [, partial], and release it. */
 int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial) {
   int n = xcs_conn_push_error(L, c, c->err);
-  if (partial) lua_pushlstring(L, buffered(c), c->len);
+  if (partial) lua_pushlstring(L, buffered(c), xcs_conn_buffered(c));
   release_socket(c);
   return n + partial;
 }
 
 void xcs_conn_deliver(xcs_conn *c, const char *data, size_t n) {
   if (c->err || c->eof) return;
-  int r = append(c, data, n);
+  xcs_rx lent;
+  int r = xcs_rx_append(c, data, n, &lent);
   if (r != 0) {
     c->err = r;
     stop_reading(c);
   } else {
     c->bytes_in += (uint64_t)n;
     c->h.m->stats.bytes_in[xcs_conn_proto(c)] += (uint64_t)n;
-    if (c->len >= high_mark(c)) stop_reading(c);
+    if (xcs_conn_buffered(c) >= high_mark(c)) stop_reading(c);
   }
   notify(c);
   /* data is only lent for this call (the shared read buffer, what --delay
    * held, or the transport's plaintext); c outlives it, as its struct lives
    * until the host's next tick at least. What is left unread is copied. */
-  if ((r = keep(c)) != 0 && c->err == 0) {
+  if ((r = xcs_rx_keep(c)) != 0 && c->err == 0) {
     c->err = r;
     stop_reading(c);
     notify(c);
@@ -313,7 +255,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (in && !c->draining) {
     /* Held back by --delay; the end waits behind the data, and what is
      * held counts against the read limit. */
-    if (nread < 0 || c->len + in->bytes + (size_t)nread >= high_mark(c)) stop_reading(c);
+    if (nread < 0 || xcs_conn_buffered(c) + in->bytes + (size_t)nread >= high_mark(c))
+      stop_reading(c);
     xcs_inflow_stream(in, nread, buf->base);
     return;
   }
@@ -342,7 +285,8 @@ static void write_cb(uv_write_t *req, int status) {
     c->err = status;
   if (w->ref != LUA_NOREF) xcs_unref(c->h.m, w->ref);
   free(w);
-  if (c->queued <= c->drain_to || c->err) xcs_task_wake_now(&c->h.writer, 0);
+  if (c->queued <= (c->flushing ? 0 : XCS_WRITE_HIGH) || c->err)
+    xcs_task_wake_now(&c->h.writer, 0);
 }
 
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx) {
@@ -470,14 +414,14 @@ void xcs_conn_shed(xcs_conn *c) {
   stop_reading(c);
   /* Its reader learns of it on the next turn: this runs inside another
    * client's admission, maybe of another module. */
-  if (c->owner) {
-    if (!xcs_list_linked(&c->ready)) xcs_list_push(&c->owner->ready, &c->ready);
-    xcs_task_wake(&c->owner->h.reader, 0);
+  xcs_listener *owner = xcs_conn_owner(c);
+  if (owner) {
+    if (!xcs_list_linked(&c->ready)) xcs_list_push(&owner->ready, &c->ready);
+    xcs_task_wake(&owner->h.reader, 0);
+    c->client->owner = NULL; /* release_socket leaves a port-keyed client alone */
   }
-  xcs_listener *owner = c->owner;
-  c->owner = NULL; /* release_socket leaves a port-keyed client alone */
   release_socket(c);
-  c->owner = owner;
+  if (owner) c->client->owner = owner;
 }
 
 static void conn_close(xcs_handle *h, int graceful) {
@@ -488,7 +432,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (in) xcs_inflow_close(in);
   if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
-  if (c->owner) xcs_listener_forget(c->owner, c);
+  if (xcs_conn_owner(c)) xcs_listener_forget(c->client->owner, c);
   if (c->is_client) { /* the listener let go of it: its record goes */
     xcs_list_remove(&c->client->deferred.link);
     free(c->client);
@@ -498,6 +442,9 @@ static void conn_close(xcs_handle *h, int graceful) {
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
   xcs_tcp_dial_end(c);
   xcs_conn_free_names(c); /* the box reads as closed now: no one asks for them */
+  xcs_rx_free(c);          /* ...nor reads what is buffered */
+  xcs_kept_drop(c->opts);  /* ...nor reads or writes with these */
+  c->opts = xcs_kept_make(NULL);
   if (c->released) return; /* the socket went after an error: nothing to close */
   if (!graceful || c->err || !c->connected) {
     hard_close(c);
@@ -506,7 +453,6 @@ static void conn_close(xcs_handle *h, int graceful) {
   c->draining = 1;
   xcs_hold(&h->life); /* the socket flushes on after the module let go */
   c->drain_hold = 1;
-  release_buffer(c);
   if (!c->shut) {
     c->shut = 1;
     if (send_fin(c) != 0) {
@@ -583,7 +529,7 @@ static const char *const rd_fname[] = {"read",    "read",      "read", "read",
 static int too_long(lua_State *L, xcs_conn *c, const char *what, size_t max,
                     const char *option) {
   xcs_push_failf(L, UV_EMSGSIZE, "%s longer than %I bytes (%s)", what, (lua_Integer)max, option);
-  lua_pushlstring(L, buffered(c), c->len);
+  lua_pushlstring(L, buffered(c), xcs_conn_buffered(c));
   return 4;
 }
 
@@ -612,7 +558,7 @@ static int push_line(lua_State *L, xcs_conn *c, int mode, size_t k, size_t i) {
     lua_Integer v;
     if (!line_integer(p, k, &v)) {
       xcs_push_failf(L, UV_EPROTO, "the line is not an integer");
-      lua_pushlstring(L, p, c->len);
+      lua_pushlstring(L, p, xcs_conn_buffered(c));
       return 4;
     }
     lua_pushinteger(L, v);
@@ -623,16 +569,23 @@ static int push_line(lua_State *L, xcs_conn *c, int mode, size_t k, size_t i) {
   return 1;
 }
 
+/* What a read that must wait waits for (xcs_rx_wait). */
+typedef struct rd_wait {
+  size_t need, want, scan;
+} rd_wait;
+
 /* Tries the read at the stack's shape above; returns its results, or 0
- * when it must wait (then c->need and c->want say for what). */
-static int try_read(lua_State *L, xcs_conn *c, int mode) {
+ * when it must wait (then *w says for what). */
+static int try_read(lua_State *L, xcs_conn *c, int mode, rd_wait *w) {
   size_t n = (size_t)lua_tointeger(L, 3);
   const char *p = buffered(c);
+  size_t len = xcs_conn_buffered(c), scan = c->rx ? c->rx->scan : 0;
+  *w = (rd_wait){1, 0, 0};
   switch (mode) {
     case RD_ANY:
     case RD_UPTO:
-      if (c->len > 0) {
-        size_t k = mode == RD_UPTO && n < c->len ? n : c->len;
+      if (len > 0) {
+        size_t k = mode == RD_UPTO && n < len ? n : len;
         lua_pushlstring(L, p, k);
         consume(c, k);
         return 1;
@@ -641,38 +594,35 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
         lua_pushliteral(L, "");
         return 1;
       }
-      c->need = 1;
       return 0;
     case RD_BYTES:
-      if (n > c->opts.maxall) return too_long(L, c, "read", c->opts.maxall, "maxall");
-      if (c->len >= n) {
+      if (n > c->opts->maxall) return too_long(L, c, "read", c->opts->maxall, "maxall");
+      if (len >= n) {
         lua_pushlstring(L, p, n);
         consume(c, n);
         return 1;
       }
-      c->need = c->want = n;
+      *w = (rd_wait){n, n, 0};
       return 0;
     case RD_LINE:
     case RD_NUM: {
-      const char *lf = memchr(p + c->scan, '\n', c->len - c->scan);
-      size_t max = c->opts.maxline;
+      const char *lf = memchr(p + scan, '\n', len - scan);
+      size_t max = c->opts->maxline;
       if (lf) {
         size_t i = (size_t)(lf - p), k = i;
         if (k > 0 && p[k - 1] == '\r') k--;
         if (k > max) return too_long(L, c, "line", max, "maxline");
         return push_line(L, c, mode, k, i);
       }
-      c->scan = c->len;
-      if (c->len > max + 1) return too_long(L, c, "line", max, "maxline"); /* +1: a CR */
-      c->need = c->len + 1;
-      c->want = max + 2;
+      if (len > max + 1) return too_long(L, c, "line", max, "maxline"); /* +1: a CR */
+      *w = (rd_wait){len + 1, max + 2, len};
       return 0;
     }
     case RD_UNTIL: {
       size_t dl;
       const char *d = lua_tolstring(L, 4, &dl);
-      if (n > c->opts.maxall) n = c->opts.maxall; /* the bound on every read */
-      const char *hit = memmem(p + c->scan, c->len - c->scan, d, dl);
+      if (n > c->opts->maxall) n = c->opts->maxall; /* the bound on every read */
+      const char *hit = memmem(p + scan, len - scan, d, dl);
       if (hit) {
         size_t i = (size_t)(hit - p);
         if (i > n) return too_long(L, c, "data before the delimiter", n, "max");
@@ -681,20 +631,19 @@ static int try_read(lua_State *L, xcs_conn *c, int mode) {
         return 1;
       }
       /* Every place a delimiter could start in what is here was looked at. */
-      c->scan = c->len >= dl ? c->len - dl + 1 : 0;
-      if (c->scan > n) return too_long(L, c, "data before the delimiter", n, "max");
-      c->need = c->len + 1;
-      c->want = n + dl;
+      scan = len >= dl ? len - dl + 1 : 0;
+      if (scan > n) return too_long(L, c, "data before the delimiter", n, "max");
+      *w = (rd_wait){len + 1, n + dl, scan};
       return 0;
     }
     case RD_ALL:
-      if (c->len > c->opts.maxall) return too_long(L, c, "data", c->opts.maxall, "maxall");
+      if (len > c->opts->maxall) return too_long(L, c, "data", c->opts->maxall, "maxall");
       if (c->eof) {
-        lua_pushlstring(L, p, c->len);
-        consume(c, c->len);
+        lua_pushlstring(L, p, len);
+        consume(c, len);
         return 1;
       }
-      c->need = c->want = c->opts.maxall + 1;
+      *w = (rd_wait){c->opts->maxall + 1, c->opts->maxall + 1, 0};
       return 0;
   }
   return 0;
@@ -709,15 +658,14 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
   /* After a fatal error every read answers with it, even one that needs no
    * byte (read(0)). */
   if (c->released) return xcs_conn_fail(L, c, framed);
-  c->want = 0;
-  int n = try_read(L, c, mode);
-  size_t want = c->want;
-  c->want = 0; /* set again only while waiting */
+  if (c->rx) c->rx->want = 0; /* set again only while waiting */
+  rd_wait w;
+  int n = try_read(L, c, mode, &w);
   if (n > 0) return n;
   if (c->eof) {
     xcs_push_closed(L, "the peer closed the connection");
     if (!framed) return 3;
-    lua_pushlstring(L, buffered(c), c->len);
+    lua_pushlstring(L, buffered(c), xcs_conn_buffered(c));
     return 4;
   }
   if (c->err) return xcs_conn_fail(L, c, framed);
@@ -725,7 +673,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
   if (again && xcs_timed_out(L, deadline)) {
     xcs_push_failf(L, UV_ETIMEDOUT, "read timed out");
     if (!framed) return 3;
-    lua_pushlstring(L, buffered(c), c->len);
+    lua_pushlstring(L, buffered(c), xcs_conn_buffered(c));
     return 4;
   }
   if (!again) {
@@ -737,7 +685,10 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
     lua_pushnumber(L, deadline);
     lua_replace(L, 5);
   }
-  c->want = want;
+  if (xcs_rx_wait(c, w.need, w.want, w.scan) != 0) {
+    c->err = UV_ENOMEM; /* no record to wait with: the connection fails */
+    return xcs_conn_fail(L, c, framed);
+  }
   start_reading(c);
   return xcs_wait_until(L, &c->h.reader, read_k, deadline);
 }
@@ -745,7 +696,7 @@ static int read_k(lua_State *L, int status, lua_KContext again) {
 /* Sets up the stack read_k expects and starts the read. */
 static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int delim_idx,
                       int timeout_idx) {
-  double secs = xcs_timeout_arg(L, timeout_idx, c->opts.read_timeout);
+  double secs = xcs_timeout_arg(L, timeout_idx, c->opts->read_timeout);
   lua_pushinteger(L, mode);
   lua_pushinteger(L, n);
   if (delim_idx)
@@ -755,7 +706,7 @@ static int start_read(lua_State *L, xcs_conn *c, int mode, lua_Integer n, int de
   lua_pushnumber(L, secs);
   lua_rotate(L, 2, 4); /* conn, mode, n, delimiter, seconds, args... */
   lua_settop(L, 5);
-  c->scan = 0;
+  if (c->rx) c->rx->scan = 0;
   return read_k(L, LUA_OK, 0);
 }
 
@@ -808,8 +759,9 @@ static void push_short(lua_State *L, const char *p, size_t n) {
 static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
   if (c->released || c->h.reader) return 0;
   const char *p = buffered(c);
+  size_t len = xcs_conn_buffered(c);
   if (mode == RD_BYTES) {
-    if (n > c->opts.maxall || c->len < n) return 0;
+    if (n > c->opts->maxall || len < n) return 0;
     if (n - 1 < SHORT_MAX) /* 1 to SHORT_MAX */
       push_short(L, p, n);
     else
@@ -817,11 +769,11 @@ static int read_now(lua_State *L, xcs_conn *c, int mode, size_t n) {
     consume(c, n);
     return 1;
   }
-  const char *lf = c->len ? memchr(p, '\n', c->len) : NULL;
+  const char *lf = len ? memchr(p, '\n', len) : NULL;
   if (lf == NULL) return 0;
   size_t i = (size_t)(lf - p), k = i;
   if (k > 0 && p[k - 1] == '\r') k--;
-  if (k > c->opts.maxline) return 0;
+  if (k > c->opts->maxline) return 0;
   return push_line(L, c, mode, k, i);
 }
 
@@ -887,7 +839,7 @@ static int conn_readuntil(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING || (lua_tolstring(L, 2, &dl), dl == 0))
     return luaL_argerror(L, 2, "expected a delimiter (a non-empty string)");
   lua_Integer max = lua_isnoneornil(L, 3)
-                        ? (lua_Integer)c->opts.maxline
+                        ? (lua_Integer)c->opts->maxline
                         : check_count(L, 3, 0, "expected the most bytes before the "
                                                "delimiter (an integer >= 0)");
   return start_read(L, c, RD_UNTIL, max, 2, 4);
@@ -910,7 +862,7 @@ static int write_k(lua_State *L, int status, lua_KContext again) {
   if ((c->queued > XCS_WRITE_HIGH || over) && c->h.writer == NULL &&
       (again || xcs_task_can_wait(L))) {
     if (!again) { /* the deadline replaces the timeout argument */
-      lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts.send_timeout)));
+      lua_pushnumber(L, xcs_deadline(m, xcs_timeout_arg(L, 3, c->opts->send_timeout)));
       lua_replace(L, 3);
     }
     double deadline = lua_tonumber(L, 3);
@@ -968,7 +920,7 @@ static int conn_trywrite(lua_State *L) {
 /* conn:buffered() -> bytes received and not yet read: what a read returns
  * without waiting, so a pipelining server can answer a batch at once. */
 static int conn_buffered(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_conn(L)->len);
+  lua_pushinteger(L, (lua_Integer)xcs_conn_buffered(check_conn(L)));
   return 1;
 }
 
@@ -978,7 +930,7 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
   (void)status;
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 1, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "the socket was closed");
-  if (again) c->drain_to = XCS_WRITE_HIGH;
+  if (again) c->flushing = 0;
   if (c->err) return xcs_conn_fail(L, c, 0);
   if (c->queued == 0) {
     lua_pushboolean(L, 1);
@@ -995,13 +947,13 @@ static int flush_k(lua_State *L, int status, lua_KContext again) {
     lua_pushnumber(L, deadline);
     lua_replace(L, 2);
   }
-  c->drain_to = 0;
+  c->flushing = 1;
   return xcs_wait_until(L, &c->h.writer, flush_k, deadline);
 }
 
 static int conn_flush(lua_State *L) {
   xcs_conn *c = check_conn(L);
-  double secs = xcs_timeout_arg(L, 2, c->opts.send_timeout);
+  double secs = xcs_timeout_arg(L, 2, c->opts->send_timeout);
   lua_settop(L, 1);
   lua_pushnumber(L, secs);
   return flush_k(L, LUA_OK, 0);
@@ -1035,7 +987,7 @@ static const luaL_Reg conn_methods[] = {
 static void conn_info(xcs_handle *h, lua_State *L) {
   xcs_conn *c = (xcs_conn *)h;
   xcs_info_str(L, "protocol", c->tr ? c->tr->name : c->is_unix ? "UNIX" : "TCP");
-  xcs_info_str(L, "kind", c->owner ? "client" : "connection");
+  xcs_info_str(L, "kind", xcs_conn_owner(c) ? "client" : "connection");
   xcs_info_str(L, "local", xcs_conn_local(c));
   xcs_info_str(L, "remote", xcs_conn_peer(c));
   xcs_info_int(L, "bytes_in", c->bytes_in);
@@ -1064,11 +1016,7 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
     uv_tcp_init(&m->host->loop, &c->io.tcp);
   c->io.handle.data = &c->h;
   xcs_list_init(&c->ready);
-  xcs_conn_opts d;
-  xcs_conn_opts_default(&d);
-  c->opts = d.kept;
-  c->drain_to = XCS_WRITE_HIGH;
-  c->need = 1;
+  c->opts = xcs_kept_make(NULL);
   return c;
 }
 

@@ -85,7 +85,8 @@ typedef struct xcs_transport {
 /* What a connection keeps of its options once it started (the socket
  * options are the socket's from then on, and the connect timeout is
  * socket.connect's own): the timeouts and bounds its reads and writes use.
- * Timeouts < 0 mean none. */
+ * Timeouts < 0 mean none. A connection points at them, shared: most have
+ * the defaults, or their listener's (stream_opts.c). */
 typedef struct xcs_conn_kept {
   double send_timeout, read_timeout;
   size_t maxline, maxall;
@@ -100,28 +101,34 @@ typedef struct xcs_conn_opts {
   int sndbuf, rcvbuf;  /* bytes; 0: the system's default */
 } xcs_conn_opts;
 
+/* What a connection received and the module has not read, and what a
+ * read waits for: made only while there is any (stream_rx.c). */
+typedef struct xcs_rx {
+  char *buf;      /* buf[off, off + len); borrowed: still in the read buffer */
+  size_t off, len, cap;
+  size_t scan;    /* bytes of buf known to hold no delimiter */
+  size_t want;    /* a framed read's buffer needs: pause reading past it */
+  size_t need;    /* wake the reader once len reaches this */
+} xcs_rx;
+
 struct xcs_conn {
   xcs_handle h;
-  xcs_listener *owner;   /* the port-keyed listener it came from, or NULL */
   xcs_list ready;        /* owner's queue of clients with something to read,
                             or accept()'s of connections to hand out */
-  union {                /* what only some connections have (is_client tells): */
+  union {                /* what only some connections have (is_client and
+                            draining tell): */
     xcs_dial *dial;      /* a connect in progress: its look-up, the addresses
                             to try (tcp.c); NULL once connected */
     xcs_client *client;  /* a port-keyed listener's client: its place among
                             the listener's clients (below) */
+    struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c);
+                            the close ended the others */
   };
-  struct xcs_conn_linger *linger; /* closed, flushing: its deadline (stream.c) */
-  xcs_conn_kept opts;
+  xcs_conn_kept *opts;   /* shared: read here, changed by xcs_conn_keep */
   xcs_guard_slot guard;  /* admitted by a listener's gate (guard.h) */
-  char *buf;             /* received, not yet read: buf[off, off + len);
-                            borrowed: still in the read buffer (stream.c) */
-  size_t off, len, cap;
-  size_t scan;           /* bytes of buf known to hold no delimiter */
-  size_t want;           /* a framed read's buffer needs: pause reading past it */
-  size_t need;           /* wake the reader once len reaches this */
+  xcs_rx *rx;            /* received, not yet read (stream_rx.c); NULL: nothing,
+                            and a read waits (if one does) for any byte */
   size_t queued;         /* bytes in writes not yet completed */
-  size_t drain_to;       /* wake the writer once queued is down to this */
   uint64_t bytes_in, bytes_out;
   int err;               /* the first read or write error */
   unsigned eof : 1;      /* the peer sent FIN */
@@ -137,7 +144,10 @@ struct xcs_conn {
   unsigned released : 1; /* socket closed after an error; the handle lives on */
   unsigned reset : 1;    /* close with RST */
   unsigned is_unix : 1;  /* a UNIX stream socket */
-  unsigned borrowed : 1; /* buf is not ours: keep() copies what is left */
+  unsigned borrowed : 1; /* rx->buf is not ours: xcs_rx_keep copies what is left */
+  unsigned lent : 1;     /* rx is on the stack of the delivery (stream_rx.c) */
+  unsigned flushing : 1; /* wake the writer once nothing is queued (else once
+                            XCS_WRITE_HIGH bytes or fewer are) */
   unsigned v4_names : 1; /* names are the IPv4 addresses below */
   unsigned handshaking : 1; /* the transport's handshake is not done yet */
   unsigned delayed : 1;  /* an xcs_conn_delayed: --delay holds data back */
@@ -169,9 +179,15 @@ struct xcs_conn {
 /* What a port-keyed listener's client has beyond a connection, made as the
  * listener takes it (tcp.c): no other connection carries it. */
 struct xcs_client {
+  xcs_listener *owner;   /* the listener, until it let go (xcs_conn_owner) */
   xcs_list peers;        /* owner's clients */
   xcs_deferred deferred; /* its close waits for the module's step to end */
 };
+
+/* The port-keyed listener c came from, or NULL. */
+static inline xcs_listener *xcs_conn_owner(const xcs_conn *c) {
+  return c->is_client ? c->client->owner : NULL;
+}
 
 /* The connection whose client record holds n, a node of a listener's
  * clients. */
@@ -245,6 +261,15 @@ int xcs_conn_take(lua_State *L, xcs_conn *c);
 int xcs_conn_write(lua_State *L);
 
 void xcs_conn_opts_default(xcs_conn_opts *o);
+/* Kept options to share: the defaults (k NULL, or equal to them: never
+ * freed), else a counted copy of k; NULL when out of memory. */
+xcs_conn_kept *xcs_kept_make(const xcs_conn_kept *k);
+/* One more holder of k, which it gives back with xcs_kept_drop. */
+xcs_conn_kept *xcs_kept_share(xcs_conn_kept *k);
+void xcs_kept_drop(xcs_conn_kept *k);
+/* c keeps k from now on (copied, if c shares what it had); 0 or UV_ENOMEM
+ * (then c keeps what it had). */
+int xcs_conn_keep(xcs_conn *c, const xcs_conn_kept *k);
 /* Reads the options table at idx (nil: none) into *o, raising naming fname
  * on an unknown name or a bad value. Connections take "nodelay",
  * "keepalive", "sndbuf", "rcvbuf", "maxline", "maxall", "read_timeout" and
@@ -279,6 +304,24 @@ int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial);
 int xcs_conn_apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only);
 /* Notes the addresses of a socket that just connected. */
 void xcs_conn_note_names(xcs_conn *c);
+/* Bytes received and not yet read. */
+static inline size_t xcs_conn_buffered(const xcs_conn *c) { return c->rx ? c->rx->len : 0; }
+/* The receive buffer (stream_rx.c). c's record, made if need be; NULL when
+ * out of memory. */
+xcs_rx *xcs_rx_own(xcs_conn *c);
+/* A read waits for need bytes (want in the buffer, scan of them looked
+ * at): noted in c's record, made only if they are not any byte's; 0 or
+ * UV_ENOMEM. */
+int xcs_rx_wait(xcs_conn *c, size_t need, size_t want, size_t scan);
+/* n bytes at p arrive; borrowed, with *lent for a record if c has none, until
+ * xcs_rx_keep (before the caller returns). 0 or UV_ENOMEM. */
+int xcs_rx_append(xcs_conn *c, const char *p, size_t n, xcs_rx *lent);
+/* Copies what is borrowed and left unread; 0 or UV_ENOMEM (it is lost). */
+int xcs_rx_keep(xcs_conn *c);
+/* Drops everything buffered; the record goes unless a read waits. */
+void xcs_rx_release(xcs_conn *c);
+/* ...and the record, whatever waits (the handle closes). */
+void xcs_rx_free(xcs_conn *c);
 /* Frees the names' text block, if they have one (closing). */
 void xcs_conn_free_names(xcs_conn *c);
 /* The methods setoption, settimeouts, address, peer and port. */

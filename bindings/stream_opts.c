@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bindings/errors.h"
@@ -59,12 +60,58 @@ int xcs_timed_out(lua_State *L, double deadline) {
 
 /* Options -------------------------------------------------------------------------- */
 
+/* Kept options, shared: 10,000 connections of one listener need one copy,
+ * and a connection copies only when the module changes one of its own. */
+typedef struct shared_kept {
+  xcs_conn_kept k; /* first: a connection points here */
+  unsigned refs;   /* its holders; 0: the defaults, never freed */
+} shared_kept;
+
+static shared_kept defaults = {
+    {XCS_SEND_TIMEOUT, XCS_READ_TIMEOUT, XCS_MAXLINE, XCS_MAXALL}, 0};
+
+static int same_kept(const xcs_conn_kept *a, const xcs_conn_kept *b) {
+  return a->send_timeout == b->send_timeout && a->read_timeout == b->read_timeout &&
+         a->maxline == b->maxline && a->maxall == b->maxall;
+}
+
+xcs_conn_kept *xcs_kept_make(const xcs_conn_kept *k) {
+  if (k == NULL || same_kept(k, &defaults.k)) return &defaults.k;
+  shared_kept *s = malloc(sizeof *s);
+  if (s == NULL) return NULL;
+  s->k = *k;
+  s->refs = 1;
+  return &s->k;
+}
+
+xcs_conn_kept *xcs_kept_share(xcs_conn_kept *k) {
+  shared_kept *s = (shared_kept *)k;
+  if (s->refs) s->refs++;
+  return k;
+}
+
+void xcs_kept_drop(xcs_conn_kept *k) {
+  shared_kept *s = (shared_kept *)k;
+  if (s && s->refs && --s->refs == 0) free(s);
+}
+
+int xcs_conn_keep(xcs_conn *c, const xcs_conn_kept *k) {
+  shared_kept *s = (shared_kept *)c->opts;
+  if (same_kept(k, &s->k)) return 0;
+  if (s->refs == 1 && !same_kept(k, &defaults.k)) { /* its own: changed in place */
+    s->k = *k;
+    return 0;
+  }
+  xcs_conn_kept *n = xcs_kept_make(k);
+  if (n == NULL) return UV_ENOMEM;
+  xcs_kept_drop(c->opts);
+  c->opts = n;
+  return 0;
+}
+
 void xcs_conn_opts_default(xcs_conn_opts *o) {
   memset(o, 0, sizeof *o);
-  o->kept.send_timeout = XCS_SEND_TIMEOUT;
-  o->kept.read_timeout = XCS_READ_TIMEOUT;
-  o->kept.maxline = XCS_MAXLINE;
-  o->kept.maxall = XCS_MAXALL;
+  o->kept = defaults.k;
   o->nodelay = 1; /* request/response traffic is the common case */
 }
 
@@ -189,7 +236,7 @@ int xcs_conn_setoption(lua_State *L) {
   luaL_checkany(L, 3);
   xcs_conn_opts o;
   xcs_conn_opts_default(&o); /* for the socket option it sets: the rest stay */
-  o.kept = c->opts;
+  o.kept = *c->opts;
   if (c->is_unix && (strcmp(name, "nodelay") == 0 || strcmp(name, "keepalive") == 0))
     return luaL_argerror(L, 2, lua_pushfstring(L, "\"%s\" is a TCP option; a UNIX socket "
                                                   "has none such", name));
@@ -197,7 +244,7 @@ int xcs_conn_setoption(lua_State *L) {
     return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option \"%s\" (expected nodelay, "
                                                   "keepalive, sndbuf, rcvbuf, maxline, maxall, "
                                                   "read_timeout or send_timeout)", name));
-  c->opts = o.kept;
+  if (xcs_conn_keep(c, &o.kept) != 0) return luaL_error(L, "not enough memory");
   if (c->err) return xcs_conn_fail(L, c, 0);
   int r = c->connected && !c->uv_closed ? xcs_conn_apply_options(c, &o, name) : 0;
   if (r != 0) return xcs_push_fail(L, r);
@@ -210,11 +257,12 @@ int xcs_conn_setoption(lua_State *L) {
  * connected already (socket.connect's timeout was its own). */
 int xcs_conn_settimeouts(lua_State *L) {
   xcs_conn *c = (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
-  xcs_conn_kept *o = &c->opts;
-  double t[3] = {-1, o->send_timeout, o->read_timeout};
+  xcs_conn_kept o = *c->opts;
+  double t[3] = {-1, o.send_timeout, o.read_timeout};
   for (int i = 0; i < 3; i++) t[i] = xcs_timeout_arg(L, i + 2, t[i]);
-  o->send_timeout = t[1];
-  o->read_timeout = t[2];
+  o.send_timeout = t[1];
+  o.read_timeout = t[2];
+  if (xcs_conn_keep(c, &o) != 0) return luaL_error(L, "not enough memory");
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -61,8 +61,7 @@ xcs_task *xcs_task_spawn(xcs_module *m, lua_State *L, int nargs) {
   assert(xcs_task_module(t) == m); /* the thread copied the state's module */
   t->ref = ref;
   t->id = ++last_id;
-  t->nargs = nargs;
-  t->w.expire = expired;
+  t->nargs = (unsigned)nargs;
   xcs_list_init(&t->ready);
   xcs_list_push(&m->tasks, &t->link);
   m->ntasks++;
@@ -119,10 +118,12 @@ int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k
                   lua_KContext ctx) {
   /* The name is looked up only for an error: this runs on every wait. */
   xcs_task *t = xcs_task_can_wait(L) ? xcs_module_of(L)->current : xcs_task_check(L, running_name(L));
-  int r = xcs_wait_arm(&t->w, slot, seconds, xcs_task_module(t)->host, &xcs_task_module(t)->life);
+  int r = xcs_wait_arm(&t->w, slot, seconds, xcs_task_module(t)->host, &xcs_task_module(t)->life,
+                       expired);
   if (r == UV_EBUSY)
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
   if (r != 0) return luaL_error(L, "not enough memory");
+  t->status = 0;
   lua_pushlightuserdata(L, XCS_HOST);
   lua_pushinteger(L, XCS_YIELD_WAIT);
   return lua_yieldk(L, 2, ctx, k);
@@ -130,7 +131,7 @@ int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k
 
 int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   xcs_task *t = xcs_module_of(L)->current;
-  t->w.status = 0;
+  t->status = 0;
   queue(t);
   lua_pushlightuserdata(L, XCS_HOST);
   lua_pushinteger(L, XCS_YIELD_WAIT);
@@ -143,8 +144,9 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
  * a preempted step held back among them. Other modules' tasks do not delay
  * it: a neighbour computing never slows an answer. */
 void xcs_task_wake_now(xcs_task **slot, int status) {
-  xcs_task *t = xcs_wait_take(slot, status);
+  xcs_task *t = xcs_wait_take(slot);
   if (t == NULL) return;
+  t->status = status;
   if (xcs_task_module(t)->nqueued == 0)
     xcs_task_run(t);
   else
@@ -152,13 +154,15 @@ void xcs_task_wake_now(xcs_task **slot, int status) {
 }
 
 void xcs_task_wake(xcs_task **slot, int status) {
-  xcs_task *t = xcs_wait_take(slot, status);
-  if (t) queue(t);
+  xcs_task *t = xcs_wait_take(slot);
+  if (t == NULL) return;
+  t->status = status;
+  queue(t);
 }
 
 int xcs_task_status(lua_State *L) {
   xcs_module *m = xcs_module_of(L);
-  return m && m->current ? m->current->w.status : 0;
+  return m && m->current ? m->current->status : 0;
 }
 
 /* Closes what the task with this id made or was given: a connection with

@@ -39,15 +39,18 @@ extern const char xcs_host_yield;
 enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
 
 struct xcs_task {
-  xcs_wait w;       /* first: its slot, status and deadline (core/wait.h) */
+  xcs_wait w;       /* first: its slot and deadline (core/wait.h) */
   lua_State *co;    /* its thread, which names its module (xcs_task_module) */
   int ref;          /* anchors co in the module's registry */
   int peers;        /* a ref to its table of last peers (bindings/portkeyed.c), or 0 */
   xcs_list link;    /* m->tasks */
   xcs_list ready;   /* host->ready while queued to run */
-  int nargs;        /* values staged on co for its next resume */
-  unsigned char is_main;
-  unsigned char queued; /* on host->ready: counted in m->nqueued */
+  int status;       /* why it was woken: 0, or a libuv code */
+  /* Packed with its two flags, so a task is 88 bytes (a 96-byte chunk):
+   * Lua's stack never holds 2^30 values (LUAI_MAXSTACK). */
+  unsigned nargs : 30; /* values staged on co for its next resume */
+  unsigned is_main : 1;
+  unsigned queued : 1; /* on host->ready: counted in m->nqueued */
   uint64_t burst_start; /* when it last waited of its own accord */
   uint64_t id;      /* unique in the process: what handles name as their owner */
 };

@@ -50,7 +50,7 @@ void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
   xcs_list_remove(&c->client->peers);
   xcs_list_remove(&c->ready);
   l->nclients--;
-  c->owner = NULL;
+  c->client->owner = NULL;
 }
 
 /* A TLS listener's new client c (connected) starts its handshake; 0, or it
@@ -76,13 +76,13 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
     }
     xcs_list_init(&k->deferred.link);
     k->deferred.h = &c->h;
+    k->owner = l;
     c->client = k;
     c->is_client = 1;
-    c->owner = l;
     xcs_list_push(&l->clients, &k->peers);
     l->nclients++;
   } else {
-    c->opts = l->opts.kept;
+    c->opts = xcs_kept_share(l->kept);
   }
   xcs_conn_started(c, l->accepting ? &l->opts : NULL);
   if (addr) {
@@ -204,6 +204,8 @@ static void listener_close(xcs_handle *h, int graceful) {
   l->gate = NULL;
   xcs_tls_ctx_unref(l->tls); /* its connections hold their own */
   l->tls = NULL;
+  xcs_kept_drop(l->kept); /* ...as they do of these */
+  l->kept = NULL;
   xcs_list *n;
   while ((n = l->clients.next) != &l->clients)
     xcs_handle_close(&xcs_client_conn(n)->h, graceful);
@@ -371,7 +373,7 @@ static int listener_write(lua_State *L) {
     return broadcast(L, l);
   xcs_conn *c = (xcs_conn *)xcs_handle_get(L, 3, &xcs_conn_type);
   if (c == NULL) return xcs_push_closed(L, "that client has gone");
-  if (c->owner != l) return luaL_argerror(L, 3, "not a client of this port");
+  if (xcs_conn_owner(c) != l) return luaL_argerror(L, 3, "not a client of this port");
   lua_copy(L, 3, 1); /* conn, data: the shape xcs_conn_write takes */
   lua_settop(L, 2);
   return xcs_conn_write(L);
@@ -553,7 +555,8 @@ static int l_listen(lua_State *L) {
     l->binding.bound = &l->io.handle; /* a path is always asked for by name */
   else
     tcp_listening(l, port);
-  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL) {
+  if ((l->gate = xcs_gate_new(m, l->addr, !accepting)) == NULL ||
+      (l->kept = xcs_kept_make(&l->opts.kept)) == NULL) {
     xcs_handle_close(&l->h, 0);
     return xcs_push_fail(L, UV_ENOMEM);
   }
@@ -587,7 +590,7 @@ static xcs_dial *dial_new(int naddrs, const xcs_conn_opts *opts) {
 }
 
 void xcs_tcp_dial_end(xcs_conn *c) {
-  xcs_dial *d = c->is_client ? NULL : c->dial;
+  xcs_dial *d = c->is_client || c->draining ? NULL : c->dial;
   if (d == NULL) return;
   if (d->resolve) { /* resolved_cb frees the look-up, finding no connection */
     d->resolve->c = NULL;
@@ -740,7 +743,10 @@ static int l_connect(lua_State *L) {
   if (refused) return xcs_admit_refused(L, m, refused, port);
   xcs_conn *c = xcs_conn_new(L, m, 0); /* 4; raises before anything is malloc'd */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts.kept;
+  if (xcs_conn_keep(c, &opts.kept) != 0) {
+    xcs_handle_close(&c->h, 0);
+    return luaL_error(L, "not enough memory");
+  }
   if (tls) {
     int r = xcs_tls_attach(c, tls, tlso.servername, tlso.handshake_timeout);
     if (r != 0) {

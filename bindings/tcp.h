@@ -50,6 +50,7 @@ struct xcs_listener {
   int pending;        /* a connection waits in libuv for accept() */
   int accept_err;     /* a failed accept, for the task waiting in accept() */
   xcs_conn_opts opts; /* what each accepted connection starts with */
+  xcs_conn_kept *kept; /* ...and keeps, shared by all of them (stream.h) */
   xcs_gate *gate;     /* admits clients (guard.h) */
   struct xcs_tls_ctx *tls; /* TLS: each client gets a connection of it */
   double tls_timeout; /* ...and this long for its handshake */

@@ -69,7 +69,7 @@ static void handshake_cb(void *ud, int status) {
   c->queued -= tc->held; /* the engine sends them now, counted as they go */
   tc->held = 0;
   if (status != 0) {
-    if (c->owner) {
+    if (xcs_conn_owner(c)) {
       /* A port-keyed client the module never saw: closed, and logged by
        * the gate (summed up when many come). */
       if (c->guard.gate) xcs_gate_tls_failed(c->guard.gate, xcs_conn_peer(c));

@@ -367,7 +367,10 @@ static int l_unix_connect(lua_State *L) {
   if (refused) return xcs_admit_refused(L, m, refused, -1);
   xcs_conn *c = xcs_conn_new(L, m, 1);                     /* 3 */
   xcs_admit_count(&c->h, 0);
-  c->opts = opts.kept;
+  if (xcs_conn_keep(c, &opts.kept) != 0) {
+    xcs_handle_close(&c->h, 0);
+    return luaL_error(L, "not enough memory");
+  }
   xcs_conn_name(c, NULL, path);
   /* libuv reports the outcome from the loop, never inside this call. */
   unix_connect *uc = malloc(sizeof *uc);

@@ -14,6 +14,7 @@ typedef struct xcs_deadline {
   xcs_life life;     /* freed once closed; holds the owner meanwhile */
   xcs_life *owner;
   xcs_wait *w;       /* NULL once the wait ended */
+  void (*expire)(xcs_wait *w);
 } xcs_deadline;
 
 static void deadline_free(xcs_life *l) {
@@ -25,7 +26,7 @@ static void deadline_free(xcs_life *l) {
 
 static void deadline_cb(uv_timer_t *timer) {
   xcs_deadline *d = xcs_container_of(timer, xcs_deadline, timer);
-  if (d->w && d->w->slot) d->w->expire(d->w);
+  if (d->w && d->w->slot) d->expire(d->w);
 }
 
 static void deadline_close(xcs_wait *w) {
@@ -46,7 +47,8 @@ void xcs_wait_end(xcs_wait *w) {
   deadline_close(w);
 }
 
-int xcs_wait_arm(xcs_wait *w, xcs_task **slot, double seconds, xcs_host *h, xcs_life *owner) {
+int xcs_wait_arm(xcs_wait *w, xcs_task **slot, double seconds, xcs_host *h, xcs_life *owner,
+                 void (*expire)(xcs_wait *w)) {
   xcs_task *self = (xcs_task *)(void *)w;
   if (*slot != NULL && *slot != self) return UV_EBUSY;
   xcs_deadline *d = NULL;
@@ -62,22 +64,21 @@ int xcs_wait_arm(xcs_wait *w, xcs_task **slot, double seconds, xcs_host *h, xcs_
     d->owner = owner;
     xcs_hold(owner);
     d->w = w;
+    d->expire = expire;
     uv_timer_init(&h->loop, &d->timer);
     uv_timer_start(&d->timer, deadline_cb, (uint64_t)(seconds * 1000 + 0.5), 0);
     w->deadline = d;
   }
   *slot = self;
   w->slot = slot;
-  w->status = 0;
   return 0;
 }
 
-xcs_task *xcs_wait_take(xcs_task **slot, int status) {
+xcs_task *xcs_wait_take(xcs_task **slot) {
   xcs_task *t = *slot;
   if (t == NULL) return NULL;
   xcs_wait *w = wait_of(t);
   *slot = NULL;
   w->slot = NULL;
-  w->status = status;
   return t;
 }
