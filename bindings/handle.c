@@ -34,37 +34,6 @@ static void handle_free(xcs_life *l) {
  * can hold. The descriptors are static, the same for every module. */
 static const xcs_handle_type *registered[XCS_NTYPES];
 
-void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
-                     const xcs_handle_type *type) {
-  /* A finalizer or __close handler run by the unload must not open what
-   * nothing would close. */
-  if (m->phase != XCS_RUNNING) luaL_error(L, "%s: the module is unloading", type->name);
-  /* The box first: if Lua is out of memory it raises before we malloc. */
-  xcs_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->h = NULL;
-  box->type = type;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, type);
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  int ref = xcs_ref(m, L);
-  xcs_handle *h = calloc(1, size);
-  if (h == NULL) {
-    xcs_unref(m, ref);
-    luaL_error(L, "not enough memory");
-  }
-  h->ref = ref;
-  h->owner = m->current ? m->current->id : 0;
-  h->opened = uv_now(&m->host->loop);
-  h->type = type;
-  h->m = m;
-  h->box = &box->h;
-  box->h = h;
-  xcs_list_push(&m->handles, &h->link);
-  xcs_life_init(&h->life, m->host, handle_free);
-  xcs_hold(&m->life);
-  return h;
-}
-
 /* This runs on every socket call: a box is told by its size and by its type
  * being one of the registered ones, with no metatable or table look-up. Only
  * the host makes userdata, and none other holds a type descriptor there. */
@@ -216,11 +185,46 @@ static int handle_tostring(lua_State *L) {
   return 1;
 }
 
-void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
-  if (!luaL_newmetatable(L, type->name)) {
-    lua_pop(L, 1);
-    return;
+/* The registry key of the table Lua names the classes' methods by in error
+ * messages and tracebacks ("tcp.write"), when the state has one. */
+static const char names_key = 0;
+
+void xcs_class_names(lua_State *L, int idx) {
+  lua_pushvalue(L, idx);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
+}
+
+static void publish(lua_State *L, const char *name) {
+  /* stack: metatable */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) == LUA_TTABLE) {
+    lua_getfield(L, -2, "__index");
+    lua_setfield(L, -2, name + 4); /* "xcs.udp": "udp" */
   }
+  lua_pop(L, 1);
+}
+
+void xcs_class_register(lua_State *L, const char *name, const void *key) {
+  /* stack: metatable; registered last, once all of it is made */
+  publish(L, name);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, name);
+  if (key == NULL) return;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* Pushes the metatable of type, made with the first handle of its type in
+ * this state rather than at every module's setup, where the six classes
+ * were a sixth of a module's start and most modules open one or two. It is
+ * made in the state's allocator, so counted against the module's limits;
+ * if that raises, nothing was registered and the next handle starts over
+ * (so luaL_newmetatable, which registers an empty table first, is not used). */
+void xcs_handle_class(lua_State *L, const xcs_handle_type *type) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, type) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 6); /* __name, __gc, __tostring, __close, __index, __metatable */
+  lua_pushstring(L, type->name);
+  lua_setfield(L, -2, "__name");
   static const luaL_Reg meta[] = {{"__gc", handle_gc},
                                   {"__tostring", handle_tostring},
                                   {NULL, NULL}};
@@ -228,17 +232,51 @@ void xcs_handle_register(lua_State *L, const xcs_handle_type *type) {
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "__close");
-  int n = 1; /* close */
-  for (const luaL_Reg *r = type->methods; r->name; r++) n++;
-  lua_createtable(L, 0, n); /* __index, sized once */
+  int n = 1; /* close, unless the type has its own */
+  for (const luaL_Reg *r = type->methods; r->name; r++) n += strcmp(r->name, "close") != 0;
+  lua_createtable(L, 0, n + type->nextend); /* __index, sized once */
   lua_pushlightuserdata(L, (void *)type);
   lua_pushcclosure(L, handle_close, 1);
   lua_setfield(L, -2, "close");
   luaL_setfuncs(L, type->methods, 0);
+  if (type->extend) type->extend(L);
   lua_setfield(L, -2, "__index");
   /* Modules see "xcs.tcp", not the metatable itself. */
   lua_pushliteral(L, "xcs handle");
   lua_setfield(L, -2, "__metatable");
+  xcs_class_register(L, type->name, type);
   registered[type->id] = type;
-  lua_rawsetp(L, LUA_REGISTRYINDEX, type);
+}
+
+void *xcs_handle_new(lua_State *L, xcs_module *m, size_t size,
+                     const xcs_handle_type *type) {
+  /* A finalizer or __close handler run by the unload must not open what
+   * nothing would close. */
+  if (m->phase != XCS_RUNNING) luaL_error(L, "%s: the module is unloading", type->name);
+  /* The class and the box first: if Lua is out of memory they raise before
+   * we malloc. */
+  xcs_handle_class(L, type);
+  xcs_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+  box->h = NULL;
+  box->type = type;
+  lua_insert(L, -2);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  int ref = xcs_ref(m, L);
+  xcs_handle *h = calloc(1, size);
+  if (h == NULL) {
+    xcs_unref(m, ref);
+    luaL_error(L, "not enough memory");
+  }
+  h->ref = ref;
+  h->owner = m->current ? m->current->id : 0;
+  h->opened = uv_now(&m->host->loop);
+  h->type = type;
+  h->m = m;
+  h->box = &box->h;
+  box->h = h;
+  xcs_list_push(&m->handles, &h->link);
+  xcs_life_init(&h->life, m->host, handle_free);
+  xcs_hold(&m->life);
+  return h;
 }

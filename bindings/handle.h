@@ -55,6 +55,11 @@ typedef struct xcs_handle_type {
   void (*abort)(xcs_handle *h);
   /* offsetof its xcs_binding in the struct, or 0: it binds nothing. */
   size_t binding_at;
+  /* Adds to the methods table on top of L what a static luaL_Reg cannot
+   * hold (closures with upvalues, another file's methods), nextend new
+   * names at most; NULL: nothing. */
+  void (*extend)(lua_State *L);
+  int nextend;
 } xcs_handle_type;
 
 /* A handle's place on host->deferred, to close once the current step ends
@@ -156,7 +161,18 @@ int xcs_handle_list(lua_State *L);
 void xcs_info_str(lua_State *L, const char *key, const char *value);
 void xcs_info_int(lua_State *L, const char *key, uint64_t value);
 
-/* Creates the metatable of type in L (once per state). */
-void xcs_handle_register(lua_State *L, const xcs_handle_type *type);
+/* Each class's metatable (the handle types' and the plain userdata
+ * classes' of sync.h) is made in a state when its first object is, not at
+ * setup. These keep what setup did for them all the same: */
+/* The table at idx is where Lua's messages name the classes' methods
+ * ("tcp.write"): each class made from now on puts its methods there under
+ * its name without "xcs." (the sandbox's loaded table). */
+void xcs_class_names(lua_State *L, int idx);
+/* Registers the metatable on top of L, finished, as the class `name`
+ * (registry[name], as luaL_newmetatable would) and under key (a light
+ * userdata key; NULL: none), and names its methods; leaves it on the stack. */
+void xcs_class_register(lua_State *L, const char *name, const void *key);
+/* Pushes the metatable of type, making it if this state has none yet. */
+void xcs_handle_class(lua_State *L, const xcs_handle_type *type);
 
 #endif

@@ -15,7 +15,8 @@ void xcs_socket_open(lua_State *L, int sandboxed);
  * 'udp.write'") by finding it in the loaded table, even where the call
  * site tells nothing (a tail call): puts the tables of env (socket, fs) and
  * the methods of every class a module is given (handles, timers, queues,
- * conditions, tasks: "queue.pop") into the loaded table at `loaded`. */
+ * conditions, tasks: "queue.pop") into the loaded table at `loaded`, a
+ * class's as it is made (handle.h). */
 void xcs_socket_names(lua_State *L, int env, int loaded);
 
 #endif

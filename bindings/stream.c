@@ -14,6 +14,7 @@
 #include "bindings/errors.h"
 #include "bindings/task.h"
 #include "bindings/tcp.h"
+#include "bindings/tls_stream.h"
 #include "bindings/core/log.h"
 
 typedef struct write_req {
@@ -996,8 +997,21 @@ static void conn_info(xcs_handle *h, lua_State *L) {
   if (c->tr) xcs_info_int(L, "memory", transport_memory(c));
 }
 
+/* The methods no luaL_Reg holds, as the class is made: read, with its
+ * cache of short strings (push_short), and TLS's. */
+static void conn_extend(lua_State *L) {
+  /* stack: methods */
+  short_cache *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  memset(sc, 0, sizeof *sc);
+  for (int i = 0; i < SHORT_SLOTS; i++) lua_pushboolean(L, 0);
+  lua_pushcclosure(L, conn_read, 1 + SHORT_SLOTS);
+  lua_setfield(L, -2, "read");
+  xcs_tls_stream_methods(L);
+}
+
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
-                                       conn_methods, conn_info, xcs_conn_reset, 0};
+                                       conn_methods, conn_info, xcs_conn_reset, 0,
+                                       conn_extend, XCS_TLS_STREAM_NMETHODS};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;
@@ -1030,15 +1044,3 @@ void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
   start_reading(c);
 }
 
-void xcs_stream_open(lua_State *L) {
-  xcs_handle_register(L, &xcs_conn_type);
-  /* read, with its cache of short strings (push_short) */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_conn_type);
-  lua_getfield(L, -1, "__index");
-  short_cache *sc = lua_newuserdatauv(L, sizeof *sc, 0);
-  memset(sc, 0, sizeof *sc);
-  for (int i = 0; i < SHORT_SLOTS; i++) lua_pushboolean(L, 0);
-  lua_pushcclosure(L, conn_read, 1 + SHORT_SLOTS);
-  lua_setfield(L, -2, "read");
-  lua_pop(L, 2);
-}

@@ -292,8 +292,6 @@ int xcs_timed_out(lua_State *L, double deadline);
  * is queued dropped; any other handle is left alone. */
 void xcs_conn_reset(xcs_handle *h);
 
-void xcs_stream_open(lua_State *L);
-
 /* Between the parts of a stream (stream.c, stream_opts.c, stream_names.c). */
 
 /* nil, msg, code for c's sticky error [, what is buffered if partial],

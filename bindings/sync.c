@@ -27,6 +27,7 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 
+#include "bindings/handle.h"
 #include "bindings/stream.h" /* timeouts and deadlines, as every wait has them */
 #include "bindings/task.h"
 
@@ -150,11 +151,16 @@ static int cond_tostring(lua_State *L) {
   return 1;
 }
 
+static const luaL_Reg cond_methods[] = {
+    {"wait", cond_wait}, {"signal", cond_signal}, {"broadcast", cond_broadcast}, {NULL, NULL}};
+const xcs_class xcs_cond_class = {"xcs.condition", cond_methods, cond_gc, cond_tostring};
+
 /* condition() -> a condition tasks wait on until another signals. */
 static int l_condition(lua_State *L) {
   xcs_cond *c = lua_newuserdatauv(L, sizeof *c, 0);
   xcs_list_init(&c->waiters);
-  luaL_setmetatable(L, "xcs.condition");
+  xcs_sync_class(L, &xcs_cond_class);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -244,6 +250,10 @@ static int queue_tostring(lua_State *L) {
   return 1;
 }
 
+static const luaL_Reg queue_methods[] = {
+    {"push", queue_push}, {"pop", queue_pop}, {"len", queue_len}, {NULL, NULL}};
+const xcs_class xcs_queue_class = {"xcs.queue", queue_methods, queue_gc, queue_tostring};
+
 /* queue([max]) -> a queue of at most max values (default: no bound but
  * the module's memory). */
 static int l_queue(lua_State *L) {
@@ -262,32 +272,33 @@ static int l_queue(lua_State *L) {
   q->head = q->n = 0;
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
-  luaL_setmetatable(L, "xcs.queue");
+  xcs_sync_class(L, &xcs_queue_class);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
-void xcs_sync_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction gc, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushliteral(L, "xcs object");
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+void xcs_sync_class(lua_State *L, const xcs_class *cls) {
+  if (luaL_getmetatable(L, cls->name) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 5); /* __name, __index, __gc, __tostring, __metatable */
+    lua_pushstring(L, cls->name);
+    lua_setfield(L, -2, "__name");
+    int n = 0;
+    for (const luaL_Reg *r = cls->methods; r->name; r++) n++;
+    lua_createtable(L, 0, n);
+    luaL_setfuncs(L, cls->methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cls->gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, cls->tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "xcs object");
+    lua_setfield(L, -2, "__metatable");
+    xcs_class_register(L, cls->name, NULL);
+  }
 }
 
 void xcs_sync_open(lua_State *L) {
-  static const luaL_Reg cond_methods[] = {
-      {"wait", cond_wait}, {"signal", cond_signal}, {"broadcast", cond_broadcast}, {NULL, NULL}};
-  static const luaL_Reg queue_methods[] = {
-      {"push", queue_push}, {"pop", queue_pop}, {"len", queue_len}, {NULL, NULL}};
-  xcs_sync_class(L, "xcs.condition", cond_methods, cond_gc, cond_tostring);
-  xcs_sync_class(L, "xcs.queue", queue_methods, queue_gc, queue_tostring);
   static const luaL_Reg fns[] = {{"queue", l_queue}, {"condition", l_condition}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

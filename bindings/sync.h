@@ -14,10 +14,17 @@
 /* Sets core.queue and core.condition, and their metatables. */
 void xcs_sync_open(lua_State *L);
 
-/* Makes the metatable `name` of a plain userdata class (no libuv handle):
+/* A plain userdata class (no libuv handle): its metatable `name` has the
  * methods in __index, __gc, __tostring, and a __metatable that hides it. */
-void xcs_sync_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                    lua_CFunction gc, lua_CFunction tostring);
+typedef struct xcs_class {
+  const char *name;
+  const luaL_Reg *methods;
+  lua_CFunction gc, tostring;
+} xcs_class;
+/* Pushes cls's metatable, made with the class's first object in the state
+ * (handle.h tells why). */
+void xcs_sync_class(lua_State *L, const xcs_class *cls);
+extern const xcs_class xcs_queue_class, xcs_cond_class;
 
 /* A list of waiting tasks, any number of them (sync.c tells how its nodes
  * live): what queues, conditions and task handles wait in. */

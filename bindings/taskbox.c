@@ -61,18 +61,6 @@ void xcs_taskbox_forget(lua_State *L, xcs_task *t) {
   lua_pop(L, 1);
 }
 
-void xcs_taskbox_push(lua_State *L, xcs_task *t) {
-  xcs_taskbox *b = lua_newuserdatauv(L, sizeof *b, 1);
-  b->t = NULL;
-  b->state = RUNNING;
-  xcs_list_init(&b->waiters);
-  luaL_setmetatable(L, "xcs.task");
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key);
-  lua_pushvalue(L, -2);
-  lua_rawsetp(L, -2, t); /* may raise: the task has no box then */
-  lua_pop(L, 1);
-  b->t = t;
-}
 
 /* Runs protected on the module's svc thread: the task's end into its box.
  * ud: the task; its thread holds the results (or the error) on top. */
@@ -204,14 +192,34 @@ static int box_tostring(lua_State *L) {
   return 1;
 }
 
-void xcs_taskbox_open(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"wait", box_wait}, {"cancel", box_cancel}, {"status", box_status}, {NULL, NULL}};
-  xcs_sync_class(L, "xcs.task", methods, box_gc, box_tostring);
+static const luaL_Reg box_methods[] = {
+    {"wait", box_wait}, {"cancel", box_cancel}, {"status", box_status}, {NULL, NULL}};
+const xcs_class xcs_taskbox_class = {"xcs.task", box_methods, box_gc, box_tostring};
+
+/* Pushes the boxes table, made with the first box (most modules spawn
+ * nothing). */
+static void push_boxes(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boxes_key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
   lua_createtable(L, 0, 0);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &boxes_key);
+}
+
+void xcs_taskbox_push(lua_State *L, xcs_task *t) {
+  xcs_taskbox *b = lua_newuserdatauv(L, sizeof *b, 1);
+  b->t = NULL;
+  b->state = RUNNING;
+  xcs_list_init(&b->waiters);
+  xcs_sync_class(L, &xcs_taskbox_class);
+  lua_setmetatable(L, -2);
+  push_boxes(L);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, t); /* may raise: the task has no box then */
+  lua_pop(L, 1);
+  b->t = t;
 }

@@ -7,6 +7,7 @@
 
 #include <lua.h>
 
+#include "bindings/sync.h"
 #include "bindings/task.h"
 
 /* Pushes a new handle for t. t does not anchor it: the handle lives as
@@ -18,7 +19,7 @@ void xcs_taskbox_forget(lua_State *L, xcs_task *t);
  * XCS_TASK_FAILED with the error value there, or XCS_TASK_CANCELLED. The
  * handle keeps them and its waiters wake. No-op for a task without one. */
 void xcs_taskbox_end(xcs_task *t, int how, int nres);
-/* The xcs.task metatable. */
-void xcs_taskbox_open(lua_State *L);
+/* Its class, xcs.task (sync.h). */
+extern const xcs_class xcs_taskbox_class;
 
 #endif

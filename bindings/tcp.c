@@ -422,7 +422,7 @@ static void listener_info(xcs_handle *h, lua_State *L) {
 const xcs_handle_type xcs_listener_type = {XCS_T_LISTENER, "xcs.listener", listener_close,
                                            listener_describe, listener_methods,
                                            listener_info, NULL,
-                                           offsetof(xcs_listener, binding)};
+                                           offsetof(xcs_listener, binding), NULL, 0};
 
 /* Binds l's socket: a TCP port at sa (or the running version's socket on
  * that port, on a reload; or the other workers' socket, under --workers:
@@ -793,8 +793,6 @@ static int l_connect(lua_State *L) {
 }
 
 void xcs_tcp_open(lua_State *L) {
-  xcs_stream_open(L);
-  xcs_handle_register(L, &xcs_listener_type);
   lua_pushcfunction(L, l_listen);
   lua_setfield(L, -2, "tcp_listen");
   lua_pushcfunction(L, l_connect);

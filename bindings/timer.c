@@ -51,18 +51,17 @@ static void timer_describe(xcs_handle *h, char *buf, size_t size) {
     snprintf(buf, size, "(due in %llu ms)", (unsigned long long)uv_timer_get_due_in(&t->timer));
 }
 
-static const xcs_handle_type timer_type;
 
 /* t:cancel(): it fires no more (what it started goes on). Again: nothing. */
 static int timer_cancel(lua_State *L) {
-  xcs_handle *h = xcs_handle_get(L, 1, &timer_type);
+  xcs_handle *h = xcs_handle_get(L, 1, &xcs_timer_type);
   if (h) xcs_handle_close(h, 0);
   return 0;
 }
 
 static const luaL_Reg timer_methods[] = {{"cancel", timer_cancel}, {NULL, NULL}};
-static const xcs_handle_type timer_type = {XCS_T_TIMER, "xcs.timer", timer_close, timer_describe,
-                                           timer_methods, NULL, NULL, 0};
+const xcs_handle_type xcs_timer_type = {XCS_T_TIMER, "xcs.timer", timer_close, timer_describe,
+                                           timer_methods, NULL, NULL, 0, NULL, 0};
 
 static void fired_cb(uv_timer_t *t) {
   xcs_task_wake_now(&((xcs_handle *)t->data)->reader, 0);
@@ -70,7 +69,7 @@ static void fired_cb(uv_timer_t *t) {
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
-  xcs_handle *h = xcs_handle_get(L, 2, &timer_type);
+  xcs_handle *h = xcs_handle_get(L, 2, &xcs_timer_type);
   if (h) xcs_handle_close(h, 0);
   return 0;
 }
@@ -88,7 +87,7 @@ static int l_sleep(lua_State *L) {
   xcs_task_check(L, "sleep");
   if (s == 0) return xcs_task_pass(L, slept_k, 0); /* after the tasks already due */
   xcs_module *m = xcs_module_of(L);
-  xcs_timer *t = xcs_handle_new(L, m, sizeof *t, &timer_type); /* 2 */
+  xcs_timer *t = xcs_handle_new(L, m, sizeof *t, &xcs_timer_type); /* 2 */
   t->fn_ref = LUA_NOREF;
   uv_timer_init(&m->host->loop, &t->timer);
   t->timer.data = &t->h;
@@ -118,7 +117,7 @@ static void run_cb(uv_timer_t *timer) {
 void *xcs_timer_new(lua_State *L, int fn, double seconds, double every) {
   fn = lua_absindex(L, fn);
   xcs_module *m = xcs_module_of(L);
-  xcs_timer *t = xcs_handle_new(L, m, sizeof *t, &timer_type);
+  xcs_timer *t = xcs_handle_new(L, m, sizeof *t, &xcs_timer_type);
   t->fn_ref = LUA_NOREF;
   uv_timer_init(&m->host->loop, &t->timer);
   t->timer.data = &t->h;
@@ -176,7 +175,6 @@ static int l_now(lua_State *L) {
 }
 
 void xcs_timer_open(lua_State *L) {
-  xcs_handle_register(L, &timer_type);
   static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now}, {"after", l_after},
                                  {"every", l_every}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -6,8 +6,12 @@
 
 #include <lua.h>
 
-/* core.sleep, core.now, core.after, core.every and the timer metatable. */
+#include "bindings/handle.h"
+
+/* core.sleep, core.now, core.after, core.every. */
 void xcs_timer_open(lua_State *L);
+/* The timer's class, xcs.timer. */
+extern const xcs_handle_type xcs_timer_type;
 /* A timer handle (pushed) that runs the function at fn as a task, first
  * `seconds` from now (< 0: not yet, see xcs_timer_start), then every
  * `every` seconds (0: once, then it closes; < 0: each time it is started,

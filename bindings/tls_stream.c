@@ -304,10 +304,7 @@ static int l_starttls(lua_State *L) {
   return handshake_k(L, LUA_OK, 0);
 }
 
-void xcs_tls_stream_open(lua_State *L) {
+void xcs_tls_stream_methods(lua_State *L) {
   static const luaL_Reg methods[] = {{"starttls", l_starttls}, {"tlsinfo", l_tlsinfo}, {NULL, NULL}};
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &xcs_conn_type); /* the metatable stream.c made */
-  lua_getfield(L, -1, "__index");
   luaL_setfuncs(L, methods, 0);
-  lua_pop(L, 2);
 }

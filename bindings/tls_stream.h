@@ -31,7 +31,9 @@
  * 0, or XCS_TLS_EBUSY / XCS_TLS_ENOMEM (then c is as it was). */
 int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double timeout);
 
-/* conn:starttls and conn:tlsinfo join the xcs.tcp methods. */
-void xcs_tls_stream_open(lua_State *L);
+/* conn:starttls and conn:tlsinfo join the xcs.tcp methods table on top of
+ * L (as the class is made: stream.c). */
+#define XCS_TLS_STREAM_NMETHODS 2
+void xcs_tls_stream_methods(lua_State *L);
 
 #endif

@@ -541,5 +541,5 @@ static void udp_info(xcs_handle *h, lua_State *L) {
 }
 
 const xcs_handle_type xcs_udp_type = {XCS_T_UDP, "xcs.udp", udp_close, udp_describe, udp_methods,
-                                      udp_info, NULL, offsetof(xcs_udp, binding)};
+                                      udp_info, NULL, offsetof(xcs_udp, binding), NULL, 0};
 

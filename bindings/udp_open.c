@@ -223,7 +223,6 @@ static int l_udp_connect(lua_State *L) {
 }
 
 void xcs_udp_open(lua_State *L) {
-  xcs_handle_register(L, &xcs_udp_type);
   static const luaL_Reg fns[] = {{"udp_open", l_udp_open}, {"udp_connect", l_udp_connect}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -303,7 +303,7 @@ static void dgram_info(xcs_handle *h, lua_State *L) {
 
 const xcs_handle_type xcs_unixdgram_type = {XCS_T_UNIXDGRAM, "xcs.unixdgram", dgram_close,
                                             dgram_describe, dgram_methods, dgram_info, NULL,
-                                            offsetof(xcs_unixdgram, binding)};
+                                            offsetof(xcs_unixdgram, binding), NULL, 0};
 
 /* A new datagram socket of the running module bound to path (canonical);
  * pushes its box and returns it, or pushes nil, msg, code over the box and
@@ -391,7 +391,6 @@ static int l_dgram_connect(lua_State *L) {
 }
 
 void xcs_unixdgram_open(lua_State *L) {
-  xcs_handle_register(L, &xcs_unixdgram_type);
   static const luaL_Reg fns[] = {
       {"unixdgram_open", l_dgram_open}, {"unixdgram_connect", l_dgram_connect}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

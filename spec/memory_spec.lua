@@ -32,6 +32,21 @@ describe("memory", function()
     assert.is_nil(H.find_line(logs, "told at"))
   end)
 
+  it("a class made on first use counts against the limit and fails cleanly at it", function()
+    xcs.configure { memory_limit = 1 }
+    local logs, status, err = H.run_module("spec/fixtures/memory_lazy_class.lua")
+    local text = table.concat(logs, "\n")
+    assert.are.equal("concluded", status, tostring(err) .. "\n" .. text)
+    for _, what in ipairs { "udp", "queue", "task" } do
+      local failed = tonumber(H.match_line(logs, "^" .. what .. "\tfailed\t(%d+)\tthen opened$"))
+      assert.is_true(failed and failed > 0, text)
+    end
+    assert.truthy(H.find_line(logs, "udp port\tinteger\tsetoption\ttrue"), text)
+    assert.truthy(text:find("named\tbad argument #2 to 'udp.join'", 1, true), text)
+    assert.truthy(H.find_line(logs, "queue len\t1\t1"), text)
+    assert.truthy(H.find_line(logs, "task\ttrue\tdone"), text)
+  end)
+
   it("limits() gives the limits and usage; misuse of on_memory raises", function()
     xcs.run(function()
       local l = xcs.limits()
