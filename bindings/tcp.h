@@ -82,9 +82,10 @@ void xcs_listener_stop(xcs_handle *h);
  * cancelled and its addresses go. No-op when none is in progress. */
 void xcs_tcp_dial_end(xcs_conn *c);
 
-/* core.tcp_listen(port | path [, opts, accepting, tls]), core.tcp_connect(host,
- * port [, opts, tls]) (tls: a table of TLS options, tls_opts.h), the
- * metatables. */
+/* core.tcp_listen(port | path [, opts, accepting, tls]) (tls: a table of
+ * TLS options, tls_opts.h), and xcs_tcp_connect_open's. */
 void xcs_tcp_open(lua_State *L);
+/* core.tcp_connect(host, port [, opts, tls]) (tcp_connect.c). */
+void xcs_tcp_connect_open(lua_State *L);
 
 #endif
