@@ -136,10 +136,10 @@ static int l_on_unload(lua_State *L) { return xcs_module_of(L)->host->mgr->on_un
 
 void xcs_socket_open(lua_State *L, int sandboxed) {
   int target = lua_absindex(L, -1);
-  if (!sandboxed) open_classes(L);
   lua_createtable(L, 0, 32); /* core: 31 functions today, sized at once */
   xcs_task_open(L);
-  xcs_tcp_open(L);
+  xcs_tcp_open(L); /* first: it sets the hooks the connection class uses */
+  if (!sandboxed) open_classes(L);
   xcs_udp_open(L);
   xcs_unix_open(L);
   xcs_timer_open(L);

@@ -13,9 +13,15 @@
 
 #include "bindings/errors.h"
 #include "bindings/task.h"
-#include "bindings/tcp.h"
-#include "bindings/tls_stream.h"
 #include "bindings/core/log.h"
+
+static void no_conn(xcs_conn *c) { (void)c; }
+static void no_ready(xcs_conn *c, int now) { (void)c, (void)now; }
+static void no_methods(lua_State *L) { (void)L; }
+static const xcs_conn_hooks no_hooks = {no_ready, no_conn, no_conn, no_methods};
+static const xcs_conn_hooks *hooks = &no_hooks; /* until tcp.c sets its own */
+
+void xcs_conn_set_hooks(const xcs_conn_hooks *h) { hooks = h; }
 
 typedef struct write_req {
   uv_write_t req;
@@ -100,7 +106,7 @@ static void notify(xcs_conn *c) {
     if (xcs_conn_buffered(c) >= (c->rx ? c->rx->need : 1) || c->eof || c->err)
       xcs_task_wake_now(&c->h.reader, 0);
   } else if (xcs_conn_owner(c)) {
-    xcs_listener_ready(c->client->owner, c);
+    hooks->ready(c, 1);
   }
 }
 
@@ -178,7 +184,7 @@ static void release_socket(xcs_conn *c) {
   c->reading = 0;
   drop_transport(c);
   xcs_rx_release(c);
-  xcs_tcp_dial_end(c);
+  hooks->dial_end(c);
   close_inflow(c);
   xcs_handle_uv_close(&c->h, &c->io.handle);
   drop_drain_hold(c);
@@ -417,8 +423,7 @@ void xcs_conn_shed(xcs_conn *c) {
    * client's admission, maybe of another module. */
   xcs_listener *owner = xcs_conn_owner(c);
   if (owner) {
-    if (!xcs_list_linked(&c->ready)) xcs_list_push(&owner->ready, &c->ready);
-    xcs_task_wake(&owner->h.reader, 0);
+    hooks->ready(c, 0);
     c->client->owner = NULL; /* release_socket leaves a port-keyed client alone */
   }
   release_socket(c);
@@ -433,7 +438,7 @@ static void conn_close(xcs_handle *h, int graceful) {
   if (in) xcs_inflow_close(in);
   if (in && in->ended && !c->err) c->eof = 1;
   xcs_guard_leave(&c->guard);
-  if (xcs_conn_owner(c)) xcs_listener_forget(c->client->owner, c);
+  if (xcs_conn_owner(c)) hooks->forget(c);
   if (c->is_client) { /* the listener let go of it: its record goes */
     xcs_list_remove(&c->client->deferred.link);
     free(c->client);
@@ -441,7 +446,7 @@ static void conn_close(xcs_handle *h, int graceful) {
     c->is_client = 0;
   }
   xcs_list_remove(&c->ready); /* accept()'s queue (tcp.c) */
-  xcs_tcp_dial_end(c);
+  hooks->dial_end(c);
   xcs_conn_free_names(c); /* the box reads as closed now: no one asks for them */
   xcs_rx_free(c);          /* ...nor reads what is buffered */
   xcs_kept_drop(c->opts);  /* ...nor reads or writes with these */
@@ -998,7 +1003,7 @@ static void conn_info(xcs_handle *h, lua_State *L) {
 }
 
 /* The methods no luaL_Reg holds, as the class is made: read, with its
- * cache of short strings (push_short), and TLS's. */
+ * cache of short strings (push_short), and the layers' above (hooks). */
 static void conn_extend(lua_State *L) {
   /* stack: methods */
   short_cache *sc = lua_newuserdatauv(L, sizeof *sc, 0);
@@ -1006,12 +1011,12 @@ static void conn_extend(lua_State *L) {
   for (int i = 0; i < SHORT_SLOTS; i++) lua_pushboolean(L, 0);
   lua_pushcclosure(L, conn_read, 1 + SHORT_SLOTS);
   lua_setfield(L, -2, "read");
-  xcs_tls_stream_methods(L);
+  hooks->methods(L);
 }
 
 const xcs_handle_type xcs_conn_type = {XCS_T_CONN, "xcs.tcp", conn_close, conn_describe,
                                        conn_methods, conn_info, xcs_conn_reset, 0,
-                                       conn_extend, XCS_TLS_STREAM_NMETHODS};
+                                       conn_extend, XCS_CONN_MORE_METHODS};
 
 xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   xcs_faults *f = m->faults && m->faults->opt.delay_ms ? m->faults : NULL;

@@ -184,6 +184,26 @@ struct xcs_client {
   xcs_deferred deferred; /* its close waits for the module's step to end */
 };
 
+/* What this layer tells the one above it (tcp.c) of a connection, through
+ * hooks it sets once (xcs_tcp_open), so nothing here includes it:
+ *   ready     a port-keyed client has something to read (or news of its
+ *             end): queue it for its listener's reader, woken now or, when
+ *             now is 0, on the loop's next turn;
+ *   forget    such a client closes: it is no client of its listener now;
+ *   dial_end  a connect is over, or its connection closes: the look-up is
+ *             cancelled and the dial record goes (no-op when none);
+ *   methods   adds the methods of the layers above (TLS's starttls and
+ *             tlsinfo, at most XCS_CONN_MORE_METHODS) to the table of the
+ *             connection class as a state makes it (stack: methods). */
+typedef struct xcs_conn_hooks {
+  void (*ready)(xcs_conn *c, int now);
+  void (*forget)(xcs_conn *c);
+  void (*dial_end)(xcs_conn *c);
+  void (*methods)(lua_State *L);
+} xcs_conn_hooks;
+#define XCS_CONN_MORE_METHODS 2
+void xcs_conn_set_hooks(const xcs_conn_hooks *hooks);
+
 /* The port-keyed listener c came from, or NULL. */
 static inline xcs_listener *xcs_conn_owner(const xcs_conn *c) {
   return c->is_client ? c->client->owner : NULL;

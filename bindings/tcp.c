@@ -35,15 +35,20 @@ static const char *where(xcs_listener *l) {
 
 /* Listeners ------------------------------------------------------------------ */
 
-void xcs_listener_ready(xcs_listener *l, xcs_conn *c) {
+/* The stream layer's hooks (stream.h). */
+static void client_ready(xcs_conn *c, int now) {
+  xcs_listener *l = xcs_conn_owner(c);
   if (!xcs_list_linked(&c->ready)) xcs_list_push(&l->ready, &c->ready);
-  xcs_task_wake_now(&l->h.reader, 0);
+  if (now)
+    xcs_task_wake_now(&l->h.reader, 0);
+  else
+    xcs_task_wake(&l->h.reader, 0);
 }
 
-void xcs_listener_forget(xcs_listener *l, xcs_conn *c) {
+static void client_forget(xcs_conn *c) {
   xcs_list_remove(&c->client->peers);
   xcs_list_remove(&c->ready);
-  l->nclients--;
+  xcs_conn_owner(c)->nclients--;
   c->client->owner = NULL;
 }
 
@@ -562,6 +567,9 @@ static int l_listen(lua_State *L) {
 }
 
 void xcs_tcp_open(lua_State *L) {
+  static const xcs_conn_hooks hooks = {client_ready, client_forget, xcs_tcp_dial_end,
+                                       xcs_tls_stream_methods};
+  xcs_conn_set_hooks(&hooks);
   lua_pushcfunction(L, l_listen);
   lua_setfield(L, -2, "tcp_listen");
   xcs_tcp_connect_open(L);

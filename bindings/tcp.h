@@ -69,10 +69,6 @@ static inline int xcs_listener_proto(const xcs_listener *l) {
  * one that closed) and the client, and returns 2; or waits for one, to be
  * continued by k (which calls this again), as the method itself is. */
 int xcs_listener_read_at(lua_State *L, int idx, lua_KFunction k);
-/* c has something to read: queue it and wake the listener's reader. */
-void xcs_listener_ready(xcs_listener *l, xcs_conn *c);
-/* c is closing: it is no client of l any more. */
-void xcs_listener_forget(xcs_listener *l, xcs_conn *c);
 /* The module is stopping: its listeners close their listening sockets
  * (new clients are refused, the port is free) but keep their clients. */
 void xcs_tcp_stop_accepting(xcs_module *m);

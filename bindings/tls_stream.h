@@ -32,8 +32,7 @@
 int xcs_tls_attach(xcs_conn *c, xcs_tls_ctx *ctx, const char *servername, double timeout);
 
 /* conn:starttls and conn:tlsinfo join the xcs.tcp methods table on top of
- * L (as the class is made: stream.c). */
-#define XCS_TLS_STREAM_NMETHODS 2
+ * L (as the class is made: the stream's methods hook, set by tcp.c). */
 void xcs_tls_stream_methods(lua_State *L);
 
 #endif
