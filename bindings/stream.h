@@ -312,7 +312,23 @@ int xcs_timed_out(lua_State *L, double deadline);
  * is queued dropped; any other handle is left alone. */
 void xcs_conn_reset(xcs_handle *h);
 
-/* Between the parts of a stream (stream.c, stream_opts.c, stream_names.c). */
+/* Between the parts of a stream (stream.c, stream_read.c, stream_opts.c,
+ * stream_names.c, stream_rx.c). */
+
+/* The buffered bytes (never a null pointer, even when empty). */
+const char *xcs_conn_data(const xcs_conn *c);
+/* Drops the first n buffered bytes, which a read has just returned, and
+ * reads on if reading was paused. */
+void xcs_conn_consume(xcs_conn *c, size_t n);
+/* Reads from the socket, unless the buffer is at its high mark (or the
+ * connection cannot). */
+void xcs_conn_start_reading(xcs_conn *c);
+/* The read methods (stream_read.c); xcs_conn_push_read pushes read as the
+ * class has it, with its cache of short strings. */
+int xcs_conn_read(lua_State *L);
+int xcs_conn_readany(lua_State *L);
+int xcs_conn_readuntil(lua_State *L);
+void xcs_conn_push_read(lua_State *L);
 
 /* nil, msg, code for c's sticky error [, what is buffered if partial],
  * and the socket released; what a failed call returns. */
