@@ -315,6 +315,10 @@ void xcs_conn_reset(xcs_handle *h);
 /* Between the parts of a stream (stream.c, stream_read.c, stream_opts.c,
  * stream_names.c, stream_rx.c). */
 
+/* The connection a method is called on (argument 1), or raises. */
+static inline xcs_conn *xcs_conn_check(lua_State *L) {
+  return (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
+}
 /* The buffered bytes (never a null pointer, even when empty). */
 const char *xcs_conn_data(const xcs_conn *c);
 /* Drops the first n buffered bytes, which a read has just returned, and
@@ -329,6 +333,14 @@ int xcs_conn_read(lua_State *L);
 int xcs_conn_readany(lua_State *L);
 int xcs_conn_readuntil(lua_State *L);
 void xcs_conn_push_read(lua_State *L);
+/* Sends FIN after everything queued; 0 or a libuv error. */
+int xcs_conn_send_fin(xcs_conn *c);
+/* The write methods but write itself (stream_write.c). */
+int xcs_conn_trywrite(lua_State *L);
+int xcs_conn_buffered_method(lua_State *L);
+int xcs_conn_flush(lua_State *L);
+int xcs_conn_shutdown(lua_State *L);
+int xcs_conn_write_method(lua_State *L);
 
 /* nil, msg, code for c's sticky error [, what is buffered if partial],
  * and the socket released; what a failed call returns. */

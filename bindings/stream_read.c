@@ -12,10 +12,6 @@
 #include "bindings/stream.h"
 #include "bindings/task.h"
 
-static xcs_conn *check_conn(lua_State *L) {
-  return (xcs_conn *)xcs_handle_check(L, 1, &xcs_conn_type);
-}
-
 /* What a read waits for. While it waits the stack is
  *     conn, mode, n, delimiter|nil, deadline
  * so the continuation finds everything again after the yield (until the
@@ -295,7 +291,7 @@ static int read_mode(lua_State *L) {
  * until the peer closes. The calls a pipelining server makes most, a
  * count or a line with no timeout, cost as few calls into Lua as can be. */
 int xcs_conn_read(lua_State *L) {
-  xcs_conn *c = check_conn(L);
+  xcs_conn *c = xcs_conn_check(L);
   static const char expected[] = "expected a byte count, \"*l\", \"*n\" or \"*a\"";
   int now = lua_gettop(L) <= 2; /* no timeout: read_now may answer */
   switch (lua_type(L, 2)) {
@@ -324,7 +320,7 @@ int xcs_conn_read(lua_State *L) {
 
 /* conn:readany(max [, timeout]): whatever has arrived, at most max bytes. */
 int xcs_conn_readany(lua_State *L) {
-  xcs_conn *c = check_conn(L);
+  xcs_conn *c = xcs_conn_check(L);
   lua_Integer max = check_count(L, 2, 1, "expected the most bytes to return (an integer > 0)");
   return start_read(L, c, RD_UPTO, max, 0, 3);
 }
@@ -332,7 +328,7 @@ int xcs_conn_readany(lua_State *L) {
 /* conn:readuntil(delimiter [, max [, timeout]]): up to the delimiter, which
  * is consumed and not returned; at most max bytes before it (maxline). */
 int xcs_conn_readuntil(lua_State *L) {
-  xcs_conn *c = check_conn(L);
+  xcs_conn *c = xcs_conn_check(L);
   size_t dl;
   if (lua_type(L, 2) != LUA_TSTRING || (lua_tolstring(L, 2, &dl), dl == 0))
     return luaL_argerror(L, 2, "expected a delimiter (a non-empty string)");
