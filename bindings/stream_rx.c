@@ -61,7 +61,10 @@ void xcs_rx_free(xcs_conn *c) {
 
 int xcs_rx_wait(xcs_conn *c, size_t need, size_t want, size_t scan) {
   if (c->rx == NULL && need == 1 && want == 0 && scan == 0) return 0; /* as if it had one */
-  xcs_rx *rx = xcs_rx_own(c);
+  /* A lent record is settled by its delivery's xcs_rx_keep, which moves it
+   * off the stack only if the wait still needs it: a task that read what
+   * was delivered and waits again at once costs no allocation. */
+  xcs_rx *rx = c->lent ? c->rx : xcs_rx_own(c);
   if (rx == NULL) return UV_ENOMEM;
   rx->need = need;
   rx->want = want;
