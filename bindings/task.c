@@ -124,9 +124,8 @@ int xcs_task_park(lua_State *L, xcs_task **slot, double seconds, lua_KFunction k
     return luaL_error(L, "%s: busy: another task is waiting on this handle", running_name(L));
   if (r != 0) return luaL_error(L, "not enough memory");
   t->status = 0;
-  lua_pushlightuserdata(L, XCS_HOST);
-  lua_pushinteger(L, XCS_YIELD_WAIT);
-  return lua_yieldk(L, 2, ctx, k);
+  lua_pushlightuserdata(L, XCS_HOST); /* alone: a wait */
+  return lua_yieldk(L, 1, ctx, k);
 }
 
 int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
@@ -134,8 +133,7 @@ int xcs_task_pass(lua_State *L, lua_KFunction k, lua_KContext ctx) {
   t->status = 0;
   queue(t);
   lua_pushlightuserdata(L, XCS_HOST);
-  lua_pushinteger(L, XCS_YIELD_WAIT);
-  return lua_yieldk(L, 2, ctx, k);
+  return lua_yieldk(L, 1, ctx, k);
 }
 
 /* A task woken now runs at once only when no task of its module is
@@ -299,16 +297,15 @@ void xcs_task_run(xcs_task *t) {
   if (first_step) m->started = 1;
 
   if (status == LUA_YIELD) {
-    int host = nres >= 2 && lua_touserdata(co, -nres) == XCS_HOST;
-    int kind = host ? (int)lua_tointeger(co, -nres + 1) : 0;
+    int host = nres >= 1 && lua_touserdata(co, -nres) == XCS_HOST;
     if (!host) {
       lua_pop(co, nres);
       lua_pushliteral(co, "coroutine.yield: a task cannot yield to the host; "
                           "wait with sleep() or a socket call instead");
       task_failed(t, LUA_ERRRUN);
-    } else if (kind == XCS_YIELD_EXIT) {
+    } else if (nres >= 2) { /* exit(): true, or why it failed */
       /* Unloading resets this task's stack, so the message is kept in C. */
-      const char *why = nres >= 3 ? lua_tostring(co, -nres + 2) : NULL;
+      const char *why = lua_tostring(co, -nres + 1);
       if (why)
         m->host->mgr->fail(m, why);
       else
@@ -384,9 +381,8 @@ static int l_exit(lua_State *L) {
   (void)m;
   /* The unload happens in xcs_task_run once this task is off the C stack. */
   lua_pushlightuserdata(L, XCS_HOST);
-  lua_pushinteger(L, XCS_YIELD_EXIT);
-  if (why) lua_pushstring(L, why); else lua_pushnil(L);
-  return lua_yield(L, 3);
+  if (why) lua_pushstring(L, why); else lua_pushboolean(L, 1);
+  return lua_yield(L, 2);
 }
 
 /* The prelude's view of tasks: is_task(co), task() -> the running task. */

@@ -22,7 +22,8 @@
  *
  * Yields to the host carry XCS_HOST as their first value, which is how the
  * prelude's coroutine.resume tells them from a module's own yields and
- * passes them up to the task.
+ * passes them up to the task: alone for a wait, and with exit()'s true (it
+ * concluded) or message (it failed) for an exit.
  */
 #ifndef XCS_TASK_H
 #define XCS_TASK_H
@@ -36,7 +37,6 @@
 
 extern const char xcs_host_yield;
 #define XCS_HOST ((void *)&xcs_host_yield)
-enum { XCS_YIELD_WAIT = 1, XCS_YIELD_EXIT = 2 };
 
 struct xcs_task {
   xcs_wait w;       /* first: its slot and deadline (core/wait.h) */
