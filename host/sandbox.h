@@ -22,6 +22,10 @@ void xcs_sandbox_push_env(lua_State *L);
 /* The same, with every library of the module library built in it first
  * (they are built when first touched): for reading it raw or walking it. */
 void xcs_sandbox_push_env_built(lua_State *L);
+/* Builds the library of the module library (bindings/lib.h) named by the
+ * string at key into the env, if it is one not built yet, and pushes it;
+ * else pushes nothing and returns 0. */
+int xcs_sandbox_build_pending(lua_State *L, int key);
 /* Reads a whole file: pushes its text, or returns an error message. */
 int xcs_sandbox_readfile(lua_State *L, const char *path);
 /* Loads text-only Lua from a file with the module's env; pushes the chunk
