@@ -220,9 +220,10 @@ static int fast_read(lua_State *L) {
   return udp ? udp_read_k(L, LUA_OK, 0) : listener_read_k(L, LUA_OK, 0);
 }
 
-/* Whether it is "*", or an open connection that is a client of l. */
-static int is_client(lua_State *L, int idx, xcs_handle *l) {
-  if (lua_type(L, idx) == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
+/* Whether it (of Lua type type) is "*", or an open connection that is a
+ * client of l. */
+static int is_client(lua_State *L, int idx, int type, xcs_handle *l) {
+  if (type == LUA_TSTRING) return strcmp(lua_tostring(L, idx), "*") == 0;
   xcs_handle *c = xcs_handle_test(L, idx, &xcs_conn_type);
   /* A closed one, or another kind of handle: the method says what is wrong. */
   return c != NULL && xcs_conn_owner((xcs_conn *)c) == (xcs_listener *)l;
@@ -235,7 +236,8 @@ static int fast_write(lua_State *L) {
   xcs_handle *h;
   if (lua_type(L, 2) != LUA_TSTRING || (h = held(L, &udp)) == NULL) return slow(L, n);
   /* what data to h */
-  int given = !lua_isnil(L, 3);
+  int to = lua_type(L, 3);
+  int given = to != LUA_TNIL;
   if (!given) {
     if (!peers_of_task(L, 0)) return slow(L, n); /* nothing read: the prelude says so */
     lua_pushvalue(L, 4);
@@ -243,13 +245,14 @@ static int fast_write(lua_State *L) {
     if (lua_isnil(L, -1)) return slow(L, n);
     lua_replace(L, 3);
     lua_pop(L, 1);
+    to = lua_type(L, 3);
   }
   if (udp) { /* an address: sent here, no call */
     int sent = xcs_udp_send(L, h);
     if (sent >= 0) return sent;
   }
-  if (given && (udp || !is_client(L, 3, h))) return slow(L, n); /* raises, naming what was wrong */
-  if (!udp && lua_type(L, 3) == LUA_TUSERDATA) {
+  if (given && (udp || !is_client(L, 3, to, h))) return slow(L, n); /* raises, naming what was wrong */
+  if (!udp && to == LUA_TUSERDATA) {
     /* A client of the listener, checked above: its own write's body, as
      * listener:write runs it (and in this frame, as below). */
     lua_copy(L, 3, 1);
