@@ -572,9 +572,9 @@ xcs_conn *xcs_conn_new(lua_State *L, xcs_module *m, int is_unix) {
   return c;
 }
 
-void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o) {
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o, const struct sockaddr *peer) {
   c->connected = 1;
-  xcs_conn_note_names(c);
+  xcs_conn_note_names(c, peer);
   xcs_conn_opts d;
   if (o == NULL) xcs_conn_opts_default(&d);
   xcs_conn_apply_options(c, o ? o : &d, NULL); /* best effort: a refused option leaves the default */

@@ -252,9 +252,10 @@ const char *xcs_conn_local(const xcs_conn *c);
 const char *xcs_conn_peer(const xcs_conn *c);
 /* Notes them (NULL: keeps that one); on out of memory they stay as they were. */
 void xcs_conn_name(xcs_conn *c, const char *local, const char *peer);
-/* Connected (accepted, or connect succeeded): note addresses, apply the
+/* Connected (accepted, or connect succeeded): note addresses (peer: the
+ * peer's, when the caller asked the socket already; NULL: ask), apply the
  * socket options of o (NULL: the defaults), start reading. */
-void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o);
+void xcs_conn_started(xcs_conn *c, const xcs_conn_opts *o, const struct sockaddr *peer);
 /* Queues the string at idx; 0 or a libuv error. Never waits. */
 int xcs_conn_queue(xcs_conn *c, lua_State *L, int idx);
 /* The host ends c (guard.c: a client that dawdled): its reads and writes
@@ -348,8 +349,9 @@ int xcs_conn_fail(lua_State *L, xcs_conn *c, int partial);
 /* Applies o's socket options to the connected socket: all (only NULL), as
  * it starts, or the one setoption changed. 0 or the first libuv error. */
 int xcs_conn_apply_options(xcs_conn *c, const xcs_conn_opts *o, const char *only);
-/* Notes the addresses of a socket that just connected. */
-void xcs_conn_note_names(xcs_conn *c);
+/* Notes the addresses of a socket that just connected (known: the peer's,
+ * as for xcs_conn_started). */
+void xcs_conn_note_names(xcs_conn *c, const struct sockaddr *known);
 /* Bytes received and not yet read. */
 static inline size_t xcs_conn_buffered(const xcs_conn *c) { return c->rx ? c->rx->len : 0; }
 /* The receive buffer (stream_rx.c). c's record, made if need be; NULL when

@@ -87,7 +87,7 @@ static void pipe_name(xcs_conn *c, int peer, char *buf, size_t size) {
 
 /* The names of a connection that just connected: for IPv4 (most) two
  * numbers and no block, made text only when asked. */
-void xcs_conn_note_names(xcs_conn *c) {
+void xcs_conn_note_names(xcs_conn *c, const struct sockaddr *known) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
   char local[XCS_NAMESTRLEN] = "?", peer[XCS_NAMESTRLEN] = "?";
@@ -98,7 +98,12 @@ void xcs_conn_note_names(xcs_conn *c) {
     struct sockaddr_storage pa;
     int plen = sizeof pa;
     int lok = uv_tcp_getsockname(&c->io.tcp, (struct sockaddr *)&sa, &len) == 0;
-    int pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
+    int pok = 1;
+    if (known && known->sa_family != AF_UNSPEC) /* the gate's look, one system call fewer */
+      memcpy(&pa, known, known->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in));
+    else
+      pok = uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&pa, &plen) == 0;
     if (lok && pok && sa.ss_family == AF_INET && pa.ss_family == AF_INET) {
       /* Most connections: two numbers, no block, no text until asked. */
       xcs_conn_free_names(c); /* a connect's "host:port": the address it reached now */

@@ -64,9 +64,11 @@ static int tls_start(xcs_listener *l, xcs_conn *c) {
 
 /* c, admitted, goes to the module: a client of a port-keyed listener, or
  * the next connection accept() returns. addr: its client's address, when a
- * PROXY header gave one. A TLS listener's client starts its handshake: 0,
- * or -1 when TLS refused it and it was closed. */
-static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
+ * PROXY header gave one; peer: the socket's peer, as admit found it. A TLS
+ * listener's client starts its handshake: 0, or -1 when TLS refused it and
+ * it was closed. */
+static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr,
+                   const struct sockaddr *peer) {
   if (!l->accepting) {
     xcs_client *k = malloc(sizeof *k);
     if (k == NULL) { /* refused under real scarcity, as the gate does */
@@ -83,7 +85,7 @@ static int publish(xcs_listener *l, xcs_conn *c, const struct sockaddr *addr) {
   } else {
     c->opts = xcs_kept_share(l->kept);
   }
-  xcs_conn_started(c, l->accepting ? &l->opts : NULL);
+  xcs_conn_started(c, l->accepting ? &l->opts : NULL, peer);
   if (addr) {
     char peer[XCS_ADDRSTRLEN];
     xcs_addr_format(addr, peer, sizeof peer);
@@ -99,7 +101,7 @@ static void header_done(void *ud, xcs_conn *c, const struct sockaddr *addr) {
     xcs_handle_close(&c->h, 0);
     return;
   }
-  if (publish(l, c, addr) != 0) return;
+  if (publish(l, c, addr, NULL) != 0) return;
   if (l->accepting) { /* accept() takes it from the ready list */
     xcs_list_push(&l->ready, &c->ready);
     xcs_task_wake(&l->h.reader, 0);
@@ -108,16 +110,15 @@ static void header_done(void *ud, xcs_conn *c, const struct sockaddr *addr) {
 
 /* Whether l's gate admits the connection c was just accepted into: 1, or
  * 0 and c is closed at once, or -1 while its PROXY header is awaited (then
- * header_done goes on). */
-static int admit(xcs_listener *l, xcs_conn *c) {
-  struct sockaddr_storage sa;
-  int len = sizeof sa;
-  /* A UNIX peer has no address to count; one gone already neither. */
-  if (c->is_unix || uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&sa, &len) != 0)
-    sa.ss_family = AF_UNSPEC;
-  if (xcs_gate_expects_header(l->gate, (struct sockaddr *)&sa)) {
-    if (xcs_proxied_start(l->gate, c, (struct sockaddr *)&sa, header_done, l) == 0) return -1;
-  } else if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)&sa)) {
+ * header_done goes on). sa: the peer's address it looked at (AF_UNSPEC:
+ * none, a UNIX peer or one gone already). */
+static int admit(xcs_listener *l, xcs_conn *c, struct sockaddr_storage *sa) {
+  int len = sizeof *sa;
+  if (c->is_unix || uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)sa, &len) != 0)
+    sa->ss_family = AF_UNSPEC;
+  if (xcs_gate_expects_header(l->gate, (struct sockaddr *)sa)) {
+    if (xcs_proxied_start(l->gate, c, (struct sockaddr *)sa, header_done, l) == 0) return -1;
+  } else if (xcs_guard_admit(l->gate, &c->guard, (struct sockaddr *)sa)) {
     return 1;
   }
   xcs_handle_close(&c->h, 0);
@@ -140,7 +141,8 @@ static int accept_client(lua_State *L) {
     return luaL_error(L, "%s", uv_strerror(r));
   }
   l->h.m->stats.accepts[xcs_listener_proto(l)]++;
-  if (admit(l, c) == 1) publish(l, c, NULL);
+  struct sockaddr_storage sa;
+  if (admit(l, c, &sa) == 1) publish(l, c, NULL, (struct sockaddr *)&sa);
   return 0;
 }
 
@@ -307,8 +309,9 @@ static int accept_k(lua_State *L, int status, lua_KContext again) {
       xcs_handle_close(&c->h, 0);
       return xcs_push_fail(L, r);
     }
-    r = admit(l, c);
-    if (r == 1 && publish(l, c, NULL) == 0) return 1;
+    struct sockaddr_storage sa;
+    r = admit(l, c, &sa);
+    if (r == 1 && publish(l, c, NULL, (struct sockaddr *)&sa) == 0) return 1;
     lua_settop(L, 2); /* refused, or its PROXY header is awaited: wait on */
   }
   if (l->accept_err) {

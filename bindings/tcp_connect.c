@@ -96,7 +96,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   c->err = 0; /* an earlier address's failure is history */
   xcs_conn_opts opts = c->dial->opts;
   xcs_tcp_dial_end(c);
-  xcs_conn_started(c, &opts);
+  xcs_conn_started(c, &opts, NULL);
   xcs_task_wake_now(&c->h.writer, 0);
 }
 

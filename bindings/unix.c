@@ -326,7 +326,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   if (status != 0)
     c->err = status;
   else
-    xcs_conn_started(c, &opts);
+    xcs_conn_started(c, &opts, NULL);
   xcs_task_wake_now(&c->h.writer, status);
 }
 
