@@ -6,7 +6,6 @@
 #include "host/sandbox_require.h"
 
 #include <lauxlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "host/sandbox.h"
